@@ -1,0 +1,169 @@
+# lsdseg - a portable C99 reference implementation of LSD-seg.
+#
+#   make                 library (liblsdseg.a) and the lsdseg command
+#   make test            every test program; ends with "N passed, N failed"
+#   make check-slow      the slower checks (long fuzz-free gradient sweeps, full-size goldens)
+#   make bench           benchmarks; prints a table and writes bench/results.csv
+#   make demo            the built-in synthetic-to-real demo
+#   make golden          regenerates golden/ with PyTorch (needs python3-torch)
+#   make fuzz            runs the libFuzzer targets for FUZZ_SECONDS each (clang)
+#   make test-cross ARCH=s390x|aarch64|riscv64|i686   unit tests under qemu-user
+#   make install         PREFIX=/usr/local, DESTDIR honoured
+#
+# Switches: CC, CFLAGS, LDFLAGS, PRECISION=float|double, OPENMP=1|0 (default: on
+# when the compiler accepts -fopenmp), SANITIZE=1, NATIVE=1 (-march=native),
+# WERROR=1 (warnings are errors; CI sets it), OPENCL=1 (optional backend).
+
+PRECISION ?= float
+SANITIZE  ?= 0
+NATIVE    ?= 0
+WERROR    ?= 0
+OPENCL    ?= 0
+PREFIX    ?= /usr/local
+PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+FUZZ_SECONDS ?= 60
+
+IS_TCC := $(shell $(CC) -v 2>&1 | grep -q tcc && echo 1 || echo 0)
+ifeq ($(IS_TCC),1)
+OPENMP ?= 0
+else
+OPENMP ?= $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+
+CCNAME := $(notdir $(firstword $(CC)))
+BUILD  ?= build/$(CCNAME)-$(PRECISION)-omp$(OPENMP)$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(NATIVE)),-native)$(if $(filter 1,$(OPENCL)),-ocl)
+
+BASEFLAGS := -std=c99 -pedantic -Wall -Wextra -O2 -D_POSIX_C_SOURCE=200809L
+ifneq ($(IS_TCC),1)
+BASEFLAGS += -ffp-contract=off -fno-fast-math
+DEPFLAGS = -MMD -MP
+else
+DEPFLAGS = -MD -MF $(@:.o=.d)
+endif
+ifeq ($(PRECISION),double)
+BASEFLAGS += -DLSD_DOUBLE
+else ifneq ($(PRECISION),float)
+$(error PRECISION must be float or double, not '$(PRECISION)')
+endif
+ifeq ($(OPENMP),1)
+BASEFLAGS += -fopenmp
+OMPLIBS := -fopenmp
+endif
+ifeq ($(SANITIZE),1)
+BASEFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANLIBS := -fsanitize=address,undefined
+endif
+ifeq ($(NATIVE),1)
+BASEFLAGS += -march=native
+endif
+ifeq ($(WERROR),1)
+BASEFLAGS += -Werror
+endif
+ifeq ($(OPENCL),1)
+BASEFLAGS += -DLSD_OPENCL
+CLLIBS := -lOpenCL
+endif
+
+ALL_CFLAGS  := $(BASEFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(OMPLIBS) $(SANLIBS) $(LDFLAGS)
+LIBS        := $(CLLIBS) -lm -lpthread
+
+LIB_SRC   := $(sort $(wildcard tensor/*.c layers/*.c gan/*.c data/*.c))
+ifeq ($(OPENCL),1)
+LIB_SRC   += $(sort $(wildcard opencl/*.c))
+endif
+REF_SRC   := $(sort $(wildcard ref/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIBA      := $(BUILD)/liblsdseg.a
+LSDSEG    := $(BUILD)/lsdseg
+
+.SECONDARY:
+.PHONY: all test check-slow bench demo golden fuzz clean install test-cross tests info
+all: $(LSDSEG) lsdseg
+
+info:
+	@echo "CC=$(CC) PRECISION=$(PRECISION) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) NATIVE=$(NATIVE) BUILD=$(BUILD)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LSDSEG): $(REF_OBJ) $(LIBA)
+	$(CC) $(ALL_CFLAGS) $(REF_OBJ) $(LIBA) $(ALL_LDFLAGS) $(LIBS) -o $@
+
+# a copy of the command at the top of the tree, for convenience
+lsdseg: $(LSDSEG)
+	cp $(LSDSEG) lsdseg
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/harness.o $(LIBA)
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/tests/harness.o $(LIBA) $(ALL_LDFLAGS) $(LIBS) -o $@
+
+tests: $(TEST_BIN) $(LSDSEG)
+
+# RUNNER is a command prefix (qemu-s390x for cross tests); LSD_SLOW=1 enables slow checks
+test: tests
+	@LSD_LSDSEG=$(LSDSEG) sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
+
+check-slow: tests
+	@LSD_SLOW=1 LSD_LSDSEG=$(LSDSEG) sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
+
+# ---- cross-compiled unit tests under qemu-user (Debian's gcc-ARCH-linux-gnu, qemu-user)
+CROSS_TRIPLE_s390x   := s390x-linux-gnu
+CROSS_TRIPLE_aarch64 := aarch64-linux-gnu
+CROSS_TRIPLE_riscv64 := riscv64-linux-gnu
+CROSS_TRIPLE_i686    := i686-linux-gnu
+test-cross:
+	@test -n "$(ARCH)" || { echo "usage: make test-cross ARCH=s390x|aarch64|riscv64|i686"; exit 2; }
+	$(MAKE) test CC=$(CROSS_TRIPLE_$(ARCH))-gcc OPENMP=0 LDFLAGS=-static \
+	    BUILD=build/cross-$(ARCH)-$(PRECISION) RUNNER="qemu-$(ARCH) -L /usr/$(CROSS_TRIPLE_$(ARCH))" \
+	    LSD_CROSS=$(ARCH)
+
+# ---- benchmarks (OpenBLAS and PyTorch only here, never dependencies)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBA)
+	$(CC) $(ALL_CFLAGS) $< $(LIBA) $(ALL_LDFLAGS) $(LIBS) $(BENCH_LIBS_$*) -o $@
+bench: $(BENCH_BIN) $(LSDSEG)
+	@LSD_LSDSEG=$(LSDSEG) PYTHON=$(PYTHON) sh bench/run.sh $(BENCH_BIN)
+
+demo: $(LSDSEG)
+	$(LSDSEG) demo $(DEMO_ARGS)
+
+golden:
+	$(PYTHON) golden/gen.py
+
+# ---- libFuzzer targets (clang): tests/fuzz_*.c, each defines LLVMFuzzerTestOneInput
+FUZZ_SRC := $(sort $(wildcard tests/fuzz_*.c))
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -std=c99 -g -O1 -D_POSIX_C_SOURCE=200809L -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)
+	@for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_FLAGS) $$f $(LIB_SRC) -lm -lpthread -o $(FUZZ_BUILD)/$$n || exit 1; \
+	  sh tests/fuzz_seed.sh $$n $(FUZZ_BUILD)/corpus-$$n || exit 1; \
+	  echo "== $$n for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      $(FUZZ_BUILD)/corpus-$$n tests/fuzz-regress/$$n || exit 1; \
+	done
+
+install: $(LSDSEG) $(LIBA)
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/lsdseg
+	cp $(LSDSEG) $(DESTDIR)$(PREFIX)/bin/lsdseg
+	cp $(LIBA) $(DESTDIR)$(PREFIX)/lib/liblsdseg.a
+	for d in tensor layers gan data; do mkdir -p $(DESTDIR)$(PREFIX)/include/lsdseg/$$d; \
+	  cp $$d/*.h $(DESTDIR)$(PREFIX)/include/lsdseg/$$d/ 2>/dev/null || true; done
+
+clean:
+	rm -rf build lsdseg bench/results.csv
+
+-include $(LIB_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -1,0 +1,81 @@
+/* common.c - error reporting and checked size arithmetic (see common.h). */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int lsd_fail(lsd_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+void lsd_err_prefix(lsd_err *err, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof err->msg];
+    size_t np, no;
+    va_list ap;
+    if (!err) return;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    old[sizeof old - 1] = '\0';
+    /* "prefix: old", truncated to the buffer */
+    np = strlen(prefix);
+    if (np > sizeof err->msg - 3) np = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, np);
+    err->msg[np] = ':';
+    err->msg[np + 1] = ' ';
+    no = strlen(old);
+    if (no > sizeof err->msg - np - 3) no = sizeof err->msg - np - 3;
+    memcpy(err->msg + np + 2, old, no);
+    err->msg[np + 2 + no] = '\0';
+}
+
+const char *lsd_status_name(int code)
+{
+    switch (code) {
+    case LSD_OK: return "ok";
+    case LSD_ERR_NOMEM: return "out of memory";
+    case LSD_ERR_IO: return "i/o error";
+    case LSD_ERR_FORMAT: return "bad format";
+    case LSD_ERR_ARG: return "invalid argument";
+    case LSD_ERR_RANGE: return "out of range";
+    case LSD_ERR_NOTFOUND: return "not found";
+    default: return "unknown error";
+    }
+}
+
+int lsd_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > (size_t)-1 / a) return 1;
+    *out = a * b;
+    return 0;
+}
+
+int lsd_add_size(size_t a, size_t b, size_t *out)
+{
+    if (b > (size_t)-1 - a) return 1;
+    *out = a + b;
+    return 0;
+}
+
+int lsd_num_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,147 @@
+/* harness.c - counters, tolerant comparisons and summary for the test programs. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *suite_name = "tests";
+static int n_pass, n_fail, n_skip;
+
+void test_begin(const char *suite) { suite_name = suite; }
+
+int test_check(int ok, const char *file, int line, const char *fmt, ...)
+{
+    if (ok) {
+        n_pass++;
+        return 1;
+    }
+    n_fail++;
+    {
+        va_list ap;
+        fprintf(stdout, "FAIL %s (%s:%d): ", suite_name, file, line);
+        va_start(ap, fmt);
+        vfprintf(stdout, fmt, ap);
+        va_end(ap);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int close_generic(const char *name, size_t n, double atol, double rtol,
+                         double (*get)(const void *, size_t), const void *got, const void *ref)
+{
+    size_t i, worst = 0, nbad = 0;
+    double worst_excess = -1.0;
+    for (i = 0; i < n; i++) {
+        double g = get(got, i), r = get(ref, i), tol, diff;
+        if (!isfinite(r)) {
+            if (!(g == r || (isnan(g) && isnan(r)))) {
+                nbad++;
+                if (worst_excess < INFINITY) { worst_excess = INFINITY; worst = i; }
+            }
+            continue;
+        }
+        diff = fabs(g - r);
+        tol = atol + rtol * fabs(r);
+        if (!(diff <= tol)) {
+            double excess = isnan(diff) ? INFINITY : diff / (tol > 0 ? tol : 1e-300);
+            nbad++;
+            if (excess > worst_excess) { worst_excess = excess; worst = i; }
+        }
+    }
+    if (nbad == 0) {
+        n_pass++;
+        return 1;
+    }
+    n_fail++;
+    printf("FAIL %s: %s: %lu of %lu elements outside atol=%g rtol=%g; worst [%lu] got %.17g ref %.17g (diff %.3g)\n",
+           suite_name, name, (unsigned long)nbad, (unsigned long)n, atol, rtol, (unsigned long)worst,
+           get(got, worst), get(ref, worst), fabs(get(got, worst) - get(ref, worst)));
+    fflush(stdout);
+    return 0;
+}
+
+static double get_real(const void *p, size_t i) { return (double)((const real *)p)[i]; }
+static double get_double(const void *p, size_t i) { return ((const double *)p)[i]; }
+
+int test_close_real(const char *name, const real *got, const real *ref, size_t n,
+                    double atol, double rtol)
+{
+    return close_generic(name, n, atol, rtol, get_real, got, ref);
+}
+
+int test_close_double(const char *name, const double *got, const double *ref, size_t n,
+                      double atol, double rtol)
+{
+    return close_generic(name, n, atol, rtol, get_double, got, ref);
+}
+
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    n_skip++;
+    printf("SKIP %s: ", suite_name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+int test_summary(void)
+{
+    printf("%s: %d passed, %d failed, %d skipped\n", suite_name, n_pass, n_fail, n_skip);
+    fflush(stdout);
+    return n_fail ? 1 : 0;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *test_shared_dir(void)
+{
+    static int warned;
+    const char *p = getenv("LSD_SHARED");
+    if (!p || !*p) p = "../shared";
+    if (is_dir(p)) return p;
+    if (!warned) {
+        test_skip("shared folder '%s' not found (set LSD_SHARED): tests that read it are skipped", p);
+        warned = 1;
+    }
+    return NULL;
+}
+
+const char *test_golden_dir(void)
+{
+    const char *p = getenv("LSD_GOLDEN");
+    return (p && *p) ? p : "golden";
+}
+
+const char *test_tmp_dir(void)
+{
+    const char *p = getenv("LSD_TMP");
+    if (!p || !*p) p = "build/tmp";
+    if (!is_dir(p)) {
+        char cmd[1100];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+        if (system(cmd) != 0) return ".";
+    }
+    return p;
+}
+
+int test_have_python_module(const char *module)
+{
+    char cmd[512];
+    const char *py = getenv("LSD_PYTHON");
+    if (!py || !*py) py = "python3";
+    snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", py, module);
+    return system(cmd) == 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * harness.h - the test harness of lsdseg.
+ *
+ * Every tests/test_*.c is its own program. It calls the check functions below
+ * (each check is one "passed" or "failed"), prints one line per failed check
+ * with the values involved, and finishes with test_summary(), which prints
+ * "<suite>: N passed, N failed" and returns the exit code. `make test` runs all
+ * programs and adds their counts into the final "N passed, N failed" line.
+ *
+ * Skips are visible: test_skip() prints "SKIP <reason>" and counts a skip.
+ */
+#ifndef LSD_HARNESS_H
+#define LSD_HARNESS_H
+
+#include <stddef.h>
+#include "../tensor/common.h"
+
+/* Sets the suite name used in messages and in the summary line. */
+void test_begin(const char *suite);
+/* Records the result of a boolean check; on failure prints the formatted detail. */
+int test_check(int ok, const char *file, int line, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+#define CHECK(cond, ...) test_check((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
+
+/* Checks |got[i]-ref[i]| <= atol + rtol*|ref[i]| for all i (NaN in got fails;
+ * non-finite reference elements must match exactly). On failure prints the worst
+ * element, its index and both values. One check for the whole array. */
+int test_close_real(const char *name, const real *got, const real *ref, size_t n,
+                    double atol, double rtol);
+int test_close_double(const char *name, const double *got, const double *ref, size_t n,
+                      double atol, double rtol);
+/* Records a skipped group with a visible reason. */
+void test_skip(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Prints the summary line and returns 0 if nothing failed, 1 otherwise. */
+int test_summary(void);
+
+/* Path of the shared/ folder beside the checkout: $LSD_SHARED or "../shared".
+ * Returns NULL (after a visible SKIP) when it does not exist. */
+const char *test_shared_dir(void);
+/* Path of the golden/ folder: $LSD_GOLDEN or "golden". */
+const char *test_golden_dir(void);
+/* A scratch directory for files a test writes: $LSD_TMP or "build/tmp"; created if missing. */
+const char *test_tmp_dir(void);
+/* 1 if `python3 -c "import <module>"` succeeds (checked once per module). */
+int test_have_python_module(const char *module);
+
+#endif
