@@ -131,7 +131,7 @@ test-cross:
 # ---- benchmarks (OpenBLAS and PyTorch only here, never dependencies)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBA)
-	$(CC) $(ALL_CFLAGS) $< $(LIBA) $(ALL_LDFLAGS) $(LIBS) $(BENCH_LIBS_$*) -o $@
+	$(CC) $(ALL_CFLAGS) $< $(LIBA) $(ALL_LDFLAGS) $(LIBS) -ldl -o $@
 bench: $(BENCH_BIN) $(LSDSEG)
 	@LSD_LSDSEG=$(LSDSEG) PYTHON=$(PYTHON) sh bench/run.sh $(BENCH_BIN)
 

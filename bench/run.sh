@@ -1,6 +1,6 @@
 #!/bin/sh
 # run.sh BENCH... - runs every benchmark program and every bench/*_torch.py (when
-# PyTorch is there), collecting rows "bench,case,threads,impl,value,unit" into
+# PyTorch is there; likewise bench/*.py for other references), collecting rows "bench,case,threads,impl,value,unit" into
 # bench/results.csv, then prints them as a table with the ratio of each
 # implementation to lsdseg's on the same row (side by side, one run).
 out=bench/results.csv
@@ -11,7 +11,7 @@ for b in "$@"; do
 done
 py=${PYTHON:-python3}
 if $py -c 'import torch' >/dev/null 2>&1; then
-  for s in bench/*_torch.py; do
+  for s in bench/*.py; do
     [ -f "$s" ] || continue
     echo "== $(basename "$s")" >&2
     LSD_LSDSEG=$LSD_LSDSEG $py "$s" >> "$out" || echo "bench: $s failed" >&2

@@ -7,7 +7,17 @@
 #include "../tensor/common.h"
 #include "commands.h"
 
+/* one line per subcommand; each cmd_* lives in ref/cmd_<name>.c */
+int cmd_info(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_step(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+
 const lsd_command lsd_commands[] = {
+    {"step", cmd_step, "one training iteration on a case file (the oracle for ports)"},
+    {"forward", cmd_forward, "forward intermediates of F, C, G, D on a case file"},
+    {"info", cmd_info, "tensors, shapes and configuration of a safetensors file"},
+    {"image", cmd_image, "header of a PNG file; --out writes its samples as a tensor"},
     {NULL, NULL, NULL}
 };
 
