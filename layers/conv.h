@@ -57,8 +57,9 @@ void convt_backward_direct(real *din, real *dweight, real *dbias, const real *do
                            const real *in, const real *weight, const ConvShape *s);
 
 /* Bilinear upsampling weights for a transposed convolution, weight (C, C, K, K): channel i
- * to channel i gets the separable filter (1 - |x - c| / f), f = ceil(K/2),
- * c = (2f - 1 - f%2) / (2f); other pairs are zero (method.md). */
+ * to channel i gets the separable filter (1 - |y - c|/f) * (1 - |x - c|/f) with
+ * f = (K + 1) / 2 (integer division) and c = f - 1 for odd K, f - 0.5 for even K (the FCN
+ * authors' get_upsampling_weight); other channel pairs are zero. */
 void bilinear_init(real *weight, int C, int K);
 
 #endif
