@@ -1,0 +1,258 @@
+/*
+ * gemm.c - C = alpha * op(A) * op(B) + beta * C, row-major.
+ *
+ * The reference, gemm_naive, computes each element as
+ *     acc = 0; for k = 0..K-1: acc += a(i,k) * b(k,j);
+ *     C = alpha * acc            (beta == 0, C is not read)
+ *     C = alpha * acc + beta * C (otherwise)
+ * in `real` arithmetic. The fast gemm performs exactly the same operations in
+ * exactly the same order for every element, so the two agree bit for bit and
+ * the result does not depend on the thread count. Speed comes from
+ *   - packing: blocks of op(A) and op(B) are copied into contiguous panels
+ *     (MR rows of A, NR columns of B, interleaved by k), zero-padded at edges;
+ *   - a register-blocked micro-kernel: an MR x NR tile of accumulators, updated
+ *     with one row of B (NR contiguous values, vectorized by the compiler) per
+ *     broadcast element of A;
+ *   - cache blocking: the k range is cut into blocks of KC; a running sum
+ *     stays in a `real` tile between blocks, which changes no rounding;
+ *   - OpenMP over macro tiles of C (MC x NC), each computed by one thread.
+ * No intrinsics: the vector width only selects the tile sizes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "gemm.h"
+
+/* Register tile MR x NR: NR is a whole number of SIMD vectors of `real`. */
+#if defined(__AVX512F__)
+#define LSD_VEC_BYTES 64
+#elif defined(__AVX__)
+#define LSD_VEC_BYTES 32
+#else
+#define LSD_VEC_BYTES 16
+#endif
+#ifdef LSD_DOUBLE
+#define VLEN (LSD_VEC_BYTES / 8)
+#else
+#define VLEN (LSD_VEC_BYTES / 4)
+#endif
+
+#if LSD_VEC_BYTES == 64
+#define MR 8
+#define NR (2 * VLEN)
+#elif LSD_VEC_BYTES == 32
+#define MR 6
+#define NR (2 * VLEN)
+#else
+#define MR 4
+#define NR (2 * VLEN)
+#endif
+
+/* Cache blocks: an MR x KC... A block of MC x KC stays in L2, a KC x NR strip
+ * of B in L1; MC is a multiple of MR and NC of NR. */
+#define KC 256
+#define MC (MR * 12)
+#define NC (NR * 32)
+
+#define ALIGN 64
+
+/* Element (i,k) of op(A) and (k,j) of op(B). */
+#define OPA(i, k) (transA ? A[(size_t)(k) * lda + (i)] : A[(size_t)(i) * lda + (k)])
+#define OPB(k, j) (transB ? B[(size_t)(j) * ldb + (k)] : B[(size_t)(k) * ldb + (j)])
+
+/* The final combination of one element: alpha * acc (+ beta * c). */
+static real combine(real alpha, real acc, real beta, real c)
+{
+    if (beta == 0) return alpha * acc;
+    return alpha * acc + beta * c;
+}
+
+/* Naive loop over the rows i0..i1-1 and columns j0..j1-1 of C. */
+static void naive_block(int transA, int transB, int i0, int i1, int j0, int j1, int K,
+                        real alpha, const real *A, int lda, const real *B, int ldb, real beta,
+                        real *C, int ldc)
+{
+    int i, j, k;
+    for (i = i0; i < i1; i++) {
+        for (j = j0; j < j1; j++) {
+            real acc = 0;
+            real *c = &C[(size_t)i * ldc + j];
+            for (k = 0; k < K; k++) acc += OPA(i, k) * OPB(k, j);
+            *c = combine(alpha, acc, beta, *c);
+        }
+    }
+}
+
+/* The reference triple loop, one element at a time, k in increasing order. */
+void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
+                const real *B, int ldb, real beta, real *C, int ldc)
+{
+    naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of MR rows:
+ * strip s holds, for each k, the MR values a(i0+s*MR+r, k); rows past mc are 0. */
+static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc,
+                   real *Ap)
+{
+    int s, r, p;
+    for (s = 0; s < mc; s += MR) {
+        int rows = mc - s < MR ? mc - s : MR;
+        for (p = 0; p < kc; p++) {
+            for (r = 0; r < rows; r++) Ap[p * MR + r] = OPA(i0 + s + r, p0 + p);
+            for (; r < MR; r++) Ap[p * MR + r] = 0;
+        }
+        Ap += (size_t)MR * kc;
+    }
+}
+
+/* Packs k = p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into strips of NR
+ * columns: strip t holds, for each k, the NR values b(k, j0+t*NR+j); padded with 0. */
+static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, int nc,
+                   real *Bp)
+{
+    int t, j, p;
+    for (t = 0; t < nc; t += NR) {
+        int cols = nc - t < NR ? nc - t : NR;
+        for (p = 0; p < kc; p++) {
+            for (j = 0; j < cols; j++) Bp[p * NR + j] = OPB(p0 + p, j0 + t + j);
+            for (; j < NR; j++) Bp[p * NR + j] = 0;
+        }
+        Bp += (size_t)NR * kc;
+    }
+}
+
+/* Micro-kernel: the MR x NR running sums in acc get, for p = 0..kc-1 in order,
+ * acc[r][j] += Ap[p][r] * Bp[p][j]. acc is loaded and stored once per call. */
+static void micro_kernel(int kc, const real *restrict Ap, const real *restrict Bp,
+                         real *restrict acc)
+{
+    real c[MR * NR];
+    int p, r, j;
+    for (r = 0; r < MR * NR; r++) c[r] = acc[r];
+    for (p = 0; p < kc; p++) {
+        const real *a = Ap + (size_t)p * MR;
+        const real *b = Bp + (size_t)p * NR;
+        for (r = 0; r < MR; r++) {
+            real ar = a[r];
+            for (j = 0; j < NR; j++) c[r * NR + j] += ar * b[j];
+        }
+    }
+    for (r = 0; r < MR * NR; r++) acc[r] = c[r];
+}
+
+/* Scratch of one thread: packed A block, packed B block, running-sum tile. */
+typedef struct {
+    real *ap; /* (MC/MR strips, KC, MR) */
+    real *bp; /* (NC/NR strips, KC, NR) */
+    real *t;  /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
+} scratch;
+
+/* The arguments of one gemm call, shared by every macro tile. */
+typedef struct {
+    int transA, transB, M, N, K;
+    real alpha, beta;
+    const real *A, *B;
+    int lda, ldb, ldc;
+    real *C;
+} gemm_args;
+
+/* Computes the macro tile of C with rows i0..i0+mc-1 and columns j0..j0+nc-1. */
+static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
+{
+    int ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
+    int p0, s, t, r, j;
+    memset(w->t, 0, (size_t)ms * ns * MR * NR * sizeof(real));
+    for (p0 = 0; p0 < g->K; p0 += KC) {
+        int kc = g->K - p0 < KC ? g->K - p0 : KC;
+        pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, w->ap);
+        pack_b(g->transB, g->B, g->ldb, p0, kc, j0, nc, w->bp);
+        for (t = 0; t < ns; t++)
+            for (s = 0; s < ms; s++)
+                micro_kernel(kc, w->ap + (size_t)s * MR * kc, w->bp + (size_t)t * NR * kc,
+                             w->t + ((size_t)t * ms + s) * MR * NR);
+    }
+    for (t = 0; t < ns; t++) {
+        int cols = nc - t * NR < NR ? nc - t * NR : NR;
+        for (s = 0; s < ms; s++) {
+            int rows = mc - s * MR < MR ? mc - s * MR : MR;
+            const real *acc = w->t + ((size_t)t * ms + s) * MR * NR;
+            for (r = 0; r < rows; r++) {
+                real *c = g->C + (size_t)(i0 + s * MR + r) * g->ldc + j0 + t * NR;
+                for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * NR + j], g->beta, c[j]);
+            }
+        }
+    }
+}
+
+/* Rounds n up to a multiple of ALIGN bytes' worth of reals. */
+static size_t round_up(size_t n)
+{
+    size_t q = ALIGN / sizeof(real);
+    return (n + q - 1) / q * q;
+}
+
+/* Cache-blocked, packed, OpenMP-parallel over macro tiles; bit-identical to gemm_naive. */
+void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
+          const real *B, int ldb, real beta, real *C, int ldc)
+{
+    gemm_args g;
+    size_t per, ap_n, bp_n, t_n;
+    int nthr = 1, mt, nt, ntiles, tile;
+    double flops = 2.0 * M * N * K;
+    real *buf;
+    char *raw;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || M * (double)N < 64 || flops < 16384) {
+        naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    g.transA = transA; g.transB = transB; g.M = M; g.N = N; g.K = K;
+    g.alpha = alpha; g.beta = beta; g.A = A; g.B = B;
+    g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.C = C;
+
+    mt = (M + MC - 1) / MC;
+    nt = (N + NC - 1) / NC;
+    ntiles = mt * nt;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+    if (flops < 2e6) nthr = 1;
+    if (nthr > ntiles) nthr = ntiles;
+#endif
+    ap_n = round_up((size_t)MC * KC);
+    bp_n = round_up((size_t)NC * KC);
+    t_n = round_up((size_t)MC * NC);
+    per = ap_n + bp_n + t_n;
+    raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);
+    if (!raw) {
+        naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    buf = (real *)(void *)(raw + (ALIGN - (size_t)((uintptr_t)raw % ALIGN)));
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+#endif
+    {
+        scratch w;
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        w.ap = buf + (size_t)tid * per;
+        w.bp = w.ap + ap_n;
+        w.t = w.bp + bp_n;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (tile = 0; tile < ntiles; tile++) {
+            int i0 = (tile / nt) * MC, j0 = (tile % nt) * NC;
+            int mc = M - i0 < MC ? M - i0 : MC, nc = N - j0 < NC ? N - j0 : NC;
+            macro_tile(&g, i0, mc, j0, nc, &w);
+        }
+    }
+    free(raw);
+}
