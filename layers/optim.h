@@ -3,22 +3,31 @@
  * Parameter groups (different learning rates for weights and biases) and frozen
  * parameters are handled by the caller calling these per tensor with the group's
  * settings (or not at all).
+ *
+ * Hyperparameters are double, as they are Python floats in PyTorch: the float build
+ * rounds each derived scalar (1 - beta, lr / (1 - beta^t), ...) to float once, exactly
+ * where torch.optim does when it applies a Python scalar to a float32 tensor.
  */
 #ifndef LSD_OPTIM_H
 #define LSD_OPTIM_H
 
 #include "../tensor/common.h"
 
+/* beta^t for t >= 0 by binary exponentiation (repeated squaring) in double; Adam's bias
+ * corrections 1 - beta^t use it. Agrees with Python's beta ** t to a few ulp for t <= 1e6. */
+double adam_beta_pow(double beta, long t);
+
 /* Adam exactly as torch.optim.Adam (no amsgrad, not maximize), for step t (1-based,
  * already incremented): g = grad + wd*param; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
  * param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
-void adam_update(real *param, real *m, real *v, const real *grad, size_t n, long t, real lr,
-                 real beta1, real beta2, real eps, real weight_decay);
+void adam_update(real *param, real *m, real *v, const real *grad, size_t n, long t, double lr,
+                 double beta1, double beta2, double eps, double weight_decay);
 /* SGD as torch.optim.SGD (dampening 0, not nesterov): g = grad + wd*param;
  * buf = first ? g : momentum*buf + g; param -= lr * buf. */
-void sgd_update(real *param, real *buf, const real *grad, size_t n, real lr, real momentum,
-                real weight_decay, int first);
-/* Step schedule: base * gamma^(floor(iter / step_iters)) (step_iters <= 0: no decay). */
-real lr_step_schedule(real base, long iter, long step_iters, real gamma);
+void sgd_update(real *param, real *buf, const real *grad, size_t n, double lr, double momentum,
+                double weight_decay, int first);
+/* Step schedule as torch.optim.lr_scheduler.StepLR: base multiplied by gamma once per
+ * completed period, floor(iter / step_iters) times in sequence (step_iters <= 0: no decay). */
+double lr_step_schedule(double base, long iter, long step_iters, double gamma);
 
 #endif
