@@ -49,10 +49,18 @@ const char *st_dtype_name(st_dtype dt);
 int st_open(st_file *sf, const char *path, lsd_err *err);
 void st_close(st_file *sf);
 
+/* Like st_open, for a whole file held in memory (len bytes at buf, which must stay valid
+ * until st_close); name stands for the path in messages. */
+int st_open_mem(st_file *sf, const void *buf, size_t len, const char *name, lsd_err *err);
+
 /* Validates a header held in memory (the JSON after the 8 length bytes) against a data
  * section of data_len bytes and fills entries and metadata (used by st_open and the fuzzer). */
 int st_parse_header(st_file *sf, const char *json, size_t json_len, uint64_t data_len,
                     lsd_err *err);
+
+/* Copies s into buf (cap bytes) for a message: bytes outside printable ASCII (and '\\')
+ * become \xNN, and a string too long is cut with "...". */
+void st_printable(const char *s, char *buf, size_t cap);
 
 /* The entry called name, or NULL. */
 const st_entry *st_find(const st_file *sf, const char *name);
