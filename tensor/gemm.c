@@ -96,32 +96,57 @@ void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const r
 /* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of MR rows:
  * strip s holds, for each k, the MR values a(i0+s*MR+r, k); rows past mc are 0. */
 static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc,
-                   real *Ap)
+                   real *restrict Ap)
 {
     int s, r, p;
-    for (s = 0; s < mc; s += MR) {
+    for (s = 0; s < mc; s += MR, Ap += (size_t)MR * kc) {
         int rows = mc - s < MR ? mc - s : MR;
-        for (p = 0; p < kc; p++) {
-            for (r = 0; r < rows; r++) Ap[p * MR + r] = OPA(i0 + s + r, p0 + p);
-            for (; r < MR; r++) Ap[p * MR + r] = 0;
+        if (rows == MR && transA) {
+            /* a(i, k) = A[k][i]: MR contiguous values per k */
+            for (p = 0; p < kc; p++) {
+                const real *src = A + (size_t)(p0 + p) * lda + i0 + s;
+                for (r = 0; r < MR; r++) Ap[p * MR + r] = src[r];
+            }
+        } else if (rows == MR) {
+            /* a(i, k) = A[i][k]: MR rows read side by side */
+            const real *src = A + (size_t)(i0 + s) * lda + p0;
+            for (p = 0; p < kc; p++)
+                for (r = 0; r < MR; r++) Ap[p * MR + r] = src[(size_t)r * lda + p];
+        } else {
+            for (p = 0; p < kc; p++) {
+                for (r = 0; r < rows; r++) Ap[p * MR + r] = OPA(i0 + s + r, p0 + p);
+                for (; r < MR; r++) Ap[p * MR + r] = 0;
+            }
         }
-        Ap += (size_t)MR * kc;
     }
 }
 
 /* Packs k = p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into strips of NR
  * columns: strip t holds, for each k, the NR values b(k, j0+t*NR+j); padded with 0. */
 static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, int nc,
-                   real *Bp)
+                   real *restrict Bp)
 {
     int t, j, p;
-    for (t = 0; t < nc; t += NR) {
+    for (t = 0; t < nc; t += NR, Bp += (size_t)NR * kc) {
         int cols = nc - t < NR ? nc - t : NR;
-        for (p = 0; p < kc; p++) {
-            for (j = 0; j < cols; j++) Bp[p * NR + j] = OPB(p0 + p, j0 + t + j);
-            for (; j < NR; j++) Bp[p * NR + j] = 0;
+        if (cols == NR && !transB) {
+            /* b(k, j) = B[k][j]: NR contiguous values per k */
+            for (p = 0; p < kc; p++) {
+                const real *src = B + (size_t)(p0 + p) * ldb + j0 + t;
+                for (j = 0; j < NR; j++) Bp[p * NR + j] = src[j];
+            }
+        } else if (cols == NR) {
+            /* b(k, j) = B[j][k]: column j of the strip is row j of B */
+            for (j = 0; j < NR; j++) {
+                const real *src = B + (size_t)(j0 + t + j) * ldb + p0;
+                for (p = 0; p < kc; p++) Bp[p * NR + j] = src[p];
+            }
+        } else {
+            for (p = 0; p < kc; p++) {
+                for (j = 0; j < cols; j++) Bp[p * NR + j] = OPB(p0 + p, j0 + t + j);
+                for (; j < NR; j++) Bp[p * NR + j] = 0;
+            }
         }
-        Bp += (size_t)NR * kc;
     }
 }
 
@@ -136,6 +161,9 @@ static void micro_kernel(int kc, const real *restrict Ap, const real *restrict B
     for (p = 0; p < kc; p++) {
         const real *a = Ap + (size_t)p * MR;
         const real *b = Bp + (size_t)p * NR;
+#if defined(__GNUC__) && !defined(__TINYC__)
+#pragma GCC unroll 16
+#endif
         for (r = 0; r < MR; r++) {
             real ar = a[r];
             for (j = 0; j < NR; j++) c[r * NR + j] += ar * b[j];
