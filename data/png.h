@@ -25,7 +25,10 @@ typedef struct {
     int has_trns, has_plte;
     int palette_size;
     uint8_t palette[256][4]; /* RGBA; alpha from tRNS (255 otherwise) */
-    char chunks[512];     /* chunk types in file order, e.g. "IHDR PLTE IDAT IEND" */
+    char chunks[512];     /* chunk types in file order, e.g. "IHDR PLTE IDAT*3 IEND" (a run
+                           * of N equal types is written TYPE*N; "..." ends a list too long) */
+    uint16_t trns_key[3]; /* tRNS colour key as stored: gray in [0], or R, G, B */
+    int ancillary_crc_errors; /* ancillary chunks skipped because their CRC was wrong */
 } png_info;
 
 /* How decoded samples come out. */
