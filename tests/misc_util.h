@@ -25,10 +25,12 @@
 #include "../tensor/safetensors.h"
 #include "harness.h"
 
+#ifndef GOLD_RTOL
 #ifdef LSD_DOUBLE
 #define GOLD_RTOL 1e-10
 #else
 #define GOLD_RTOL 1e-5
+#endif
 #endif
 
 /* Opens golden/<file>; a missing or unreadable file is one failed check. */
