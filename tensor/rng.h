@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include "common.h"
 
-/* The four 32-bit words Philox4x32-10 gives for counter (index, stream) and key seed. */
+/* The four 32-bit words Philox4x32-10 gives for counter (index, stream) and key seed:
+ * counter = (index low, index high, stream low, stream high), key = (seed low, seed high). */
 void philox4x32(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]);
+/* Philox4x32-10 on raw words, as in Random123's known-answer vectors. */
+void philox4x32_raw(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Uniform double in [0, 1) with 53 random bits, from draw (seed, stream, index). */
 double rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
