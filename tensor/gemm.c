@@ -51,10 +51,11 @@
 #define NR (2 * VLEN)
 #endif
 
-/* Cache blocks: an MR x KC... A block of MC x KC stays in L2, a KC x NR strip
- * of B in L1; MC is a multiple of MR and NC of NR. */
+/* Cache blocks (upper bounds): a KC x NR strip of packed B stays in L1 while
+ * the MC x KC block of packed A streams from L2. Macro tiles are MC x NC at
+ * most, evened out so that the edge tiles are not tiny. */
 #define KC 256
-#define MC (MR * 12)
+#define MC (MR * 16)
 #define NC (NR * 32)
 
 #define ALIGN 64
@@ -150,14 +151,18 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
     }
 }
 
-/* Micro-kernel: the MR x NR running sums in acc get, for p = 0..kc-1 in order,
- * acc[r][j] += Ap[p][r] * Bp[p][j]. acc is loaded and stored once per call. */
+/* Micro-kernel: the MR x NR running sums in acc (taken as 0 when first) get,
+ * for p = 0..kc-1 in order, acc[r][j] += Ap[p][r] * Bp[p][j]; acc is loaded and
+ * stored once per call, the sums live in registers. */
+#if defined(__GNUC__) && !defined(__TINYC__)
+__attribute__((noinline))
+#endif
 static void micro_kernel(int kc, const real *restrict Ap, const real *restrict Bp,
-                         real *restrict acc)
+                         real *restrict acc, int first)
 {
     real c[MR * NR];
     int p, r, j;
-    for (r = 0; r < MR * NR; r++) c[r] = acc[r];
+    for (r = 0; r < MR * NR; r++) c[r] = first ? 0 : acc[r];
     for (p = 0; p < kc; p++) {
         const real *a = Ap + (size_t)p * MR;
         const real *b = Bp + (size_t)p * NR;
@@ -193,7 +198,6 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
 {
     int ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
     int p0, s, t, r, j;
-    memset(w->t, 0, (size_t)ms * ns * MR * NR * sizeof(real));
     for (p0 = 0; p0 < g->K; p0 += KC) {
         int kc = g->K - p0 < KC ? g->K - p0 : KC;
         pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, w->ap);
@@ -201,7 +205,7 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
         for (t = 0; t < ns; t++)
             for (s = 0; s < ms; s++)
                 micro_kernel(kc, w->ap + (size_t)s * MR * kc, w->bp + (size_t)t * NR * kc,
-                             w->t + ((size_t)t * ms + s) * MR * NR);
+                             w->t + ((size_t)t * ms + s) * MR * NR, p0 == 0);
     }
     for (t = 0; t < ns; t++) {
         int cols = nc - t * NR < NR ? nc - t * NR : NR;
@@ -223,18 +227,28 @@ static size_t round_up(size_t n)
     return (n + q - 1) / q * q;
 }
 
+/* Splits n into parts of at most `most` (a multiple of `unit`), evened out to
+ * multiples of unit; at least `want` parts while each keeps >= 4 units. Returns the step. */
+static int split(int n, int most, int unit, int want)
+{
+    int parts = (n + most - 1) / most, step;
+    while (parts < want && (n + parts) / (parts + 1) >= 4 * unit) parts++;
+    step = (n + parts - 1) / parts;
+    return (step + unit - 1) / unit * unit;
+}
+
 /* Cache-blocked, packed, OpenMP-parallel over macro tiles; bit-identical to gemm_naive. */
 void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
           const real *B, int ldb, real beta, real *C, int ldc)
 {
     gemm_args g;
     size_t per, ap_n, bp_n, t_n;
-    int nthr = 1, mt, nt, ntiles, tile;
+    int nthr = 1, mstep, nstep, mt, nt, ntiles, tile, kc;
     double flops = 2.0 * M * N * K;
     real *buf;
     char *raw;
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || M * (double)N < 64 || flops < 16384) {
+    if (K <= 0 || flops < 16384) {
         naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -242,17 +256,21 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     g.alpha = alpha; g.beta = beta; g.A = A; g.B = B;
     g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.C = C;
 
-    mt = (M + MC - 1) / MC;
-    nt = (N + NC - 1) / NC;
-    ntiles = mt * nt;
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
-    if (flops < 2e6) nthr = 1;
-    if (nthr > ntiles) nthr = ntiles;
+    if (flops < 4e6) nthr = 1;
 #endif
-    ap_n = round_up((size_t)MC * KC);
-    bp_n = round_up((size_t)NC * KC);
-    t_n = round_up((size_t)MC * NC);
+    /* tiles: M first; N is cut further until every thread has a few tiles */
+    mstep = split(M, MC, MR, 1);
+    mt = (M + mstep - 1) / mstep;
+    nstep = split(N, NC, NR, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1);
+    nt = (N + nstep - 1) / nstep;
+    ntiles = mt * nt;
+    if (nthr > ntiles) nthr = ntiles;
+    kc = K < KC ? K : KC;
+    ap_n = round_up((size_t)mstep * kc);
+    bp_n = round_up((size_t)nstep * kc);
+    t_n = round_up((size_t)mstep * nstep);
     per = ap_n + bp_n + t_n;
     raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);
     if (!raw) {
@@ -277,8 +295,8 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
 #pragma omp for schedule(static)
 #endif
         for (tile = 0; tile < ntiles; tile++) {
-            int i0 = (tile / nt) * MC, j0 = (tile % nt) * NC;
-            int mc = M - i0 < MC ? M - i0 : MC, nc = N - j0 < NC ? N - j0 : NC;
+            int i0 = (tile / nt) * mstep, j0 = (tile % nt) * nstep;
+            int mc = M - i0 < mstep ? M - i0 : mstep, nc = N - j0 < nstep ? N - j0 : nstep;
             macro_tile(&g, i0, mc, j0, nc, &w);
         }
     }
