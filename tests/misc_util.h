@@ -56,6 +56,8 @@ static inline real *gold_get(st_file *sf, const char *name, size_t *n, int shape
     real *x;
     int i;
     *n = 0;
+    if (shape)
+        for (i = 0; i < 4; i++) shape[i] = 1;
     if (!e) {
         CHECK(0, "golden tensor %s missing", name);
         return NULL;
@@ -66,10 +68,8 @@ static inline real *gold_get(st_file *sf, const char *name, size_t *n, int shape
         free(x);
         return NULL;
     }
-    if (shape) {
-        for (i = 0; i < 4; i++) shape[i] = 1;
-        for (i = 0; i < e->ndim && i < 4; i++) shape[4 - e->ndim + i] = (int)e->shape[i];
-    }
+    if (shape)
+        for (i = 0; i < e->ndim && e->ndim <= 4; i++) shape[4 - e->ndim + i] = (int)e->shape[i];
     *n = (size_t)e->nelem;
     return x;
 }
