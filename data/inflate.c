@@ -490,3 +490,457 @@ int zlib_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                         (unsigned long)want, (unsigned long)got);
     return LSD_OK;
 }
+
+/* ---------------------------------------------------------------- deflate */
+
+#define WSIZE 32768u            /* the DEFLATE window */
+#define HASH_BITS 15
+#define HASH_SIZE (1u << HASH_BITS)
+#define BLOCK_TOKENS 16384      /* symbols per block before the codes are rebuilt */
+#define MAX_TREE_DEPTH 290
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t bits;   /* pending bits, least significant first */
+    unsigned n;      /* number of pending bits */
+    int nomem;
+} bitwriter;
+
+typedef struct {
+    size_t head[HASH_SIZE];   /* 1 + latest position with each hash, 0 for none */
+    size_t prev[WSIZE];       /* 1 + previous position with the same hash, by position mod WSIZE */
+    uint16_t tok_len[BLOCK_TOKENS]; /* literal byte (dist 0) or match length */
+    uint16_t tok_dist[BLOCK_TOKENS];
+    uint8_t len_sym[259];     /* match length -> literal/length symbol - 257 */
+    uint8_t dist_sym[512];    /* distance -> distance symbol, see dist_code */
+    int ntok;
+    size_t block_start;       /* first input byte of the pending block */
+} deflate_state;
+
+/* Appends one byte to the output, growing it; a failed allocation is remembered. */
+static void bw_byte(bitwriter *w, uint8_t b)
+{
+    if (w->len == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 4096;
+        uint8_t *nb = ncap > w->cap ? (uint8_t *)realloc(w->buf, ncap) : NULL;
+        if (!nb) {
+            w->nomem = 1;
+            return;
+        }
+        w->buf = nb;
+        w->cap = ncap;
+    }
+    w->buf[w->len++] = b;
+}
+
+/* Writes the n (<= 32) low bits of v, least significant first. */
+static void bw_put(bitwriter *w, uint32_t v, unsigned n)
+{
+    w->bits |= (uint64_t)v << w->n;
+    w->n += n;
+    while (w->n >= 8) {
+        bw_byte(w, (uint8_t)w->bits);
+        w->bits >>= 8;
+        w->n -= 8;
+    }
+}
+
+/* Pads the pending bits with zeros to a byte boundary. */
+static void bw_align(bitwriter *w)
+{
+    if (w->n > 0) bw_put(w, 0, 8 - w->n);
+}
+
+/* Distance symbol of a distance 1..32768 (table lookup, as zlib's d_code). */
+static unsigned dist_code(const deflate_state *s, unsigned d)
+{
+    return d <= 256 ? s->dist_sym[d - 1] : s->dist_sym[256 + ((d - 1) >> 7)];
+}
+
+/* Fills the length and distance symbol tables from the RFC 1951 base tables. */
+static void init_symbol_tables(deflate_state *s)
+{
+    unsigned sym, v;
+    for (sym = 0; sym < 29; sym++) {
+        unsigned hi = sym == 28 ? 258 : (unsigned)(len_base[sym] + (1u << len_extra[sym]) - 1);
+        if (sym == 27) hi = 257; /* 227..257; 258 has its own symbol */
+        for (v = len_base[sym]; v <= hi; v++) s->len_sym[v] = (uint8_t)sym;
+    }
+    for (sym = 0; sym < 30; sym++) {
+        unsigned lo = dist_base[sym], hi = lo + (1u << dist_extra[sym]) - 1;
+        for (v = lo; v <= hi; v++) {
+            if (v <= 256) s->dist_sym[v - 1] = (uint8_t)sym;
+            else s->dist_sym[256 + ((v - 1) >> 7)] = (uint8_t)sym;
+        }
+    }
+}
+
+/* Sorts symbol indices by ascending frequency (ties by symbol), insertion sort. */
+static void sort_by_freq(unsigned *syms, int m, const uint32_t *freq)
+{
+    int i, j;
+    for (i = 1; i < m; i++) {
+        unsigned t = syms[i];
+        for (j = i; j > 0 && (freq[syms[j - 1]] > freq[t] ||
+                              (freq[syms[j - 1]] == freq[t] && syms[j - 1] > t)); j--)
+            syms[j] = syms[j - 1];
+        syms[j] = t;
+    }
+}
+
+/* Huffman code lengths (at most maxlen bits) for freq[0..n): builds the Huffman tree with
+ * two queues, then, if it is too deep, moves codes up the way miniz does (the count of
+ * codes per length is fixed to satisfy the Kraft equality) and hands the shortest
+ * lengths to the most frequent symbols. Symbols of frequency 0 get length 0. */
+static void huff_lengths(const uint32_t *freq, int n, int maxlen, uint8_t *lens)
+{
+    unsigned syms[288], parent[2 * 288], depth[2 * 288], bl[MAX_TREE_DEPTH + 1];
+    uint32_t weight[2 * 288];
+    int m = 0, i, k, leaf = 0, node, len;
+    unsigned long total;
+
+    for (i = 0; i < n; i++) {
+        lens[i] = 0;
+        if (freq[i]) syms[m++] = (unsigned)i;
+    }
+    if (m == 0) return;
+    if (m == 1) {
+        lens[syms[0]] = 1;
+        return;
+    }
+    sort_by_freq(syms, m, freq);
+    for (i = 0; i < m; i++) weight[i] = freq[syms[i]];
+    node = m;
+    for (k = m; k < 2 * m - 1; k++) {
+        int pick;
+        for (pick = 0; pick < 2; pick++) {
+            int c;
+            if (leaf < m && (node >= k || weight[leaf] <= weight[node])) c = leaf++;
+            else c = node++;
+            parent[c] = (unsigned)k;
+            weight[k] = pick ? weight[k] + weight[c] : weight[c];
+        }
+    }
+    depth[2 * m - 2] = 0;
+    for (k = 2 * m - 3; k >= 0; k--) depth[k] = depth[parent[k]] + 1;
+
+    memset(bl, 0, sizeof bl);
+    for (i = 0; i < m; i++) bl[depth[i] < (unsigned)maxlen ? depth[i] : (unsigned)maxlen]++;
+    total = 0;
+    for (len = maxlen; len > 0; len--) total += (unsigned long)bl[len] << (maxlen - len);
+    while (total != (1ul << maxlen)) {
+        bl[maxlen]--;
+        for (len = maxlen - 1; len > 0; len--)
+            if (bl[len]) {
+                bl[len]--;
+                bl[len + 1] += 2;
+                break;
+            }
+        total--;
+    }
+    /* least frequent symbols (first in syms) get the longest codes */
+    for (len = maxlen, i = 0; len > 0; len--) {
+        unsigned c;
+        for (c = 0; c < bl[len]; c++) lens[syms[i++]] = (uint8_t)len;
+    }
+}
+
+/* Canonical codes for code lengths lens[0..n), bit-reversed for LSB-first output. */
+static void canonical_codes(const uint8_t *lens, int n, uint16_t *codes)
+{
+    unsigned count[16] = {0}, next[16], len;
+    int i;
+    for (i = 0; i < n; i++) count[lens[i]]++;
+    count[0] = 0;
+    next[1] = 0;
+    for (len = 2; len <= 15; len++) next[len] = (next[len - 1] + count[len - 1]) << 1;
+    for (i = 0; i < n; i++)
+        codes[i] = lens[i] ? (uint16_t)reverse_bits(next[lens[i]]++, lens[i]) : 0;
+}
+
+/* Run-length codes of the code lengths of a dynamic block (RFC 1951, 3.2.7): symbols
+ * 0..15, 16 (repeat previous 3..6), 17 (zeros 3..10), 18 (zeros 11..138), with their
+ * extra bits. Returns the number of symbols. */
+static int rle_lengths(const uint8_t *lens, int n, uint8_t *sym, uint8_t *extra)
+{
+    int i = 0, k = 0;
+    while (i < n) {
+        int run = 1;
+        while (i + run < n && lens[i + run] == lens[i]) run++;
+        if (lens[i] == 0 && run >= 3) {
+            int r = run > 138 ? 138 : run;
+            sym[k] = r >= 11 ? 18 : 17;
+            extra[k++] = (uint8_t)(r >= 11 ? r - 11 : r - 3);
+            i += r;
+        } else if (lens[i] != 0 && run >= 4) {
+            int r = run - 1 > 6 ? 6 : run - 1;
+            sym[k] = lens[i];
+            extra[k++] = 0;
+            sym[k] = 16;
+            extra[k++] = (uint8_t)(r - 3);
+            i += 1 + r;
+        } else {
+            sym[k] = lens[i];
+            extra[k++] = 0;
+            i++;
+        }
+    }
+    return k;
+}
+
+/* Writes the pending tokens of s as one block (stored, fixed or dynamic, whichever is
+ * smallest), covering input bytes [s->block_start, end). */
+static void flush_block(deflate_state *s, bitwriter *w, const uint8_t *in, size_t end, int final,
+                        int force_stored)
+{
+    uint32_t lfreq[286], dfreq[30], cfreq[19];
+    uint8_t llens[286 + 30], flens[288], fdl[30], clens[19], rsym[286 + 30], rextra[286 + 30];
+    uint16_t lcodes[288], dcodes[30], ccodes[19];
+    const uint8_t *lens_lit, *lens_dist;
+    const uint16_t *codes_lit, *codes_dist;
+    uint64_t dyn_bits, fixed_bits, stored_bits, nbytes = end - s->block_start;
+    int i, hlit, hdist, hclen, nr, use;
+    static const uint8_t rextra_bits[3] = {2, 3, 7};
+
+    memset(lfreq, 0, sizeof lfreq);
+    memset(dfreq, 0, sizeof dfreq);
+    memset(cfreq, 0, sizeof cfreq);
+    for (i = 0; i < s->ntok; i++) {
+        if (s->tok_dist[i] == 0) {
+            lfreq[s->tok_len[i]]++;
+        } else {
+            lfreq[257 + s->len_sym[s->tok_len[i]]]++;
+            dfreq[dist_code(s, s->tok_dist[i])]++;
+        }
+    }
+    lfreq[256] = 1;
+    /* at least two codes of each kind, as zlib does, so that every code is complete */
+    if (lfreq[0] == 0) lfreq[0] = 1;
+    if (dfreq[0] == 0) dfreq[0] = 1;
+    if (dfreq[1] == 0) dfreq[1] = 1;
+    huff_lengths(lfreq, 286, 15, llens);
+    huff_lengths(dfreq, 30, 15, llens + 286);
+    for (hlit = 286; hlit > 257 && llens[hlit - 1] == 0; hlit--) {}
+    for (hdist = 30; hdist > 1 && llens[286 + hdist - 1] == 0; hdist--) {}
+    memmove(llens + hlit, llens + 286, (size_t)hdist);
+    nr = rle_lengths(llens, hlit + hdist, rsym, rextra);
+    for (i = 0; i < nr; i++) cfreq[rsym[i]]++;
+    huff_lengths(cfreq, 19, 7, clens);
+    for (hclen = 19; hclen > 4 && clens[cl_order[hclen - 1]] == 0; hclen--) {}
+    memmove(llens + 286, llens + hlit, (size_t)hdist); /* back to 286 + 30 layout */
+    for (i = hlit; i < 286; i++) llens[i] = 0;
+
+    memset(flens, 8, 144);
+    memset(flens + 144, 9, 112);
+    memset(flens + 256, 7, 24);
+    memset(flens + 280, 8, 8);
+    memset(fdl, 5, 30);
+
+    dyn_bits = 3 + 5 + 5 + 4 + 3 * (uint64_t)hclen;
+    for (i = 0; i < nr; i++) dyn_bits += clens[rsym[i]] + (rsym[i] >= 16 ? rextra_bits[rsym[i] - 16] : 0);
+    fixed_bits = 3;
+    for (i = 0; i < 286; i++) {
+        uint64_t f = lfreq[i];
+        dyn_bits += f * llens[i];
+        fixed_bits += f * flens[i];
+        if (i >= 257) {
+            dyn_bits += f * len_extra[i - 257];
+            fixed_bits += f * len_extra[i - 257];
+        }
+    }
+    for (i = 0; i < 30; i++) {
+        dyn_bits += (uint64_t)dfreq[i] * (llens[286 + i] + dist_extra[i]);
+        fixed_bits += (uint64_t)dfreq[i] * (5u + dist_extra[i]);
+    }
+    stored_bits = (nbytes / 65535 + 1) * (3 + 7 + 32) + 8 * nbytes;
+    use = force_stored || (stored_bits <= dyn_bits && stored_bits <= fixed_bits) ? 0
+          : fixed_bits <= dyn_bits ? 1 : 2;
+
+    if (use == 0) {
+        size_t pos = s->block_start;
+        do {
+            size_t n = end - pos > 65535 ? 65535 : end - pos, j;
+            bw_put(w, (final && pos + n == end) ? 1u : 0u, 1);
+            bw_put(w, 0, 2);
+            bw_align(w);
+            bw_put(w, (uint32_t)n, 16);
+            bw_put(w, (uint32_t)(~n & 0xFFFFu), 16);
+            for (j = 0; j < n; j++) bw_byte(w, in[pos + j]);
+            pos += n;
+        } while (pos < end);
+        s->ntok = 0;
+        s->block_start = end;
+        return;
+    }
+    bw_put(w, final ? 1u : 0u, 1);
+    if (use == 1) {
+        bw_put(w, 1, 2);
+        lens_lit = flens;
+        lens_dist = fdl;
+        canonical_codes(flens, 288, lcodes);
+        canonical_codes(fdl, 30, dcodes);
+    } else {
+        bw_put(w, 2, 2);
+        bw_put(w, (uint32_t)(hlit - 257), 5);
+        bw_put(w, (uint32_t)(hdist - 1), 5);
+        bw_put(w, (uint32_t)(hclen - 4), 4);
+        for (i = 0; i < hclen; i++) bw_put(w, clens[cl_order[i]], 3);
+        canonical_codes(clens, 19, ccodes);
+        for (i = 0; i < nr; i++) {
+            bw_put(w, ccodes[rsym[i]], clens[rsym[i]]);
+            if (rsym[i] >= 16) bw_put(w, rextra[i], rextra_bits[rsym[i] - 16]);
+        }
+        lens_lit = llens;
+        lens_dist = llens + 286;
+        canonical_codes(llens, 286, lcodes);
+        canonical_codes(llens + 286, 30, dcodes);
+    }
+    codes_lit = lcodes;
+    codes_dist = dcodes;
+    for (i = 0; i < s->ntok; i++) {
+        unsigned l = s->tok_len[i], d = s->tok_dist[i];
+        if (d == 0) {
+            bw_put(w, codes_lit[l], lens_lit[l]);
+        } else {
+            unsigned ls = s->len_sym[l], ds = dist_code(s, d);
+            bw_put(w, codes_lit[257 + ls], lens_lit[257 + ls]);
+            bw_put(w, l - len_base[ls], len_extra[ls]);
+            bw_put(w, codes_dist[ds], lens_dist[ds]);
+            bw_put(w, d - dist_base[ds], dist_extra[ds]);
+        }
+    }
+    bw_put(w, codes_lit[256], lens_lit[256]);
+    s->ntok = 0;
+    s->block_start = end;
+}
+
+/* Hash of the 3 bytes at p (multiplicative). */
+static unsigned hash3(const uint8_t *p)
+{
+    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+    return (unsigned)((v * 2654435761u) >> (32 - HASH_BITS));
+}
+
+/* Inserts position p (which has 3 bytes after it) into the hash chains. */
+static void insert_pos(deflate_state *s, const uint8_t *in, size_t p)
+{
+    unsigned h = hash3(in + p);
+    s->prev[p & (WSIZE - 1)] = s->head[h];
+    s->head[h] = p + 1;
+}
+
+/* Longest match for position p among up to max_chain earlier positions with the same hash
+ * (inserts p). Returns the length (0 if under 3) and sets *dist. */
+static unsigned longest_match(deflate_state *s, const uint8_t *in, size_t n, size_t p,
+                              unsigned max_chain, unsigned nice, unsigned *dist)
+{
+    size_t cand, limit = n - p < 258 ? n - p : 258;
+    unsigned best = 0;
+    if (n - p < 3) return 0;
+    cand = s->head[hash3(in + p)];
+    insert_pos(s, in, p);
+    while (cand && max_chain--) {
+        size_t c = cand - 1, k;
+        if (p - c > WSIZE) break;
+        if (in[c + best] == in[p + best] || best == 0) {
+            for (k = 0; k < limit && in[c + k] == in[p + k]; k++) {}
+            if (k > best) {
+                best = (unsigned)k;
+                *dist = (unsigned)(p - c);
+                if (k >= nice || k == limit) break;
+            }
+        }
+        cand = s->prev[c & (WSIZE - 1)];
+        if (cand >= c + 1) break; /* a slot overwritten by a newer position */
+    }
+    return best >= 3 ? best : 0;
+}
+
+/* Adds a token (a literal when dist is 0) whose input ends at end, flushing a full block. */
+static void add_token(deflate_state *s, bitwriter *w, const uint8_t *in, size_t end,
+                      unsigned len, unsigned dist)
+{
+    s->tok_len[s->ntok] = (uint16_t)len;
+    s->tok_dist[s->ntok] = (uint16_t)dist;
+    if (++s->ntok == BLOCK_TOKENS) flush_block(s, w, in, end, 0, 0);
+}
+
+/* Compresses in into a zlib stream (RFC 1950 around RFC 1951). */
+int zlib_deflate(const uint8_t *in, size_t in_len, int level, uint8_t **out, size_t *out_len,
+                 lsd_err *err)
+{
+    static const unsigned chains[10] = {0, 4, 8, 16, 32, 64, 128, 256, 1024, 4096};
+    static const uint8_t flg[10] = {0x01, 0x01, 0x5E, 0x5E, 0x5E, 0x5E, 0x9C, 0xDA, 0xDA, 0xDA};
+    deflate_state *s;
+    bitwriter w;
+    unsigned max_chain, nice, plen = 0, pdist = 0;
+    int lazy, pending = 0;
+    size_t p = 0, i;
+    uint32_t adler;
+
+    *out = NULL;
+    *out_len = 0;
+    if (level < 0 || level > 9) return lsd_fail(err, LSD_ERR_ARG, "zlib_deflate: level %d is not 0..9", level);
+    s = (deflate_state *)malloc(sizeof *s);
+    if (!s) return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the deflate state");
+    memset(s->head, 0, sizeof s->head);
+    s->ntok = 0;
+    s->block_start = 0;
+    init_symbol_tables(s);
+    memset(&w, 0, sizeof w);
+    max_chain = chains[level];
+    nice = level >= 8 ? 258 : level >= 4 ? 128 : 32;
+    lazy = level >= 4;
+
+    bw_byte(&w, 0x78);
+    bw_byte(&w, flg[level]);
+    if (level == 0) {
+        s->block_start = 0;
+        flush_block(s, &w, in, in_len, 1, 1);
+    } else {
+        while (p < in_len) {
+            unsigned dist = 0, len = longest_match(s, in, in_len, p, max_chain, nice, &dist);
+            if (pending) {
+                if (plen >= len) { /* the match found one byte earlier wins */
+                    size_t endm = p - 1 + plen;
+                    add_token(s, &w, in, endm, plen, pdist);
+                    for (i = p + 1; i < endm; i++)
+                        if (in_len - i >= 3) insert_pos(s, in, i);
+                    p = endm;
+                    pending = 0;
+                    continue;
+                }
+                add_token(s, &w, in, p, in[p - 1], 0);
+                pending = 0;
+            }
+            if (len && lazy && len < nice) {
+                pending = 1;
+                plen = len;
+                pdist = dist;
+                p++;
+            } else if (len) {
+                add_token(s, &w, in, p + len, len, dist);
+                for (i = p + 1; i < p + len; i++)
+                    if (in_len - i >= 3) insert_pos(s, in, i);
+                p += len;
+            } else {
+                add_token(s, &w, in, p + 1, in[p], 0);
+                p++;
+            }
+        }
+        if (pending) add_token(s, &w, in, p - 1 + plen, plen, pdist);
+        flush_block(s, &w, in, in_len, 1, 0);
+    }
+    bw_align(&w);
+    adler = adler32_update(1, in, in_len);
+    for (i = 0; i < 4; i++) bw_byte(&w, (uint8_t)(adler >> (24 - 8 * i)));
+    free(s);
+    if (w.nomem) {
+        free(w.buf);
+        return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the compressed data");
+    }
+    *out = w.buf;
+    *out_len = w.len;
+    return LSD_OK;
+}
