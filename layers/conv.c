@@ -170,13 +170,26 @@ ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int
     return s;
 }
 
+/* col elements of one band of geometry g. */
+static size_t band_elems(const Geom *g)
+{
+    return (size_t)g->C * g->KH * g->KW * (size_t)band_rows(g) * (size_t)(g->GW > 0 ? g->GW : 1);
+}
+
+/* The larger band of the kinds the shape is consistent with: a shape from conv2d_shape has
+ * OH = (H + 2p - KH)/s + 1, one from convt_shape OH = (H-1)*s - 2p + KH + outpad (a shape
+ * may satisfy both, e.g. 3x3 stride 1 padding 1). */
 size_t conv_work_size(const ConvShape *s)
 {
     Geom gc = conv_geom(s), gt = convt_geom(s);
-    size_t a, b;
+    ConvShape c, t;
+    size_t a = 0, b = 0;
     if (pointwise(s)) return 1;
-    a = (size_t)gc.C * gc.KH * gc.KW * (size_t)band_rows(&gc) * (size_t)(gc.GW > 0 ? gc.GW : 1);
-    b = (size_t)gt.C * gt.KH * gt.KW * (size_t)band_rows(&gt) * (size_t)(gt.GW > 0 ? gt.GW : 1);
+    c = conv2d_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad);
+    t = convt_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad, s->outpad);
+    if (s->KH != s->KW || (c.OH == s->OH && c.OW == s->OW && s->outpad == 0)) a = band_elems(&gc);
+    if (s->KH != s->KW || (t.OH == s->OH && t.OW == s->OW)) b = band_elems(&gt);
+    if (a == 0 && b == 0) { a = band_elems(&gc); b = band_elems(&gt); } /* set by hand */
     a = a > b ? a : b;
     return a > 0 ? a : 1;
 }

@@ -1,0 +1,578 @@
+/*
+ * test_conv.c - conv2d and conv_transpose2d (layers/conv.h).
+ *
+ *  1. PyTorch goldens (golden/conv.safetensors, one case per configuration
+ *     the networks use): forward and backward, fast and direct.
+ *  2. Fast (im2col + gemm, in row bands) against the direct loops on larger
+ *     random shapes, including shapes that need several bands.
+ *  3. Exact integer checks: small-integer inputs, reference computed in
+ *     int64 by a scatter loop written here.
+ *  4. Central finite differences (double builds only).
+ *  5. Bit-identical results for 1, 2 and 3 OpenMP threads.
+ *  6. Output sizes of the full networks, work size bounds, bilinear_init.
+ *
+ * Tolerances (|got - ref| <= atol + rtol*|ref|): a result that sums T products
+ * whose factors are bounded by A and B can carry a rounding error up to about
+ * T * eps * A * B from the summation, plus as much again in the float build
+ * from rounding the float64 golden inputs to float. So atol = 2 * T * eps * A * B
+ * with eps the machine epsilon of `real`, and rtol = 1e-5 (float) or 1e-10
+ * (double) for the relative part of large values. In the double build atol is
+ * ~1e-13 and the comparison is essentially exact; in the float build it is a
+ * worst-case bound that still catches any wrong index or missing term (those
+ * cause errors of the order of A * B).
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../layers/conv.h"
+#include "../layers/pool.h"
+#include "../tensor/safetensors.h"
+#include "harness.h"
+
+#ifdef LSD_DOUBLE
+#define EPS DBL_EPSILON
+#define RTOL 1e-10
+#else
+#define EPS FLT_EPSILON
+#define RTOL 1e-5
+#endif
+
+/* Largest |x[i]|. */
+static double maxabs(const real *x, size_t n)
+{
+    double m = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
+    return m;
+}
+
+/* The atol of a sum of T products of factors bounded by a and b (see the top comment). */
+static double sum_atol(double T, double a, double b) { return 2.0 * T * EPS * a * b + 1e-300; }
+
+/* calloc of n reals (at least one), aborting the test program if memory is short. */
+static real *alloc_real(size_t n)
+{
+    real *p = calloc(n ? n : 1, sizeof(real));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* Deterministic pseudo-random values in [-1, 1) (a small LCG; test data only). */
+static void fill_random(real *x, size_t n, unsigned long seed)
+{
+    size_t i;
+    unsigned long s = seed * 2654435761UL + 12345UL;
+    for (i = 0; i < n; i++) {
+        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
+        x[i] = (real)((double)(s >> 4) / (double)(0x7fffffffUL >> 4) * 2.0 - 1.0);
+    }
+}
+
+/* Reads tensor name (n elements) into dst; one check. */
+static int read_t(st_file *sf, const char *name, real *dst, size_t n)
+{
+    lsd_err err;
+    int rc = st_read_real(sf, name, dst, n, -1, NULL, &err);
+    CHECK(rc == LSD_OK, "read %s: %s", name, rc ? err.msg : "");
+    return rc;
+}
+
+/* Reads <c>.<t> into full (N,C,H,W), or <c>.<t>_win into its box of a zero (or `fill` per
+ * channel if fill != NULL) tensor; *box receives the box (whole tensor if not windowed). */
+static int read_maybe_win(st_file *sf, const char *c, const char *t, real *full, int N, int C,
+                          int H, int W, const real *fill, int box[4])
+{
+    char name[160], bname[160];
+    int64_t b[4];
+    lsd_err err;
+    snprintf(name, sizeof name, "%s.%s", c, t);
+    if (st_find(sf, name)) {
+        box[0] = 0; box[1] = H; box[2] = 0; box[3] = W;
+        return read_t(sf, name, full, (size_t)N * C * H * W);
+    }
+    snprintf(name, sizeof name, "%s.%s_win", c, t);
+    snprintf(bname, sizeof bname, "%s.%s_box", c, t);
+    if (!CHECK(st_read_i64(sf, bname, b, 4, -1, NULL, &err) == LSD_OK, "read %s", bname))
+        return 1;
+    {
+        int hh = (int)(b[1] - b[0]), ww = (int)(b[3] - b[2]), n, ch, y, x;
+        real *win = alloc_real((size_t)N * C * hh * ww); /* (N, C, hh, ww) */
+        int rc = read_t(sf, name, win, (size_t)N * C * hh * ww);
+        for (n = 0; n < N; n++)
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < H; y++)
+                    for (x = 0; x < W; x++)
+                        full[(((size_t)n * C + ch) * H + y) * W + x] = fill ? fill[ch] : 0;
+        for (n = 0; n < N; n++)
+            for (ch = 0; ch < C; ch++)
+                for (y = 0; y < hh; y++)
+                    for (x = 0; x < ww; x++)
+                        full[(((size_t)n * C + ch) * H + y + b[0]) * W + x + b[2]] =
+                            win[(((size_t)n * C + ch) * hh + y) * ww + x];
+        free(win);
+        box[0] = (int)b[0]; box[1] = (int)b[1]; box[2] = (int)b[2]; box[3] = (int)b[3];
+        return rc;
+    }
+}
+
+/* One golden case: forward and backward of the fast and the direct implementation. */
+static void golden_case(st_file *sf, const char *c)
+{
+    char name[160];
+    int64_t cfg[11];
+    lsd_err err;
+    ConvShape s;
+    int tr, hb, box[4], impl;
+    size_t nx, ny, nw;
+    real *x, *w, *b, *y, *dy, *dx, *dw, *db, *got, *gdx, *gdw, *gdb, *work;
+    double T_fwd, T_dx, T_dw, ax, aw, ady;
+    snprintf(name, sizeof name, "%s.cfg", c);
+    if (!CHECK(st_read_i64(sf, name, cfg, 11, -1, NULL, &err) == LSD_OK, "read %s", name)) return;
+    tr = (int)cfg[9];
+    hb = (int)cfg[10];
+    s = tr ? convt_shape((int)cfg[0], (int)cfg[1], (int)cfg[2], (int)cfg[3], (int)cfg[4],
+                         (int)cfg[5], (int)cfg[6], (int)cfg[7], (int)cfg[8])
+           : conv2d_shape((int)cfg[0], (int)cfg[1], (int)cfg[2], (int)cfg[3], (int)cfg[4],
+                          (int)cfg[5], (int)cfg[6], (int)cfg[7]);
+    nx = (size_t)s.N * s.C * s.H * s.W;
+    ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    x = alloc_real(nx); dx = alloc_real(nx); gdx = alloc_real(nx);
+    y = alloc_real(ny); dy = alloc_real(ny); got = alloc_real(ny);
+    w = alloc_real(nw); dw = alloc_real(nw); gdw = alloc_real(nw);
+    b = alloc_real(s.OC); db = alloc_real(s.OC); gdb = alloc_real(s.OC);
+    work = alloc_real(conv_work_size(&s));
+
+    snprintf(name, sizeof name, "%s.w", c); read_t(sf, name, w, nw);
+    snprintf(name, sizeof name, "%s.dw", c); read_t(sf, name, dw, nw);
+    if (hb) {
+        snprintf(name, sizeof name, "%s.b", c); read_t(sf, name, b, s.OC);
+        snprintf(name, sizeof name, "%s.db", c); read_t(sf, name, db, s.OC);
+    }
+    read_maybe_win(sf, c, "x", x, s.N, s.C, s.H, s.W, NULL, box);
+    read_maybe_win(sf, c, "dx", dx, s.N, s.C, s.H, s.W, NULL, box);
+    read_maybe_win(sf, c, "y", y, s.N, s.OC, s.OH, s.OW, hb ? b : NULL, box);
+    read_maybe_win(sf, c, "dy", dy, s.N, s.OC, s.OH, s.OW, NULL, box);
+
+    /* terms per output element and bounds of the factors */
+    T_fwd = (double)(tr ? s.C : s.C) * s.KH * s.KW + 1;
+    T_dx = (double)s.OC * s.KH * s.KW;
+    T_dw = tr ? (double)s.N * s.H * s.W : (double)s.N * s.OH * s.OW;
+    ax = maxabs(x, nx); aw = maxabs(w, nw); ady = maxabs(dy, ny);
+    if (hb && maxabs(b, s.OC) > ax * aw) ax = maxabs(b, s.OC) / (aw > 0 ? aw : 1);
+
+    for (impl = 0; impl < 2; impl++) {
+        const char *iname = impl ? "direct" : "fast";
+        char label[200];
+        size_t i;
+        /* forward */
+        for (i = 0; i < ny; i++) got[i] = (real)12345; /* must be overwritten */
+        if (tr) {
+            if (impl) convt_forward_direct(got, x, w, hb ? b : NULL, &s);
+            else convt_forward(got, x, w, hb ? b : NULL, &s, work);
+        } else {
+            if (impl) conv2d_forward_direct(got, x, w, hb ? b : NULL, &s);
+            else conv2d_forward(got, x, w, hb ? b : NULL, &s, work);
+        }
+        snprintf(label, sizeof label, "%s %s forward", c, iname);
+        test_close_real(label, got, y, ny, sum_atol(T_fwd, ax, aw), RTOL);
+        /* backward, accumulating onto 0.25 */
+        for (i = 0; i < nx; i++) gdx[i] = (real)0.25;
+        for (i = 0; i < nw; i++) gdw[i] = (real)0.25;
+        for (i = 0; i < (size_t)s.OC; i++) gdb[i] = (real)0.25;
+        if (tr) {
+            if (impl) convt_backward_direct(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s);
+            else convt_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, work);
+        } else {
+            if (impl) conv2d_backward_direct(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s);
+            else conv2d_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, work);
+        }
+        for (i = 0; i < nx; i++) gdx[i] -= (real)0.25;
+        for (i = 0; i < nw; i++) gdw[i] -= (real)0.25;
+        for (i = 0; i < (size_t)s.OC; i++) gdb[i] -= (real)0.25;
+        snprintf(label, sizeof label, "%s %s dx", c, iname);
+        test_close_real(label, gdx, dx, nx, sum_atol(T_dx, ady, aw) + EPS, RTOL);
+        snprintf(label, sizeof label, "%s %s dw", c, iname);
+        test_close_real(label, gdw, dw, nw, sum_atol(T_dw, ady, ax) + EPS, RTOL);
+        if (hb) {
+            snprintf(label, sizeof label, "%s %s db", c, iname);
+            test_close_real(label, gdb, db, s.OC, sum_atol(T_dw, ady, 1) + EPS, RTOL);
+        }
+    }
+    free(x); free(dx); free(gdx); free(y); free(dy); free(got);
+    free(w); free(dw); free(gdw); free(b); free(db); free(gdb); free(work);
+}
+
+/* Runs every case of golden/conv.safetensors (the entries named <case>.cfg). */
+static void golden_tests(void)
+{
+    char path[512];
+    st_file sf;
+    lsd_err err;
+    int i, ncase = 0;
+    snprintf(path, sizeof path, "%s/conv.safetensors", test_golden_dir());
+    if (st_open(&sf, path, &err) != LSD_OK) {
+        CHECK(0, "open %s: %s", path, err.msg);
+        return;
+    }
+    for (i = 0; i < sf.n; i++) {
+        const char *nm = sf.entries[i].name;
+        size_t L = strlen(nm);
+        if (L > 4 && strcmp(nm + L - 4, ".cfg") == 0 && L < 60) {
+            char c[64];
+            memcpy(c, nm, L - 4);
+            c[L - 4] = 0;
+            golden_case(&sf, c);
+            ncase++;
+        }
+    }
+    CHECK(ncase >= 18, "golden/conv.safetensors holds %d cases, expected 18", ncase);
+    st_close(&sf);
+}
+
+/* Fast against direct on a random shape (forward and backward). */
+static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
+    real *y1 = alloc_real(ny), *y2 = alloc_real(ny), *dx1 = alloc_real(nx), *dx2 = alloc_real(nx);
+    real *dw1 = alloc_real(nw), *dw2 = alloc_real(nw), *db1 = alloc_real(s.OC),
+         *db2 = alloc_real(s.OC), *work = alloc_real(conv_work_size(&s));
+    char name[200];
+    double Tf = (double)s.C * s.KH * s.KW + 1, Tdx = (double)s.OC * s.KH * s.KW;
+    double Tdw = tr ? (double)s.N * s.H * s.W : (double)s.N * s.OH * s.OW;
+    fill_random(x, nx, 1); fill_random(w, nw, 2); fill_random(b, s.OC, 3); fill_random(dy, ny, 4);
+    if (tr) {
+        convt_forward(y1, x, w, hb ? b : NULL, &s, work);
+        convt_forward_direct(y2, x, w, hb ? b : NULL, &s);
+        convt_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, work);
+        convt_backward_direct(dx2, dw2, hb ? db2 : NULL, dy, x, w, &s);
+    } else {
+        conv2d_forward(y1, x, w, hb ? b : NULL, &s, work);
+        conv2d_forward_direct(y2, x, w, hb ? b : NULL, &s);
+        conv2d_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, work);
+        conv2d_backward_direct(dx2, dw2, hb ? db2 : NULL, dy, x, w, &s);
+    }
+    /* the direct loops sum in double: only the fast path's rounding counts (T * eps) */
+    snprintf(name, sizeof name, "%s forward fast=direct", label);
+    test_close_real(name, y1, y2, ny, sum_atol(Tf, 1, 1) / 2, RTOL);
+    snprintf(name, sizeof name, "%s dx fast=direct", label);
+    test_close_real(name, dx1, dx2, nx, sum_atol(Tdx, 1, 1) / 2, RTOL);
+    snprintf(name, sizeof name, "%s dw fast=direct", label);
+    test_close_real(name, dw1, dw2, nw, sum_atol(Tdw, 1, 1) / 2, RTOL);
+    if (hb) {
+        snprintf(name, sizeof name, "%s db fast=direct", label);
+        test_close_real(name, db1, db2, s.OC, sum_atol(Tdw, 1, 1) / 2, RTOL);
+    }
+    free(x); free(w); free(b); free(dy); free(y1); free(y2); free(dx1); free(dx2);
+    free(dw1); free(dw2); free(db1); free(db2); free(work);
+}
+
+/* Exact check: integer inputs, outputs accumulated here in int64 by scattering each product
+ * of an input and a weight to the output it feeds (conv: out[oh][ow] gets in[oh*s-p+kh]...,
+ * convt: out[ih*s-p+kh] gets in[ih]...). Compared with atol 0. */
+static void exact_integer(const char *label, ConvShape s, int tr)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, i;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
+    real *y = alloc_real(ny), *yd = alloc_real(ny), *ry = alloc_real(ny), *dx = alloc_real(nx),
+         *rdx = alloc_real(nx), *dw = alloc_real(nw), *rdw = alloc_real(nw), *work;
+    int64_t *iy = calloc(ny, sizeof(int64_t)), *idx = calloc(nx, sizeof(int64_t)),
+            *idw = calloc(nw, sizeof(int64_t));
+    int n, c, o, h, ww, kh, kw;
+    char name[200];
+    work = alloc_real(conv_work_size(&s));
+    if (!iy || !idx || !idw) exit(1);
+    for (i = 0; i < nx; i++) x[i] = (real)((long)(i % 11) - 5);
+    for (i = 0; i < nw; i++) w[i] = (real)((long)(i % 7) - 3);
+    for (i = 0; i < ny; i++) dy[i] = (real)((long)(i % 5) - 2);
+    for (i = 0; i < (size_t)s.OC; i++) b[i] = (real)(long)i;
+    for (i = 0; i < ny; i++) iy[i] = (int64_t)b[(i / ((size_t)s.OH * s.OW)) % s.OC];
+    /* conv: input (c,h,ww) meets output (oh,ow) through (kh,kw) when oh*s-p+kh = h;
+     * convt: input (c,h,ww) meets output (oh,ow) when h*s-p+kh = oh. */
+    for (n = 0; n < s.N; n++)
+        for (c = 0; c < s.C; c++)
+            for (h = 0; h < (tr ? s.H : s.OH); h++)
+                for (ww = 0; ww < (tr ? s.W : s.OW); ww++)
+                    for (o = 0; o < s.OC; o++)
+                        for (kh = 0; kh < s.KH; kh++)
+                            for (kw = 0; kw < s.KW; kw++) {
+                                int ph = h * s.stride - s.pad + kh, pw = ww * s.stride - s.pad + kw;
+                                size_t xi, yi, wi;
+                                if (tr) {
+                                    if (ph < 0 || ph >= s.OH || pw < 0 || pw >= s.OW) continue;
+                                    xi = (((size_t)n * s.C + c) * s.H + h) * s.W + ww;
+                                    yi = (((size_t)n * s.OC + o) * s.OH + ph) * s.OW + pw;
+                                    wi = (((size_t)c * s.OC + o) * s.KH + kh) * s.KW + kw;
+                                } else {
+                                    if (ph < 0 || ph >= s.H || pw < 0 || pw >= s.W) continue;
+                                    xi = (((size_t)n * s.C + c) * s.H + ph) * s.W + pw;
+                                    yi = (((size_t)n * s.OC + o) * s.OH + h) * s.OW + ww;
+                                    wi = (((size_t)o * s.C + c) * s.KH + kh) * s.KW + kw;
+                                }
+                                iy[yi] += (int64_t)x[xi] * (int64_t)w[wi];
+                                idx[xi] += (int64_t)dy[yi] * (int64_t)w[wi];
+                                idw[wi] += (int64_t)dy[yi] * (int64_t)x[xi];
+                            }
+    for (i = 0; i < ny; i++) ry[i] = (real)iy[i];
+    for (i = 0; i < nx; i++) rdx[i] = (real)idx[i];
+    for (i = 0; i < nw; i++) rdw[i] = (real)idw[i];
+    if (tr) {
+        convt_forward(y, x, w, b, &s, work);
+        convt_forward_direct(yd, x, w, b, &s);
+        convt_backward(dx, dw, NULL, dy, x, w, &s, work);
+    } else {
+        conv2d_forward(y, x, w, b, &s, work);
+        conv2d_forward_direct(yd, x, w, b, &s);
+        conv2d_backward(dx, dw, NULL, dy, x, w, &s, work);
+    }
+    snprintf(name, sizeof name, "%s exact forward", label);
+    test_close_real(name, y, ry, ny, 0, 0);
+    snprintf(name, sizeof name, "%s exact forward direct", label);
+    test_close_real(name, yd, ry, ny, 0, 0);
+    snprintf(name, sizeof name, "%s exact dx", label);
+    test_close_real(name, dx, rdx, nx, 0, 0);
+    snprintf(name, sizeof name, "%s exact dw", label);
+    test_close_real(name, dw, rdw, nw, 0, 0);
+    free(x); free(w); free(b); free(dy); free(y); free(yd); free(ry); free(dx); free(rdx);
+    free(dw); free(rdw); free(work); free(iy); free(idx); free(idw);
+}
+
+#ifdef LSD_DOUBLE
+/* L = sum(y * r) for the fast forward. */
+static double loss_of(const ConvShape *s, int tr, const real *x, const real *w, const real *b,
+                      const real *r, real *y, real *work)
+{
+    size_t i, ny = (size_t)s->N * s->OC * s->OH * s->OW;
+    double L = 0;
+    if (tr) convt_forward(y, x, w, b, s, work);
+    else conv2d_forward(y, x, w, b, s, work);
+    for (i = 0; i < ny; i++) L += y[i] * r[i];
+    return L;
+}
+
+/* Central differences of L = sum(y * r) w.r.t. every element of v, against grad. */
+static void fd_array(const char *label, const ConvShape *s, int tr, real *x, real *w, real *b,
+                     const real *r, real *v, size_t n, const real *grad, real *y, real *work)
+{
+    size_t i;
+    real *num = alloc_real(n);
+    const double h = 1e-6;
+    for (i = 0; i < n; i++) {
+        real keep = v[i];
+        double lp, lm;
+        v[i] = keep + h;
+        lp = loss_of(s, tr, x, w, b, r, y, work);
+        v[i] = keep - h;
+        lm = loss_of(s, tr, x, w, b, r, y, work);
+        v[i] = keep;
+        num[i] = (real)((lp - lm) / (2 * h));
+    }
+    /* L is linear in each variable, so only rounding of L (~1e-15 * |L| / h) remains */
+    test_close_real(label, grad, num, n, 1e-7, 1e-7);
+    free(num);
+}
+
+/* Finite-difference check of the gradients w.r.t. input, weight and bias. */
+static void finite_diff(const char *label, ConvShape s, int tr)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *r = alloc_real(ny);
+    real *y = alloc_real(ny), *dx = alloc_real(nx), *dw = alloc_real(nw), *db = alloc_real(s.OC);
+    real *work = alloc_real(conv_work_size(&s));
+    char name[200];
+    fill_random(x, nx, 11); fill_random(w, nw, 12); fill_random(b, s.OC, 13); fill_random(r, ny, 14);
+    if (tr) convt_backward(dx, dw, db, r, x, w, &s, work);
+    else conv2d_backward(dx, dw, db, r, x, w, &s, work);
+    snprintf(name, sizeof name, "%s fd dx", label);
+    fd_array(name, &s, tr, x, w, b, r, x, nx, dx, y, work);
+    snprintf(name, sizeof name, "%s fd dw", label);
+    fd_array(name, &s, tr, x, w, b, r, w, nw, dw, y, work);
+    snprintf(name, sizeof name, "%s fd db", label);
+    fd_array(name, &s, tr, x, w, b, r, b, s.OC, db, y, work);
+    free(x); free(w); free(b); free(r); free(y); free(dx); free(dw); free(db); free(work);
+}
+#endif
+
+/* Forward and backward with 1, 2 and 3 threads must agree bit for bit. */
+static void thread_identity(const char *label, ConvShape s, int tr)
+{
+#ifdef _OPENMP
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
+    real *y[3], *dx[3], *dw[3], *db[3], *work = alloc_real(conv_work_size(&s));
+    int t, saved = omp_get_max_threads();
+    fill_random(x, nx, 21); fill_random(w, nw, 22); fill_random(b, s.OC, 23); fill_random(dy, ny, 24);
+    for (t = 0; t < 3; t++) {
+        y[t] = alloc_real(ny); dx[t] = alloc_real(nx); dw[t] = alloc_real(nw); db[t] = alloc_real(s.OC);
+        omp_set_num_threads(t + 1);
+        if (tr) {
+            convt_forward(y[t], x, w, b, &s, work);
+            convt_backward(dx[t], dw[t], db[t], dy, x, w, &s, work);
+        } else {
+            conv2d_forward(y[t], x, w, b, &s, work);
+            conv2d_backward(dx[t], dw[t], db[t], dy, x, w, &s, work);
+        }
+    }
+    omp_set_num_threads(saved);
+    for (t = 1; t < 3; t++) {
+        CHECK(memcmp(y[0], y[t], ny * sizeof(real)) == 0, "%s: forward, %d threads != 1", label, t + 1);
+        CHECK(memcmp(dx[0], dx[t], nx * sizeof(real)) == 0, "%s: dx, %d threads != 1", label, t + 1);
+        CHECK(memcmp(dw[0], dw[t], nw * sizeof(real)) == 0, "%s: dw, %d threads != 1", label, t + 1);
+        CHECK(memcmp(db[0], db[t], s.OC * sizeof(real)) == 0, "%s: db, %d threads != 1", label, t + 1);
+    }
+    for (t = 0; t < 3; t++) { free(y[t]); free(dx[t]); free(dw[t]); free(db[t]); }
+    free(x); free(w); free(b); free(dy); free(work);
+#else
+    (void)s; (void)tr;
+    test_skip("%s: thread bit-identity needs OpenMP", label);
+#endif
+}
+
+/* The networks' sizes for an input H x W (a multiple of 32) line up as method.md says. */
+static void network_sizes(void)
+{
+    int k;
+    for (k = 1; k <= 40; k++) {
+        int H = 32 * k, W = 64 * k, h, w, p3h = 0, p3w = 0, p4h = 0, p4w = 0, i;
+        ConvShape s = conv2d_shape(1, 3, H, W, 64, 3, 1, 100); /* conv1_1 */
+        h = s.OH; w = s.OW;
+        for (i = 0; i < 5; i++) { /* conv blocks keep the size; pools halve, ceil mode */
+            h = maxpool_out_size(h, 1); w = maxpool_out_size(w, 1);
+            if (i == 2) { p3h = h; p3w = w; }
+            if (i == 3) { p4h = h; p4w = w; }
+        }
+        s = conv2d_shape(1, 512, h, w, 4096, 7, 1, 0); /* fc6 */
+        h = s.OH; w = s.OW;
+        {   /* C: upscore2 + crop 5, upscore_pool4 + crop 9, upscore8 + crop 31 */
+            ConvShape u2 = convt_shape(1, 19, h, w, 19, 4, 2, 0, 0);
+            ConvShape u4 = convt_shape(1, 19, u2.OH, u2.OW, 19, 4, 2, 0, 0);
+            ConvShape u8 = convt_shape(1, 19, u4.OH, u4.OW, 19, 16, 8, 0, 0);
+            CHECK(5 + u2.OH <= p4h && 5 + u2.OW <= p4w, "k=%d upscore2 fits pool4", k);
+            CHECK(9 + u4.OH <= p3h && 9 + u4.OW <= p3w, "k=%d upscore_pool4 fits pool3", k);
+            CHECK(31 + H <= u8.OH && 31 + W <= u8.OW, "k=%d upscore8 covers the input", k);
+        }
+        {   /* G: no output_padding needed */
+            ConvShape g1 = convt_shape(1, 4096, h, w, 256, 7, 1, 0, 0);
+            ConvShape g2 = convt_shape(1, 256, g1.OH, g1.OW, 512, 3, 2, 1, 0);
+            ConvShape g3 = convt_shape(1, 1024, g2.OH, g2.OW, 256, 3, 2, 1, 0);
+            ConvShape g4 = convt_shape(1, 512, g3.OH, g3.OW, 128, 5, 2, 2, 0);
+            ConvShape g5 = convt_shape(1, 128, g4.OH, g4.OW, 64, 5, 2, 2, 0);
+            ConvShape g6 = convt_shape(1, 64, g5.OH, g5.OW, 3, 8, 2, 100, 0);
+            CHECK(g2.OH == p4h && g2.OW == p4w, "k=%d G stage1 %dx%d = pool4 %dx%d", k, g2.OH,
+                  g2.OW, p4h, p4w);
+            CHECK(g3.OH == p3h && g3.OW == p3w, "k=%d G stage2 = pool3", k);
+            CHECK(g6.OH == H && g6.OW == W, "k=%d G output %dx%d = input %dx%d", k, g6.OH,
+                  g6.OW, H, W);
+        }
+        {   /* D: conv k4 s2 p2, pool floor, pool floor -> H/8 */
+            ConvShape d = conv2d_shape(1, 3, H, W, 128, 4, 2, 2);
+            h = maxpool_out_size(maxpool_out_size(d.OH, 0), 0);
+            w = maxpool_out_size(maxpool_out_size(d.OW, 0), 0);
+            CHECK(h == H / 8 && w == W / 8, "k=%d D output %dx%d = H/8 x W/8", k, h, w);
+        }
+    }
+    {   /* at 320x640, by hand: conv1 518x838, pool5 17x27, fc6 11x21, pool4 33x53 */
+        ConvShape s = conv2d_shape(1, 3, 320, 640, 64, 3, 1, 100);
+        ConvShape f6 = conv2d_shape(1, 512, 17, 27, 4096, 7, 1, 0);
+        ConvShape g1 = convt_shape(1, 4096, 11, 21, 256, 7, 1, 0, 0);
+        ConvShape s12 = conv2d_shape(1, 64, 518, 838, 64, 3, 1, 1);
+        CHECK(s.OH == 518 && s.OW == 838, "conv1_1 at 320x640: %dx%d", s.OH, s.OW);
+        CHECK(f6.OH == 11 && f6.OW == 21, "fc6 at 320x640: %dx%d", f6.OH, f6.OW);
+        CHECK(g1.OH == 17 && g1.OW == 27, "G's first ConvT: %dx%d", g1.OH, g1.OW);
+        CHECK(conv_work_size(&f6) * sizeof(real) <= ((size_t)32 << 20),
+              "fc6 work %lu elements <= 32 MiB", (unsigned long)conv_work_size(&f6));
+        CHECK(conv_work_size(&g1) * sizeof(real) <= ((size_t)32 << 20), "G first ConvT work");
+        CHECK(conv_work_size(&s12) * sizeof(real) <= ((size_t)32 << 20), "conv1_2 work");
+        CHECK(conv2d_shape(1, 1, 2, 2, 1, 3, 1, 0).OH < 1, "too small an input gives OH < 1");
+    }
+}
+
+/* bilinear_init against golden/conv_shape.safetensors (numpy's FCN formula), exactly. */
+static void bilinear_tests(void)
+{
+    char path[512];
+    st_file sf;
+    lsd_err err;
+    int i, n = 0;
+    snprintf(path, sizeof path, "%s/conv_shape.safetensors", test_golden_dir());
+    if (st_open(&sf, path, &err) != LSD_OK) {
+        CHECK(0, "open %s: %s", path, err.msg);
+        return;
+    }
+    for (i = 0; i < sf.n; i++) {
+        const st_entry *e = &sf.entries[i];
+        if (strncmp(e->name, "bilinear_", 9) == 0 && e->ndim == 4) {
+            int C = (int)e->shape[0], K = (int)e->shape[2];
+            size_t m = (size_t)C * C * K * K;
+            real *ref = alloc_real(m), *got = alloc_real(m);
+            read_t(&sf, e->name, ref, m);
+            bilinear_init(got, C, K);
+            test_close_real(e->name, got, ref, m, 0, 0);
+            free(ref); free(got);
+            n++;
+        }
+    }
+    CHECK(n >= 5, "bilinear cases found: %d", n);
+    st_close(&sf);
+}
+
+int main(void)
+{
+    test_begin("conv");
+    golden_tests();
+    bilinear_tests();
+    network_sizes();
+
+    /* fast = direct: odd sizes, strides, paddings; the last two need several row bands */
+    fast_vs_direct("conv 3x3 s1 p1", conv2d_shape(2, 5, 9, 11, 7, 3, 1, 1), 0, 1);
+    fast_vs_direct("conv 4x4 s2 p2", conv2d_shape(1, 6, 13, 7, 5, 4, 2, 2), 0, 1);
+    fast_vs_direct("conv 7x7 s1 p0", conv2d_shape(1, 8, 10, 12, 9, 7, 1, 0), 0, 1);
+    fast_vs_direct("conv 1x1", conv2d_shape(2, 12, 5, 9, 10, 1, 1, 0), 0, 1);
+    fast_vs_direct("conv 3x3 p100", conv2d_shape(1, 2, 3, 4, 3, 3, 1, 100), 0, 0);
+    fast_vs_direct("conv 3x3 bands", conv2d_shape(1, 64, 80, 100, 2, 3, 1, 1), 0, 1);
+    fast_vs_direct("convt 4x4 s2", convt_shape(1, 5, 6, 7, 4, 4, 2, 0, 0), 1, 0);
+    fast_vs_direct("convt 16x16 s8", convt_shape(1, 3, 3, 4, 3, 16, 8, 0, 0), 1, 0);
+    fast_vs_direct("convt 7x7 s1", convt_shape(1, 9, 3, 5, 6, 7, 1, 0, 0), 1, 1);
+    fast_vs_direct("convt 5x5 s2 p2 op1", convt_shape(2, 4, 5, 6, 3, 5, 2, 2, 1), 1, 1);
+    fast_vs_direct("convt 8x8 s2 p100", convt_shape(1, 2, 102, 101, 3, 8, 2, 100, 0), 1, 1);
+    fast_vs_direct("convt 1x1", convt_shape(1, 7, 4, 5, 6, 1, 1, 0, 0), 1, 1);
+    fast_vs_direct("convt 3x3 bands", convt_shape(1, 2, 80, 100, 64, 3, 1, 1, 0), 1, 1);
+
+    exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
+    exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
+    exact_integer("conv 1x1", conv2d_shape(1, 4, 3, 5, 3, 1, 1, 0), 0);
+    exact_integer("conv 7x7 p0", conv2d_shape(1, 2, 9, 10, 3, 7, 1, 0), 0);
+    exact_integer("convt 4x4 s2", convt_shape(1, 3, 4, 5, 2, 4, 2, 0, 0), 1);
+    exact_integer("convt 3x3 s2 p1 op1", convt_shape(2, 3, 4, 5, 2, 3, 2, 1, 1), 1);
+    exact_integer("convt 16x16 s8", convt_shape(1, 2, 2, 3, 2, 16, 8, 0, 0), 1);
+    exact_integer("convt 8x8 s2 p5", convt_shape(1, 2, 7, 6, 2, 8, 2, 5, 0), 1);
+
+#ifdef LSD_DOUBLE
+    finite_diff("conv 3x3 s2 p1", conv2d_shape(1, 2, 5, 4, 3, 3, 2, 1), 0);
+    finite_diff("conv 4x4 s2 p2", conv2d_shape(2, 2, 5, 5, 2, 4, 2, 2), 0);
+    finite_diff("convt 3x3 s2 p1 op1", convt_shape(1, 2, 3, 4, 2, 3, 2, 1, 1), 1);
+    finite_diff("convt 4x4 s2", convt_shape(2, 2, 3, 3, 3, 4, 2, 0, 0), 1);
+#else
+    test_skip("finite-difference gradient checks run in PRECISION=double builds");
+#endif
+
+    thread_identity("conv 3x3 bands", conv2d_shape(1, 64, 80, 100, 16, 3, 1, 1), 0);
+    thread_identity("conv 1x1", conv2d_shape(2, 64, 20, 30, 48, 1, 1, 0), 0);
+    thread_identity("convt 3x3 s2 p1", convt_shape(1, 32, 40, 50, 48, 3, 2, 1, 0), 1);
+    return test_summary();
+}
