@@ -74,6 +74,27 @@ static inline real *gold_get(st_file *sf, const char *name, size_t *n, int shape
     return x;
 }
 
+/* Reads tensor name into a new double array (exact golden values in either build). */
+static inline double *gold_get_f64(st_file *sf, const char *name, size_t *n)
+{
+    const st_entry *e = st_find(sf, name);
+    lsd_err err;
+    double *x;
+    *n = 0;
+    if (!e) {
+        CHECK(0, "golden tensor %s missing", name);
+        return NULL;
+    }
+    x = (double *)malloc((e->nelem ? e->nelem : 1) * sizeof *x);
+    if (!x || st_read_f64(sf, name, x, (size_t)e->nelem, -1, NULL, &err) != LSD_OK) {
+        CHECK(0, "reading golden %s: %s", name, x ? err.msg : "out of memory");
+        free(x);
+        return NULL;
+    }
+    *n = (size_t)e->nelem;
+    return x;
+}
+
 /* Reads an integer tensor into a new int64 array. */
 static inline int64_t *gold_get_i64(st_file *sf, const char *name, size_t *n)
 {
