@@ -1,0 +1,227 @@
+/*
+ * net.h - the four networks of LSD-seg (method.md, "Four networks"):
+ *
+ *   F  VGG16 trunk of FCN-8s: image -> fc7 (after dropout), pool4, pool3     gan/fcn.c
+ *   C  FCN-8s score layers and skip fusion: -> class scores at input size     gan/fcn.c
+ *   G  generator: (fc7, pool4, pool3) -> RGB image in [0, 1]                  gan/generator.c
+ *   D  discriminator: RGB image -> 4-way domain map, n-way class map (1/8)    gan/discriminator.c
+ *
+ * Each network is a struct of named LayerParams views into its ParamArena
+ * (gan/params.h). Activations of one input size are a struct of named buffers
+ * allocated once (x_acts_alloc); the gradients of the activations use the same
+ * struct (allocated without the caches). Forward and backward of each network
+ * are two hand-written sequences that mirror each other line by line; backward
+ * accumulates parameter gradients (NULL-free: pass want_param_grads = 0 to skip)
+ * and writes input gradients into the caller's buffers (NULL to skip).
+ * Dropout masks are arguments (FMasks, GMasks, DMasks): a mask of ones is "no dropout".
+ */
+#ifndef LSD_NET_H
+#define LSD_NET_H
+
+#include <stdint.h>
+#include "../tensor/common.h"
+#include "../layers/conv.h"
+#include "params.h"
+
+/* Sizes of the networks; lsd_config_default() gives the paper's. */
+typedef struct {
+    int vgg;     /* channels of conv1 (64); the VGG stages have vgg, 2, 4, 8, 8 times that */
+    int fc;      /* width of fc6 and fc7 (4096) */
+    int ngf;     /* generator width (64) */
+    int ndf;     /* discriminator width (64); D's layers have 2*ndf channels */
+    int n_class; /* classes (19) */
+} LsdConfig;
+
+LsdConfig lsd_config_default(void);
+/* Refuses sizes < 1 with a message. */
+int lsd_config_check(const LsdConfig *c, lsd_err *err);
+/* Refuses H, W that are not positive multiples of 32, naming the nearest valid sizes. */
+int lsd_check_size(int H, int W, lsd_err *err);
+
+#define LSD_NCONV 13 /* conv1_1 .. conv5_3 */
+#define LSD_GBLOCKS 5 /* G's ConvT-IN-ReLU-RB-RB blocks */
+#define LSD_DBLOCKS 9 /* D's residual blocks */
+
+/* ---------------------------------------------------------------- F and C */
+typedef struct {
+    ParamArena pa;
+    LayerParams conv[LSD_NCONV];          /* conv1_1 .. conv5_3 */
+    LayerParams fc6, fc7;
+    LayerParams score_fr, score_pool3, score_pool4;
+    LayerParams upscore2, upscore8, upscore_pool4; /* frozen, bilinear */
+} FNet;
+
+/* F's activations for one input of size (N, 3, H, W); as gradients, the caches are NULL. */
+typedef struct {
+    int N, H, W;
+    ConvShape conv_s[LSD_NCONV], fc6_s, fc7_s;
+    int pool_h[5], pool_w[5];             /* pool outputs; pool3 = [2], pool4 = [3] */
+    real *conv[LSD_NCONV];                /* (N, C_l, h_l, w_l) after ReLU */
+    real *pool[5];                        /* (N, C_s, pool_h, pool_w) */
+    int32_t *argmax[5];                   /* cache: like pool */
+    real *fc6, *fc6d;                     /* (N, fc, h7, w7) after ReLU, after dropout */
+    real *fc7, *fc7d;                     /* (N, fc, h7, w7) after ReLU, after dropout = F's fc7 */
+    real *mem;
+    int32_t *imem;
+    size_t bytes;
+} FActs;
+
+/* Dropout2d masks of fc6 and fc7, (N, fc) each. */
+typedef struct {
+    real *fc6, *fc7;
+} FMasks;
+
+/* C's activations (scores at several scales). */
+typedef struct {
+    int N, H, W;
+    ConvShape score_fr_s, up2_s, sp4_s, up4_s, sp3_s, up8_s;
+    real *score_fr;      /* (N, n, h7, w7) */
+    real *upscore2;      /* (N, n, H/16+4, .) */
+    real *score_pool4;   /* (N, n, pool4) */
+    real *fuse4;         /* (N, n, H/16+4, .) = upscore2 + crop(score_pool4, 5) */
+    real *upscore_pool4; /* (N, n, H/8+10, .) */
+    real *score_pool3;   /* (N, n, pool3) */
+    real *fuse3;         /* (N, n, H/8+10, .) = upscore_pool4 + crop(score_pool3, 9) */
+    real *upscore8;      /* (N, n, H+88, .) */
+    real *score;         /* (N, n, H, W) = crop(upscore8, 31) */
+    real *mem;
+    size_t bytes;
+} CActs;
+
+int fnet_create(FNet *f, const LsdConfig *c, lsd_err *err);
+void fnet_free(FNet *f);
+int f_acts_alloc(FActs *a, const LsdConfig *c, int N, int H, int W, int with_cache,
+                 lsd_err *err);
+void f_acts_free(FActs *a);
+int c_acts_alloc(CActs *a, const LsdConfig *c, int N, int H, int W, lsd_err *err);
+void c_acts_free(CActs *a);
+size_t f_work_size(const FActs *a, const CActs *c);
+
+/* F: x (N, 3, H, W) BGR minus mean -> a->fc7d, a->pool[3], a->pool[2]. */
+void f_forward(FActs *a, const real *x, const FNet *f, const FMasks *mk, real *work);
+/* F's backward from g->fc7d, g->pool[3], g->pool[2] (which the caller filled); g is zeroed
+ * elsewhere. Accumulates F's parameter gradients. */
+void f_backward(FActs *g, const FActs *a, const real *x, FNet *f, const FMasks *mk, real *work);
+/* C: (fc7, pool4, pool3) of a -> c->score (N, n, H, W). */
+void c_forward(CActs *c, const FActs *a, const FNet *f, real *work);
+/* C's backward from gc->score into gf->fc7d, gf->pool[3], gf->pool[2] (+=) and C's gradients. */
+void c_backward(CActs *gc, FActs *gf, const CActs *c, const FActs *a, FNet *f,
+                int want_param_grads, real *work);
+
+/* ---------------------------------------------------------------- G */
+typedef struct {
+    LayerParams convt, rb[2];
+} GBlockParams;
+
+typedef struct {
+    ParamArena pa;
+    GBlockParams blk[LSD_GBLOCKS]; /* stage1 .0-.4, stage1 .5-.9, stage2, stage3 .0-.4, .5-.9 */
+    LayerParams out;               /* stage4_upsample.0 (with bias), then Sigmoid */
+} GNet;
+
+/* A residual block's buffers: out = x + mask * act(IN(conv(x))). */
+typedef struct {
+    real *z, *y, *a, *out; /* (N, C, h, w): conv, instance norm, activation, block output */
+    real *mean, *rstd;     /* cache (N, C) */
+} RBActs;
+
+/* One ConvT-IN-ReLU-RB-RB block. */
+typedef struct {
+    ConvShape convt_s, rb_s; /* rb_s: the blocks' 3x3 convolution */
+    real *in;                /* (N, cin, h, w) the block's input (a concat for stage2, stage3) */
+    real *z, *y, *a;         /* (N, cout, ho, wo) ConvT output, IN(z), ReLU(y) */
+    real *mean, *rstd;       /* cache (N, cout) */
+    RBActs rb[2];
+} GBlockActs;
+
+typedef struct {
+    int N, H, W;
+    GBlockActs blk[LSD_GBLOCKS];
+    ConvShape out_s;
+    real *z, *img; /* (N, 3, H, W) stage4 ConvT output, Sigmoid(z) = G's image */
+    real *mem;
+    size_t bytes;
+} GActs;
+
+/* Element dropout masks of the ten residual blocks, [block][rb] (N, C, h, w). */
+typedef struct {
+    real *rb[LSD_GBLOCKS][2];
+} GMasks;
+
+int gnet_create(GNet *g, const LsdConfig *c, lsd_err *err);
+void gnet_free(GNet *g);
+int g_acts_alloc(GActs *a, const LsdConfig *c, int N, int H, int W, int with_cache,
+                 lsd_err *err);
+void g_acts_free(GActs *a);
+size_t g_work_size(const GActs *a);
+
+/* G: (fc7, pool4, pool3) -> a->img (N, 3, H, W). */
+void g_forward(GActs *a, const real *fc7, const real *pool4, const real *pool3, const GNet *g,
+               const GMasks *mk, real *work);
+/* G's backward from ga->img; writes (+=) dfc7, dpool4, dpool3 (each may be NULL) and, if
+ * want_param_grads, G's parameter gradients. fc7 is the forward's input. ga must be zeroed
+ * by the caller before. */
+void g_backward(real *dfc7, real *dpool4, real *dpool3, GActs *ga, const GActs *a,
+                const real *fc7, GNet *g, const GMasks *mk, int want_param_grads, real *work);
+
+/* ---------------------------------------------------------------- D */
+typedef struct {
+    ParamArena pa;
+    LayerParams conv0;            /* feature.0 */
+    LayerParams rb[LSD_DBLOCKS];  /* feature.3,4,5, 7,8,9, 11,12,13 */
+    LayerParams out_s, out_c;
+} DNet;
+
+typedef struct {
+    int N, H, W, h, w;            /* input (N, 3, H, W); output (h, w) = (H/8, W/8) */
+    ConvShape conv0_s, rb_s[LSD_DBLOCKS], head_s, headc_s;
+    real *z0, *y0, *a0;           /* (N, 2ndf, H/2+1, .) conv, IN, LeakyReLU */
+    real *mean0, *rstd0;
+    RBActs rb[LSD_DBLOCKS];
+    real *pool[2];                /* (N, 2ndf, .) after blocks 3 and 6 */
+    int32_t *argmax[2];
+    real *out_s;                  /* (N, 4, h, w) domain scores */
+    real *out_c;                  /* (N, n, h, w) class scores */
+    real *mem;
+    int32_t *imem;
+    size_t bytes;
+} DActs;
+
+/* Element dropout masks of D's nine residual blocks. */
+typedef struct {
+    real *rb[LSD_DBLOCKS];
+} DMasks;
+
+int dnet_create(DNet *d, const LsdConfig *c, lsd_err *err);
+void dnet_free(DNet *d);
+int d_acts_alloc(DActs *a, const LsdConfig *c, int N, int H, int W, int with_cache,
+                 lsd_err *err);
+void d_acts_free(DActs *a);
+size_t d_work_size(const DActs *a);
+
+/* D: x (N, 3, H, W) RGB in [0, 1] -> a->out_s, a->out_c. */
+void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *work);
+/* D's backward from ga->out_s, ga->out_c; writes (+=) dx (may be NULL) and, if
+ * want_param_grads, D's parameter gradients. ga must be zeroed by the caller before. */
+void d_backward(real *dx, DActs *ga, const DActs *a, const real *x, DNet *d, const DMasks *mk,
+                int want_param_grads, real *work);
+
+/* ---------------------------------------------------------------- shared pieces */
+/* A bump allocator for activation structs: a layout function runs twice, first with
+ * base NULL to count elements, then with the allocated block to hand out pointers. */
+typedef struct {
+    real *base;
+    int32_t *ibase;
+    size_t used, iused;
+} Bump;
+real *bump_take(Bump *b, size_t n);
+int32_t *bump_take_i32(Bump *b, size_t n);
+
+/* out = x + mask * act(IN(conv(x))), act = ReLU (leaky = 0) or LeakyReLU(0.2). */
+void rb_forward(RBActs *a, const real *x, const LayerParams *p, const real *mask,
+                const ConvShape *s, int leaky, real *work);
+/* The residual block's backward from g->out into dx (+=) and, if want, p's gradients. */
+void rb_backward(real *dx, RBActs *g, const RBActs *a, const real *x, const LayerParams *p,
+                 const real *mask, const ConvShape *s, int leaky, int want, real *work);
+
+#endif
