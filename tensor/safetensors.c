@@ -635,7 +635,7 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape)
 
 /* Finds name and checks its dtype class and shape; errors name the file and the tensor.
  * kind: 0 any, 1 floating, 2 integer. */
-static int lookup(st_file *sf, const char *name, int kind, size_t n, int ndim,
+static int lookup(const st_file *sf, const char *name, int kind, size_t n, int ndim,
                   const int64_t *shape, const st_entry **out, lsd_err *err)
 {
     const st_entry *e = st_find(sf, name);
@@ -666,6 +666,23 @@ static int lookup(st_file *sf, const char *name, int kind, size_t n, int ndim,
                         sf->path, q, (unsigned long long)e->nelem, (unsigned long)n);
     *out = e;
     return LSD_OK;
+}
+
+int st_expect(const st_file *sf, const char *name, st_dtype dtype, int ndim,
+              const int64_t *shape, const st_entry **out, lsd_err *err)
+{
+    const st_entry *e = st_find(sf, name);
+    char q[128];
+    int rc;
+    if (out) *out = NULL;
+    if (e && e->dtype != dtype) {
+        st_printable(name, q, sizeof q);
+        return lsd_fail(err, LSD_ERR_ARG, "%s: tensor '%s' is %s, expected %s", sf->path, q,
+                        st_dtype_name(e->dtype), st_dtype_name(dtype));
+    }
+    rc = lookup(sf, name, 0, e ? (size_t)e->nelem : 0, ndim, shape, &e, err);
+    if (!rc && out) *out = e;
+    return rc;
 }
 
 /* Positions the stream at byte offset off of the data section of sf. */

@@ -67,6 +67,12 @@ const st_entry *st_find(const st_file *sf, const char *name);
 /* The metadata value for key, or NULL. */
 const char *st_meta(const st_file *sf, const char *key);
 
+/* Looks up tensor name and checks that it has exactly the given dtype and shape (ndim
+ * dimensions; ndim < 0 skips the shape check); *out (if not NULL) receives the entry.
+ * Errors name the file, the tensor and the mismatch. */
+int st_expect(const st_file *sf, const char *name, st_dtype dtype, int ndim,
+              const int64_t *shape, const st_entry **out, lsd_err *err);
+
 /* Reads tensor name into dst as real, converting from any floating dtype (F32, F64, F16,
  * BF16). If ndim >= 0 the tensor must have exactly that shape; if ndim < 0 only its element
  * count must be n. Errors name the file, the tensor and the mismatch. */

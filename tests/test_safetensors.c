@@ -394,6 +394,15 @@ static void test_roundtrip(void)
           strstr(err.msg, "not a floating dtype"), "integer into real refused: %s", err.msg);
     CHECK(st_read_i64(&sf, "f64", gi, 6, -1, NULL, &err) == LSD_ERR_ARG &&
           strstr(err.msg, "not an integer dtype"), "float into int64 refused: %s", err.msg);
+    CHECK(st_expect(&sf, "f32", ST_F32, 4, s4, &e, &err) == LSD_OK && e && e->nelem == 24,
+          "st_expect dtype and shape: %s", err.msg);
+    CHECK(st_expect(&sf, "f32", ST_F64, -1, NULL, &e, &err) == LSD_ERR_ARG && e == NULL &&
+          strstr(err.msg, "'f32' is F32, expected F64") && strstr(err.msg, path),
+          "st_expect wrong dtype: %s", err.msg);
+    CHECK(st_expect(&sf, "i32", ST_I32, 1, s1, NULL, &err) == LSD_ERR_ARG &&
+          strstr(err.msg, "has shape (4), expected (3)"), "st_expect wrong shape: %s", err.msg);
+    CHECK(st_expect(&sf, "gone", ST_I32, -1, NULL, NULL, &err) == LSD_ERR_NOTFOUND,
+          "st_expect missing tensor");
     st_close(&sf);
     st_close(&sf); /* safe twice */
 
