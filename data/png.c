@@ -664,16 +664,127 @@ int lsd_read_file(const char *path, uint8_t **data, size_t *len, lsd_err *err)
 
 /* ---------------------------------------------------------------- encoding */
 
-/* Encodes 8-bit pixels as a PNG (see png.h). */
+/* Filters one row of n bytes with filter type ft into dst (PNG specification, 9.2);
+ * prev is the previous unfiltered row or NULL. */
+static void filter_row(uint8_t *dst, const uint8_t *row, const uint8_t *prev, size_t n, size_t bpp,
+                       int ft)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int a = i >= bpp ? row[i - bpp] : 0, b = prev ? prev[i] : 0;
+        int c = (i >= bpp && prev) ? prev[i - bpp] : 0, pred;
+        switch (ft) {
+        case 1: pred = a; break;
+        case 2: pred = b; break;
+        case 3: pred = (a + b) >> 1; break;
+        case 4: pred = paeth(a, b, c); break;
+        default: pred = 0; break;
+        }
+        dst[i] = (uint8_t)(row[i] - pred);
+    }
+}
+
+/* Writes one chunk (length, type, data, CRC) at dst; returns the bytes written. */
+static size_t put_chunk(uint8_t *dst, const char *type, const uint8_t *data, size_t n)
+{
+    uint32_t crc;
+    put_be32(dst, (uint32_t)n);
+    memcpy(dst + 4, type, 4);
+    if (n) memcpy(dst + 8, data, n);
+    crc = crc32_update(0, dst + 4, 4 + n);
+    put_be32(dst + 8 + n, crc);
+    return 12 + n;
+}
+
+/* Encodes 8-bit pixels as a PNG (see png.h): rows filtered with the filter whose output has
+ * the smallest sum of absolute values (palette images: no filter, as the specification
+ * advises), compressed with zlib_deflate at level 6, in one IDAT chunk per 1 MiB. */
 int png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
                const uint8_t *palette, int palette_size, uint8_t **out, size_t *out_len,
                lsd_err *err)
 {
-    (void)pixels; (void)width; (void)height; (void)channels; (void)palette; (void)palette_size;
-    (void)put_be32;
+    static const uint8_t color_of_channels[5] = {0, 0, 4, 2, 6};
+    uint8_t ihdr[13], *raw = NULL, *z = NULL, *png, *trial = NULL;
+    size_t rowbytes, rawsize, zlen, total, nidat, pos, i, y;
+    int rc;
+
     *out = NULL;
     *out_len = 0;
-    return lsd_fail(err, LSD_ERR_ARG, "png_encode: not implemented yet");
+    if (!pixels) return lsd_fail(err, LSD_ERR_ARG, "png_encode: pixels is NULL");
+    if (width == 0 || height == 0 || width > 0x7FFFFFFFu || height > 0x7FFFFFFFu)
+        return lsd_fail(err, LSD_ERR_ARG, "png_encode: invalid size %lux%lu", (unsigned long)width,
+                        (unsigned long)height);
+    if (palette) {
+        if (channels != 1) return lsd_fail(err, LSD_ERR_ARG, "png_encode: a palette image has 1 channel, not %d", channels);
+        if (palette_size < 1 || palette_size > 256)
+            return lsd_fail(err, LSD_ERR_ARG, "png_encode: palette size %d is not 1..256", palette_size);
+    } else if (channels < 1 || channels > 4) {
+        return lsd_fail(err, LSD_ERR_ARG, "png_encode: %d channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA)", channels);
+    }
+    if (lsd_mul_size(width, (size_t)channels, &rowbytes) || lsd_add_size(rowbytes, 1, &rawsize) ||
+        lsd_mul_size(rawsize, height, &rawsize))
+        return lsd_fail(err, LSD_ERR_ARG, "png_encode: image too large");
+    if (palette) {
+        size_t npix = (size_t)width * height;
+        for (i = 0; i < npix; i++)
+            if (pixels[i] >= palette_size)
+                return lsd_fail(err, LSD_ERR_RANGE, "png_encode: pixel %lu has index %d beyond the palette of %d",
+                                (unsigned long)i, pixels[i], palette_size);
+    }
+
+    raw = (uint8_t *)malloc(rawsize);
+    trial = (uint8_t *)malloc(rowbytes);
+    if (!raw || !trial) {
+        rc = lsd_fail(err, LSD_ERR_NOMEM, "png_encode: out of memory");
+        goto done;
+    }
+    for (y = 0; y < height; y++) {
+        const uint8_t *row = pixels + y * rowbytes, *prev = y ? row - rowbytes : NULL;
+        uint8_t *dst = raw + y * (rowbytes + 1);
+        int ft, best = 0;
+        unsigned long best_cost = (unsigned long)-1;
+        for (ft = 0; ft < (palette ? 1 : 5); ft++) {
+            unsigned long cost = 0;
+            filter_row(trial, row, prev, rowbytes, (size_t)channels, ft);
+            for (i = 0; i < rowbytes; i++) cost += trial[i] < 128 ? trial[i] : 256u - trial[i];
+            if (cost < best_cost) {
+                best_cost = cost;
+                best = ft;
+            }
+        }
+        dst[0] = (uint8_t)best;
+        filter_row(dst + 1, row, prev, rowbytes, (size_t)channels, best);
+    }
+    rc = zlib_deflate(raw, rawsize, 6, &z, &zlen, err);
+    if (rc) goto done;
+
+    nidat = zlen / ((size_t)1 << 20) + 1;
+    total = 8 + 25 + (palette ? 12 + 3 * (size_t)palette_size : 0) + 12 * nidat + zlen + 12;
+    png = (uint8_t *)malloc(total);
+    if (!png) {
+        rc = lsd_fail(err, LSD_ERR_NOMEM, "png_encode: out of memory");
+        goto done;
+    }
+    memcpy(png, png_signature, 8);
+    put_be32(ihdr, width);
+    put_be32(ihdr + 4, height);
+    ihdr[8] = 8;
+    ihdr[9] = palette ? 3 : color_of_channels[channels];
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;
+    pos = 8 + put_chunk(png + 8, "IHDR", ihdr, 13);
+    if (palette) pos += put_chunk(png + pos, "PLTE", palette, 3 * (size_t)palette_size);
+    for (i = 0; i < nidat; i++) {
+        size_t off = i << 20, n = zlen - off < ((size_t)1 << 20) ? zlen - off : (size_t)1 << 20;
+        pos += put_chunk(png + pos, "IDAT", z + off, n);
+    }
+    pos += put_chunk(png + pos, "IEND", NULL, 0);
+    *out = png;
+    *out_len = pos;
+done:
+    free(raw);
+    free(trial);
+    free(z);
+    return rc;
 }
 
 /* Encodes and writes a file. */
