@@ -151,8 +151,8 @@ static inline void set_threads(int n)
 }
 
 /* Central-difference gradient of f at x: g[i] = (f(x + h e_i) - f(x - h e_i)) / 2h. */
-static inline void fd_grad(double *g, real *x, size_t n, double (*f)(const real *, void *), void *ctx,
-                    double h)
+static inline void fd_grad(double *g, real *x, size_t n, double (*f)(const real *, void *),
+                           void *ctx, double h)
 {
     size_t i;
     for (i = 0; i < n; i++) {
@@ -168,7 +168,8 @@ static inline void fd_grad(double *g, real *x, size_t n, double (*f)(const real 
 }
 
 /* Compares an analytic gradient (real) with a finite-difference one (double). */
-static inline int fd_close(const char *name, const real *got, const double *fd, size_t n, double tol)
+static inline int fd_close(const char *name, const real *got, const double *fd, size_t n,
+                           double tol)
 {
     double *g = (double *)malloc((n ? n : 1) * sizeof *g);
     size_t i;

@@ -58,7 +58,8 @@ static void test_goldens(void)
  * a constant plane gives y = 0 and rstd = 1/sqrt(eps). */
 static void test_degenerate(void)
 {
-    real x[6] = {3, -2, 7, 7, 7, 7}, y[6], mean[3], rstd[3], dy[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0};
+    real x[6] = {3, -2, 7, 7, 7, 7}, y[6], mean[3], rstd[3];
+    real dy[6] = {1, 2, 3, 4, 5, 6}, dx[6] = {0};
     instance_norm_forward(y, mean, rstd, x, 1, 2, 1, EPS);
     instance_norm_backward(dx, dy, x, mean, rstd, 1, 2, 1);
     CHECK(y[0] == 0 && y[1] == 0 && mean[0] == 3 && mean[1] == -2, "HW=1: y = 0, mean = x");

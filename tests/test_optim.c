@@ -11,7 +11,8 @@ static void test_adam_goldens(st_file *sf, int k, int steps)
     char nm[64], label[160];
     size_t nhp, nw, nb, ngw, ngb, nrw, nrb, nmw, nvw, nmb, nvb, nf0, nf;
     double *hp;
-    real *w, *b, *gw, *gb, *rw, *rb, *mw_ref, *vw_ref, *mb_ref, *vb_ref, *f0, *f, *mw, *vw, *mb, *vb;
+    real *w, *b, *gw, *gb, *rw, *rb, *mw_ref, *vw_ref, *mb_ref, *vb_ref, *f0, *f;
+    real *mw, *vw, *mb, *vb;
     int s;
 #define GET(var, field, cnt) (snprintf(nm, sizeof nm, "adam.%d.%s", k, field), \
                               var = gold_get(sf, nm, &cnt, NULL))
@@ -42,7 +43,8 @@ static void test_adam_goldens(st_file *sf, int k, int steps)
         gold_close(label, mb, mb_ref, nb);
         snprintf(label, sizeof label, "adam.%d exp_avg_sq biases", k);
         gold_close(label, vb, vb_ref, nb);
-        CHECK(memcmp(f, f0, nf * sizeof *f) == 0, "adam.%d: PyTorch left the frozen tensor as is", k);
+        CHECK(memcmp(f, f0, nf * sizeof *f) == 0, "adam.%d: PyTorch left the frozen tensor as is",
+              k);
     } else {
         CHECK(0, "adam.%d: golden tensors missing or of different sizes", k);
     }
@@ -89,7 +91,8 @@ static void test_schedules(st_file *sf)
 {
     size_t nhp, nlr, nb, nt, nv, i, j;
     double *hp = gold_get_f64(sf, "steplr.hp", &nhp), *lr = gold_get_f64(sf, "steplr.lr", &nlr),
-           *betas = gold_get_f64(sf, "betapow.beta", &nb), *val = gold_get_f64(sf, "betapow.val", &nv);
+           *betas = gold_get_f64(sf, "betapow.beta", &nb),
+           *val = gold_get_f64(sf, "betapow.val", &nv);
     int64_t *ts = gold_get_i64(sf, "betapow.t", &nt);
     if (hp && lr && nhp == 3) {
         double *got = (double *)malloc(nlr * sizeof *got);
