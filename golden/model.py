@@ -312,12 +312,12 @@ def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None):
     return loss_d.item(), loss_g.item(), loss_f.item()
 
 
-def iteration_source_only(F, optF, b):
+def iteration_source_only(F, optF, b, masks=None):
     """The source-only baseline: F and C trained with CE(C(F(Xs)), Ys) / N alone."""
     xs, ys = b["xs"], b["ys"]
     N, H, W = xs.shape[0], xs.shape[2], xs.shape[3]
     F.zero_grad(set_to_none=False)
-    loss = ce(F.classify(*F.features(xs, b.get("masks"), "src"), H, W), ys) / N
+    loss = ce(F.classify(*F.features(xs, masks, "src"), H, W), ys) / N
     loss.backward()
     optF.step()
     return loss.item()

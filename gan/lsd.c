@@ -1,0 +1,609 @@
+/*
+ * lsd.c - the LSD-seg model and one training iteration (method.md, "Losses" and
+ * "One training iteration"), the source-only baseline and inference.
+ *
+ * The iteration, with N the batch size and every loss divided by N:
+ *   F's features of both domains (F is unchanged until step 3, so computed once)
+ *   1. D:  CE(Ds(Xs),0) + CE(Ds(G(F(Xs))),1) + CE(Dc(Xs),y') + CE(Ds(Xt),2) + CE(Ds(G(F(Xt))),3)
+ *          G's images are constants; Adam on D.
+ *   2. G:  CE(Dc(G(F(Xs))),y') + 0.1 [CE(Ds(G(F(Xs))),0) + CE(Ds(G(F(Xt))),2)]
+ *          + l1w [L1(G(F(Xs)),Xs01) + L1(G(F(Xt)),Xt01)], through the updated D (not
+ *          changed); F's features constant; Adam on G.
+ *   3. F:  CE(C(F(Xs)),Ys) + advw [CE(Ds(G(F(Xs))),2) + CE(Ds(G(F(Xt))),0)]
+ *          + cw CE(Dc(G(F(Xs))),y'), through C, and through the updated G and D into F;
+ *          Adam on F and C.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../layers/dropout.h"
+#include "../layers/loss.h"
+#include "../layers/shape.h"
+#include "../tensor/rng.h"
+#include "../tensor/tensor.h"
+#include "lsd.h"
+
+/* ------------------------------------------------------------------ model */
+
+/* Builds the arenas of F (with C), G and D. */
+int lsd_model_create(LsdModel *m, const LsdConfig *c, lsd_err *err)
+{
+    int rc;
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    if ((rc = fnet_create(&m->F, c, err)) || (rc = gnet_create(&m->G, c, err)) ||
+        (rc = dnet_create(&m->D, c, err))) {
+        lsd_model_free(m);
+        return rc;
+    }
+    return LSD_OK;
+}
+
+/* Releases the three arenas. */
+void lsd_model_free(LsdModel *m)
+{
+    fnet_free(&m->F);
+    gnet_free(&m->G);
+    dnet_free(&m->D);
+    m->step = 0;
+}
+
+/* Parameters, gradients, m and v of the three networks. */
+size_t lsd_model_bytes(const LsdModel *m)
+{
+    return 4 * sizeof(real) * (m->F.pa.total + m->G.pa.total + m->D.pa.total);
+}
+
+/* Zeroes the Adam moments of an arena. */
+static void arena_reset_adam(ParamArena *a)
+{
+    memset(a->m, 0, a->total * sizeof(real));
+    memset(a->v, 0, a->total * sizeof(real));
+    arena_zero_grad(a);
+}
+
+/* The authors' weights_init for G or D: conv weights N(0, 0.02), biases U(-0.01, 0.01). */
+static void init_gan_arena(ParamArena *a, uint64_t seed)
+{
+    char full[LSD_NAME_MAX + 8];
+    int k;
+    for (k = 0; k < a->n; k++) {
+        const ParamSpec *s = &a->spec[k];
+        sprintf(full, "%s%s", a->prefix, s->name);
+        if (s->is_bias)
+            rng_fill_uniform(a->param + s->offset, s->size, (real)-0.01, (real)0.01, seed,
+                             rng_stream_of(full), 0);
+        else
+            rng_fill_normal(a->param + s->offset, s->size, 0, (real)0.02, seed,
+                            rng_stream_of(full), 0);
+    }
+}
+
+/* Reads F's trunk and fc6/fc7 from a VGG16 file (torchvision or FCN names). */
+static int load_vgg16(FNet *f, const char *path, lsd_err *err)
+{
+    static const int TV_INDEX[LSD_NCONV] = {0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28};
+    st_file sf;
+    char src[64], dst[64];
+    int l, j, rc = st_open(&sf, path, err);
+    if (rc) return rc;
+    for (l = 0; l < LSD_NCONV + 2 && !rc; l++) {
+        for (j = 0; j < 2 && !rc; j++) {
+            const char *part = j ? "bias" : "weight";
+            int k;
+            if (l < LSD_NCONV) {
+                k = arena_find(&f->pa, j ? "conv1_1.bias" : "conv1_1.weight") + 2 * l;
+                sprintf(src, "features.%d.%s", TV_INDEX[l], part);
+            } else {
+                sprintf(dst, "fc%d.%s", l - LSD_NCONV + 6, part);
+                k = arena_find(&f->pa, dst);
+                sprintf(src, "classifier.%d.%s", l == LSD_NCONV ? 0 : 3, part);
+            }
+            if (!st_find(&sf, src)) strcpy(src, f->pa.spec[k].name); /* FCN names */
+            rc = st_read_real(&sf, src, f->pa.param + f->pa.spec[k].offset, f->pa.spec[k].size,
+                              -1, NULL, err);
+        }
+    }
+    st_close(&sf);
+    if (rc) lsd_err_prefix(err, "VGG16 weights");
+    return rc;
+}
+
+/* The authors' initialisation (see lsd.h); F's fallback is He-normal. */
+int lsd_model_init(LsdModel *m, uint64_t seed, const char *vgg16_path, lsd_err *err)
+{
+    ParamArena *fa = &m->F.pa;
+    int k, rc;
+    char full[LSD_NAME_MAX + 8];
+    for (k = 0; k < fa->n; k++) {
+        const ParamSpec *s = &fa->spec[k];
+        real *p = fa->param + s->offset;
+        sprintf(full, "F.%s", s->name);
+        if (s->frozen)
+            bilinear_init(p, s->shape[0], s->shape[2]);
+        else if (!strncmp(s->name, "score_", 6) || s->is_bias)
+            vec_fill(p, s->size, 0);
+        else
+            rng_fill_normal(p, s->size, 0,
+                            (real)sqrt(2.0 / ((double)s->shape[1] * s->shape[2] * s->shape[3])),
+                            seed, rng_stream_of(full), 0);
+    }
+    if (vgg16_path && (rc = load_vgg16(&m->F, vgg16_path, err))) return rc;
+    init_gan_arena(&m->G.pa, seed);
+    init_gan_arena(&m->D.pa, seed);
+    arena_reset_adam(&m->F.pa);
+    arena_reset_adam(&m->G.pa);
+    arena_reset_adam(&m->D.pa);
+    m->step = 0;
+    return LSD_OK;
+}
+
+/* Every tensor from the hash rule, Adam state zero. */
+void lsd_model_init_hash(LsdModel *m)
+{
+    arena_init_hash(&m->F.pa);
+    arena_init_hash(&m->G.pa);
+    arena_init_hash(&m->D.pa);
+    arena_reset_adam(&m->F.pa);
+    arena_reset_adam(&m->G.pa);
+    arena_reset_adam(&m->D.pa);
+    m->step = 0;
+}
+
+/* Dimension d of tensor name, or -1 if absent or of rank <= d. */
+static int dim_of(st_file *sf, const char *name, int d)
+{
+    const st_entry *e = st_find(sf, name);
+    return e && e->ndim > d && e->shape[d] < 1000000 ? (int)e->shape[d] : -1;
+}
+
+/* Reads the configuration off the shapes of five tensors. */
+int lsd_config_from_file(LsdConfig *c, st_file *sf, lsd_err *err)
+{
+    c->vgg = dim_of(sf, "F.conv1_1.weight", 0);
+    c->fc = dim_of(sf, "F.fc6.weight", 0);
+    c->n_class = dim_of(sf, "F.score_fr.weight", 0);
+    c->ngf = dim_of(sf, "G.stage4_upsample.0.weight", 0);
+    c->ndf = dim_of(sf, "D.feature.0.weight", 0);
+    if (c->ndf > 0) c->ndf /= 2;
+    if (c->vgg < 1 || c->fc < 1 || c->n_class < 1 || c->ngf < 1 || c->ndf < 1)
+        return lsd_fail(err, LSD_ERR_FORMAT, "%s: cannot infer the network sizes: needs "
+                        "F.conv1_1.weight, F.fc6.weight, F.score_fr.weight, "
+                        "G.stage4_upsample.0.weight and D.feature.0.weight", sf->path);
+    return lsd_config_check(c, err);
+}
+
+/* Configuration from shapes, then parameters, Adam state and step if present. */
+int lsd_model_load(LsdModel *m, const char *path, lsd_err *err)
+{
+    st_file sf;
+    LsdConfig c;
+    int rc, hf = 0, hg = 0, hd = 0;
+    memset(m, 0, sizeof *m);
+    if ((rc = st_open(&sf, path, err))) return rc;
+    rc = lsd_config_from_file(&c, &sf, err);
+    if (!rc) rc = lsd_model_create(m, &c, err);
+    if (!rc) rc = arena_read(&m->F.pa, &sf, 1, &hf, err);
+    if (!rc) rc = arena_read(&m->G.pa, &sf, 1, &hg, err);
+    if (!rc) rc = arena_read(&m->D.pa, &sf, 1, &hd, err);
+    if (!rc && st_find(&sf, "opt.step")) {
+        int64_t step;
+        int64_t one = 1;
+        rc = st_read_i64(&sf, "opt.step", &step, 1, 1, &one, err);
+        if (!rc && step < 0) rc = lsd_fail(err, LSD_ERR_RANGE, "%s: opt.step < 0", path);
+        if (!rc) m->step = (long)step;
+    }
+    st_close(&sf);
+    if (rc) lsd_model_free(m);
+    return rc;
+}
+
+/* Parameters, Adam state, step and configuration into a writer. */
+int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_err *err)
+{
+    char v[32];
+    int64_t one = 1;
+    int rc;
+    if ((rc = arena_write(&m->F.pa, w, 1, err)) || (rc = arena_write(&m->G.pa, w, 1, err)) ||
+        (rc = arena_write(&m->D.pa, w, 1, err)))
+        return rc;
+    *step_store = m->step;
+    if ((rc = st_writer_add(w, "opt.step", ST_I64, 1, &one, step_store, err))) return rc;
+#define META(KEY, VAL)                                                                    \
+    do {                                                                                  \
+        sprintf(v, "%d", VAL);                                                            \
+        if ((rc = st_writer_meta(w, KEY, v, err))) return rc;                             \
+    } while (0)
+    META("vgg", m->cfg.vgg);
+    META("fc", m->cfg.fc);
+    META("ngf", m->cfg.ngf);
+    META("ndf", m->cfg.ndf);
+    META("n_class", m->cfg.n_class);
+#undef META
+    return LSD_OK;
+}
+
+/* lsd_model_write into path. */
+int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err)
+{
+    st_writer w;
+    int64_t step;
+    int rc;
+    st_writer_init(&w);
+    rc = lsd_model_write(m, &w, &step, err);
+    if (!rc) rc = st_writer_save(&w, path, err);
+    st_writer_free(&w);
+    return rc;
+}
+
+/* The paper's settings (method.md, "Optimisers"). */
+LsdStepOptions lsd_step_defaults(void)
+{
+    LsdStepOptions o;
+    memset(&o, 0, sizeof o);
+    o.adv_weight = 0.1;
+    o.c_weight = 0.1;
+    o.l1_weight = 1.0;
+    o.lr_f_weight = 1e-5;
+    o.lr_f_bias = 2e-5;
+    o.beta1_f = 0.9;
+    o.beta2_f = 0.999;
+    o.lr_gd = 1e-4;
+    o.beta1_gd = 0.7;
+    o.beta2_gd = 0.999;
+    o.eps = 1e-8;
+    o.dropout = LSD_DROPOUT_RNG;
+    o.seed = 1337;
+    return o;
+}
+
+/* ------------------------------------------------------------------ work */
+
+static const char *const KIND_F[2] = {"src", "tgt"};
+static const char *const KIND_D[4] = {"src_real", "src_fake", "tgt_real", "tgt_fake"};
+static const char *const GMASK_NAME[LSD_GBLOCKS][2] = {
+    {"G.stage1_upsample.3", "G.stage1_upsample.4"}, {"G.stage1_upsample.8", "G.stage1_upsample.9"},
+    {"G.stage2_upsample.3", "G.stage2_upsample.4"}, {"G.stage3_upsample.3", "G.stage3_upsample.4"},
+    {"G.stage3_upsample.8", "G.stage3_upsample.9"}};
+static const int DMASK_INDEX[LSD_DBLOCKS] = {3, 4, 5, 7, 8, 9, 11, 12, 13};
+
+/* Records mask number w->nmasks (or only counts when w->masks is NULL). */
+static real *add_mask(LsdWork *w, size_t *used, const char *layer, const char *kind, int ndim,
+                      int n, int c, int h, int wd)
+{
+    size_t size = (size_t)n * c * (ndim == 4 ? (size_t)h * wd : 1);
+    real *p = w->mask_mem ? w->mask_mem + *used : NULL;
+    if (w->masks) {
+        LsdMaskRef *r = &w->masks[w->nmasks];
+        sprintf(r->name, "%s.%s", layer, kind);
+        r->data = p;
+        r->ndim = ndim;
+        r->shape[0] = n, r->shape[1] = c, r->shape[2] = h, r->shape[3] = wd;
+        r->size = size;
+    }
+    w->nmasks++;
+    *used += size;
+    return p;
+}
+
+/* Lays out every mask of the mode (counting first when w->masks is NULL). */
+static size_t mask_layout(LsdWork *w, const LsdConfig *c)
+{
+    size_t used = 0;
+    int d, k, j, N = w->N, nf = w->mode == LSD_WORK_TRAIN ? 2 : 1;
+    const FActs *fa = &w->fa[0];
+    w->nmasks = 0;
+    for (d = 0; d < nf; d++) {
+        w->fm[d].fc6 = add_mask(w, &used, "F.fc6", KIND_F[d], 2, N, c->fc, 1, 1);
+        w->fm[d].fc7 = add_mask(w, &used, "F.fc7", KIND_F[d], 2, N, c->fc, 1, 1);
+    }
+    (void)fa;
+    if (w->mode != LSD_WORK_TRAIN) return used;
+    for (d = 0; d < 2; d++)
+        for (k = 0; k < LSD_GBLOCKS; k++)
+            for (j = 0; j < 2; j++) {
+                const ConvShape *s = &w->ga[0].blk[k].rb_s;
+                w->gm[d].rb[k][j] =
+                    add_mask(w, &used, GMASK_NAME[k][j], KIND_F[d], 4, N, s->OC, s->OH, s->OW);
+            }
+    for (d = 0; d < 4; d++)
+        for (k = 0; k < LSD_DBLOCKS; k++) {
+            const ConvShape *s = &w->da.rb_s[k];
+            char layer[32];
+            sprintf(layer, "D.feature.%d", DMASK_INDEX[k]);
+            w->dm[d].rb[k] = add_mask(w, &used, layer, KIND_D[d], 4, N, s->OC, s->OH, s->OW);
+        }
+    return used;
+}
+
+/* Allocates every buffer of one input size for the mode (see lsd.h). */
+int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
+                    lsd_err *err)
+{
+    int rc = LSD_OK, nm;
+    size_t t, nmask;
+    memset(w, 0, sizeof *w);
+    w->N = N, w->H = H, w->W = W, w->mode = mode;
+    if (N < 1 || N > 4096) return lsd_fail(err, LSD_ERR_ARG, "batch size %d out of range", N);
+    if (mode == LSD_WORK_TRAIN && (rc = lsd_check_size(H, W, err))) return rc;
+    rc = f_acts_alloc(&w->fa[0], c, N, H, W, 1, err);
+    if (!rc) rc = c_acts_alloc(&w->ca, c, N, H, W, err);
+    if (!rc && mode != LSD_WORK_INFER) {
+        rc = f_acts_alloc(&w->fg, c, N, H, W, 0, err);
+        if (!rc) rc = c_acts_alloc(&w->cg, c, N, H, W, err);
+    }
+    if (!rc && mode == LSD_WORK_TRAIN) {
+        rc = f_acts_alloc(&w->fa[1], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&w->ga[0], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&w->ga[1], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&w->gg, c, N, H, W, 0, err);
+        if (!rc) rc = d_acts_alloc(&w->da, c, N, H, W, 1, err);
+        if (!rc) rc = d_acts_alloc(&w->dg, c, N, H, W, 0, err);
+    }
+    if (rc) {
+        lsd_work_free(w);
+        return rc;
+    }
+    /* convolution scratch: the largest any layer needs */
+    w->work_n = f_work_size(&w->fa[0], &w->ca);
+    if (mode == LSD_WORK_TRAIN) {
+        if ((t = g_work_size(&w->ga[0])) > w->work_n) w->work_n = t;
+        if ((t = d_work_size(&w->da)) > w->work_n) w->work_n = t;
+    }
+    /* masks: count, allocate, lay out */
+    nmask = mask_layout(w, c);
+    nm = w->nmasks;
+    w->masks = (LsdMaskRef *)calloc((size_t)nm, sizeof *w->masks);
+    w->mask_mem = (real *)calloc(nmask ? nmask : 1, sizeof(real));
+    w->work = (real *)calloc(w->work_n ? w->work_n : 1, sizeof(real));
+    w->yd = (uint8_t *)calloc((size_t)N * (H / 8 + 1) * (W / 8 + 1), 1);
+    if (!w->masks || !w->mask_mem || !w->work || !w->yd) {
+        lsd_work_free(w);
+        return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the work buffers");
+    }
+    mask_layout(w, c);
+    lsd_work_draw_masks(w, 0, 0, 0);
+    w->bytes = w->fa[0].bytes + w->fa[1].bytes + w->fg.bytes + w->ca.bytes + w->cg.bytes +
+               w->ga[0].bytes + w->ga[1].bytes + w->gg.bytes + w->da.bytes + w->dg.bytes +
+               (nmask + w->work_n) * sizeof(real) + (size_t)nm * sizeof *w->masks +
+               (size_t)N * (H / 8 + 1) * (W / 8 + 1);
+    return LSD_OK;
+}
+
+/* Releases every buffer. */
+void lsd_work_free(LsdWork *w)
+{
+    f_acts_free(&w->fa[0]);
+    f_acts_free(&w->fa[1]);
+    f_acts_free(&w->fg);
+    c_acts_free(&w->ca);
+    c_acts_free(&w->cg);
+    g_acts_free(&w->ga[0]);
+    g_acts_free(&w->ga[1]);
+    g_acts_free(&w->gg);
+    d_acts_free(&w->da);
+    d_acts_free(&w->dg);
+    free(w->masks);
+    free(w->mask_mem);
+    free(w->work);
+    free(w->yd);
+    memset(w, 0, sizeof *w);
+}
+
+/* Linear search over the mask table. */
+LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name)
+{
+    int i;
+    for (i = 0; i < w->nmasks; i++)
+        if (!strcmp(w->masks[i].name, name)) return &w->masks[i];
+    return NULL;
+}
+
+/* Ones, or counter-RNG draws addressed by (seed, layer-and-kind stream, step, element). */
+void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step)
+{
+    int i;
+    for (i = 0; i < w->nmasks; i++) {
+        LsdMaskRef *r = &w->masks[i];
+        if (dropout_on)
+            dropout_mask(r->data, r->size, (real)0.5, seed, rng_stream_of(r->name),
+                         (uint64_t)step * r->size);
+        else
+            vec_fill(r->data, r->size, 1);
+    }
+}
+
+/* Masks from the hash rule shared with golden/model.py. */
+void lsd_work_hash_masks(LsdWork *w)
+{
+    char full[80];
+    int i;
+    size_t j;
+    for (i = 0; i < w->nmasks; i++) {
+        LsdMaskRef *r = &w->masks[i];
+        sprintf(full, "masks.%s", r->name);
+        for (j = 0; j < r->size; j++) r->data[j] = lsd_hash_uniform(full, j) < 0 ? 0 : 2;
+    }
+}
+
+/* ------------------------------------------------------------------ iteration */
+
+/* Zeroes a gradient struct's buffers (gradient structs hold reals only). */
+#define ZERO_GRADS(acts) memset((acts).mem, 0, (acts).bytes)
+
+/* The D terms on one image x: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may be NULL),
+ * divided by N. Backward into dx (may be NULL) and, if want, D's parameter gradients. */
+static int d_terms(double *loss, LsdModel *m, LsdWork *w, const real *x, const DMasks *mk,
+                   int domain, double ws, const uint8_t *yd, double wc, real *dx, int want,
+                   lsd_err *err)
+{
+    DActs *a = &w->da, *g = &w->dg;
+    int N = a->N, hw = a->h * a->w, rc = LSD_OK;
+    double ls = 0, lc = 0;
+    d_forward(a, x, &m->D, mk, w->work);
+    ZERO_GRADS(*g);
+    softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / N));
+    if (yd)
+        rc = softmax_ce(&lc, g->out_c, a->out_c, yd, N, m->cfg.n_class, hw, 255, LOSS_SUM,
+                        (real)(wc / N), err);
+    if (rc) return rc;
+    d_backward(dx, g, a, x, &m->D, mk, want, w->work);
+    *loss = (ws * ls + wc * lc) / N;
+    return LSD_OK;
+}
+
+/* Refuses labels that are neither a class nor 255, before anything changes. */
+static int check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (ys[i] != 255 && ys[i] >= n_class)
+            return lsd_fail(err, LSD_ERR_RANGE, "label %d at pixel %lu is neither a class "
+                            "(0..%d) nor 255 (ignore)", ys[i], (unsigned long)i, n_class - 1);
+    return LSD_OK;
+}
+
+/* Draws or resets the masks as the options say. */
+static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
+{
+    if (o->dropout == LSD_DROPOUT_RNG) lsd_work_draw_masks(w, 1, o->seed, step);
+    if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
+}
+
+/* One LSD-seg iteration: D, G, then F and C (see the top of this file). */
+int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+             LsdLosses *out, lsd_err *err)
+{
+    FActs *fs = &w->fa[LSD_SRC], *ft = &w->fa[LSD_TGT];
+    GActs *gs = &w->ga[LSD_SRC], *gt = &w->ga[LSD_TGT];
+    int N = w->N, H = w->H, W = w->W, i, rc;
+    size_t nimg = (size_t)N * 3 * H * W;
+    long t = m->step + 1;
+    double l, lseg, advw = o->adv_weight, cw = o->c_weight, l1w = o->l1_weight;
+    uint8_t *yd = w->yd;
+    if (w->mode != LSD_WORK_TRAIN)
+        return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
+    if ((rc = check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
+    for (i = 0; i < N; i++) /* y' = Ys at D's output size, PIL nearest */
+        resize_labels_nearest(yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W, H,
+                              W, w->da.h, w->da.w);
+    iteration_masks(w, o, m->step);
+    out->loss_D = out->loss_G = out->loss_F = 0;
+
+    /* F's features of both domains (F changes only in step 3) and G's images */
+    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    f_forward(ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
+    g_forward(gs, fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC], w->work);
+    g_forward(gt, ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT], w->work);
+
+    /* 1. D: real source 0 (and its classes y'), fake source 1, real target 2, fake target 3 */
+    arena_zero_grad(&m->D.pa);
+    rc = d_terms(&l, m, w, b->xs01, &w->dm[LSD_SRC_REAL], 0, 1, yd, 1, NULL, 1, err);
+    if (rc) return rc;
+    out->loss_D += l;
+    d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 1, 1, NULL, 0, NULL, 1, err);
+    out->loss_D += l;
+    d_terms(&l, m, w, b->xt01, &w->dm[LSD_TGT_REAL], 2, 1, NULL, 0, NULL, 1, err);
+    out->loss_D += l;
+    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 3, 1, NULL, 0, NULL, 1, err);
+    out->loss_D += l;
+    arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
+
+    /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction;
+     * G's images are those computed above (same parameters, same masks) */
+    arena_zero_grad(&m->G.pa);
+    ZERO_GRADS(w->gg);
+    rc = d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 0, 0.1, yd, 1, w->gg.img, 0, err);
+    if (rc) return rc;
+    out->loss_G += l + l1w * l1_loss(w->gg.img, gs->img, b->xs01, nimg, (real)(l1w / N)) / N;
+    g_backward(NULL, NULL, NULL, &w->gg, gs, fs->fc7d, &m->G, &w->gm[LSD_SRC], 1, w->work);
+    ZERO_GRADS(w->gg);
+    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 2, 0.1, NULL, 0, w->gg.img, 0, err);
+    out->loss_G += l + l1w * l1_loss(w->gg.img, gt->img, b->xt01, nimg, (real)(l1w / N)) / N;
+    g_backward(NULL, NULL, NULL, &w->gg, gt, ft->fc7d, &m->G, &w->gm[LSD_TGT], 1, w->work);
+    arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
+
+    /* 3. F and C: segmentation on the source, domains swapped for D, through updated G, D */
+    arena_zero_grad(&m->F.pa);
+    g_forward(gs, fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC], w->work);
+    g_forward(gt, ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT], w->work);
+    /* source: C's loss, then G(F(Xs)) as real target (2) with classes y' */
+    ZERO_GRADS(w->fg);
+    ZERO_GRADS(w->cg);
+    c_forward(&w->ca, fs, &m->F, w->work);
+    rc = softmax_ce(&lseg, w->cg.score, w->ca.score, b->ys, N, m->cfg.n_class, H * W, 255,
+                    LOSS_SUM, (real)(1.0 / N), err);
+    if (rc) return rc;
+    out->loss_F += lseg / N;
+    c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
+    ZERO_GRADS(w->gg);
+    rc = d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 2, advw, yd, cw, w->gg.img, 0, err);
+    if (rc) return rc;
+    out->loss_F += l;
+    g_backward(w->fg.fc7d, w->fg.pool[3], w->fg.pool[2], &w->gg, gs, fs->fc7d, &m->G,
+               &w->gm[LSD_SRC], 0, w->work);
+    f_backward(&w->fg, fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    /* target: G(F(Xt)) as real source (0) */
+    ZERO_GRADS(w->fg);
+    ZERO_GRADS(w->gg);
+    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 0, advw, NULL, 0, w->gg.img, 0, err);
+    out->loss_F += l;
+    g_backward(w->fg.fc7d, w->fg.pool[3], w->fg.pool[2], &w->gg, gt, ft->fc7d, &m->G,
+               &w->gm[LSD_TGT], 0, w->work);
+    f_backward(&w->fg, ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
+    arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
+    m->step = t;
+    return LSD_OK;
+}
+
+/* The source-only baseline: CE(C(F(Xs)), Ys) / N, Adam on F and C. */
+int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+                         double *loss, lsd_err *err)
+{
+    FActs *fs = &w->fa[LSD_SRC];
+    int N = w->N, rc;
+    double l;
+    if (w->mode == LSD_WORK_INFER)
+        return lsd_fail(err, LSD_ERR_ARG, "lsd_step_source_only needs a training work");
+    if ((rc = check_labels(b->ys, (size_t)N * w->H * w->W, m->cfg.n_class, err))) return rc;
+    iteration_masks(w, o, m->step);
+    arena_zero_grad(&m->F.pa);
+    ZERO_GRADS(w->fg);
+    ZERO_GRADS(w->cg);
+    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    c_forward(&w->ca, fs, &m->F, w->work);
+    rc = softmax_ce(&l, w->cg.score, w->ca.score, b->ys, N, m->cfg.n_class, w->H * w->W, 255,
+                    LOSS_SUM, (real)(1.0 / N), err);
+    if (rc) return rc;
+    c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
+    f_backward(&w->fg, fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    m->step++;
+    arena_adam(&m->F.pa, m->step, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
+    *loss = l / N;
+    return LSD_OK;
+}
+
+/* C(F(x)) with masks of ones (dropout is off in evaluation). */
+void lsd_infer(const LsdModel *m, LsdWork *w, const real *x)
+{
+    vec_fill(w->fm[LSD_SRC].fc6, (size_t)w->N * m->cfg.fc, 1);
+    vec_fill(w->fm[LSD_SRC].fc7, (size_t)w->N * m->cfg.fc, 1);
+    f_forward(&w->fa[LSD_SRC], x, &m->F, &w->fm[LSD_SRC], w->work);
+    c_forward(&w->ca, &w->fa[LSD_SRC], &m->F, w->work);
+}
+
+/* The first forward passes of an iteration, with the work's current masks. */
+void lsd_forward_all(const LsdModel *m, LsdWork *w, const LsdBatch *b)
+{
+    FActs *fs = &w->fa[LSD_SRC], *ft = &w->fa[LSD_TGT];
+    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    f_forward(ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
+    c_forward(&w->ca, fs, &m->F, w->work);
+    g_forward(&w->ga[LSD_SRC], fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC],
+              w->work);
+    g_forward(&w->ga[LSD_TGT], ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT],
+              w->work);
+    d_forward(&w->da, b->xs01, &m->D, &w->dm[LSD_SRC_REAL], w->work);
+}

@@ -1,0 +1,146 @@
+/*
+ * lsd.h - the LSD-seg model (F, C, G, D) and its training iteration
+ * (method.md, "Losses" and "One training iteration").
+ *
+ * LsdModel holds the parameters, gradients and Adam state of the four networks
+ * and the number of completed iterations. LsdWork holds every buffer of one input
+ * size (N, H, W), allocated once by lsd_work_create and reused by each iteration:
+ *
+ *   lsd_step              one iteration on (Xs, Ys, Xt): D update, G update, F+C update
+ *   lsd_step_source_only  the baseline: F and C on CE(C(F(Xs)), Ys) alone
+ *   lsd_infer             C(F(x)) without dropout and without backward buffers
+ *   lsd_forward_all       every forward intermediate before any update (the oracle)
+ *
+ * Dropout masks are drawn once per iteration for each dropout layer and input kind
+ * (F and G: src, tgt; D: src_real, src_fake, tgt_real, tgt_fake) and reused by every
+ * forward pass of that iteration, so the three updates see the same masks.
+ */
+#ifndef LSD_LSD_H
+#define LSD_LSD_H
+
+#include <stdint.h>
+#include "../tensor/common.h"
+#include "../tensor/safetensors.h"
+#include "net.h"
+#include "params.h"
+
+typedef struct {
+    LsdConfig cfg;
+    FNet F; /* F and C */
+    GNet G;
+    DNet D;
+    long step; /* completed iterations; Adam's t of the next update is step + 1 */
+} LsdModel;
+
+/* Allocates the three arenas for a configuration (parameters zero). */
+int lsd_model_create(LsdModel *m, const LsdConfig *c, lsd_err *err);
+void lsd_model_free(LsdModel *m);
+/* The authors' initialisation: G and D weights N(0, 0.02), biases U(-0.01, 0.01) (counter
+ * RNG, one stream per tensor name); F's trunk and fc6/fc7 from a VGG16 safetensors file when
+ * vgg16_path is not NULL (torchvision names features.N / classifier.0, .3, or conv1_1 ...),
+ * otherwise He-normal weights N(0, 2/fan_in) and zero biases; score layers zero; upscore
+ * layers bilinear. Resets the Adam state and the step count. */
+int lsd_model_init(LsdModel *m, uint64_t seed, const char *vgg16_path, lsd_err *err);
+/* The deterministic hash rule of params.h for every tensor (tests, goldens). */
+void lsd_model_init_hash(LsdModel *m);
+/* Bytes of parameters, gradients and Adam moments. */
+size_t lsd_model_bytes(const LsdModel *m);
+
+/* The configuration of the networks in a file, from tensor shapes: vgg from
+ * F.conv1_1.weight, fc from F.fc6.weight, n_class from F.score_fr.weight, ngf from
+ * G.stage4_upsample.0.weight, ndf from D.feature.0.weight. */
+int lsd_config_from_file(LsdConfig *c, st_file *sf, lsd_err *err);
+/* Creates m from a file: configuration from shapes, parameters, and (if present) Adam
+ * state and "opt.step". */
+int lsd_model_load(LsdModel *m, const char *path, lsd_err *err);
+/* Adds parameters, Adam state, opt.step and the configuration metadata to w; step_store
+ * must stay valid until the writer saves. */
+int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_err *err);
+/* lsd_model_write into a new file (crash-safe replace). */
+int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err);
+
+/* Loss weights, optimiser settings and dropout of an iteration. */
+typedef enum { LSD_DROPOUT_RNG = 0, LSD_DROPOUT_OFF = 1, LSD_DROPOUT_GIVEN = 2 } lsd_dropout;
+typedef struct {
+    double adv_weight, c_weight, l1_weight; /* 0.1, 0.1, 1 */
+    double lr_f_weight, lr_f_bias;          /* 1e-5, 2e-5 */
+    double beta1_f, beta2_f;                /* 0.9, 0.999 */
+    double lr_gd, beta1_gd, beta2_gd;       /* 1e-4, 0.7, 0.999 */
+    double eps;                             /* 1e-8 */
+    lsd_dropout dropout;                    /* RNG: masks from (seed, layer, step) */
+    uint64_t seed;
+} LsdStepOptions;
+
+LsdStepOptions lsd_step_defaults(void);
+
+/* One batch: images (N, 3, H, W) and labels (N, H, W), 0..n-1 or 255. */
+typedef struct {
+    const real *xs, *xt;     /* F's inputs: BGR minus mean */
+    const real *xs01, *xt01; /* D's inputs and G's targets: RGB in [0, 1] */
+    const uint8_t *ys;
+} LsdBatch;
+
+typedef struct {
+    double loss_D, loss_G, loss_F;
+} LsdLosses;
+
+/* A dropout mask of the work, addressed by name for files ("masks." + name). */
+typedef struct {
+    char name[64]; /* e.g. "F.fc6.src", "G.stage1_upsample.3.tgt", "D.feature.3.src_fake" */
+    real *data;
+    int ndim;      /* 2 (N, C) for Dropout2d, 4 (N, C, h, w) for element dropout */
+    int shape[4];
+    size_t size;
+} LsdMaskRef;
+
+enum { LSD_SRC = 0, LSD_TGT = 1 };                  /* F and G input kinds */
+enum { LSD_SRC_REAL = 0, LSD_SRC_FAKE = 1, LSD_TGT_REAL = 2, LSD_TGT_FAKE = 3 }; /* D's */
+typedef enum { LSD_WORK_TRAIN = 0, LSD_WORK_SOURCE_ONLY = 1, LSD_WORK_INFER = 2 } lsd_work_mode;
+
+typedef struct {
+    int N, H, W;
+    lsd_work_mode mode;
+    FActs fa[2], fg;  /* F on source and target; F's gradients */
+    CActs ca, cg;     /* C on source; its gradients */
+    GActs ga[2], gg;  /* G on source and target; G's gradients */
+    DActs da, dg;     /* D on one input at a time; its gradients */
+    FMasks fm[2];
+    GMasks gm[2];
+    DMasks dm[4];
+    LsdMaskRef *masks; /* every mask above, by name */
+    int nmasks;
+    real *mask_mem;
+    uint8_t *yd;       /* (N, H/8, W/8) Ys resized to D's output (PIL nearest) */
+    real *work;        /* convolution scratch */
+    size_t work_n;
+    size_t bytes;      /* everything this work holds */
+} LsdWork;
+
+/* Plans and allocates every buffer for (N, 3, H, W); refuses H, W not multiples of 32 in
+ * the training modes. Masks start as ones (no dropout). */
+int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
+                    lsd_err *err);
+void lsd_work_free(LsdWork *w);
+/* The mask called name (without the "masks." prefix), or NULL. */
+LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name);
+/* Fills every mask: off (ones), or from the counter RNG: mask (seed, stream of the name,
+ * index step * size + i) < 0.5 dropped, else 2. */
+void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step);
+/* Fills every mask from the hash rule: 0 if lsd_hash_uniform("masks." + name, i) < 0, else 2
+ * (golden/model.py's hash_masks). */
+void lsd_work_hash_masks(LsdWork *w);
+
+/* One LSD-seg iteration (method.md): D, then G, then F and C, each with the current
+ * parameters. With LSD_DROPOUT_GIVEN the caller has filled the work's masks. */
+int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+             LsdLosses *out, lsd_err *err);
+/* The source-only baseline iteration (only b->xs, b->ys used). */
+int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+                         double *loss, lsd_err *err);
+/* C(F(x)) with no dropout into w->ca.score (N, n, H, W). */
+void lsd_infer(const LsdModel *m, LsdWork *w, const real *x);
+/* Forward intermediates with the current masks: F on xs and xt, C on xs, G on both,
+ * D on xs01 (mask src_real). Results stay in w (fa, ca, ga, da). */
+void lsd_forward_all(const LsdModel *m, LsdWork *w, const LsdBatch *b);
+
+#endif
