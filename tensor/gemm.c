@@ -177,10 +177,10 @@ static void micro_kernel(int kc, const real *restrict Ap, const real *restrict B
     for (r = 0; r < MR * NR; r++) acc[r] = c[r];
 }
 
-/* Scratch of one thread: packed A block, packed B block, running-sum tile. */
+/* Scratch of one thread: packed A block, one packed B strip, running sums. */
 typedef struct {
     real *ap; /* (MC/MR strips, KC, MR) */
-    real *bp; /* (NC/NR strips, KC, NR) */
+    real *bp; /* (KC, NR) */
     real *t;  /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
 } scratch;
 
@@ -193,28 +193,34 @@ typedef struct {
     real *C;
 } gemm_args;
 
-/* Computes the macro tile of C with rows i0..i0+mc-1 and columns j0..j0+nc-1. */
+/* Writes the rows x cols corner of an MR x NR tile of sums into C at (i0, j0). */
+static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, int j0, int cols)
+{
+    int r, j;
+    for (r = 0; r < rows; r++) {
+        real *c = g->C + (size_t)(i0 + r) * g->ldc + j0;
+        for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * NR + j], g->beta, c[j]);
+    }
+}
+
+/* Computes the macro tile of C with rows i0..i0+mc-1 and columns j0..j0+nc-1:
+ * for each k block, A is packed once, then each B strip is packed (into L1)
+ * and swept by all A strips; after the last k block the sums go to C. */
 static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
 {
     int ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
-    int p0, s, t, r, j;
+    int p0, s, t;
     for (p0 = 0; p0 < g->K; p0 += KC) {
-        int kc = g->K - p0 < KC ? g->K - p0 : KC;
+        int kc = g->K - p0 < KC ? g->K - p0 : KC, last = p0 + kc == g->K;
         pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, w->ap);
-        pack_b(g->transB, g->B, g->ldb, p0, kc, j0, nc, w->bp);
-        for (t = 0; t < ns; t++)
-            for (s = 0; s < ms; s++)
-                micro_kernel(kc, w->ap + (size_t)s * MR * kc, w->bp + (size_t)t * NR * kc,
-                             w->t + ((size_t)t * ms + s) * MR * NR, p0 == 0);
-    }
-    for (t = 0; t < ns; t++) {
-        int cols = nc - t * NR < NR ? nc - t * NR : NR;
-        for (s = 0; s < ms; s++) {
-            int rows = mc - s * MR < MR ? mc - s * MR : MR;
-            const real *acc = w->t + ((size_t)t * ms + s) * MR * NR;
-            for (r = 0; r < rows; r++) {
-                real *c = g->C + (size_t)(i0 + s * MR + r) * g->ldc + j0 + t * NR;
-                for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * NR + j], g->beta, c[j]);
+        for (t = 0; t < ns; t++) {
+            int cols = nc - t * NR < NR ? nc - t * NR : NR;
+            pack_b(g->transB, g->B, g->ldb, p0, kc, j0 + t * NR, cols, w->bp);
+            for (s = 0; s < ms; s++) {
+                real *acc = w->t + ((size_t)t * ms + s) * MR * NR;
+                int rows = mc - s * MR < MR ? mc - s * MR : MR;
+                micro_kernel(kc, w->ap + (size_t)s * MR * kc, w->bp, acc, p0 == 0);
+                if (last) store_tile(g, acc, i0 + s * MR, rows, j0 + t * NR, cols);
             }
         }
     }
@@ -231,10 +237,10 @@ static size_t round_up(size_t n)
  * multiples of unit; at least `want` parts while each keeps >= 4 units. Returns the step. */
 static int split(int n, int most, int unit, int want)
 {
-    int parts = (n + most - 1) / most, step;
-    while (parts < want && (n + parts) / (parts + 1) >= 4 * unit) parts++;
-    step = (n + parts - 1) / parts;
-    return (step + unit - 1) / unit * unit;
+    long long parts = ((long long)n + most - 1) / most, step;
+    while (parts < want && ((long long)n + parts) / (parts + 1) >= 4 * unit) parts++;
+    step = ((long long)n + parts - 1) / parts;
+    return (int)((step + unit - 1) / unit * unit);
 }
 
 /* Cache-blocked, packed, OpenMP-parallel over macro tiles; bit-identical to gemm_naive. */
@@ -269,7 +275,7 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     if (nthr > ntiles) nthr = ntiles;
     kc = K < KC ? K : KC;
     ap_n = round_up((size_t)mstep * kc);
-    bp_n = round_up((size_t)nstep * kc);
+    bp_n = round_up((size_t)NR * kc);
     t_n = round_up((size_t)mstep * nstep);
     per = ap_n + bp_n + t_n;
     raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);
