@@ -4,7 +4,7 @@
  * dlopen, never a build dependency). Prints CSV rows
  *     bench,case,threads,impl,value,unit
  * to stdout and progress to stderr. Time per case: two warm-up runs, then the
- * best of up to five runs (fewer when a case takes long).
+ * best of 2 to 10 runs (as many as fit in about a second).
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -87,15 +87,15 @@ static double time_once(const openblas *ob, int M, int N, int K, const real *A, 
     return now() - t0;
 }
 
-/* Best time of a few runs after two warm-ups, spending about `budget` seconds at most. */
+/* Best of 2 to 10 timed runs after two warm-ups, stopping once `budget` seconds are spent. */
 static double best_time(const openblas *ob, int M, int N, int K, const real *A, const real *B,
                         real *C, double budget)
 {
-    double best, spent = 0, t;
+    double best = 1e300, spent = 0, t;
     int r;
     time_once(ob, M, N, K, A, B, C);
-    best = time_once(ob, M, N, K, A, B, C);
-    for (r = 0; r < 5 && spent < budget; r++) {
+    time_once(ob, M, N, K, A, B, C);
+    for (r = 0; r < 10 && (r < 2 || spent < budget); r++) {
         t = time_once(ob, M, N, K, A, B, C);
         spent += t;
         if (t < best) best = t;
@@ -138,13 +138,13 @@ int main(void)
             }
 #endif
             fprintf(stderr, "bench_gemm: %s, %d thread(s)\n", name, threads);
-            t = best_time(NULL, M, N, K, A, B, C, 1.5);
+            t = best_time(NULL, M, N, K, A, B, C, 1.0);
             printf("gemm,%s,%d,lsdseg,%.2f,GFLOP/s\n", name, threads, flops / t * 1e-9);
             fflush(stdout);
             if (have_ob) {
                 double worst = 0;
                 ob.set_threads(threads);
-                t = best_time(&ob, M, N, K, A, B, D, 1.5);
+                t = best_time(&ob, M, N, K, A, B, D, 1.0);
                 printf("gemm,%s,%d,openblas,%.2f,GFLOP/s\n", name, threads, flops / t * 1e-9);
                 fflush(stdout);
                 for (i = 0; i < nc; i++) {
