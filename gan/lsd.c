@@ -490,7 +490,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
         resize_labels_nearest(yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W, H,
                               W, w->da.h, w->da.w);
     iteration_masks(w, o, m->step);
-    out->loss_D = out->loss_G = out->loss_F = 0;
+    out->loss_D = out->loss_G = out->loss_F = out->loss_seg = 0;
 
     /* F's features of both domains (F changes only in step 3) and G's images */
     f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
@@ -536,6 +536,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     rc = softmax_ce(&lseg, w->cg.score, w->ca.score, b->ys, N, m->cfg.n_class, H * W, 255,
                     LOSS_SUM, (real)(1.0 / N), err);
     if (rc) return rc;
+    out->loss_seg = lseg / N;
     out->loss_F += lseg / N;
     c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
     ZERO_GRADS(w->gg);

@@ -81,7 +81,8 @@ typedef struct {
 } LsdBatch;
 
 typedef struct {
-    double loss_D, loss_G, loss_F;
+    double loss_D, loss_G, loss_F; /* the three totals of method.md, each divided by N */
+    double loss_seg;               /* CE(C(F(Xs)), Ys) / N, the segmentation part of loss_F */
 } LsdLosses;
 
 /* A dropout mask of the work, addressed by name for files ("masks." + name). */
