@@ -2,6 +2,7 @@
 #include "dataset.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,27 +19,25 @@ typedef struct {
     size_t n, cap;
 } pair_vec;
 
-/* A malloc'ed concatenation of up to four strings (NULLs are skipped). */
-static char *concat4(const char *a, const char *b, const char *c, const char *d)
+/* A malloc'ed concatenation of the strings given, up to a NULL. */
+static char *concat(const char *first, ...)
 {
-    const char *parts[4];
-    size_t len = 0, k, i;
+    va_list ap;
+    const char *part;
+    size_t len = 0, k = 0;
     char *s;
-    parts[0] = a;
-    parts[1] = b;
-    parts[2] = c;
-    parts[3] = d;
-    for (i = 0; i < 4; i++)
-        if (parts[i]) len += strlen(parts[i]);
+    va_start(ap, first);
+    for (part = first; part; part = va_arg(ap, const char *)) len += strlen(part);
+    va_end(ap);
     s = malloc(len + 1);
     if (!s) return NULL;
-    for (i = 0, k = 0; i < 4; i++) {
-        if (parts[i]) {
-            size_t m = strlen(parts[i]);
-            memcpy(s + k, parts[i], m);
-            k += m;
-        }
+    va_start(ap, first);
+    for (part = first; part; part = va_arg(ap, const char *)) {
+        size_t m = strlen(part);
+        memcpy(s + k, part, m);
+        k += m;
     }
+    va_end(ap);
     s[k] = '\0';
     return s;
 }
@@ -96,7 +95,7 @@ static int list_dir(const char *dir, int want_dirs, const char *suffix, char ***
         int keep;
         if (e->d_name[0] == '.') continue;
         if (!want_dirs && !ends_with(e->d_name, suffix)) continue;
-        full = concat4(dir, "/", e->d_name, NULL);
+        full = concat(dir, "/", e->d_name, (char *)NULL);
         if (!full) goto nomem;
         keep = want_dirs ? is_dir(full) : is_file(full);
         free(full);
@@ -108,7 +107,7 @@ static int list_dir(const char *dir, int want_dirs, const char *suffix, char ***
             v = p;
             cap = nc;
         }
-        v[cnt] = concat4(e->d_name, NULL, NULL, NULL);
+        v[cnt] = concat(e->d_name, (char *)NULL);
         if (!v[cnt]) goto nomem;
         cnt++;
     }
@@ -172,8 +171,8 @@ static int scan_cityscapes(pair_vec *p, const char *root, const char *split, con
                            lsd_err *err)
 {
     static const char img_suffix[] = "_leftImg8bit.png", gt_suffix[] = "_gtFine_labelIds.png";
-    char *img_dir = concat4(root, "/leftImg8bit/", split, NULL);
-    char *gt_dir = concat4(root, "/gtFine/", split, NULL);
+    char *img_dir = concat(root, "/leftImg8bit/", split, (char *)NULL);
+    char *gt_dir = concat(root, "/gtFine/", split, (char *)NULL);
     char **cities = NULL, **files = NULL;
     size_t ncities = 0, nfiles = 0, c, f;
     int rc = LSD_OK;
@@ -200,33 +199,24 @@ static int scan_cityscapes(pair_vec *p, const char *root, const char *split, con
             }
             memcpy(stem, name, len + 1);
             if (ends_with(stem, img_suffix)) stem[len - strlen(img_suffix)] = '\0';
-            rc = push_pair(p, concat4(img_dir, "/", stem, img_suffix),
-                           concat4(gt_dir, "/", stem, gt_suffix), err);
+            rc = push_pair(p, concat(img_dir, "/", stem, img_suffix, (char *)NULL),
+                           concat(gt_dir, "/", stem, gt_suffix, (char *)NULL), err);
             free(stem);
         }
     } else {
         rc = list_dir(img_dir, 1, NULL, &cities, &ncities, err);
         for (c = 0; c < ncities && rc == LSD_OK; c++) {
-            char *city_dir = concat4(img_dir, "/", cities[c], NULL);
+            char *city_dir = concat(img_dir, "/", cities[c], (char *)NULL);
             if (!city_dir) {
                 rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory");
                 break;
             }
             rc = list_dir(city_dir, 0, img_suffix, &files, &nfiles, err);
             for (f = 0; f < nfiles && rc == LSD_OK; f++) {
-                size_t stem_len = strlen(files[f]) - strlen(img_suffix);
-                files[f][stem_len] = '\0';
-                rc = push_pair(p, concat4(city_dir, "/", files[f], img_suffix),
-                               concat4(gt_dir, "/", cities[c], "/"), err);
-                if (rc == LSD_OK) {
-                    char *lab = concat4(p->labels[p->n - 1], files[f], gt_suffix, NULL);
-                    if (!lab) {
-                        rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory");
-                    } else {
-                        free(p->labels[p->n - 1]);
-                        p->labels[p->n - 1] = lab;
-                    }
-                }
+                files[f][strlen(files[f]) - strlen(img_suffix)] = '\0'; /* the stem */
+                rc = push_pair(p, concat(city_dir, "/", files[f], img_suffix, (char *)NULL),
+                               concat(gt_dir, "/", cities[c], "/", files[f], gt_suffix,
+                                      (char *)NULL), err);
             }
             free_strs(files, nfiles);
             files = NULL;
@@ -254,7 +244,8 @@ done:
 static int scan_flat(pair_vec *p, const char *root, const char *img_sub, const char *lab_sub,
                      const char *what, const list_file *names, lsd_err *err)
 {
-    char *img_dir = concat4(root, "/", img_sub, NULL), *lab_dir = concat4(root, "/", lab_sub, NULL);
+    char *img_dir = concat(root, "/", img_sub, (char *)NULL);
+    char *lab_dir = concat(root, "/", lab_sub, (char *)NULL);
     char **files = NULL;
     size_t nfiles = 0, f;
     int rc = LSD_OK;
@@ -273,14 +264,14 @@ static int scan_flat(pair_vec *p, const char *root, const char *img_sub, const c
     if (names) {
         for (f = 0; f < names->n && rc == LSD_OK; f++) {
             const char *name = names->items[f].image;
-            rc = push_pair(p, concat4(img_dir, "/", name, NULL), concat4(lab_dir, "/", name, NULL),
-                           err);
+            rc = push_pair(p, concat(img_dir, "/", name, (char *)NULL),
+                           concat(lab_dir, "/", name, (char *)NULL), err);
         }
     } else {
         rc = list_dir(img_dir, 0, ".png", &files, &nfiles, err);
         for (f = 0; f < nfiles && rc == LSD_OK; f++) {
-            rc = push_pair(p, concat4(img_dir, "/", files[f], NULL),
-                           concat4(lab_dir, "/", files[f], NULL), err);
+            rc = push_pair(p, concat(img_dir, "/", files[f], (char *)NULL),
+                           concat(lab_dir, "/", files[f], (char *)NULL), err);
         }
         if (rc == LSD_OK && nfiles == 0) {
             rc = lsd_fail(err, LSD_ERR_NOTFOUND, "no *.png images in %s: expected %s", img_dir,
@@ -376,7 +367,7 @@ int dataset_open(Dataset *ds, dataset_kind kind, const char *root, const char *s
     if (rc != LSD_OK && listfile) lsd_err_prefix(err, "with the list %s", listfile);
     listfile_free(&names);
     if (rc == LSD_OK) {
-        ds->root = concat4(root, NULL, NULL, NULL);
+        ds->root = concat(root, (char *)NULL);
         if (!ds->root) rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory");
     }
     take_pairs(ds, &p);
@@ -413,7 +404,7 @@ int dataset_open_list(Dataset *ds, const char *listfile, const char *tablefile, 
     if (rc == LSD_OK) rc = check_pairs(&p, "the files named by the list", err);
     if (rc == LSD_OK) {
         slash = strrchr(listfile, '/');
-        ds->root = slash ? malloc((size_t)(slash - listfile) + 1) : concat4(".", 0, 0, 0);
+        ds->root = slash ? malloc((size_t)(slash - listfile) + 1) : concat(".", (char *)NULL);
         if (!ds->root) {
             rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory");
         } else if (slash) {

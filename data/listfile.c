@@ -49,7 +49,9 @@ static int split_line(const char *s, size_t len, int lineno, line_fields *f, lsd
                 }
                 dst[k++] = c;
             }
-            if (!closed) return lsd_fail(err, LSD_ERR_FORMAT, "line %d: unterminated quote", lineno);
+            if (!closed) {
+                return lsd_fail(err, LSD_ERR_FORMAT, "line %d: unterminated quote", lineno);
+            }
             if (i < len && s[i] != ' ' && s[i] != '\t') {
                 return lsd_fail(err, LSD_ERR_FORMAT,
                                 "line %d: expected a space or tab after a closing quote", lineno);
@@ -271,7 +273,9 @@ static int add_table_row(void *vctx, const line_fields *f, int lineno, lsd_err *
                         "line %d: trainId '%.40s' is not an integer in -1..255", lineno,
                         f->text[1]);
     }
-    if (c->seen[id]) return lsd_fail(err, LSD_ERR_FORMAT, "line %d: id %ld listed twice", lineno, id);
+    if (c->seen[id]) {
+        return lsd_fail(err, LSD_ERR_FORMAT, "line %d: id %ld listed twice", lineno, id);
+    }
     c->seen[id] = 1;
     c->table[id] = (uint8_t)(tr < 0 ? 255 : tr);
     return LSD_OK;

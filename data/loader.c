@@ -56,7 +56,8 @@ static void epoch_order(const Loader *lo, producer *p, uint64_t e)
     for (j = 0; j < n; j++) p->perm[j] = j;
     if (lo->o.shuffle) {
         for (j = n; j-- > 1;) {
-            size_t k = (size_t)rng_below(lo->o.t.seed, stream, e * (uint64_t)n + j, (uint64_t)j + 1);
+            size_t k =
+                (size_t)rng_below(lo->o.t.seed, stream, e * (uint64_t)n + j, (uint64_t)j + 1);
             size_t t = p->perm[j];
             p->perm[j] = p->perm[k];
             p->perm[k] = t;
@@ -250,7 +251,9 @@ void loader_close(Loader *lo)
         pthread_cond_broadcast(&lo->not_full);
         pthread_mutex_unlock(&lo->mu);
         pthread_join(lo->thread, NULL);
-        for (i = 0; i < lo->count; i++) loader_item_free(&lo->ring[(lo->head + i) % lo->o.prefetch].item);
+        for (i = 0; i < lo->count; i++) {
+            loader_item_free(&lo->ring[(lo->head + i) % lo->o.prefetch].item);
+        }
         pthread_cond_destroy(&lo->not_empty);
         pthread_cond_destroy(&lo->not_full);
         pthread_mutex_destroy(&lo->mu);

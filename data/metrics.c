@@ -185,7 +185,8 @@ void overlay_color(uint8_t *out, const uint8_t *image, const uint8_t *train, siz
     }
 }
 
-/* Converts train ids to label ids (1 channel), an overlay (image given) or colours, and writes a PNG. */
+/* Converts train ids to label ids (1 channel), an overlay (image given) or colours, and
+ * writes a PNG. */
 static int save_converted(const char *path, const uint8_t *train, int H, int W, int channels,
                           const uint8_t *image, double alpha, lsd_err *err)
 {

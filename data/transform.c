@@ -56,8 +56,8 @@ static int lanczos_coeffs(int in_size, int out_size, int *ksize_out, int **bound
         }
         for (x = 0; x < ksize; x++) {
             double w = x < xmax ? (ww != 0.0 ? k[x] / ww : k[x]) : 0.0;
-            kk[(size_t)xx * ksize + x] =
-                (int32_t)(w < 0 ? -0.5 + w * (1 << PRECISION_BITS) : 0.5 + w * (1 << PRECISION_BITS));
+            double fixed = w * (1 << PRECISION_BITS);
+            kk[(size_t)xx * ksize + x] = (int32_t)(w < 0 ? fixed - 0.5 : fixed + 0.5);
         }
         bounds[2 * xx] = xmin;
         bounds[2 * xx + 1] = xmax;

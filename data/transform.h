@@ -5,9 +5,11 @@
  * stretched by the scale when downsampling, separable horizontal then
  * vertical passes in 22-bit fixed point with 8-bit rounding in between, as
  * Pillow's Resample.c), labels with Image.NEAREST (pixel centres: output i
- * takes input floor((i + 0.5) * in / out), with Pillow's rounding at ties). Random crops and flips draw from
- * the counter RNG at (seed, stream, index), so an epoch is reproducible
- * whatever the thread count or loading order.
+ * takes input floor((i + 0.5) * in / out), with Pillow's rounding at ties).
+ * Random crops and flips draw from the counter RNG at (seed, stream, index),
+ * so an epoch is reproducible whatever the thread count or loading order.
+ * Against Pillow 9.4 (tests/test_transform.c) both resizes are bit-identical
+ * on every size tried, 1914x1052 -> 1280x704 included.
  *
  * Per dataset kind, transform_defaults gives the authors' choices:
  *   GTA5 train       resize to width 1280 (Lanczos; height by aspect ratio), random crop
