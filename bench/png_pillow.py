@@ -1,4 +1,4 @@
-"""png_pillow.py - Pillow (libpng-free zlib decoder of Pillow) timings for the files that
+"""png_pillow.py - Pillow timings (its own PNG reader over zlib) for the files that
 bench_png writes ($LSD_TMP/bench_png, default build/tmp/bench_png): rows
 "bench,case,threads,impl,value,unit", best of 7 runs, milliseconds. Prints nothing when
 Pillow or the files are missing."""

@@ -389,8 +389,8 @@ static int emit_row(const emitter *e, const uint8_t *row, uint32_t pw, uint32_t 
     if (e->depth == 8 && e->out_ch == e->ch &&
         (e->mode == PNG_OUT_AS_STORED || (ct == 2 && e->mode == PNG_OUT_RGB) ||
          (ct == 6 && e->mode == PNG_OUT_RGBA) || (ct == 0 && e->mode == PNG_OUT_GRAY))) {
-        if (dx == 1) {
-            memcpy(e->out8 + o, row, (size_t)pw * (size_t)e->ch);
+        if (dx == 1) { /* memmove: the row may be moving down within the same buffer */
+            memmove(e->out8 + o, row, (size_t)pw * (size_t)e->ch);
         } else {
             for (k = 0; k < pw; k++, o += ostep)
                 for (c = 0; c < e->ch; c++) e->out8[o + (size_t)c] = row[(size_t)k * e->ch + c];
@@ -494,7 +494,7 @@ int png_decode(const uint8_t *buf, size_t len, png_out_mode mode, int want16,
     void *out = NULL;
     uint64_t rsize;
     size_t npix, osize;
-    int rc, p, passes, bits;
+    int rc, p, passes, bits, inplace = 0;
 
     if (!img) return lsd_fail(err, LSD_ERR_ARG, "png_decode: img is NULL");
     memset(img, 0, sizeof *img);
@@ -536,8 +536,14 @@ int png_decode(const uint8_t *buf, size_t len, png_out_mode mode, int want16,
             pos += 12 + (size_t)n;
         }
     }
+    /* 8-bit rows that come out as stored are unfiltered and moved down within the inflated
+     * buffer, which then becomes the image (half the memory to touch) */
+    inplace = !info->interlace && e.depth == 8 && e.out_ch == e.ch &&
+              (mode == PNG_OUT_AS_STORED || (info->color_type == 2 && mode == PNG_OUT_RGB) ||
+               (info->color_type == 6 && mode == PNG_OUT_RGBA) ||
+               ((info->color_type == 0 || info->color_type == 3) && mode == PNG_OUT_GRAY));
     raw = (uint8_t *)malloc((size_t)rsize);
-    out = malloc(osize);
+    out = inplace ? (void *)raw : malloc(osize);
     e.tmp = (uint16_t *)malloc((size_t)info->width * (size_t)e.ch * sizeof(uint16_t));
     if (!raw || !out || !e.tmp) {
         rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory for a %lux%lu image",
@@ -576,9 +582,14 @@ int png_decode(const uint8_t *buf, size_t len, png_out_mode mode, int want16,
                               bad, info->palette_size, (unsigned long)(y0 + y * dy));
                 goto done;
             }
-            prev = ptr + 1;
+            prev = inplace ? e.out8 + (size_t)y * rowbytes : ptr + 1;
             ptr += rowbytes + 1;
         }
+    }
+    if (inplace) {
+        void *shrunk = realloc(raw, osize);
+        out = shrunk ? shrunk : raw;
+        raw = NULL;
     }
     img->width = info->width;
     img->height = info->height;
@@ -590,7 +601,7 @@ done:
     free(idat);
     free(raw);
     free(e.tmp);
-    free(out);
+    if (!inplace) free(out);
     return rc;
 }
 
