@@ -1,12 +1,106 @@
-/* cmd_forward.c - placeholder until the 'forward' command lands: says so and fails. */
+/*
+ * cmd_forward.c - `lsdseg forward`: the forward intermediates of F, C, G and D on a case
+ * file (the same CASE as `lsdseg step`), before any update, with the masks the first pass
+ * of `lsdseg step` would use.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gan/lsd.h"
+#include "../tensor/safetensors.h"
 
 int cmd_forward(int argc, char **argv);
+int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
+                  LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
+                  lsd_err *err);
 
+/* Adds an (N, C, h, w) buffer to the writer. */
+static int add4(st_writer *wr, const char *name, const real *p, int n, int c, int h, int w,
+                lsd_err *err)
+{
+    int64_t s[4];
+    s[0] = n, s[1] = c, s[2] = h, s[3] = w;
+    return st_writer_add_real(wr, name, 4, s, p, err);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lsdseg forward --in CASE.safetensors --out RESULT.safetensors\n"
+            "                      [--no-dropout] [--seed S]\n"
+            "\n"
+            "Writes, before any update: score (C's output on xs), fc7, pool4, pool3 (F on xs),\n"
+            "gen_s, gen_t (G on xs and xt), d_s_real, d_c_real (D's two heads on xs_forD).\n"
+            "Masks: masks.<name> from CASE where given, otherwise random (seed, step) or, with\n"
+            "--no-dropout, none.\n");
+}
+
+/* `lsdseg forward`. */
 int cmd_forward(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "lsdseg forward: not implemented yet\n");
-    return 2;
+    const char *in = NULL, *out = NULL;
+    LsdStepOptions o = lsd_step_defaults();
+    LsdModel m;
+    LsdWork w;
+    LsdBatch b;
+    real *imgs[4];
+    uint8_t *ys = NULL;
+    lsd_err err;
+    st_writer wr;
+    int i, rc, given = 0;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-dropout")) {
+            o.dropout = LSD_DROPOUT_OFF;
+        } else if (v && !strcmp(a, "--in")) {
+            in = v, i++;
+        } else if (v && !strcmp(a, "--out")) {
+            out = v, i++;
+        } else if (v && !strcmp(a, "--seed")) {
+            o.seed = (uint64_t)strtoull(v, NULL, 10), i++;
+        } else {
+            fprintf(stderr, "lsdseg forward: unknown or incomplete option '%s' (try --help)\n",
+                    a);
+            return 2;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "lsdseg forward: --in and --out are required (try --help)\n");
+        return 2;
+    }
+    memset(&m, 0, sizeof m);
+    rc = lsd_case_load(in, 0, &o, &m, &w, imgs, &ys, &b, &given, &err);
+    if (!rc) {
+        const FActs *f = &w.fa[0];
+        const ConvShape *s7 = &f->fc7_s;
+        int N = w.N, k = m.cfg.n_class;
+        lsd_forward_all(&m, &w, &b);
+        st_writer_init(&wr);
+        rc = add4(&wr, "score", w.ca.score, N, k, w.H, w.W, &err);
+        if (!rc) rc = add4(&wr, "fc7", f->fc7d, N, s7->OC, s7->OH, s7->OW, &err);
+        if (!rc)
+            rc = add4(&wr, "pool4", f->pool[3], N, 8 * m.cfg.vgg, f->pool_h[3], f->pool_w[3], &err);
+        if (!rc)
+            rc = add4(&wr, "pool3", f->pool[2], N, 4 * m.cfg.vgg, f->pool_h[2], f->pool_w[2], &err);
+        if (!rc) rc = add4(&wr, "gen_s", w.ga[0].img, N, 3, w.H, w.W, &err);
+        if (!rc) rc = add4(&wr, "gen_t", w.ga[1].img, N, 3, w.H, w.W, &err);
+        if (!rc) rc = add4(&wr, "d_s_real", w.da.out_s, N, 4, w.da.h, w.da.w, &err);
+        if (!rc) rc = add4(&wr, "d_c_real", w.da.out_c, N, k, w.da.h, w.da.w, &err);
+        if (!rc) rc = st_writer_save(&wr, out, &err);
+        st_writer_free(&wr);
+    }
+    for (i = 0; i < 4; i++) free(imgs[i]);
+    free(ys);
+    lsd_work_free(&w);
+    lsd_model_free(&m);
+    if (rc) {
+        fprintf(stderr, "lsdseg forward: %s\n", err.msg);
+        return 1;
+    }
+    printf("forward: %d masks from the case file\n", given);
+    return 0;
 }
