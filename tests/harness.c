@@ -137,11 +137,18 @@ const char *test_tmp_dir(void)
     return p;
 }
 
+const char *test_python(void)
+{
+    const char *py = getenv("LSD_PYTHON");
+    struct stat st;
+    if (py && *py) return py;
+    if (stat("/usr/bin/python3", &st) == 0) return "/usr/bin/python3";
+    return "python3";
+}
+
 int test_have_python_module(const char *module)
 {
     char cmd[512];
-    const char *py = getenv("LSD_PYTHON");
-    if (!py || !*py) py = "python3";
-    snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", py, module);
+    snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", test_python(), module);
     return system(cmd) == 0;
 }

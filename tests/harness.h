@@ -48,7 +48,10 @@ const char *test_shared_dir(void);
 const char *test_golden_dir(void);
 /* A scratch directory for files a test writes: $LSD_TMP or "build/tmp"; created if missing. */
 const char *test_tmp_dir(void);
-/* 1 if `python3 -c "import <module>"` succeeds (checked once per module). */
+/* The Python interpreter tests use: $LSD_PYTHON, else /usr/bin/python3 if it exists
+ * (Debian's, where python3-torch installs), else python3 from the PATH. */
+const char *test_python(void);
+/* 1 if `<python> -c "import <module>"` succeeds. */
 int test_have_python_module(const char *module);
 
 #endif
