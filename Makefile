@@ -48,6 +48,9 @@ endif
 ifeq ($(OPENMP),1)
 BASEFLAGS += -fopenmp
 OMPLIBS := -fopenmp
+else ifneq ($(IS_TCC),1)
+# without OpenMP the '#pragma omp' lines are simply ignored
+BASEFLAGS += -Wno-unknown-pragmas
 endif
 ifeq ($(SANITIZE),1)
 BASEFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
