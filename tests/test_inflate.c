@@ -285,7 +285,7 @@ static const char *gen_script =
 
 /* Python's zlib streams of every kind decode exactly; a 10 MB bomb stops at the expected size;
  * Python's zlib decompresses ours. */
-static void test_python(void)
+static void test_python_interop(void)
 {
     static const char *names[] = {"level0.z", "level1.z", "level6.z", "level9.z", "fixed.z", "huffman.z",
                                   "rle.z", "filtered.z", "window9.z", "flushes.z"};
@@ -356,6 +356,6 @@ int main(void)
     test_malformed();
     test_embedded();
     test_roundtrip();
-    test_python();
+    test_python_interop();
     return test_summary();
 }

@@ -515,7 +515,7 @@ static const char *py_check =
     "sys.exit(0 if ok else 1)\n";
 
 /* Files written by the Python safetensors package read correctly; ours read back there. */
-static void test_python(void)
+static void test_python_interop(void)
 {
     char script[512], file[512], cmd[2048];
     FILE *f;
@@ -677,7 +677,7 @@ int main(void)
     test_half_conversion();
     test_valid_handmade();
     test_malformed();
-    test_python();
+    test_python_interop();
     test_info_command();
     return test_summary();
 }
