@@ -58,16 +58,22 @@ void concat_backward(real *da, real *db, const real *dout, int Ca, int Cb, int N
     }
 }
 
-/* out[i][j] = in[(2i+1)*H / (2*OH)][(2j+1)*W / (2*OW)] (integer division = floor of
- * (i + 0.5) * H / OH, the input pixel under the output pixel's centre). */
+/* out[i][j] = in[y_i][x_j], y_i the input row under the centre of output row i, about
+ * floor((i + 0.5) * H / OH), exactly as Pillow's NEAREST resize computes it. */
 void resize_labels_nearest(uint8_t *out, const uint8_t *in, int H, int W, int OH, int OW)
 {
+    /* Pillow walks the source coordinate in double steps of in/out from in/(2 out) and
+     * truncates; at exact ties this can land one below floor((i + 0.5) * in / out) (64 -> 30,
+     * i = 7 gives 15), and Pillow's choice is the reference. For the integer ratios of the
+     * networks (D's output is exactly 1/8) both rules agree. */
+    double sy = (double)(float)H / OH, sx = (double)(float)W / OW, y = sy * 0.5;
     int i, j;
-    for (i = 0; i < OH; i++) {
-        int64_t si = ((int64_t)2 * i + 1) * H / ((int64_t)2 * OH);
+    for (i = 0; i < OH; i++, y += sy) {
+        int si = (int)y < H ? (int)y : H - 1;
         const uint8_t *row = in + (size_t)si * W;
-        for (j = 0; j < OW; j++) {
-            int64_t sj = ((int64_t)2 * j + 1) * W / ((int64_t)2 * OW);
+        double x = sx * 0.5;
+        for (j = 0; j < OW; j++, x += sx) {
+            int sj = (int)x < W ? (int)x : W - 1;
             out[(size_t)i * OW + j] = row[sj];
         }
     }

@@ -19,7 +19,8 @@ void concat_forward(real *out, const real *a, int Ca, const real *b, int Cb, int
 /* da += dout[:, :Ca], db += dout[:, Ca:]; da or db may be NULL. */
 void concat_backward(real *da, real *db, const real *dout, int Ca, int Cb, int N, int HW);
 /* Label map (H,W) -> (OH,OW) by nearest neighbour with PIL's convention: output index i takes
- * input index floor((i + 0.5) * H / OH) (pixel centres), computed exactly in integers. */
+ * the input index under its centre, floor((i + 0.5) * H / OH), computed as Pillow does (a
+ * double accumulation that differs from the exact value only at some ties). */
 void resize_labels_nearest(uint8_t *out, const uint8_t *in, int H, int W, int OH, int OW);
 
 #endif
