@@ -102,8 +102,11 @@ static uint64_t digest_entry(uint64_t h, const char *name, st_dtype dt, int ndim
         sprintf(num, "%s%lld", j ? "," : "", (long long)shape[j]);
         h = ckpt_fnv1a64(h, num, strlen(num));
     }
-    sprintf(num, "%c%llu%c%llu\n", 0, (unsigned long long)begin, 0, (unsigned long long)end);
-    h = ckpt_fnv1a64(h, num, 1 + strlen(num + 1));
+    sprintf(num, "%llu", (unsigned long long)begin);
+    h = ckpt_fnv1a64(h, "", 1);
+    h = ckpt_fnv1a64(h, num, strlen(num) + 1);
+    sprintf(num, "%llu\n", (unsigned long long)end);
+    h = ckpt_fnv1a64(h, num, strlen(num));
     return h;
 }
 
