@@ -1,0 +1,741 @@
+/*
+ * cmd_demo.c - `lsdseg demo`: the main job. On the built-in synthetic domains
+ * (data/synth.h) it trains, from the same initialisation and data order,
+ *
+ *   source-only  F and C on labelled source scenes (CE alone);
+ *   lsd          LSD-seg on labelled source + unlabelled target scenes;
+ *   oracle       F and C on labelled target scenes (the upper bound),
+ *
+ * evaluates each on held-out labelled target scenes (every --eval-every
+ * iterations for the curves, and at the end), prints a per-class IoU table and
+ * writes a report folder: report.html, SVG curves, PNG grids, summary.csv and
+ * one log.csv per run. docs/demo.md explains the configuration.
+ *
+ * Every file is a pure function of the options (seed included): the only
+ * timing output is on stderr and in timing.txt.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../data/metrics.h"
+#include "../data/synth.h"
+#include "../data/synthset.h"
+#include "../gan/lsd.h"
+#include "../tensor/rng.h"
+#include "progress.h"
+#include "report.h"
+
+int cmd_demo(int argc, char **argv);
+
+enum { M_SOURCE = 0, M_LSD = 1, M_ORACLE = 2, M_COUNT = 3 };
+static const char *const method_name[M_COUNT] = {"source-only", "lsd", "oracle"};
+static const char *const method_title[M_COUNT] = {"source only", "LSD (adapted)",
+                                                  "oracle (target labels)"};
+static const char *const method_color[M_COUNT] = {"#d62728", "#1f77b4", "#2ca02c"};
+/* relative cost of an iteration (measured: lsd_step ~ 4x lsd_step_source_only) */
+static const double method_cost[M_COUNT] = {1, 4, 1};
+
+typedef struct {
+    uint64_t seed;
+    const char *out;
+    int H, W;
+    LsdConfig cfg;
+    long iters;
+    int eval_every;
+    int n_src, n_tgt, n_val, n_show;
+    double lr_f, lr_gd, adv_w, c_w, l1_w;
+    int threads, quiet;
+} DemoOpts;
+
+/* What one run leaves behind for the report. */
+typedef struct {
+    long iters;
+    double *loss_D, *loss_G, *loss_F; /* (iters) */
+    int n_eval;
+    double *eval_it, *eval_miou;      /* (n_eval) */
+    double iou[SYNTH_NUM_CLASSES], miou, pixel_acc;
+    uint8_t *pred;                    /* (n_show, H, W) predictions on the first val scenes */
+    double *recon;                    /* lsd only: (2 * n_show, 3, H, W) G(F(src)), G(F(tgt)) */
+    double seconds;
+} RunResult;
+
+typedef struct {
+    SynthSet src, tgt, val;
+} DemoData;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lsdseg demo [OPTIONS]\n"
+            "\n"
+            "Trains source-only, LSD and a target-labelled oracle on the built-in synthetic\n"
+            "domains from the same initialisation and data order, evaluates them on held-out\n"
+            "target scenes and writes a report folder (report.html, curves, image grids,\n"
+            "summary.csv, <method>/log.csv). Reproducible to the bit for a given seed.\n"
+            "\n"
+            "options:\n"
+            "  --seed S         seed of data, initialisation, order and dropout (1)\n"
+            "  --out DIR        report folder (demo-out)\n"
+            "  --iters N        training iterations of each run (600)\n"
+            "  --eval-every K   evaluate on the target val scenes every K iterations (60)\n"
+            "  --size HxW       image size, multiples of 32 (64x128)\n"
+            "  --width V,FC,G,D channels: VGG conv1, fc6/fc7, ngf, ndf (8,64,8,8)\n"
+            "  --n-train N      source and target training scenes (400 each)\n"
+            "  --n-val N        held-out labelled target scenes (64)\n"
+            "  --lr-f X         Adam learning rate of F and C weights, biases 2x (1e-4)\n"
+            "  --lr-gd X        Adam learning rate of G and D (2e-4)\n"
+            "  --adv X          weight of F's adversarial terms (0.1)\n"
+            "  --threads T      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+            "  --quick          a smoke run: 32x64, 6 iterations, tiny sets\n"
+            "  --quiet          no progress lines\n"
+            "  --help           this text\n");
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 1e6) return -1;
+    *out = v;
+    return 0;
+}
+
+static void defaults(DemoOpts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = 1;
+    o->out = "demo-out";
+    o->H = 64, o->W = 128;
+    o->cfg.vgg = 8, o->cfg.fc = 64, o->cfg.ngf = 8, o->cfg.ndf = 8;
+    o->cfg.n_class = SYNTH_NUM_CLASSES;
+    o->iters = 600;
+    o->eval_every = 60;
+    o->n_src = o->n_tgt = 400;
+    o->n_val = 64;
+    o->n_show = 4;
+    o->lr_f = 1e-4, o->lr_gd = 2e-4;
+    o->adv_w = 0.1, o->c_w = 0.1, o->l1_w = 1.0;
+}
+
+/* Parses the options; returns 0, 1 after --help, or 2 on an error (message printed). */
+static int parse(DemoOpts *o, int argc, char **argv)
+{
+    int i;
+    long v;
+    defaults(o);
+    for (i = 1; i < argc; i++) /* --quick first, so that later options override it */
+        if (!strcmp(argv[i], "--quick")) {
+            o->H = 32, o->W = 64;
+            o->cfg.vgg = 4, o->cfg.fc = 16, o->cfg.ngf = 4, o->cfg.ndf = 4;
+            o->iters = 6, o->eval_every = 3;
+            o->n_src = o->n_tgt = 8, o->n_val = 4, o->n_show = 2;
+        }
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0, takes = 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--quick")) {
+            takes = 0;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1, takes = 0;
+        } else if (!val) {
+            fprintf(stderr, "lsdseg demo: %s needs a value (see lsdseg demo --help)\n", a);
+            return 2;
+        } else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            o->seed = (uint64_t)strtoull(val, &end, 10);
+            bad = errno || end == val || *end || val[0] == '-';
+        } else if (!strcmp(a, "--out")) {
+            o->out = val;
+            bad = !*val;
+        } else if (!strcmp(a, "--iters")) {
+            bad = parse_long(val, 1, 100000000L, &o->iters);
+        } else if (!strcmp(a, "--eval-every")) {
+            bad = parse_long(val, 1, 100000000L, &v);
+            o->eval_every = (int)v;
+        } else if (!strcmp(a, "--size")) {
+            bad = sscanf(val, "%dx%d", &o->H, &o->W) != 2 || o->H < 32 || o->W < 32 ||
+                  o->H > 1024 || o->W > 2048 || o->H % 32 || o->W % 32;
+        } else if (!strcmp(a, "--width")) {
+            bad = sscanf(val, "%d,%d,%d,%d", &o->cfg.vgg, &o->cfg.fc, &o->cfg.ngf,
+                         &o->cfg.ndf) != 4 || o->cfg.vgg < 1 || o->cfg.fc < 1 ||
+                  o->cfg.ngf < 1 || o->cfg.ndf < 1 || o->cfg.vgg > 64 || o->cfg.fc > 4096 ||
+                  o->cfg.ngf > 64 || o->cfg.ndf > 64;
+        } else if (!strcmp(a, "--n-train")) {
+            bad = parse_long(val, 1, 100000, &v);
+            o->n_src = o->n_tgt = (int)v;
+        } else if (!strcmp(a, "--n-val")) {
+            bad = parse_long(val, 1, 100000, &v);
+            o->n_val = (int)v;
+        } else if (!strcmp(a, "--lr-f")) {
+            bad = parse_double(val, &o->lr_f);
+        } else if (!strcmp(a, "--lr-gd")) {
+            bad = parse_double(val, &o->lr_gd);
+        } else if (!strcmp(a, "--adv")) {
+            bad = parse_double(val, &o->adv_w);
+        } else if (!strcmp(a, "--threads")) {
+            bad = parse_long(val, 1, 1024, &v);
+            o->threads = (int)v;
+        } else {
+            fprintf(stderr, "lsdseg demo: unknown option '%s' (see lsdseg demo --help)\n", a);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "lsdseg demo: bad value '%s' for %s (see lsdseg demo --help)\n",
+                    val, a);
+            return 2;
+        }
+        i += takes;
+    }
+    if (o->n_show > o->n_val) o->n_show = o->n_val;
+    return 0;
+}
+
+/* mkdir -p of one level (the parent must exist); 0 if it exists or was made. */
+static int make_dir(const char *path)
+{
+    struct stat st;
+    if (!stat(path, &st)) return S_ISDIR(st.st_mode) ? 0 : -1;
+    return mkdir(path, 0777) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* Argmax over classes of scores (n, H, W) into pred (H, W); the first maximum wins. */
+static void argmax_classes(uint8_t *pred, const real *score, int n, size_t hw)
+{
+    size_t i;
+    int c;
+    for (i = 0; i < hw; i++) {
+        int best = 0;
+        real bv = score[i];
+        for (c = 1; c < n; c++)
+            if (score[(size_t)c * hw + i] > bv) bv = score[(size_t)c * hw + i], best = c;
+        pred[i] = (uint8_t)best;
+    }
+}
+
+/* Scores the model on every val scene; keeps the first n_show predictions if pred_out. */
+static int evaluate(const LsdModel *m, LsdWork *wi, const SynthSet *val, real *x, uint8_t *pred,
+                    int n_show, uint8_t *pred_out, seg_scores *sc)
+{
+    confusion cm;
+    lsd_err e;
+    size_t hw = (size_t)val->H * (size_t)val->W;
+    int k;
+    if (confusion_init(&cm, m->cfg.n_class, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+        return -1;
+    }
+    for (k = 0; k < val->n; k++) {
+        synth_image_to_input(x, NULL, val->rgb + (size_t)k * hw * 3, val->H, val->W);
+        lsd_infer(m, wi, x);
+        argmax_classes(pred, wi->ca.score, m->cfg.n_class, hw);
+        if (confusion_add(&cm, val->label + (size_t)k * hw, pred, hw, &e)) {
+            fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+            confusion_free(&cm);
+            return -1;
+        }
+        if (pred_out && k < n_show) memcpy(pred_out + (size_t)k * hw, pred, hw);
+    }
+    confusion_scores(&cm, NULL, 0, sc);
+    confusion_free(&cm);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ one run */
+
+static void run_free(RunResult *r)
+{
+    free(r->loss_D);
+    free(r->loss_G);
+    free(r->loss_F);
+    free(r->eval_it);
+    free(r->eval_miou);
+    free(r->pred);
+    free(r->recon);
+    memset(r, 0, sizeof *r);
+}
+
+/* G's reconstructions of the first n_show source and val scenes (no dropout). */
+static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOpts *o,
+                        real *xs, real *xt, real *xs01, real *xt01, uint8_t *ys, double *recon)
+{
+    size_t n3 = (size_t)3 * o->H * o->W, i;
+    int k;
+    LsdBatch b;
+    b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
+    lsd_work_draw_masks(w, 0, 0, 0);
+    for (k = 0; k < o->n_show; k++) {
+        synthset_batch(&d->src, &k, 1, xs, xs01, ys);
+        synthset_batch(&d->val, &k, 1, xt, xt01, NULL);
+        lsd_forward_all(m, w, &b);
+        for (i = 0; i < n3; i++) {
+            recon[(size_t)(2 * k) * n3 + i] = w->ga[LSD_SRC].img[i];
+            recon[(size_t)(2 * k + 1) * n3 + i] = w->ga[LSD_TGT].img[i];
+        }
+    }
+}
+
+/* Trains one method from the seed's initialisation; fills r. Returns 0 or -1. */
+static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResult *r,
+                      double *est_left)
+{
+    LsdModel m;
+    LsdWork w, wi;
+    LsdStepOptions so = lsd_step_defaults();
+    lsd_err e;
+    size_t hw = (size_t)o->H * o->W, n3 = 3 * hw;
+    real *xs = NULL, *xt = NULL, *xs01 = NULL, *xt01 = NULL;
+    uint8_t *ys = NULL, *pred = NULL;
+    int *perm_s = NULL, *perm_t = NULL, rc = -1, ne = 0;
+    long it;
+    char path[4096], text[200], label[64];
+    FILE *log = NULL;
+    lsd_progress pg;
+    uint64_t st_src = rng_stream_of("demo.order.source"),
+             st_tgt = rng_stream_of("demo.order.target");
+    seg_scores sc;
+
+    memset(r, 0, sizeof *r);
+    memset(&m, 0, sizeof m);
+    memset(&w, 0, sizeof w);
+    memset(&wi, 0, sizeof wi);
+    r->iters = o->iters;
+    r->loss_D = (double *)calloc((size_t)o->iters, sizeof(double));
+    r->loss_G = (double *)calloc((size_t)o->iters, sizeof(double));
+    r->loss_F = (double *)calloc((size_t)o->iters, sizeof(double));
+    r->eval_it = (double *)calloc((size_t)(o->iters / o->eval_every + 2), sizeof(double));
+    r->eval_miou = (double *)calloc((size_t)(o->iters / o->eval_every + 2), sizeof(double));
+    r->pred = (uint8_t *)calloc((size_t)o->n_show * hw, 1);
+    if (method == M_LSD) r->recon = (double *)calloc((size_t)2 * o->n_show * n3, sizeof(double));
+    xs = (real *)malloc(n3 * sizeof(real));
+    xt = (real *)malloc(n3 * sizeof(real));
+    xs01 = (real *)malloc(n3 * sizeof(real));
+    xt01 = (real *)malloc(n3 * sizeof(real));
+    ys = (uint8_t *)malloc(hw);
+    pred = (uint8_t *)malloc(hw);
+    perm_s = (int *)malloc((size_t)d->src.n * sizeof(int));
+    perm_t = (int *)malloc((size_t)d->tgt.n * sizeof(int));
+    if (!r->loss_D || !r->loss_G || !r->loss_F || !r->eval_it || !r->eval_miou || !r->pred ||
+        (method == M_LSD && !r->recon) || !xs || !xt || !xs01 || !xt01 || !ys || !pred ||
+        !perm_s || !perm_t) {
+        fprintf(stderr, "lsdseg demo: out of memory\n");
+        goto done;
+    }
+    if (lsd_model_create(&m, &o->cfg, &e) || lsd_model_init(&m, o->seed, NULL, &e) ||
+        lsd_work_create(&w, &o->cfg, 1, o->H, o->W,
+                        method == M_LSD ? LSD_WORK_TRAIN : LSD_WORK_SOURCE_ONLY, &e) ||
+        lsd_work_create(&wi, &o->cfg, 1, o->H, o->W, LSD_WORK_INFER, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+        goto done;
+    }
+    so.lr_f_weight = o->lr_f, so.lr_f_bias = 2 * o->lr_f;
+    so.lr_gd = o->lr_gd;
+    so.adv_weight = o->adv_w, so.c_weight = o->c_w, so.l1_weight = o->l1_w;
+    so.seed = o->seed;
+    so.dropout = LSD_DROPOUT_RNG;
+
+    snprintf(path, sizeof path, "%s/%s", o->out, method_name[method]);
+    if (make_dir(path)) {
+        fprintf(stderr, "lsdseg demo: cannot create the folder %s\n", path);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/%s/log.csv", o->out, method_name[method]);
+    if (!(log = fopen(path, "w"))) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        goto done;
+    }
+    fprintf(log, "iter,loss_D,loss_G,loss_F,target_miou\n");
+
+    snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, method_name[method]);
+    progress_start(&pg, label, o->iters, o->quiet);
+    for (it = 0; it < o->iters; it++) {
+        int is = synthset_order(perm_s, d->src.n, o->seed, st_src, it);
+        int itg = synthset_order(perm_t, d->tgt.n, o->seed, st_tgt, it);
+        LsdBatch b;
+        int src_ok;
+        double el;
+        b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
+        if (method == M_ORACLE) /* the oracle: the same code path fed target scenes */
+            synthset_batch(&d->tgt, &itg, 1, xs, NULL, ys);
+        else
+            synthset_batch(&d->src, &is, 1, xs, xs01, ys);
+        if (method == M_LSD) {
+            LsdLosses L;
+            synthset_batch(&d->tgt, &itg, 1, xt, xt01, NULL); /* labels never read */
+            src_ok = lsd_step(&m, &w, &b, &so, &L, &e);
+            r->loss_D[it] = L.loss_D, r->loss_G[it] = L.loss_G, r->loss_F[it] = L.loss_F;
+        } else {
+            src_ok = lsd_step_source_only(&m, &w, &b, &so, &r->loss_F[it], &e);
+            r->loss_D[it] = r->loss_G[it] = NAN;
+        }
+        if (src_ok) {
+            fprintf(stderr, "\nlsdseg demo: %s\n", e.msg);
+            goto done;
+        }
+        if (!(r->loss_F[it] < HUGE_VAL) || (method == M_LSD && !(r->loss_D[it] < HUGE_VAL &&
+                                                                 r->loss_G[it] < HUGE_VAL))) {
+            fprintf(stderr, "\nlsdseg demo: %s diverged at iteration %ld (loss %g); try a "
+                            "lower --lr-f / --lr-gd\n", method_name[method], it + 1,
+                    r->loss_F[it]);
+            goto done;
+        }
+        fprintf(log, "%ld,%.9g,%.9g,%.9g,", it + 1, r->loss_D[it], r->loss_G[it],
+                r->loss_F[it]);
+        if ((it + 1) % o->eval_every == 0 || it + 1 == o->iters) {
+            if (evaluate(&m, &wi, &d->val, xs, pred, o->n_show,
+                         it + 1 == o->iters ? r->pred : NULL, &sc))
+                goto done;
+            r->eval_it[ne] = (double)(it + 1);
+            r->eval_miou[ne++] = 100 * sc.miou;
+            fprintf(log, "%.6f", 100 * sc.miou);
+        }
+        fprintf(log, "\n");
+        el = lsd_now() - pg.t0;
+        pg.extra_s = est_left ? el / (it + 1) * (*est_left) / method_cost[method] : 0;
+        if (method == M_LSD)
+            snprintf(text, sizeof text, "D %.4g G %.4g F %.4g  mIoU %.1f", r->loss_D[it],
+                     r->loss_G[it], r->loss_F[it], ne ? r->eval_miou[ne - 1] : 0.0);
+        else
+            snprintf(text, sizeof text, "CE %.4g  mIoU %.1f", r->loss_F[it],
+                     ne ? r->eval_miou[ne - 1] : 0.0);
+        progress_update(&pg, it + 1, text);
+    }
+    r->n_eval = ne;
+    memcpy(r->iou, sc.iou, sizeof r->iou);
+    r->miou = 100 * sc.miou;
+    r->pixel_acc = 100 * sc.pixel_acc;
+    if (method == M_LSD) reconstruct(&m, &w, d, o, xs, xt, xs01, xt01, ys, r->recon);
+    snprintf(text, sizeof text, "target mIoU %.2f", r->miou);
+    r->seconds = progress_end(&pg, text);
+    if (fclose(log)) {
+        log = NULL;
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        goto done;
+    }
+    log = NULL;
+    rc = 0;
+done:
+    if (log) fclose(log);
+    lsd_work_free(&w);
+    lsd_work_free(&wi);
+    lsd_model_free(&m);
+    free(xs);
+    free(xt);
+    free(xs01);
+    free(xt01);
+    free(ys);
+    free(pred);
+    free(perm_s);
+    free(perm_t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ report */
+
+static int write_summary(const DemoOpts *o, const RunResult *r)
+{
+    char path[4096];
+    FILE *f;
+    int k, c;
+    snprintf(path, sizeof path, "%s/summary.csv", o->out);
+    if (!(f = fopen(path, "w"))) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    fprintf(f, "method,seed,target_miou");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%s", synth_class_name(c));
+    fprintf(f, "\n");
+    for (k = 0; k < M_COUNT; k++) {
+        fprintf(f, "%s,%llu,%.4f", method_name[k], (unsigned long long)o->seed, r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%.4f", 100 * r[k].iou[c]);
+        fprintf(f, "\n");
+    }
+    if (fclose(f)) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_charts(const DemoOpts *o, const RunResult *r)
+{
+    char path[4096];
+    report_series s[M_COUNT + 1];
+    double *x = (double *)malloc((size_t)o->iters * sizeof(double));
+    double *sm[4];
+    int k, rc = 0, win = (int)(o->iters / 25) | 1;
+    long i;
+    for (k = 0; k < 4; k++) sm[k] = (double *)malloc((size_t)o->iters * sizeof(double));
+    if (!x || !sm[0] || !sm[1] || !sm[2] || !sm[3]) {
+        fprintf(stderr, "lsdseg demo: out of memory\n");
+        rc = -1;
+        goto done;
+    }
+    for (i = 0; i < o->iters; i++) x[i] = (double)(i + 1);
+    /* target mIoU over iterations */
+    for (k = 0; k < M_COUNT; k++) {
+        s[k].name = method_title[k], s[k].color = method_color[k];
+        s[k].x = r[k].eval_it, s[k].y = r[k].eval_miou, s[k].n = r[k].n_eval;
+    }
+    snprintf(path, sizeof path, "%s/miou.svg", o->out);
+    rc |= report_svg_chart(path, "Target validation mIoU (%)", "iteration", "mIoU (%)", s,
+                           M_COUNT, 640, 320, 0);
+    /* F's loss (segmentation CE; LSD's also holds its adversarial terms) */
+    for (k = 0; k < M_COUNT; k++) {
+        report_smooth(sm[k], r[k].loss_F, (int)o->iters, win);
+        s[k].x = x, s[k].y = sm[k], s[k].n = (int)o->iters;
+    }
+    s[M_LSD].name = "LSD: CE + adversarial terms";
+    s[M_ORACLE].name = "oracle (CE on target)";
+    s[M_SOURCE].name = "source only (CE on source)";
+    snprintf(path, sizeof path, "%s/loss_f.svg", o->out);
+    rc |= report_svg_chart(path, "loss of F and C per image (moving average)", "iteration",
+                           "loss", s, M_COUNT, 640, 320, 1);
+    /* LSD's D and G */
+    report_smooth(sm[0], r[M_LSD].loss_D, (int)o->iters, win);
+    report_smooth(sm[1], r[M_LSD].loss_G, (int)o->iters, win);
+    s[0].name = "loss_D", s[0].color = "#9467bd", s[0].x = x, s[0].y = sm[0];
+    s[1].name = "loss_G", s[1].color = "#ff7f0e", s[1].x = x, s[1].y = sm[1];
+    s[0].n = s[1].n = (int)o->iters;
+    snprintf(path, sizeof path, "%s/loss_gd.svg", o->out);
+    rc |= report_svg_chart(path, "LSD: losses of D and G (moving average)", "iteration", "loss",
+                           s, 2, 640, 320, 1);
+done:
+    free(x);
+    for (k = 0; k < 4; k++) free(sm[k]);
+    return rc ? -1 : 0;
+}
+
+static int write_grids(const DemoOpts *o, const DemoData *d, const RunResult *r)
+{
+    report_grid g;
+    char path[4096];
+    size_t hw = (size_t)o->H * o->W;
+    int k, rc = 0;
+    /* predictions: target image, ground truth, source-only, LSD, oracle */
+    if (report_grid_create(&g, o->n_show, 5, o->H, o->W, 4)) return -1;
+    for (k = 0; k < o->n_show; k++) {
+        report_grid_put_rgb(&g, k, 0, d->val.rgb + (size_t)k * hw * 3);
+        report_grid_put_labels(&g, k, 1, d->val.label + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 2, r[M_SOURCE].pred + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 3, r[M_LSD].pred + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 4, r[M_ORACLE].pred + (size_t)k * hw);
+    }
+    snprintf(path, sizeof path, "%s/predictions.png", o->out);
+    rc |= report_grid_save(&g, path);
+    report_grid_free(&g);
+    /* G's reconstructions: source, G(F(source)), target, G(F(target)) */
+    if (report_grid_create(&g, o->n_show, 4, o->H, o->W, 4)) return -1;
+    for (k = 0; k < o->n_show; k++) {
+        report_grid_put_rgb(&g, k, 0, d->src.rgb + (size_t)k * hw * 3);
+        report_grid_put_planar01(&g, k, 1, r[M_LSD].recon + (size_t)(2 * k) * 3 * hw);
+        report_grid_put_rgb(&g, k, 2, d->val.rgb + (size_t)k * hw * 3);
+        report_grid_put_planar01(&g, k, 3, r[M_LSD].recon + (size_t)(2 * k + 1) * 3 * hw);
+    }
+    snprintf(path, sizeof path, "%s/reconstructions.png", o->out);
+    rc |= report_grid_save(&g, path);
+    report_grid_free(&g);
+    return rc ? -1 : 0;
+}
+
+static void fmt_iou(char *buf, double v)
+{
+    if (v == v)
+        sprintf(buf, "%.1f", 100 * v);
+    else
+        strcpy(buf, "-");
+}
+
+static int write_html(const DemoOpts *o, const RunResult *r)
+{
+    char path[4096], b[32];
+    FILE *f;
+    int k, c;
+    snprintf(path, sizeof path, "%s/report.html", o->out);
+    if (!(f = fopen(path, "w"))) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    fprintf(f,
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+            "<title>lsdseg demo, seed %llu</title>\n<style>\n"
+            "body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}\n"
+            "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;"
+            "text-align:right}th{background:#eee}td.l{text-align:left}\n"
+            "img{max-width:100%%;image-rendering:pixelated}.sw{display:inline-block;width:12px;"
+            "height:12px;margin-right:4px;vertical-align:middle}\n</style></head><body>\n"
+            "<h1>LSD-seg on the built-in synthetic domains</h1>\n"
+            "<p>A segmenter (FCN-8s F and C) trained on the flat-shaded <i>source</i> style is "
+            "evaluated on held-out scenes of the textured, noisy <i>target</i> style. "
+            "<b>source only</b> trains on labelled source scenes; <b>LSD</b> adds unlabelled "
+            "target scenes and the generator/discriminator of Sankaranarayanan et al. (CVPR "
+            "2018); the <b>oracle</b> trains on labelled target scenes (an upper bound). All "
+            "three start from the same initialisation and see the data in the same order.</p>\n",
+            (unsigned long long)o->seed);
+    fprintf(f,
+            "<p>Configuration: seed %llu, %dx%d images, widths vgg %d, fc %d, ngf %d, ndf %d, "
+            "%d classes; %ld iterations of batch 1 per method; Adam, F and C lr %g (biases "
+            "%g), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
+            "training scenes, %d held-out target scenes (evaluated every %d iterations). "
+            "F starts from He-normal weights (no VGG16 file).</p>\n",
+            (unsigned long long)o->seed, o->H, o->W, o->cfg.vgg, o->cfg.fc, o->cfg.ngf,
+            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, o->lr_gd, o->adv_w,
+            o->c_w, o->l1_w, o->n_src, o->n_tgt, o->n_val, o->eval_every);
+    fprintf(f, "<h2>Target IoU per class (%%)</h2>\n<table><tr><th>method</th><th>mIoU</th>");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+        uint8_t rgb[3];
+        synth_class_color(c, rgb);
+        fprintf(f, "<th><span class=\"sw\" style=\"background:#%02x%02x%02x\"></span>%s</th>",
+                rgb[0], rgb[1], rgb[2], synth_class_name(c));
+    }
+    fprintf(f, "<th>pixel acc.</th></tr>\n");
+    for (k = 0; k < M_COUNT; k++) {
+        fprintf(f, "<tr><td class=\"l\">%s</td><td><b>%.1f</b></td>", method_title[k],
+                r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+            fmt_iou(b, r[k].iou[c]);
+            fprintf(f, "<td>%s</td>", b);
+        }
+        fprintf(f, "<td>%.1f</td></tr>\n", r[k].pixel_acc);
+    }
+    fprintf(f, "</table>\n<p>LSD minus source only: <b>%+.1f</b> mIoU points; the oracle "
+               "leaves %.1f points to gain.</p>\n",
+            r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
+    fprintf(f,
+            "<h2>Curves</h2>\n<p><img src=\"miou.svg\" alt=\"target mIoU\"></p>\n"
+            "<p><img src=\"loss_f.svg\" alt=\"loss of F\"></p>\n"
+            "<p><img src=\"loss_gd.svg\" alt=\"losses of D and G\"></p>\n"
+            "<h2>Predictions on held-out target scenes</h2>\n"
+            "<p>Columns: target image, ground truth, source only, LSD, oracle.</p>\n"
+            "<p><img src=\"predictions.png\" alt=\"predictions\" width=\"%d\"></p>\n"
+            "<h2>G's reconstructions (LSD)</h2>\n"
+            "<p>Columns: source image, G(F(source)), target image, G(F(target)).</p>\n"
+            "<p><img src=\"reconstructions.png\" alt=\"reconstructions\" width=\"%d\"></p>\n"
+            "<p>Files: <a href=\"summary.csv\">summary.csv</a>, "
+            "<a href=\"source-only/log.csv\">source-only/log.csv</a>, "
+            "<a href=\"lsd/log.csv\">lsd/log.csv</a>, "
+            "<a href=\"oracle/log.csv\">oracle/log.csv</a>. Written by lsdseg %s "
+            "(real = %s).</p>\n</body></html>\n",
+            (5 * o->W + 24) * 2 > 960 ? 960 : (5 * o->W + 24) * 2,
+            (4 * o->W + 20) * 2 > 960 ? 960 : (4 * o->W + 20) * 2, LSD_VERSION,
+            LSD_PRECISION_NAME);
+    if (fclose(f)) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_table(const DemoOpts *o, const RunResult *r)
+{
+    int k, c;
+    char b[32];
+    printf("\nTarget IoU per class (%%), seed %llu, %ld iterations, %dx%d:\n\n",
+           (unsigned long long)o->seed, o->iters, o->H, o->W);
+    printf("%-23s %6s", "method", "mIoU");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) printf(" %10.10s", synth_class_name(c));
+    printf("\n");
+    for (k = 0; k < M_COUNT; k++) {
+        printf("%-23s %6.1f", method_title[k], r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+            fmt_iou(b, r[k].iou[c]);
+            printf(" %10s", b);
+        }
+        printf("\n");
+    }
+    printf("\nLSD - source only: %+.1f mIoU points (oracle - LSD: %.1f)\n",
+           r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
+}
+
+/* ------------------------------------------------------------------ command */
+
+int cmd_demo(int argc, char **argv)
+{
+    DemoOpts o;
+    DemoData d;
+    RunResult r[M_COUNT];
+    lsd_err e;
+    int rc, k, status = 1;
+    double t0 = lsd_now(), left, total_cost;
+    char path[4096], a[16];
+    FILE *tf;
+
+    if ((rc = parse(&o, argc, argv))) return rc == 1 ? 0 : 2;
+#ifdef _OPENMP
+    if (o.threads) omp_set_num_threads(o.threads);
+#endif
+    memset(&d, 0, sizeof d);
+    memset(r, 0, sizeof r);
+    if (make_dir(o.out)) {
+        fprintf(stderr, "lsdseg demo: cannot create the folder %s\n", o.out);
+        return 1;
+    }
+    if (!o.quiet)
+        fprintf(stderr, "lsdseg demo: seed %llu, %dx%d, widths %d,%d,%d,%d, %ld iterations "
+                        "per method, %d threads, report in %s/\n",
+                (unsigned long long)o.seed, o.H, o.W, o.cfg.vgg, o.cfg.fc, o.cfg.ngf,
+                o.cfg.ndf, o.iters, lsd_num_threads(), o.out);
+    /* three scene sets with disjoint layouts: generator seeds seed + k * 2^32 */
+    if (synthset_create(&d.src, SYNTH_SOURCE, o.seed + (1ULL << 32), 0, o.n_src, o.H, o.W,
+                        &e) ||
+        synthset_create(&d.tgt, SYNTH_TARGET, o.seed + (2ULL << 32), 0, o.n_tgt, o.H, o.W,
+                        &e) ||
+        synthset_create(&d.val, SYNTH_TARGET, o.seed + (3ULL << 32), 0, o.n_val, o.H, o.W,
+                        &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+        goto done;
+    }
+    total_cost = method_cost[0] + method_cost[1] + method_cost[2];
+    left = total_cost;
+    for (k = 0; k < M_COUNT; k++) {
+        left -= method_cost[k];
+        if (run_method(k, &o, &d, &r[k], &left)) goto done;
+    }
+    if (write_summary(&o, r) || write_charts(&o, r) || write_grids(&o, &d, r) ||
+        write_html(&o, r))
+        goto done;
+    print_table(&o, r);
+    snprintf(path, sizeof path, "%s/timing.txt", o.out);
+    if ((tf = fopen(path, "w"))) {
+        fprintf(tf, "threads %d\n", lsd_num_threads());
+        for (k = 0; k < M_COUNT; k++)
+            fprintf(tf, "%s %.1f s\n", method_name[k], r[k].seconds);
+        fprintf(tf, "total %.1f s\n", lsd_now() - t0);
+        fclose(tf);
+    }
+    printf("\nReport: %s/report.html (summary.csv, */log.csv); total time %s with %d "
+           "threads\n", o.out, lsd_fmt_duration(a, lsd_now() - t0), lsd_num_threads());
+    status = 0;
+done:
+    for (k = 0; k < M_COUNT; k++) run_free(&r[k]);
+    synthset_free(&d.src);
+    synthset_free(&d.tgt);
+    synthset_free(&d.val);
+    return status;
+}
