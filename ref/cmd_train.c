@@ -1,0 +1,717 @@
+/*
+ * cmd_train.c - `lsdseg train`: LSD-seg (or the source-only baseline) on real
+ * datasets with the authors' defaults (method.md, "Inputs", "Optimisers"):
+ * batch 1, 320x640 crops chosen per dataset kind, Adam (F, C: lr 1e-5 weights,
+ * 2e-5 biases, betas 0.9/0.999; G, D: lr 1e-4, betas 0.7/0.999), F's learning
+ * rates x0.1 every 8 epochs (an epoch = min(#source, #target) iterations),
+ * 100k iterations, validation every 500, seed 1337.
+ *
+ * The output folder receives crash-safe checkpoints (gan/checkpoint.h), log.csv
+ * (one row per iteration), val.csv (one row per validation), best.safetensors
+ * (parameters of the best validation mIoU) and samples/ (image | prediction |
+ * truth panels of the first validation images). SIGINT/SIGTERM finish the
+ * current iteration, save a checkpoint and exit with status 130; a second one
+ * kills at once (the previous checkpoint stays valid). --resume auto continues
+ * from the newest valid checkpoint with the same data stream, dropout masks and
+ * learning rates as an uninterrupted run.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../data/labels.h"
+#include "../data/loader.h"
+#include "../gan/checkpoint.h"
+#include "options.h"
+
+int cmd_train(int argc, char **argv);
+
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
+
+/* One dataset of the run, as given on the command line. */
+typedef struct {
+    const char *dir, *split, *list, *table;
+    dataset_kind kind;
+    int kind_set;
+    Dataset ds;
+} DataArg;
+
+typedef struct {
+    DataArg src, tgt, val;
+    const char *out, *init, *resume;
+    int source_only, H, W, quiet;
+    long iters, val_every, val_max, save_every, samples, keep, print_every, prefetch,
+        decay_epochs, classes, subset;
+    long vgg, fc, ngf, ndf;
+    double width_mult;
+    uint64_t seed;
+    LsdStepOptions so;
+} TrainArgs;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lsdseg train --source-type KIND --source DIR --target-type KIND --target DIR\n"
+            "                    --out DIR [options]\n"
+            "\n"
+            "Trains LSD-seg (default) or the source-only baseline with the authors' defaults:\n"
+            "batch 1, 320x640 crops (GTA5 resized to width 1280 first, SYNTHIA and Cityscapes\n"
+            "cropped from the full image; source crops hold a labelled pixel), Adam (F, C: lr\n"
+            "1e-5 weights, 2e-5 biases, betas 0.9, 0.999; G, D: lr 1e-4, betas 0.7, 0.999),\n"
+            "F's rates x0.1 every 8 epochs (epoch = min(#source, #target) iterations).\n"
+            "KIND is cityscapes, gta5, synthia or list (then DIR is the list file).\n"
+            "Labels are Cityscapes train ids; ids >= --classes are ignored. SYNTHIA maps onto\n"
+            "16 of the 19 classes: train with 19 outputs, report mIoU over 16 (automatic).\n"
+            "\n"
+            "data:\n"
+            "  --source-type KIND --source DIR    labelled source (split: train)\n"
+            "  --target-type KIND --target DIR    unlabelled target (split: train; not used by\n"
+            "                                     sourceonly, where it is optional)\n"
+            "  --val-type KIND --val DIR          labelled validation set (split: val)\n"
+            "  --{source,target,val}-split NAME   Cityscapes split folder\n"
+            "  --{source,target,val}-list FILE    the authors' list of image names\n"
+            "  --{source,target,val}-table FILE   id table of a list dataset\n"
+            "run:\n"
+            "  --out DIR           output folder (created)\n"
+            "  --method M          lsd (default) or sourceonly\n"
+            "  --iters N           iterations in all (100000)\n"
+            "  --init FILE         ImageNet VGG16 weights (safetensors, torchvision or FCN\n"
+            "                      names); without it F starts from He-normal noise\n"
+            "  --resume CKPT|auto  continue from a checkpoint, or from the newest valid one\n"
+            "                      in --out (auto starts afresh when there is none)\n"
+            "  --size HxW          crop and validation size, multiples of 32 (320x640)\n"
+            "  --seed S            initialisation, data order, crops, dropout (1337)\n"
+            "  --val-every N       validate every N iterations (500; 0: never)\n"
+            "  --val-max N         validate on the first N images only (0: all)\n"
+            "  --val-subset N      classes in the validation mIoU: 19, 16, 13 (default 16\n"
+            "                      for a SYNTHIA source with 19 classes, else 19)\n"
+            "  --samples N         sample panels per validation in DIR/samples (3)\n"
+            "  --save-every N      checkpoint every N iterations (1000)\n"
+            "  --keep N            checkpoints kept (2)\n"
+            "  --lr-decay-epochs N F's rates x0.1 every N epochs (8; 0: never)\n"
+            "  --lr-f W            F and C weight rate (1e-5; biases twice)\n"
+            "  --lr-gd R           G and D rate (1e-4)\n"
+            "  --adv-weight W  --c-weight W  --l1-weight W   loss weights (0.1, 0.1, 1)\n"
+            "model (ignored on resume: the checkpoint's sizes are used):\n"
+            "  --classes N         output classes (19)\n"
+            "  --width-mult X      scales vgg 64, fc 4096, ngf 64, ndf 64 (1; small runs)\n"
+            "  --vgg N --fc N --ngf N --ndf N    the widths one by one\n"
+            "machine:\n"
+            "  --threads N         OpenMP threads (default: all)\n"
+            "  --prefetch N        samples decoded ahead on a worker thread (4)\n"
+            "  --backend cpu       compute backend (cpu only for now)\n"
+            "  --print-every N     progress line every N iterations when not a terminal (20)\n"
+            "  --quiet             no progress line\n"
+            "  --help              this text\n"
+            "\n"
+            "Files in DIR: ckpt-NNNNNNNN.safetensors, log.csv (iter,loss_D,loss_G,loss_F,\n"
+            "loss_seg,lr_f,seconds; source-only: iter,loss,lr_f,seconds), val.csv, best.safetensors,\n"
+            "samples/. Ctrl-C saves a checkpoint and exits with status 130.\n"
+            "Exit status: 0 done, 1 runtime error, 2 usage error, 130 interrupted.\n");
+}
+
+/* The DataArg an option prefix names. */
+static DataArg *data_of(TrainArgs *a, const char *opt, const char **rest)
+{
+    if (!strncmp(opt, "--source", 8)) return *rest = opt + 8, &a->src;
+    if (!strncmp(opt, "--target", 8)) return *rest = opt + 8, &a->tgt;
+    if (!strncmp(opt, "--val", 5)) return *rest = opt + 5, &a->val;
+    return NULL;
+}
+
+/* Parses the command line into a; returns 0, or 2 after a message (-1 after --help). */
+static int parse(int argc, char **argv, TrainArgs *a)
+{
+    static const char *const valued[] = {
+        "--out", "--method", "--iters", "--init", "--resume", "--size", "--seed", "--val-every",
+        "--val-max", "--val-subset", "--samples", "--save-every", "--keep", "--lr-decay-epochs",
+        "--lr-f", "--lr-gd", "--adv-weight", "--c-weight", "--l1-weight", "--classes",
+        "--width-mult", "--vgg", "--fc", "--ngf", "--ndf", "--threads", "--prefetch", "--backend",
+        "--print-every", NULL};
+    int i, k, rc;
+    for (i = 1; i < argc; i++) {
+        const char *o = argv[i], *v, *rest = NULL;
+        DataArg *d;
+        double y = 0;
+        if (opt_is_help(o)) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(o, "--quiet")) {
+            a->quiet = 1;
+            continue;
+        }
+        if (strncmp(o, "--", 2) || !strcmp(o, "--")) {
+            fprintf(stderr, "lsdseg train: unexpected argument '%s' (try --help)\n", o);
+            return 2;
+        }
+        d = data_of(a, o, &rest);
+        if (d && strcmp(rest, "") && strcmp(rest, "-type") && strcmp(rest, "-split") &&
+            strcmp(rest, "-list") && strcmp(rest, "-table") &&
+            !(d == &a->val && (!strcmp(rest, "-every") || !strcmp(rest, "-max") ||
+                               !strcmp(rest, "-subset"))))
+            return opt_unknown("train", o);
+        if (d && (!strcmp(rest, "-every") || !strcmp(rest, "-max") || !strcmp(rest, "-subset")))
+            d = NULL;
+        for (k = 0; !d && valued[k] && strcmp(valued[k], o); k++) continue;
+        if (!d && !valued[k]) return opt_unknown("train", o);
+        if (!(v = opt_value("train", argc, argv, &i))) return 2;
+        rc = 0;
+        if (d) {
+            if (!*rest) d->dir = v;
+            else if (!strcmp(rest, "-type")) rc = opt_kind("train", o, v, &d->kind), d->kind_set = 1;
+            else if (!strcmp(rest, "-split")) d->split = v;
+            else if (!strcmp(rest, "-list")) d->list = v;
+            else d->table = v;
+        } else if (!strcmp(o, "--out")) a->out = v;
+        else if (!strcmp(o, "--init")) a->init = v;
+        else if (!strcmp(o, "--resume")) a->resume = v;
+        else if (!strcmp(o, "--method")) {
+            if (!strcmp(v, "lsd")) a->source_only = 0;
+            else if (!strcmp(v, "sourceonly") || !strcmp(v, "source-only") ||
+                     !strcmp(v, "source_only")) a->source_only = 1;
+            else {
+                fprintf(stderr, "lsdseg train: --method needs lsd or sourceonly, not '%s'\n", v);
+                rc = 2;
+            }
+        } else if (!strcmp(o, "--size")) rc = opt_size("train", o, v, &a->H, &a->W);
+        else if (!strcmp(o, "--seed")) {
+            rc = opt_double("train", o, v, 0, 9007199254740992.0, &y);
+            if (!rc && y != floor(y)) {
+                fprintf(stderr, "lsdseg train: --seed needs a whole number, not '%s'\n", v);
+                rc = 2;
+            }
+            a->seed = (uint64_t)y;
+        } else if (!strcmp(o, "--backend")) rc = opt_backend("train", v);
+        else if (!strcmp(o, "--threads")) rc = opt_threads("train", v);
+        else if (!strcmp(o, "--width-mult")) rc = opt_double("train", o, v, 1e-3, 16, &a->width_mult);
+        else if (!strcmp(o, "--lr-f") || !strcmp(o, "--lr-gd") || !strcmp(o, "--adv-weight") ||
+                 !strcmp(o, "--c-weight") || !strcmp(o, "--l1-weight")) {
+            rc = opt_double("train", o, v, 0, 1e6, &y);
+            if (!strcmp(o, "--lr-f")) a->so.lr_f_weight = y, a->so.lr_f_bias = 2 * y;
+            if (!strcmp(o, "--lr-gd")) a->so.lr_gd = y;
+            if (!strcmp(o, "--adv-weight")) a->so.adv_weight = y;
+            if (!strcmp(o, "--c-weight")) a->so.c_weight = y;
+            if (!strcmp(o, "--l1-weight")) a->so.l1_weight = y;
+        } else {
+            long lo = 1, hi = 1000000000L, *dst = NULL;
+            if (!strcmp(o, "--iters")) dst = &a->iters;
+            if (!strcmp(o, "--val-every")) dst = &a->val_every, lo = 0;
+            if (!strcmp(o, "--val-max")) dst = &a->val_max, lo = 0;
+            if (!strcmp(o, "--val-subset")) dst = &a->subset, lo = 13, hi = 19;
+            if (!strcmp(o, "--samples")) dst = &a->samples, lo = 0, hi = 1000;
+            if (!strcmp(o, "--save-every")) dst = &a->save_every;
+            if (!strcmp(o, "--keep")) dst = &a->keep, hi = 1000000;
+            if (!strcmp(o, "--lr-decay-epochs")) dst = &a->decay_epochs, lo = 0;
+            if (!strcmp(o, "--classes")) dst = &a->classes, lo = 2, hi = 255;
+            if (!strcmp(o, "--vgg")) dst = &a->vgg, hi = 4096;
+            if (!strcmp(o, "--fc")) dst = &a->fc, hi = 65536;
+            if (!strcmp(o, "--ngf")) dst = &a->ngf, hi = 4096;
+            if (!strcmp(o, "--ndf")) dst = &a->ndf, hi = 4096;
+            if (!strcmp(o, "--prefetch")) dst = &a->prefetch, lo = 0, hi = 64;
+            if (!strcmp(o, "--print-every")) dst = &a->print_every;
+            rc = opt_long("train", o, v, lo, hi, dst);
+            if (!rc && dst == &a->subset && *dst != 13 && *dst != 16 && *dst != 19) {
+                fprintf(stderr, "lsdseg train: --val-subset needs 19, 16 or 13, not '%s'\n", v);
+                rc = 2;
+            }
+        }
+        if (rc) return rc;
+    }
+    if (!a->src.dir || !a->src.kind_set || !a->out) {
+        fprintf(stderr, "lsdseg train: --source-type, --source and --out are required (try "
+                "--help)\n");
+        return 2;
+    }
+    if (!a->source_only && (!a->tgt.dir || !a->tgt.kind_set)) {
+        fprintf(stderr, "lsdseg train: --method lsd needs --target-type and --target (try "
+                "--help)\n");
+        return 2;
+    }
+    if ((a->tgt.dir != NULL) != (a->tgt.kind_set != 0) ||
+        (a->val.dir != NULL) != (a->val.kind_set != 0)) {
+        fprintf(stderr, "lsdseg train: give --target with --target-type and --val with "
+                "--val-type\n");
+        return 2;
+    }
+    if (a->subset != 19 && a->subset != 0 && a->classes != CS_NUM_CLASSES) {
+        fprintf(stderr, "lsdseg train: --val-subset %ld needs --classes 19\n", a->subset);
+        return 2;
+    }
+    return 0;
+}
+
+/* Keeps the header and the rows whose first field is <= step (a resumed run rewrites what
+ * the interrupted one logged after its checkpoint). */
+static int trim_csv(const char *path, long step, lsd_err *err)
+{
+    char tmp[4200], line[4096];
+    FILE *in, *out;
+    int first = 1;
+    if (!(in = fopen(path, "r"))) return LSD_OK;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(out = fopen(tmp, "w"))) {
+        fclose(in);
+        return lsd_fail(err, LSD_ERR_IO, "cannot write %s", tmp);
+    }
+    while (fgets(line, sizeof line, in)) {
+        if (first || atol(line) <= step) fputs(line, out);
+        first = 0;
+    }
+    fclose(in);
+    if (fclose(out) || rename(tmp, path))
+        return lsd_fail(err, LSD_ERR_IO, "cannot rewrite %s", path);
+    return LSD_OK;
+}
+
+/* Opens DIR/name for appending, writing header when the file is new or empty. */
+static FILE *open_csv(const char *dir, const char *name, const char *header, lsd_err *err)
+{
+    char path[4200];
+    FILE *f;
+    long pos;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!(f = fopen(path, "a"))) {
+        lsd_fail(err, LSD_ERR_IO, "cannot write %s", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    pos = ftell(f);
+    if (pos == 0) fprintf(f, "%s\n", header);
+    fflush(f);
+    return f;
+}
+
+/* A data stream that steps over samples that fail to load or crop (logged), at most 100 in a
+ * row. *pos is the stream position of the next item. */
+typedef struct {
+    const char *what;
+    const Dataset *ds;
+    loader_opts o;
+    Loader *lo;
+    uint64_t pos;
+    long skipped;
+} Stream;
+
+static int stream_open(Stream *s, lsd_err *err)
+{
+    return loader_open(&s->lo, s->ds, &s->o, s->pos, err);
+}
+
+static int stream_next(Stream *s, loader_item *it, int n_class, lsd_err *err)
+{
+    int tries, rc = LSD_OK;
+    for (tries = 0; tries < 100; tries++) {
+        size_t j, n;
+        rc = loader_next(s->lo, it, err);
+        if (!rc) {
+            n = (size_t)it->s.height * it->s.width;
+            for (j = 0; j < n; j++)
+                if (it->s.label[j] >= n_class) it->s.label[j] = LABEL_IGNORE;
+            s->pos++;
+            return LSD_OK;
+        }
+        if (err->code == LSD_ERR_NOMEM) return rc;
+        fprintf(stderr, "lsdseg train: %s sample at position %llu skipped: %s\n", s->what,
+                (unsigned long long)s->pos, err->msg);
+        s->skipped++;
+        s->pos++;
+        loader_close(s->lo);
+        s->lo = NULL;
+        if ((rc = stream_open(s, err))) return rc;
+    }
+    lsd_err_prefix(err, "%s: 100 samples in a row failed; last", s->what);
+    return rc;
+}
+
+/* Writes the parameters only (no Adam state) to DIR/best.safetensors. */
+static int save_best(const LsdModel *m, const char *dir, lsd_err *err)
+{
+    char path[4200], v[32];
+    st_writer w;
+    int64_t step = m->step, one = 1;
+    int rc;
+    snprintf(path, sizeof path, "%s/best.safetensors", dir);
+    st_writer_init(&w);
+    rc = arena_write(&m->F.pa, &w, 0, err);
+    if (!rc) rc = arena_write(&m->G.pa, &w, 0, err);
+    if (!rc) rc = arena_write(&m->D.pa, &w, 0, err);
+    if (!rc) rc = st_writer_add(&w, "opt.step", ST_I64, 1, &one, &step, err);
+    sprintf(v, "%d", m->cfg.n_class);
+    if (!rc) rc = st_writer_meta(&w, "n_class", v, err);
+    if (!rc) rc = st_writer_save(&w, path, err);
+    st_writer_free(&w);
+    return rc;
+}
+
+/* The run's configuration text stored in checkpoints; positions are read back on resume. */
+static void config_text(char *buf, size_t cap, const TrainArgs *a, uint64_t spos,
+                        uint64_t tpos)
+{
+    snprintf(buf, cap,
+             "source_pos=%llu target_pos=%llu method=%s size=%dx%d source=%s:%s target=%s:%s "
+             "decay_epochs=%ld adv=%g c=%g l1=%g",
+             (unsigned long long)spos, (unsigned long long)tpos,
+             a->source_only ? "sourceonly" : "lsd", a->H, a->W, dataset_kind_name(a->src.kind),
+             a->src.dir, a->tgt.dir ? dataset_kind_name(a->tgt.kind) : "-",
+             a->tgt.dir ? a->tgt.dir : "-", a->decay_epochs, a->so.adv_weight, a->so.c_weight,
+             a->so.l1_weight);
+}
+
+/* Reads key=N from a configuration text; def if absent. */
+static uint64_t config_pos(const char *text, const char *key, uint64_t def)
+{
+    const char *p = strstr(text, key);
+    unsigned long long v;
+    if (!p || sscanf(p + strlen(key), "%llu", &v) != 1) return def;
+    return (uint64_t)v;
+}
+
+/* The model: fresh, or from --resume. info receives the checkpoint's record. */
+static int make_model(TrainArgs *a, LsdModel *m, CkptInfo *info, int *resumed)
+{
+    lsd_err err;
+    char refused[2048] = "";
+    int rc, found = 0;
+    *resumed = 0;
+    ckpt_info_init(info);
+    if (a->resume && strcmp(a->resume, "auto")) {
+        if (!opt_is_file(a->resume)) {
+            fprintf(stderr, "lsdseg train: checkpoint %s not found\n", a->resume);
+            return 1;
+        }
+        if ((rc = ckpt_load(m, a->resume, info, &err))) {
+            fprintf(stderr, "lsdseg train: %s\n", err.msg);
+            return 1;
+        }
+        *resumed = 1;
+    } else if (a->resume) {
+        if ((rc = ckpt_resume(m, a->out, NULL, info, resumed, refused, sizeof refused, &err))) {
+            fprintf(stderr, "lsdseg train: %s\n", err.msg);
+            return 1;
+        }
+        if (*refused) fprintf(stderr, "lsdseg train: passed over:\n%s", refused);
+    } else {
+        char path[CKPT_PATH_MAX];
+        rc = ckpt_find_latest(a->out, NULL, path, sizeof path, &found, NULL, 0, &err);
+        if (rc || found) {
+            fprintf(stderr, "lsdseg train: %s already holds checkpoints: pass --resume auto to "
+                    "continue, or choose another --out\n", a->out);
+            return 2;
+        }
+    }
+    if (*resumed) {
+        const char *want = a->source_only ? "source_only" : "lsd";
+        if (strcmp(info->method, want) && !(a->source_only && !strcmp(info->method, "sourceonly"))) {
+            fprintf(stderr, "lsdseg train: the checkpoint was trained with method %s, not %s\n",
+                    info->method, a->source_only ? "sourceonly" : "lsd");
+            lsd_model_free(m);
+            return 2;
+        }
+        return 0;
+    } else {
+        LsdConfig c = lsd_config_default();
+        double k = a->width_mult;
+        c.vgg = a->vgg ? (int)a->vgg : (int)floor(c.vgg * k + 0.5);
+        c.fc = a->fc ? (int)a->fc : (int)floor(c.fc * k + 0.5);
+        c.ngf = a->ngf ? (int)a->ngf : (int)floor(c.ngf * k + 0.5);
+        c.ndf = a->ndf ? (int)a->ndf : (int)floor(c.ndf * k + 0.5);
+        c.n_class = (int)a->classes;
+        if (c.vgg < 1) c.vgg = 1;
+        if (c.fc < 1) c.fc = 1;
+        if (c.ngf < 1) c.ngf = 1;
+        if (c.ndf < 1) c.ndf = 1;
+        if (a->init && !opt_is_file(a->init)) {
+            fprintf(stderr, "lsdseg train: --init %s not found\n", a->init);
+            return 1;
+        }
+        if ((rc = lsd_config_check(&c, &err)) || (rc = lsd_model_create(m, &c, &err)) ||
+            (rc = lsd_model_init(m, a->seed, a->init, &err))) {
+            fprintf(stderr, "lsdseg train: %s\n", err.msg);
+            lsd_model_free(m);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Saves a checkpoint at the model's step; prints the failure. */
+static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info, uint64_t spos,
+                     uint64_t tpos, size_t ns, double lr_w, char *path, size_t cap)
+{
+    lsd_err err;
+    info->iteration = m->step;
+    info->lr_f_weight = lr_w;
+    info->lr_f_bias = 2 * lr_w;
+    info->lr_gd = a->so.lr_gd;
+    info->seed = a->seed;
+    snprintf(info->method, sizeof info->method, "%s", a->source_only ? "source_only" : "lsd");
+    info->epoch = (long)(spos / ns);
+    info->data_index = (long)(spos % ns);
+    config_text(info->config, sizeof info->config, a, spos, tpos);
+    if (ckpt_save(m, a->out, info, (int)a->keep, path, cap, &err)) {
+        fprintf(stderr, "lsdseg train: saving a checkpoint: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    TrainArgs a;
+    LsdModel m;
+    LsdWork w;
+    CkptInfo info;
+    Stream ss, ts;
+    loader_item si, ti;
+    FILE *logf = NULL, *valf = NULL;
+    lsd_err err;
+    opt_progress pr;
+    struct sigaction sa, old_int, old_term;
+    char path[CKPT_PATH_MAX + 64], text[256];
+    int rc, resumed = 0, n_class, subset;
+    long start, epoch_len, saved_at = -1;
+    double best = -1, lr_w = 0, lr_b = 0, base_w, base_b;
+    size_t ns, nt = 0;
+
+    memset(&a, 0, sizeof a);
+    a.src.split = a.tgt.split = "train";
+    a.val.split = "val";
+    a.H = 320, a.W = 640;
+    a.iters = 100000, a.val_every = 500, a.save_every = 1000, a.samples = 3, a.keep = 2;
+    a.print_every = 20, a.prefetch = 4, a.decay_epochs = 8, a.classes = 19;
+    a.width_mult = 1;
+    a.seed = 1337;
+    a.so = lsd_step_defaults();
+    if ((rc = parse(argc, argv, &a))) return rc < 0 ? 0 : rc;
+    a.so.seed = a.seed;
+    a.so.dropout = LSD_DROPOUT_RNG;
+    if (lsd_check_size(a.H, a.W, &err)) {
+        fprintf(stderr, "lsdseg train: --size: %s\n", err.msg);
+        return 2;
+    }
+    if (a.init && a.resume) {
+        fprintf(stderr, "lsdseg train: --init and --resume exclude each other (the checkpoint "
+                "holds the weights)\n");
+        return 2;
+    }
+    /* data first: a missing folder is reported before any long setup */
+    if (opt_open_dataset("train", "--source", &a.src.ds, a.src.kind, a.src.dir, a.src.split,
+                         a.src.list, a.src.table))
+        return 1;
+    ns = dataset_size(&a.src.ds);
+    if (a.tgt.dir && opt_open_dataset("train", "--target", &a.tgt.ds, a.tgt.kind, a.tgt.dir,
+                                      a.tgt.split, a.tgt.list, a.tgt.table)) {
+        dataset_close(&a.src.ds);
+        return 1;
+    }
+    nt = a.tgt.dir ? dataset_size(&a.tgt.ds) : 0;
+    if (a.val.dir && opt_open_dataset("train", "--val", &a.val.ds, a.val.kind, a.val.dir,
+                                      a.val.split, a.val.list, a.val.table)) {
+        dataset_close(&a.src.ds);
+        dataset_close(&a.tgt.ds);
+        return 1;
+    }
+    if ((rc = opt_mkdirs(a.out, &err))) {
+        fprintf(stderr, "lsdseg train: --out: %s\n", err.msg);
+        rc = 1;
+        goto done_data;
+    }
+    if ((rc = make_model(&a, &m, &info, &resumed))) goto done_data;
+    n_class = m.cfg.n_class;
+    subset = (int)a.subset;
+    if (!subset) subset = a.src.kind == DATASET_SYNTHIA && n_class == CS_NUM_CLASSES ? 16 : 19;
+    if (n_class != CS_NUM_CLASSES) subset = 0;
+    start = m.step;
+    epoch_len = (long)(a.source_only || !nt ? ns : (ns < nt ? ns : nt));
+    base_w = a.so.lr_f_weight, base_b = a.so.lr_f_bias;
+
+    memset(&ss, 0, sizeof ss);
+    memset(&ts, 0, sizeof ts);
+    memset(&si, 0, sizeof si);
+    memset(&ti, 0, sizeof ti);
+    memset(&w, 0, sizeof w);
+    ss.what = "source", ss.ds = &a.src.ds;
+    ss.o.t = transform_defaults(a.src.kind, 1, a.H, a.W, a.seed);
+    ss.o.shuffle = 1, ss.o.prefetch = (int)a.prefetch, ss.o.want_f = 1;
+    ss.o.want_d = !a.source_only;
+    ts.what = "target", ts.ds = &a.tgt.ds;
+    ts.o.t = transform_defaults(a.tgt.kind, 1, a.H, a.W, a.seed + 1);
+    ts.o.t.need_label = 0; /* the target's labels are not used */
+    ts.o.shuffle = 1, ts.o.prefetch = (int)a.prefetch, ts.o.want_f = 1, ts.o.want_d = 1;
+    ss.pos = ts.pos = (uint64_t)start;
+    if (resumed) {
+        ss.pos = config_pos(info.config, "source_pos=", ss.pos);
+        ts.pos = config_pos(info.config, "target_pos=", ts.pos);
+    }
+    snprintf(path, sizeof path, "%s/log.csv", a.out);
+    rc = trim_csv(path, start, &err);
+    snprintf(path, sizeof path, "%s/val.csv", a.out);
+    if (!rc) rc = trim_csv(path, start, &err);
+    if (!rc) logf = open_csv(a.out, "log.csv",
+                             a.source_only ? "iter,loss,lr_f,seconds"
+                                           : "iter,loss_D,loss_G,loss_F,loss_seg,lr_f,seconds",
+                             &err);
+    if (!rc && !logf) rc = 1;
+    if (!rc && a.val.dir) {
+        valf = open_csv(a.out, "val.csv", "iter,miou,classes,pixel_acc,mean_acc,fwiou,seconds",
+                        &err);
+        if (!valf) rc = 1;
+    }
+    if (!rc)
+        rc = lsd_work_create(&w, &m.cfg, 1, a.H, a.W,
+                             a.source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, &err);
+    if (!rc) rc = stream_open(&ss, &err);
+    if (!rc && !a.source_only) rc = stream_open(&ts, &err);
+    if (rc) {
+        fprintf(stderr, "lsdseg train: %s\n", err.msg);
+        rc = 1;
+        goto done;
+    }
+    fprintf(stderr,
+            "lsdseg train: %s, %s %s (%lu) -> %s %s (%lu), %dx%d, vgg %d fc %d ngf %d ndf %d, "
+            "%d classes, %s iteration %ld of %ld, %.0f MB model + %.0f MB buffers, %s loading\n",
+            a.source_only ? "source only" : "LSD", dataset_kind_name(a.src.kind), a.src.dir,
+            (unsigned long)ns, a.tgt.dir ? dataset_kind_name(a.tgt.kind) : "-",
+            a.tgt.dir ? a.tgt.dir : "-", (unsigned long)nt, a.H, a.W, m.cfg.vgg, m.cfg.fc,
+            m.cfg.ngf, m.cfg.ndf, n_class, resumed ? "resuming at" : "starting at", start,
+            a.iters, lsd_model_bytes(&m) / 1e6, w.bytes / 1e6,
+            loader_is_threaded(ss.lo) ? "threaded" : "synchronous");
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    g_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    opt_progress_start(&pr, a.print_every);
+
+    while (!rc && m.step < a.iters && !g_stop) {
+        LsdBatch b;
+        LsdLosses l;
+        double t0 = opt_now(), dt;
+        long decays = a.decay_epochs > 0 ? m.step / (a.decay_epochs * epoch_len) : 0;
+        lr_w = base_w * pow(0.1, (double)decays), lr_b = base_b * pow(0.1, (double)decays);
+        a.so.lr_f_weight = lr_w, a.so.lr_f_bias = lr_b;
+        if ((rc = stream_next(&ss, &si, n_class, &err))) break;
+        if (!a.source_only && (rc = stream_next(&ts, &ti, n_class, &err))) break;
+        memset(&b, 0, sizeof b);
+        memset(&l, 0, sizeof l);
+        b.xs = si.x_f, b.xs01 = si.x_d, b.ys = si.s.label;
+        b.xt = ti.x_f, b.xt01 = ti.x_d;
+        if (a.source_only)
+            rc = lsd_step_source_only(&m, &w, &b, &a.so, &l.loss_F, &err);
+        else
+            rc = lsd_step(&m, &w, &b, &a.so, &l, &err);
+        loader_item_free(&si);
+        loader_item_free(&ti);
+        if (rc) break;
+        dt = opt_now() - t0;
+        if (a.source_only) {
+            fprintf(logf, "%ld,%.9g,%.6g,%.4f\n", m.step, l.loss_F, lr_w, dt);
+            snprintf(text, sizeof text, "loss %.4g lr %.3g", l.loss_F, lr_w);
+        } else {
+            fprintf(logf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.4f\n", m.step, l.loss_D, l.loss_G,
+                    l.loss_F, l.loss_seg, lr_w, dt);
+            snprintf(text, sizeof text, "D %.4g G %.4g F %.4g (seg %.4g) lr %.3g", l.loss_D,
+                     l.loss_G, l.loss_F, l.loss_seg, lr_w);
+        }
+        fflush(logf);
+        if (!isfinite(l.loss_F) || !isfinite(l.loss_D) || !isfinite(l.loss_G)) {
+            rc = lsd_fail(&err, LSD_ERR_RANGE, "a loss is not finite at iteration %ld (%s); "
+                          "the last checkpoint is kept", m.step, text);
+            break;
+        }
+        if (!a.quiet) opt_progress_show(&pr, "iter", m.step, a.iters, start, text);
+        if (m.step % a.save_every == 0 || m.step == a.iters) {
+            opt_progress_end(&pr);
+            if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
+                goto done;
+            saved_at = m.step;
+        }
+        if (a.val.dir && a.val_every > 0 && (m.step % a.val_every == 0 || m.step == a.iters)) {
+            confusion c;
+            seg_scores sc;
+            eval_opts eo;
+            const int *ids = NULL;
+            int nsub = subset && subset != CS_NUM_CLASSES ? labels_subset(subset, &ids) : 0;
+            double v0 = opt_now();
+            char sdir[4200], prefix[64];
+            opt_progress_end(&pr);
+            memset(&eo, 0, sizeof eo);
+            eo.H = a.H, eo.W = a.W, eo.max_images = (size_t)a.val_max;
+            snprintf(sdir, sizeof sdir, "%s/samples", a.out);
+            snprintf(prefix, sizeof prefix, "iter%08ld", m.step);
+            eo.sample_dir = sdir, eo.n_samples = (int)a.samples, eo.sample_prefix = prefix;
+            if ((rc = confusion_init(&c, n_class, &err))) break;
+            rc = lsd_evaluate(&m, &a.val.ds, &eo, &c, &err);
+            if (!rc) {
+                confusion_scores(&c, nsub ? ids : NULL, nsub, &sc);
+                fprintf(valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", m.step, sc.miou,
+                        nsub ? nsub : n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
+                        opt_now() - v0);
+                fflush(valf);
+                fprintf(stderr, "lsdseg train: validation at iteration %ld: mIoU %.2f (%d "
+                        "classes), pixel acc %.2f%s\n", m.step, 100 * sc.miou,
+                        nsub ? nsub : n_class, 100 * sc.pixel_acc,
+                        sc.miou > best ? ", best so far" : "");
+                if (sc.miou > best || best < 0) {
+                    best = sc.miou;
+                    if ((rc = save_best(&m, a.out, &err))) {
+                        confusion_free(&c);
+                        break;
+                    }
+                }
+            }
+            confusion_free(&c);
+            if (rc) break;
+        }
+    }
+    opt_progress_end(&pr);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc) {
+        fprintf(stderr, "lsdseg train: %s\n", err.msg);
+        rc = 1;
+        goto done;
+    }
+    if (saved_at != m.step && m.step > start) {
+        if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
+            goto done;
+    }
+    if (g_stop) {
+        fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; continue "
+                "with --resume auto\n", m.step, m.step > start ? path : "(none new)");
+        rc = 130;
+    } else if (m.step > start) {
+        fprintf(stderr, "lsdseg train: done, iteration %ld; checkpoint %s\n", m.step, path);
+    } else {
+        fprintf(stderr, "lsdseg train: already at iteration %ld (--iters %ld): nothing to do\n",
+                m.step, a.iters);
+    }
+    if (ss.skipped || ts.skipped)
+        fprintf(stderr, "lsdseg train: %ld source and %ld target samples skipped\n", ss.skipped,
+                ts.skipped);
+done:
+    loader_item_free(&si);
+    loader_item_free(&ti);
+    loader_close(ss.lo);
+    loader_close(ts.lo);
+    lsd_work_free(&w);
+    if (logf) fclose(logf);
+    if (valf) fclose(valf);
+    lsd_model_free(&m);
+done_data:
+    dataset_close(&a.src.ds);
+    dataset_close(&a.tgt.ds);
+    dataset_close(&a.val.ds);
+    return rc;
+}

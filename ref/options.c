@@ -1,0 +1,248 @@
+/*
+ * options.c - option values, datasets, folders, clocks and the progress line
+ * shared by lsdseg train, eval and predict (see options.h).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "options.h"
+
+int opt_is_help(const char *a)
+{
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+const char *opt_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "lsdseg %s: %s needs a value (try --help)\n", cmd, argv[*i]);
+        return NULL;
+    }
+    (*i)++;
+    return argv[*i];
+}
+
+int opt_long(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long x;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (!*v || !end || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "lsdseg %s: %s needs an integer in %ld..%ld, not '%s'\n", cmd, opt, lo,
+                hi, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int opt_double(const char *cmd, const char *opt, const char *v, double lo, double hi,
+               double *out)
+{
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (!*v || !end || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "lsdseg %s: %s needs a number in %g..%g, not '%s'\n", cmd, opt, lo, hi,
+                v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int opt_size(const char *cmd, const char *opt, const char *v, int *h, int *w)
+{
+    char *end = NULL, *end2 = NULL;
+    long a = strtol(v, &end, 10), b = 0;
+    int ok = end && end != v && (*end == 'x' || *end == 'X');
+    if (ok) {
+        b = strtol(end + 1, &end2, 10);
+        ok = end2 && end2 != end + 1 && !*end2 && a >= 1 && a <= 16384 && b >= 1 && b <= 16384;
+    }
+    if (!ok) {
+        fprintf(stderr, "lsdseg %s: %s needs HEIGHTxWIDTH such as 320x640, not '%s'\n", cmd, opt,
+                v);
+        return 2;
+    }
+    *h = (int)a, *w = (int)b;
+    return 0;
+}
+
+int opt_kind(const char *cmd, const char *opt, const char *v, dataset_kind *kind)
+{
+    lsd_err err;
+    if (dataset_kind_parse(v, kind, &err)) {
+        fprintf(stderr, "lsdseg %s: %s needs cityscapes, gta5, synthia or list, not '%s'\n", cmd,
+                opt, v);
+        return 2;
+    }
+    return 0;
+}
+
+int opt_backend(const char *cmd, const char *v)
+{
+    if (!strcmp(v, "cpu")) return 0;
+    if (!strcmp(v, "opencl")) {
+#ifdef LSD_OPENCL
+        fprintf(stderr, "lsdseg %s: --backend opencl: this command runs on the cpu backend only "
+                "for now\n", cmd);
+#else
+        fprintf(stderr, "lsdseg %s: --backend opencl: not built with OPENCL=1\n", cmd);
+#endif
+        return 2;
+    }
+    fprintf(stderr, "lsdseg %s: --backend needs cpu or opencl, not '%s'\n", cmd, v);
+    return 2;
+}
+
+int opt_threads(const char *cmd, const char *v)
+{
+    long n;
+    if (opt_long(cmd, "--threads", v, 1, 1024, &n)) return 2;
+#ifdef _OPENMP
+    omp_set_num_threads((int)n);
+#endif
+    return 0;
+}
+
+int opt_unknown(const char *cmd, const char *a)
+{
+    fprintf(stderr, "lsdseg %s: unknown option '%s' (try --help)\n", cmd, a);
+    return 2;
+}
+
+int opt_open_dataset(const char *cmd, const char *what, Dataset *ds, dataset_kind kind,
+                     const char *root, const char *split, const char *list, const char *table)
+{
+    lsd_err err;
+    int rc;
+    memset(ds, 0, sizeof *ds);
+    if (kind == DATASET_LIST)
+        rc = dataset_open_list(ds, root, table, &err);
+    else
+        rc = dataset_open(ds, kind, root, split, list, &err);
+    if (!rc && dataset_size(ds) == 0) {
+        dataset_close(ds);
+        rc = lsd_fail(&err, LSD_ERR_NOTFOUND, "no samples in %s", root);
+    }
+    if (rc) {
+        fprintf(stderr, "lsdseg %s: %s dataset (%s): %s\n", cmd, what, dataset_kind_name(kind),
+                err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int opt_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int opt_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int opt_mkdirs(const char *path, lsd_err *err)
+{
+    char buf[4096];
+    size_t i, n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return lsd_fail(err, LSD_ERR_ARG, "bad folder name '%s'", path);
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        buf[i] = '\0';
+        if (!opt_is_dir(buf) && mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return lsd_fail(err, LSD_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
+        if (i < n) buf[i] = '/';
+    }
+    if (!opt_is_dir(path)) return lsd_fail(err, LSD_ERR_IO, "%s is not a folder", path);
+    return LSD_OK;
+}
+
+void opt_stem(char *out, size_t cap, const char *path)
+{
+    const char *b = strrchr(path, '/');
+    size_t n;
+    b = b ? b + 1 : path;
+    snprintf(out, cap, "%s", b);
+    n = strlen(out);
+    if (n > 4 && !strcmp(out + n - 4, ".png")) out[n -= 4] = '\0';
+    if (n > 12 && !strcmp(out + n - 12, "_leftImg8bit")) out[n - 12] = '\0';
+}
+
+double opt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void opt_duration(char *out, size_t cap, double s)
+{
+    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+void opt_progress_start(opt_progress *p, long every)
+{
+    p->tty = isatty(2);
+    p->every = every > 0 ? every : 1;
+    p->t0 = opt_now();
+    p->open = 0;
+}
+
+void opt_progress_show(opt_progress *p, const char *label, long done, long total, long start,
+                       const char *text)
+{
+    double el = opt_now() - p->t0;
+    long did = done - start;
+    char e[32], eta[32];
+    if (!p->tty && did != 1 && done != total && did % p->every != 0) return;
+    opt_duration(e, sizeof e, el);
+    if (did > 0)
+        opt_duration(eta, sizeof eta, el / did * (double)(total - done));
+    else
+        snprintf(eta, sizeof eta, "?");
+    fprintf(stderr, "%s%s %ld/%ld (%.0f%%) %s  [%s, ETA %s]%s", p->tty ? "\r" : "", label, done,
+            total, total > 0 ? 100.0 * done / total : 100.0, text ? text : "", e, eta,
+            p->tty ? "\033[K" : "\n");
+    p->open = p->tty;
+    fflush(stderr);
+}
+
+void opt_progress_end(opt_progress *p)
+{
+    if (p->open) fputc('\n', stderr);
+    p->open = 0;
+}
+
+int opt_load_model(const char *cmd, LsdModel *m, const char *path)
+{
+    lsd_err err;
+    if (!opt_is_file(path)) {
+        fprintf(stderr, "lsdseg %s: checkpoint %s not found\n", cmd, path);
+        return 1;
+    }
+    if (lsd_model_load(m, path, &err)) {
+        fprintf(stderr, "lsdseg %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    return 0;
+}

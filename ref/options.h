@@ -1,0 +1,100 @@
+/*
+ * options.h - helpers shared by the lsdseg commands train, eval and predict:
+ * option values checked with one-line messages, dataset opening from
+ * "--X-type KIND --X DIR" pairs, folders, clocks, a progress line, and the
+ * authors' evaluation protocol (implemented in cmd_eval.c, used by train's
+ * validation).
+ *
+ * Message and exit-code rule of every command: a usage problem (unknown
+ * option, missing or invalid value) prints "lsdseg CMD: <what is wrong>" on
+ * stderr and exits 2; a runtime problem (missing file, unreadable data,
+ * out of memory) prints the library's message the same way and exits 1.
+ * The opt_* parsers below print that message themselves and return 2, or
+ * return 0 on success.
+ */
+#ifndef LSD_OPTIONS_H
+#define LSD_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../data/dataset.h"
+#include "../data/metrics.h"
+#include "../gan/lsd.h"
+
+/* 1 when a[i] is "--help" or "-h". */
+int opt_is_help(const char *a);
+/* The value after option argv[*i]: advances *i and returns it, or prints "OPT needs a value"
+ * and returns NULL. */
+const char *opt_value(const char *cmd, int argc, char **argv, int *i);
+/* An integer in lo..hi. */
+int opt_long(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out);
+/* A number in lo..hi. */
+int opt_double(const char *cmd, const char *opt, const char *v, double lo, double hi,
+               double *out);
+/* "HxW" (e.g. 320x640), each 1..16384. */
+int opt_size(const char *cmd, const char *opt, const char *v, int *h, int *w);
+/* A dataset kind name (cityscapes, gta5, synthia, list). */
+int opt_kind(const char *cmd, const char *opt, const char *v, dataset_kind *kind);
+/* --backend: "cpu" is accepted; "opencl" is refused with the reason. */
+int opt_backend(const char *cmd, const char *v);
+/* --threads N: sets the OpenMP thread count (no effect without OpenMP). */
+int opt_threads(const char *cmd, const char *v);
+/* Prints "lsdseg CMD: unknown option 'A' (try --help)" and returns 2. */
+int opt_unknown(const char *cmd, const char *a);
+
+/* Opens a dataset: kind with root (split and list for the named kinds), or for DATASET_LIST
+ * root is the list file and table the optional id table. Prints the failure and returns 1. */
+int opt_open_dataset(const char *cmd, const char *what, Dataset *ds, dataset_kind kind,
+                     const char *root, const char *split, const char *list, const char *table);
+
+/* 1 if path is an existing directory / regular file. */
+int opt_is_dir(const char *path);
+int opt_is_file(const char *path);
+/* Creates a directory and its parents (like mkdir -p). */
+int opt_mkdirs(const char *path, lsd_err *err);
+/* The file name of path without its folder, its ".png" and a "_leftImg8bit" suffix. */
+void opt_stem(char *out, size_t cap, const char *path);
+/* Seconds on a monotonic clock. */
+double opt_now(void);
+/* "1:02:03" or "2:03" for a number of seconds. */
+void opt_duration(char *out, size_t cap, double seconds);
+
+/* A progress line on stderr: rewritten in place on a terminal, a new line every `every`
+ * calls (and at the end) otherwise. */
+typedef struct {
+    int tty;
+    long every;
+    double t0;
+    int open; /* a \r line waits for its newline */
+} opt_progress;
+void opt_progress_start(opt_progress *p, long every);
+/* "label done/total (pct) text, elapsed, ETA". done counts from start; rate from t0. */
+void opt_progress_show(opt_progress *p, const char *label, long done, long total, long start,
+                       const char *text);
+/* Ends a pending \r line. */
+void opt_progress_end(opt_progress *p);
+
+/* ---- the authors' evaluation protocol (cmd_eval.c) */
+typedef struct {
+    int H, W;                /* inference size (320 x 640) */
+    size_t max_images;       /* 0: all */
+    const char *save_dir;    /* not NULL: labelIds/<stem>.png and color/<stem>.png here */
+    const char *sample_dir;  /* not NULL: panels (image | prediction | truth) of the first */
+    int n_samples;           /* n_samples images as <sample_dir>/<sample_prefix>_<k>.png */
+    const char *sample_prefix;
+    const char *cmd;         /* for progress ("lsdseg eval"); NULL: no progress line */
+} eval_opts;
+
+/* Runs every image of ds through the protocol (resize to H x W with Lanczos, BGR minus mean,
+ * C(F(x)) without dropout, argmax, nearest upsampling to the label's full size) and adds it
+ * to c (n = the model's classes). Ground truth outside the classes counts as ignore. */
+int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confusion *c,
+                 lsd_err *err);
+/* Argmax over the classes of scores (n, H, W) into pred (H, W); the first maximum wins. */
+void lsd_argmax(uint8_t *pred, const real *scores, int n, int H, int W);
+/* The model's checkpoint at path (configuration from shapes); prints the failure, returns 1. */
+int opt_load_model(const char *cmd, LsdModel *m, const char *path);
+
+#endif
