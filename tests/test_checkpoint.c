@@ -187,7 +187,7 @@ static void python_digests(const char *path)
           "for k in sorted(meta):\n"
           "    if k != 'header_digest': h = fnv(h, k.encode() + b'\\0' + meta[k].encode() + b'\\n')\n"
           "if '%016x' % h != meta['header_digest']: ok = 0; print('header')\n"
-          "print('' if ok else 'BAD')\n"
+          "if not ok: print('BAD')\n"
           "sys.exit(0 if ok else 1)\n",
           f);
     fclose(f);

@@ -1,0 +1,193 @@
+/*
+ * test_convert.c - tools/convert_torch.py against PyTorch, without downloads:
+ * tests/convert_torch_case.py builds random reduced-width models with torchvision's VGG16
+ * names and with the authors' FCN8s_LSD / _netG / _netD structure (golden/model.py), saves
+ * them the way torchvision and the authors do, converts them, and records PyTorch's outputs.
+ * Here the converted files are loaded (lsd_model_init's VGG16 path; ckpt_load, which also
+ * checks the digests the Python writer computed) and C's forward must give PyTorch's outputs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../gan/checkpoint.h"
+#include "harness.h"
+
+#define H_IMG 32
+#define W_IMG 64
+
+#ifdef LSD_DOUBLE
+#define RTOL 1e-9
+#else
+#define RTOL 1e-4
+#endif
+
+/* got against ref tensor name: |d| <= rtol (|ref| + max|ref|), with matching sizes. */
+static void compare(st_file *ref, const char *name, const real *got, size_t n)
+{
+    const st_entry *e = st_find(ref, name);
+    real *r;
+    double mx = 0;
+    size_t i;
+    lsd_err err;
+    if (!e) {
+        CHECK(0, "reference %s missing", name);
+        return;
+    }
+    if (!CHECK(e->nelem == (uint64_t)n, "%s: %llu elements in PyTorch, %lu in C", name,
+               (unsigned long long)e->nelem, (unsigned long)n))
+        return;
+    r = (real *)malloc(n * sizeof(real));
+    if (!r || st_read_real(ref, name, r, n, -1, NULL, &err)) {
+        CHECK(0, "reading %s", name);
+        free(r);
+        return;
+    }
+    for (i = 0; i < n; i++)
+        if (mx < (r[i] < 0 ? -r[i] : r[i])) mx = r[i] < 0 ? -r[i] : r[i];
+    CHECK(mx > 0, "%s is not all zero in PyTorch", name);
+    test_close_real(name, got, r, n, RTOL * mx, RTOL);
+    free(r);
+}
+
+/* Reads the reference inputs x (BGR minus mean) and x01. */
+static int read_inputs(st_file *ref, real *x, real *x01)
+{
+    lsd_err err;
+    size_t n = 3 * H_IMG * W_IMG;
+    if (st_read_real(ref, "x", x, n, -1, NULL, &err) ||
+        st_read_real(ref, "x01", x01, n, -1, NULL, &err)) {
+        CHECK(0, "reference inputs: %s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* Forward of F, C, G, D without dropout on one input. */
+static int forward(LsdModel *m, LsdWork *w, const real *x, const real *x01, uint8_t *ys,
+                   lsd_err *err)
+{
+    LsdBatch b;
+    int rc = lsd_work_create(w, &m->cfg, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, err);
+    if (rc) return rc;
+    lsd_work_draw_masks(w, 0, 0, 0);
+    b.xs = x, b.xt = x, b.xs01 = x01, b.xt01 = x01, b.ys = ys;
+    lsd_forward_all(m, w, &b);
+    return LSD_OK;
+}
+
+static size_t f_size(const FActs *a, int which, int C)
+{
+    if (which == 7) return (size_t)a->N * C * a->fc7_s.OH * a->fc7_s.OW;
+    return (size_t)a->N * C * a->pool_h[which] * a->pool_w[which];
+}
+
+static void test_vgg16(const char *dir, st_file *ref, const real *x, const real *x01,
+                       uint8_t *ys)
+{
+    LsdConfig c;
+    LsdModel m;
+    LsdWork w;
+    lsd_err err;
+    char path[1200];
+    c.vgg = 2, c.fc = 16, c.ngf = 2, c.ndf = 4, c.n_class = 5;
+    snprintf(path, sizeof path, "%s/vgg_f.safetensors", dir);
+    if (lsd_model_create(&m, &c, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return;
+    }
+    if (!CHECK(!lsd_model_init(&m, 1, path, &err), "lsd_model_init with the converted VGG16: %s",
+               err.msg) ||
+        !CHECK(!forward(&m, &w, x, x01, ys, &err), "work: %s", err.msg)) {
+        lsd_model_free(&m);
+        return;
+    }
+    compare(ref, "vgg.fc7", w.fa[0].fc7d, f_size(&w.fa[0], 7, c.fc));
+    compare(ref, "vgg.pool4", w.fa[0].pool[3], f_size(&w.fa[0], 3, 8 * c.vgg));
+    compare(ref, "vgg.pool3", w.fa[0].pool[2], f_size(&w.fa[0], 2, 4 * c.vgg));
+    lsd_work_free(&w);
+    lsd_model_free(&m);
+}
+
+static void test_lsd(const char *dir, st_file *ref, const real *x, const real *x01, uint8_t *ys)
+{
+    LsdModel m;
+    LsdWork w;
+    CkptInfo ci;
+    lsd_err err;
+    char path[1200], cdir[1200], latest[CKPT_PATH_MAX];
+    int found = 0, rc;
+    size_t hw = (size_t)H_IMG * W_IMG, hw8 = (size_t)(H_IMG / 8) * (W_IMG / 8);
+    snprintf(path, sizeof path, "%s/lsd.safetensors", dir);
+    rc = ckpt_validate(path, NULL, &err);
+    CHECK(!rc, "the converted checkpoint validates (digests written by Python): %s",
+          rc ? err.msg : "");
+    if (!CHECK(!ckpt_load(&m, path, &ci, &err), "ckpt_load: %s", err.msg)) return;
+    CHECK(m.cfg.vgg == 2 && m.cfg.fc == 16 && m.cfg.ngf == 2 && m.cfg.ndf == 4 &&
+              m.cfg.n_class == 5 && m.step == 0 && ci.iteration == 0,
+          "configuration from the converted file, iteration 0");
+    if (CHECK(!forward(&m, &w, x, x01, ys, &err), "work: %s", err.msg)) {
+        compare(ref, "lsd.fc7", w.fa[0].fc7d, f_size(&w.fa[0], 7, 16));
+        compare(ref, "lsd.pool4", w.fa[0].pool[3], f_size(&w.fa[0], 3, 16));
+        compare(ref, "lsd.pool3", w.fa[0].pool[2], f_size(&w.fa[0], 2, 8));
+        compare(ref, "lsd.score", w.ca.score, 5 * hw);
+        compare(ref, "lsd.gen", w.ga[0].img, 3 * hw);
+        compare(ref, "lsd.d_s", w.da.out_s, 4 * hw8);
+        compare(ref, "lsd.d_c", w.da.out_c, 5 * hw8);
+        lsd_work_free(&w);
+    }
+    lsd_model_free(&m);
+    /* as the first checkpoint of a run */
+    snprintf(cdir, sizeof cdir, "%s/run", dir);
+    mkdir(cdir, 0777);
+    snprintf(latest, sizeof latest, "cp '%s' '%s/ckpt-00000000.safetensors'", path, cdir);
+    CHECK(system(latest) == 0, "copy");
+    rc = ckpt_find_latest(cdir, NULL, latest, sizeof latest, &found, NULL, 0, &err);
+    CHECK(!rc && found, "resume finds the converted checkpoint: %s", rc ? err.msg : latest);
+}
+
+int main(void)
+{
+    char dir[512], cmd[8192];
+    const char *py;
+    st_file ref;
+    lsd_err err;
+    static real x[3 * H_IMG * W_IMG], x01[3 * H_IMG * W_IMG];
+    static uint8_t ys[H_IMG * W_IMG];
+    test_begin("convert");
+    py = test_python();
+    if (!py || !test_have_python_module("torch") || !test_have_python_module("safetensors") ||
+        !test_have_python_module("numpy")) {
+        test_skip("python3 with torch, numpy and safetensors not available: "
+                  "tools/convert_torch.py not tested");
+        return test_summary();
+    }
+    snprintf(dir, sizeof dir, "%s/convert_%ld", test_tmp_dir(), (long)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && '%s' tests/convert_torch_case.py "
+             "'%s'", dir, dir, py, dir);
+    if (!CHECK(system(cmd) == 0, "tests/convert_torch_case.py ran (%s)", cmd))
+        return test_summary();
+    snprintf(cmd, sizeof cmd, "%s/ref.safetensors", dir);
+    if (!CHECK(!st_open(&ref, cmd, &err), "reference: %s", err.msg)) return test_summary();
+    if (read_inputs(&ref, x, x01)) {
+        memset(ys, 0, sizeof ys);
+        test_vgg16(dir, &ref, x, x01, ys);
+        test_lsd(dir, &ref, x, x01, ys);
+    }
+    st_close(&ref);
+    /* the converter refuses a file of the wrong kind with a message */
+    snprintf(cmd, sizeof cmd, "'%s' tools/convert_torch.py vgg16 '%s/netD.pth' '%s/x.safetensors'"
+             " 2> '%s/err.txt'; test $? -ne 0 && grep -q 'features.0.weight' '%s/err.txt'", py,
+             dir, dir, dir, dir);
+    CHECK(system(cmd) == 0, "convert_torch.py vgg16 on a discriminator fails clearly");
+    snprintf(cmd, sizeof cmd, "'%s' tools/convert_torch.py lsd --fcn '%s/fcn.pth' --netG "
+             "'%s/netD.pth' --netD '%s/netD.pth' '%s/x.safetensors' 2> '%s/err.txt'; "
+             "test $? -ne 0 && grep -q 'stage4_upsample' '%s/err.txt'", py, dir, dir, dir, dir,
+             dir, dir);
+    CHECK(system(cmd) == 0, "convert_torch.py lsd with swapped files fails clearly");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) CHECK(0, "cannot remove %s", dir);
+    return test_summary();
+}
