@@ -36,6 +36,10 @@ BUILD  ?= build/$(CCNAME)-$(PRECISION)-omp$(OPENMP)$(if $(filter 1,$(SANITIZE)),
 BASEFLAGS := -std=c99 -pedantic -Wall -Wextra -O2 -D_POSIX_C_SOURCE=200809L
 ifneq ($(IS_TCC),1)
 BASEFLAGS += -ffp-contract=off -fno-fast-math
+# gcc's -std=c99 evaluates float expressions in double on some targets (s390x:
+# FLT_EVAL_METHOD 1); -fexcess-precision=fast rounds every float operation to float
+# as x86-64 does, so the bits agree everywhere (clang does this already and rejects it)
+BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fexcess-precision=fast -x c - -o /dev/null >/dev/null 2>&1 && echo -fexcess-precision=fast)
 DEPFLAGS = -MMD -MP
 else
 DEPFLAGS = -MD -MF $(@:.o=.d)
@@ -114,11 +118,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/harness.o $(LIBA)
 tests: $(TEST_BIN) $(LSDSEG)
 
 # RUNNER is a command prefix (qemu-s390x for cross tests); LSD_SLOW=1 enables slow checks
+# LSD_LSDSEG is the command line that runs the lsdseg program (through RUNNER under qemu)
 test: tests
-	@LSD_LSDSEG=$(LSDSEG) sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
+	@LSD_LSDSEG="$(strip $(RUNNER) $(LSDSEG))" sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
 
 check-slow: tests
-	@LSD_SLOW=1 LSD_LSDSEG=$(LSDSEG) sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
+	@LSD_SLOW=1 LSD_LSDSEG="$(strip $(RUNNER) $(LSDSEG))" sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
 
 # ---- cross-compiled unit tests under qemu-user (Debian's gcc-ARCH-linux-gnu, qemu-user)
 CROSS_TRIPLE_s390x   := s390x-linux-gnu
