@@ -96,7 +96,11 @@ all: $(LSDSEG) lsdseg
 info:
 	@echo "CC=$(CC) PRECISION=$(PRECISION) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) NATIVE=$(NATIVE) BUILD=$(BUILD)"
 
-$(BUILD)/%.o: %.c
+# objects are rebuilt when the flags change: $(BUILD)/flags holds the ones they were built with
+FLAGS_STAMP := $(BUILD)/flags
+$(shell mkdir -p $(BUILD); echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(ALL_CFLAGS)' > $(FLAGS_STAMP))
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
