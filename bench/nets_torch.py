@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""PyTorch CPU (float32) timings of the rows of bench/bench_nets.c: one LSD iteration
+(golden/model.py's `iteration`: D, G, F+C updates with Adam), one source-only iteration
+(`iteration_source_only`) and one inference (C(F(x)) under no_grad), batch 1, with 1 and 2
+threads (torch.set_num_threads), for the reduced configuration at 64x128 and the paper's
+networks at 320x640. Dropout is on: the masks (Dropout2d for F.fc6/fc7, element dropout in
+every residual block of G and D, p = 0.5) are drawn anew inside each timed iteration, as
+lsd_step does. Prints CSV rows "nets,<case>,<threads>,pytorch,<ms>,ms" (best of the timed runs
+after warm-up runs, the same counts as bench_nets.c).
+
+Environment as bench_nets.c: LSD_BENCH_QUICK=1 or LSD_BENCH_FULL=0 skip the full size,
+LSD_BENCH_THREADS (default "1,2"), LSD_BENCH_FULL_REPS (default 1).
+Usage: nets_torch.py [substring-of-case-names]. Without torch: a note on stderr, exit 0.
+"""
+import os
+import sys
+import time
+
+try:
+    import torch
+except ImportError:
+    sys.stderr.write("nets_torch.py: PyTorch is not installed; pytorch rows skipped\n")
+    sys.exit(0)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+import model  # noqa: E402  golden/model.py
+
+REDUCED = dict(vgg=16, fc=256, ngf=16, ndf=16, n_class=19)
+
+
+def env_int(name, dflt):
+    v = os.environ.get(name, "")
+    return int(v) if v else dflt
+
+
+def mem_available():
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def mask_shapes(F, G, D, b):
+    """Every mask name of one iteration with the shape of the activation it multiplies, found
+    by running the forward passes once with a recording apply_mask."""
+    shapes = {}
+    orig = model.apply_mask
+
+    def record(x, masks, key):
+        shapes[key] = (tuple(x.shape[:2]) if key.startswith("F.") else tuple(x.shape))
+        return x
+
+    model.apply_mask = record
+    try:
+        with torch.no_grad():
+            for kind, x in (("src", b["xs"]), ("tgt", b["xt"])):
+                f = F.features(x, {}, kind)
+                G(*f, masks={}, kind=kind)
+            for kind in ("src_real", "src_fake", "tgt_real", "tgt_fake"):
+                D(b["xs_forD"], {}, kind)
+    finally:
+        model.apply_mask = orig
+    return shapes
+
+
+def draw_masks(shapes):
+    """Dropout p = 0.5: 0 or 2 for every mask."""
+    return {k: torch.bernoulli(torch.full(s, 0.5)) * 2 for k, s in shapes.items()}
+
+
+def inputs(H, W, n_class):
+    g = torch.Generator().manual_seed(0)
+    xs01 = torch.rand(1, 3, H, W, generator=g)
+    xt01 = torch.rand(1, 3, H, W, generator=g)
+    ys = torch.randint(0, n_class, (1, H, W), generator=g)
+    ys[torch.rand(1, H, W, generator=g) < 0.05] = 255
+    return dict(xs=xs01 * 255 - 110, xt=xt01 * 255 - 110, xs_forD=xs01, xt_forD=xt01, ys=ys)
+
+
+def bench_config(suffix, cfg, H, W, full, filt, threads):
+    torch.manual_seed(1)
+    F, G, D = model.build(cfg)
+    # the authors' initialisation for G and D (N(0, 0.02)), He-normal for F: realistic values
+    with torch.no_grad():
+        for name, p in model.named_params(F, G, D).items():
+            if name.startswith("F.upscore"):
+                p.copy_(model.bilinear_weight(p.shape[0], p.shape[2]))
+            elif p.dim() == 4 and name.startswith("F."):
+                p.normal_(0, (2.0 / (p.shape[1] * p.shape[2] * p.shape[3])) ** 0.5)
+            elif p.dim() == 4:
+                p.normal_(0, 0.02)
+            elif name.startswith("F."):
+                p.zero_()
+            else:
+                p.uniform_(-0.01, 0.01)
+    opts = model.make_optimizers(F, G, D)
+    b = inputs(H, W, cfg["n_class"])
+    shapes = mask_shapes(F, G, D, b)
+    warm = 1 if full else 2
+    maxrep = env_int("LSD_BENCH_FULL_REPS", 1) if full else 10
+    budget = 1e9 if full else 3.0
+
+    def lsd():
+        model.iteration(F, G, D, opts, b, draw_masks(shapes))
+
+    def source_only():
+        masks = {k: v for k, v in draw_masks(
+            {k: s for k, s in shapes.items() if k.startswith("F.") and k.endswith(".src")}).items()}
+        model.iteration_source_only(F, opts[0], b, masks)
+
+    def infer():
+        with torch.no_grad():
+            F.classify(*F.features(b["xs"], None, "src"), H, W)
+
+    for prefix, fn in (("lsd-iter", lsd), ("sourceonly-iter", source_only), ("infer", infer)):
+        name = "%s-%s" % (prefix, suffix)
+        if filt and filt not in name:
+            continue
+        for t in threads:
+            torch.set_num_threads(t)
+            for _ in range(warm):
+                fn()
+            best, total, rep = None, 0.0, 0
+            while rep < maxrep and (rep < 2 or total < budget):
+                t0 = time.perf_counter()
+                fn()
+                dt = time.perf_counter() - t0
+                total += dt
+                best = dt if best is None else min(best, dt)
+                rep += 1
+            print("nets,%s,%d,pytorch,%.1f,ms" % (name, t, best * 1e3), flush=True)
+
+
+def main():
+    filt = sys.argv[1] if len(sys.argv) > 1 else None
+    threads = [int(v) for v in os.environ.get("LSD_BENCH_THREADS", "1,2").split(",") if v]
+    bench_config("64x128-reduced", REDUCED, 64, 128, False, filt, threads)
+    if env_int("LSD_BENCH_QUICK", 0) or not env_int("LSD_BENCH_FULL", 1):
+        sys.stderr.write("nets_torch.py: full-size rows skipped (LSD_BENCH_QUICK / LSD_BENCH_FULL)\n")
+        return
+    if filt and not any(filt in "%s-320x640-full" % p
+                        for p in ("lsd-iter", "sourceonly-iter", "infer")):
+        return
+    avail = mem_available()
+    if avail is not None and avail < 12e9:
+        sys.stderr.write("nets_torch.py: full-size rows skipped: %.1f GB available, ~12 GB needed\n"
+                         % (avail / 1e9))
+        return
+    bench_config("320x640-full", dict(model.DEFAULT), 320, 640, True, filt, threads)
+
+
+if __name__ == "__main__":
+    main()
