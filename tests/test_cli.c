@@ -83,11 +83,12 @@ static void scene(uint8_t *rgb, uint8_t *ids, int H, int W, uint32_t seed)
         }
 }
 
-/* Writes the miniature datasets: GTA5 (3 frames 60x100, palette labels) and Cityscapes train
+/* Writes the miniature datasets: GTA5 (3 frames 40x1280, already at the authors' width
+ * 1280, so no resize; palette labels) and Cityscapes train
  * (3) and val (2) at 48x96. */
 static int make_data(void)
 {
-    uint8_t rgb[3 * 60 * 100], ids[60 * 100], pal[3 * 256];
+    uint8_t rgb[3 * 48 * 1280], ids[48 * 1280], pal[3 * 256];
     char p[900];
     lsd_err err;
     int k, rc = 0;
@@ -97,11 +98,11 @@ static int make_data(void)
     snprintf(p, sizeof p, "%s/gta/labels", root);
     rc |= mkdirs(p);
     for (k = 1; k <= 3 && !rc; k++) {
-        scene(rgb, ids, 60, 100, (uint32_t)k);
+        scene(rgb, ids, 40, 1280, (uint32_t)k);
         snprintf(p, sizeof p, "%s/gta/images/%05d.png", root, k);
-        rc |= png_save(p, rgb, 100, 60, 3, NULL, 0, &err);
+        rc |= png_save(p, rgb, 1280, 40, 3, NULL, 0, &err);
         snprintf(p, sizeof p, "%s/gta/labels/%05d.png", root, k);
-        rc |= png_save(p, ids, 100, 60, 1, pal, 256, &err);
+        rc |= png_save(p, ids, 1280, 40, 1, pal, 256, &err);
     }
     for (k = 0; k < 5 && !rc; k++) {
         const char *split = k < 3 ? "train" : "val";
@@ -144,7 +145,7 @@ static void train_args(char *buf, size_t cap, const char *out, long iters, const
              "train --source-type gta5 --source '%s/gta' --target-type cityscapes --target "
              "'%s/cs' --val-type cityscapes --val '%s/cs' --out '%s/%s' --iters %ld --size "
              "32x64 --width-mult 0.0625 --save-every 2 --val-every 3 --samples 1 --prefetch 2 "
-             "--quiet %s",
+             "--threads 1 --quiet %s",
              root, root, root, root, out, iters, extra);
 }
 
@@ -345,7 +346,7 @@ static void test_eval_predict(void)
     for (k = 0; k < 19; k++) tr[IDS19[k]] = k;
     rc = run(t, sizeof t,
              "eval --ckpt '%s/A/ckpt-00000006.safetensors' --data '%s/cs' --size 32x64 --csv "
-             "'%s/eval.csv' --save-predictions '%s/pred' --quiet",
+             "'%s/eval.csv' --save-predictions '%s/pred' --quiet --threads 1",
              root, root, root, root);
     CHECK(rc == 0 && strstr(t, "mIoU (19 classes") && strstr(t, "road"), "eval: %d %s", rc, t);
     for (k = 3; k < 5; k++) {
@@ -389,7 +390,7 @@ static void test_eval_predict(void)
 
     rc = run(t, sizeof t,
              "predict --ckpt '%s/A/ckpt-00000006.safetensors' --out '%s/predict' --size 32x64 "
-             "--overlay '%s/cs/leftImg8bit/val/ulm/ulm_000000_000003_leftImg8bit.png'",
+             "--threads 1 --overlay '%s/cs/leftImg8bit/val/ulm/ulm_000000_000003_leftImg8bit.png'",
              root, root, root);
     CHECK(rc == 0, "predict: %d %s", rc, t);
     {
@@ -412,7 +413,7 @@ static void test_eval_predict(void)
     CHECK(rc == 1 && strstr(t, "none.png"), "predict on a missing image: %d %s", rc, t);
     rc = run(t, sizeof t,
              "eval --ckpt '%s/A/ckpt-00000006.safetensors' --data '%s/cs' --size 32x64 "
-             "--classes-subset 16 --quiet", root, root);
+             "--classes-subset 16 --quiet --threads 1", root, root);
     CHECK(rc == 0 && strstr(t, "mIoU (16 classes"), "eval --classes-subset 16: %d %s", rc, t);
 }
 
