@@ -687,7 +687,7 @@ int cmd_train(int argc, char **argv)
         if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
             goto done;
     }
-    if (g_stop) {
+    if (g_stop && m.step < a.iters) {
         fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; continue "
                 "with --resume auto\n", m.step, m.step > start ? path : "(none new)");
         rc = 130;
