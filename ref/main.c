@@ -12,8 +12,16 @@ int cmd_info(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 const lsd_command lsd_commands[] = {
+    {"train", cmd_train, "train LSD-seg or source-only on GTA5/SYNTHIA -> Cityscapes"},
+    {"eval", cmd_eval, "mIoU of a checkpoint with the authors' protocol"},
+    {"predict", cmd_predict, "label-id and colour PNGs of images"},
+    {"demo", cmd_demo, "source-only vs LSD vs oracle on the built-in synthetic domains"},
     {"step", cmd_step, "one training iteration on a case file (the oracle for ports)"},
     {"forward", cmd_forward, "forward intermediates of F, C, G, D on a case file"},
     {"info", cmd_info, "tensors, shapes and configuration of a safetensors file"},
