@@ -16,6 +16,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 const lsd_command lsd_commands[] = {
     {"train", cmd_train, "train LSD-seg or source-only on GTA5/SYNTHIA -> Cityscapes"},
@@ -26,6 +27,7 @@ const lsd_command lsd_commands[] = {
     {"forward", cmd_forward, "forward intermediates of F, C, G, D on a case file"},
     {"info", cmd_info, "tensors, shapes and configuration of a safetensors file"},
     {"image", cmd_image, "header of a PNG file; --out writes its samples as a tensor"},
+    {"devices", cmd_devices, "OpenCL platforms and devices (--cl-platform/--cl-device indices)"},
     {NULL, NULL, NULL}
 };
 
