@@ -380,6 +380,7 @@ static int build(lsd_cl *cl, const char *src, lsd_err *err)
     size_t red = 1, wg;
     int i;
     choose_tiles(cl);
+again:
     clGetDeviceInfo(cl->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
     snprintf(opts, sizeof opts,
              "-cl-std=CL1.2 -DGEMM_TM=%d -DGEMM_TN=%d -DGEMM_TK=%d -DGEMM_RM=%d -DGEMM_RN=%d%s",
@@ -444,7 +445,20 @@ static int build(lsd_cl *cl, const char *src, lsd_err *err)
     {
         size_t kw = 0, need = (size_t)(cl->gemm_tm / cl->gemm_rm) * (cl->gemm_tn / cl->gemm_rn);
         if (clGetKernelWorkGroupInfo(cl->k[LSD_K_GEMM], cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                     sizeof kw, &kw, NULL) == CL_SUCCESS && kw > 0 && kw < need)
+                                     sizeof kw, &kw, NULL) == CL_SUCCESS && kw > 0 && kw < need &&
+            cl->gemm_tm > cl->gemm_rm * 4 && cl->gemm_tn > cl->gemm_rn * 4) {
+            /* the compiled gemm cannot run groups that large (registers): halve the tiles */
+            for (i = 0; i < LSD_K_COUNT; i++)
+                if (cl->k[i]) clReleaseKernel(cl->k[i]);
+            memset(cl->k, 0, sizeof cl->k);
+            clReleaseProgram(cl->program);
+            cl->program = NULL;
+            cl->gemm_tm /= 2;
+            cl->gemm_tn /= 2;
+            red = 1;
+            goto again;
+        }
+        if (kw > 0 && kw < need)
             return lsd_fail(err, LSD_ERR_ARG,
                             "the gemm kernel allows %lu work-items per group on %s but its tiles "
                             "need %lu; set LSD_CL_GEMM=TM,TN,TK,RM,RN to smaller tiles",
