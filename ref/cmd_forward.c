@@ -9,6 +9,7 @@
 
 #include "../gan/lsd.h"
 #include "../tensor/safetensors.h"
+#include "options.h"
 
 int cmd_forward(int argc, char **argv);
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
@@ -29,6 +30,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: lsdseg forward --in CASE.safetensors --out RESULT.safetensors\n"
             "                      [--no-dropout] [--seed S]\n"
+            "                      [--backend cpu|opencl] [--cl-platform P] [--cl-device D]\n"
             "\n"
             "Writes, before any update: score (C's output on xs), fc7, pool4, pool3 (F on xs),\n"
             "gen_s, gen_t (G on xs and xt), d_s_real, d_c_real (D's two heads on xs_forD).\n"
@@ -49,6 +51,10 @@ int cmd_forward(int argc, char **argv)
     lsd_err err;
     st_writer wr;
     int i, rc, given = 0;
+    opt_device dev;
+    opt_dwork dw;
+    memset(&dev, 0, sizeof dev);
+    memset(&dw, 0, sizeof dw);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -62,6 +68,9 @@ int cmd_forward(int argc, char **argv)
             out = v, i++;
         } else if (v && !strcmp(a, "--seed")) {
             o.seed = (uint64_t)strtoull(v, NULL, 10), i++;
+        } else if (v && opt_is_device_option(a)) {
+            if (opt_device_arg("forward", &dev, a, v)) return 2;
+            i++;
         } else {
             fprintf(stderr, "lsdseg forward: unknown or incomplete option '%s' (try --help)\n",
                     a);
@@ -74,11 +83,15 @@ int cmd_forward(int argc, char **argv)
     }
     memset(&m, 0, sizeof m);
     rc = lsd_case_load(in, 0, &o, &m, &w, imgs, &ys, &b, &given, &err);
+    if (!rc) rc = opt_device_start(&dev, &m, &err);
+    if (!rc) rc = opt_dwork_start(&dev, &dw, &w, &err);
+    if (!rc) rc = opt_dev_forward_all(&dev, &dw, &m, &w, &b, &err);
+    opt_dwork_stop(&dw);
+    opt_device_stop(&dev);
     if (!rc) {
         const FActs *f = &w.fa[0];
         const ConvShape *s7 = &f->fc7_s;
         int N = w.N, k = m.cfg.n_class;
-        lsd_forward_all(&m, &w, &b);
         st_writer_init(&wr);
         rc = add4(&wr, "score", w.ca.score, N, k, w.H, w.W, &err);
         if (!rc) rc = add4(&wr, "fc7", f->fc7d, N, s7->OC, s7->OH, s7->OW, &err);

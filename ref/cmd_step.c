@@ -15,6 +15,7 @@
 
 #include "../gan/lsd.h"
 #include "../tensor/safetensors.h"
+#include "options.h"
 
 int cmd_step(int argc, char **argv);
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
@@ -119,12 +120,14 @@ static void usage(FILE *f)
             "  --adv-weight W    weight of the adversarial terms in F's loss (0.1)\n"
             "  --c-weight W      weight of D's class term in F's loss (0.1)\n"
             "  --l1-weight W     weight of G's L1 reconstruction (1)\n"
-            "  --seed S          dropout seed (1337)\n");
+            "  --seed S          dropout seed (1337)\n"
+            "  --backend cpu|opencl, --cl-platform P, --cl-device D\n"
+            "                    where the iteration runs (cpu; opencl: make OPENCL=1)\n");
 }
 
 /* Parses the options shared by step and forward; returns 0, or 2 after a message. */
 static int parse(int argc, char **argv, const char **in, const char **out, LsdStepOptions *o,
-                 int *source_only)
+                 int *source_only, opt_device *dev)
 {
     int i;
     for (i = 1; i < argc; i++) {
@@ -141,6 +144,9 @@ static int parse(int argc, char **argv, const char **in, const char **out, LsdSt
             *in = v, i++;
         } else if (v && !strcmp(a, "--out")) {
             *out = v, i++;
+        } else if (v && opt_is_device_option(a)) {
+            if (opt_device_arg("step", dev, a, v)) return 2;
+            i++;
         } else if (v && (!strcmp(a, "--adv-weight") || !strcmp(a, "--c-weight") ||
                          !strcmp(a, "--l1-weight") || !strcmp(a, "--seed"))) {
             double x = strtod(v, &end);
@@ -182,13 +188,21 @@ int cmd_step(int argc, char **argv)
     int64_t step_store;
     long step;
     int source_only = 0, given = 0, rc, i;
-    if ((rc = parse(argc, argv, &in, &out, &o, &source_only))) return rc;
+    opt_device dev;
+    opt_dwork dw;
+    memset(&dev, 0, sizeof dev);
+    memset(&dw, 0, sizeof dw);
+    if ((rc = parse(argc, argv, &in, &out, &o, &source_only, &dev))) return rc;
     memset(&m, 0, sizeof m);
     rc = lsd_case_load(in, source_only, &o, &m, &w, imgs, &ys, &b, &given, &err);
     memset(&l, 0, sizeof l);
     o.dropout = LSD_DROPOUT_GIVEN; /* the masks are in the work now */
-    if (!rc && source_only) rc = lsd_step_source_only(&m, &w, &b, &o, &l.loss_F, &err);
-    if (!rc && !source_only) rc = lsd_step(&m, &w, &b, &o, &l, &err);
+    if (!rc) rc = opt_device_start(&dev, &m, &err);
+    if (!rc) rc = opt_dwork_start(&dev, &dw, &w, &err);
+    if (!rc) rc = opt_dev_step(&dev, &dw, &m, &w, &b, &o, source_only, &l, &err);
+    if (!rc) rc = opt_device_sync(&dev, &m, &err);
+    opt_dwork_stop(&dw);
+    opt_device_stop(&dev);
     step = m.step;
     if (!rc) {
         st_writer_init(&wr);

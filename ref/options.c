@@ -106,6 +106,149 @@ int opt_backend(const char *cmd, const char *v)
     return 2;
 }
 
+int opt_is_device_option(const char *opt)
+{
+    return !strcmp(opt, "--backend") || !strcmp(opt, "--cl-platform") ||
+           !strcmp(opt, "--cl-device");
+}
+
+int opt_device_arg(const char *cmd, opt_device *d, const char *opt, const char *v)
+{
+    long x;
+    if (!strcmp(opt, "--backend")) {
+        if (!strcmp(v, "cpu")) {
+            d->opencl = 0;
+            return 0;
+        }
+        if (!strcmp(v, "opencl")) {
+#ifdef LSD_OPENCL
+            d->opencl = 1;
+            return 0;
+#else
+            fprintf(stderr, "lsdseg %s: --backend opencl: this lsdseg was built without OpenCL: "
+                    "rebuild with make OPENCL=1\n", cmd);
+            return 2;
+#endif
+        }
+        fprintf(stderr, "lsdseg %s: --backend needs cpu or opencl, not '%s'\n", cmd, v);
+        return 2;
+    }
+    if (opt_long(cmd, opt, v, 0, 1000, &x)) return 2;
+    if (!strcmp(opt, "--cl-platform"))
+        d->platform = (int)x;
+    else
+        d->device = (int)x;
+    return 0;
+}
+
+int opt_device_start(opt_device *d, const LsdModel *m, lsd_err *err)
+{
+    if (!d || !d->opencl) return LSD_OK;
+#ifdef LSD_OPENCL
+    {
+        int rc = lsd_cl_open(&d->cl, d->platform, d->device, err);
+        if (rc) return rc;
+        if ((rc = cl_model_create(&d->m, &d->cl, m, err))) {
+            lsd_cl_close(&d->cl);
+            return rc;
+        }
+        d->ready = 1;
+    }
+    return LSD_OK;
+#else
+    (void)m;
+    return lsd_fail(err, LSD_ERR_ARG, "this lsdseg was built without OpenCL: rebuild with make "
+                    "OPENCL=1");
+#endif
+}
+
+void opt_device_stop(opt_device *d)
+{
+#ifdef LSD_OPENCL
+    if (d && d->ready) {
+        cl_model_free(&d->m);
+        lsd_cl_close(&d->cl);
+        d->ready = 0;
+    }
+#else
+    (void)d;
+#endif
+}
+
+int opt_device_sync(opt_device *d, LsdModel *m, lsd_err *err)
+{
+#ifdef LSD_OPENCL
+    if (d && d->ready) return cl_model_download(&d->m, m, err);
+#else
+    (void)d, (void)m, (void)err;
+#endif
+    return LSD_OK;
+}
+
+int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *w, lsd_err *err)
+{
+    dw->ready = 0;
+#ifdef LSD_OPENCL
+    if (d && d->ready) {
+        int rc = cl_work_create(&dw->cw, &d->cl, w, err);
+        if (rc) return rc;
+        dw->ready = 1;
+    }
+#else
+    (void)d, (void)w, (void)err;
+#endif
+    return LSD_OK;
+}
+
+void opt_dwork_stop(opt_dwork *dw)
+{
+#ifdef LSD_OPENCL
+    if (dw->ready) cl_work_free(&dw->cw);
+#endif
+    dw->ready = 0;
+}
+
+int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const LsdBatch *b,
+                 const LsdStepOptions *o, int source_only, LsdLosses *l, lsd_err *err)
+{
+#ifdef LSD_OPENCL
+    if (d && d->ready && dw && dw->ready) {
+        int rc = source_only ? cl_lsd_step_source_only(&d->m, &dw->cw, b, o, &l->loss_F, err)
+                             : cl_lsd_step(&d->m, &dw->cw, b, o, l, err);
+        m->step = d->m.step;
+        return rc;
+    }
+#else
+    (void)d, (void)dw;
+#endif
+    if (source_only) return lsd_step_source_only(m, w, b, o, &l->loss_F, err);
+    return lsd_step(m, w, b, o, l, err);
+}
+
+int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, const real *x,
+                  lsd_err *err)
+{
+#ifdef LSD_OPENCL
+    if (d && d->ready && dw && dw->ready) return cl_lsd_infer(&d->m, &dw->cw, x, err);
+#else
+    (void)d, (void)dw, (void)err;
+#endif
+    lsd_infer(m, w, x);
+    return LSD_OK;
+}
+
+int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w,
+                        const LsdBatch *b, lsd_err *err)
+{
+#ifdef LSD_OPENCL
+    if (d && d->ready && dw && dw->ready) return cl_lsd_forward_all(&d->m, &dw->cw, b, err);
+#else
+    (void)d, (void)dw, (void)err;
+#endif
+    lsd_forward_all(m, w, b);
+    return LSD_OK;
+}
+
 int opt_threads(const char *cmd, const char *v)
 {
     long n;

@@ -22,6 +22,9 @@
 #include "../data/dataset.h"
 #include "../data/metrics.h"
 #include "../gan/lsd.h"
+#ifdef LSD_OPENCL
+#include "../opencl/clnet.h"
+#endif
 
 /* 1 when a[i] is "--help" or "-h". */
 int opt_is_help(const char *a);
@@ -39,6 +42,44 @@ int opt_size(const char *cmd, const char *opt, const char *v, int *h, int *w);
 int opt_kind(const char *cmd, const char *opt, const char *v, dataset_kind *kind);
 /* --backend: "cpu" is accepted; "opencl" is refused with the reason. */
 int opt_backend(const char *cmd, const char *v);
+/* ---- --backend cpu|opencl, --cl-platform P, --cl-device D (train, eval, predict, step,
+ * forward). With opencl the model lives on the device between opt_device_start and
+ * opt_device_stop; opt_device_sync reads it back (before a checkpoint). Without OPENCL=1,
+ * --backend opencl is refused with "rebuild with make OPENCL=1". */
+typedef struct {
+    int opencl, platform, device;
+#ifdef LSD_OPENCL
+    int ready;
+    lsd_cl cl;
+    ClModel m;
+#endif
+} opt_device;
+/* A work's device mirror (one per LsdWork). */
+typedef struct {
+    int ready;
+#ifdef LSD_OPENCL
+    ClWork cw;
+#endif
+} opt_dwork;
+/* 1 if opt is one of the three options (then v is its value: parsed into d, 0 or 2). */
+int opt_is_device_option(const char *opt);
+int opt_device_arg(const char *cmd, opt_device *d, const char *opt, const char *v);
+/* Opens the device and uploads m (nothing for cpu). */
+int opt_device_start(opt_device *d, const LsdModel *m, lsd_err *err);
+void opt_device_stop(opt_device *d);
+/* Device model -> m (parameters, Adam state, step); nothing for cpu. */
+int opt_device_sync(opt_device *d, LsdModel *m, lsd_err *err);
+/* The device mirror of w (nothing for cpu); stop releases it. */
+int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *w, lsd_err *err);
+void opt_dwork_stop(opt_dwork *dw);
+/* lsd_step / lsd_step_source_only (loss into l->loss_F), lsd_infer, lsd_forward_all on the
+ * chosen backend (d NULL or cpu: the C functions). On the device m->step follows. */
+int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const LsdBatch *b,
+                 const LsdStepOptions *o, int source_only, LsdLosses *l, lsd_err *err);
+int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, const real *x,
+                  lsd_err *err);
+int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w,
+                        const LsdBatch *b, lsd_err *err);
 /* --threads N: sets the OpenMP thread count (no effect without OpenMP). */
 int opt_threads(const char *cmd, const char *v);
 /* Prints "lsdseg CMD: unknown option 'A' (try --help)" and returns 2. */
