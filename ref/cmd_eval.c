@@ -62,6 +62,7 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
                  lsd_err *err)
 {
     LsdWork w;
+    opt_dwork dw;
     Loader *lo = NULL;
     loader_opts lopt;
     loader_item it;
@@ -78,6 +79,10 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     lopt.prefetch = 2;
     lopt.want_f = 1;
     if ((rc = lsd_work_create(&w, &m->cfg, 1, o->H, o->W, LSD_WORK_INFER, err))) return rc;
+    if ((rc = opt_dwork_start(o->dev, &dw, &w, err))) {
+        lsd_work_free(&w);
+        return rc;
+    }
     pred = malloc((size_t)o->H * o->W);
     if (!pred) rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory for a prediction");
     if (!rc && o->save_dir) {
@@ -95,7 +100,8 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
         gn = (size_t)it.s.label_height * it.s.label_width;
         for (j = 0; j < gn; j++)
             if (it.s.label[j] >= n_class) it.s.label[j] = LABEL_IGNORE;
-        lsd_infer(m, &w, it.x_f);
+        rc = opt_dev_infer(o->dev, &dw, m, &w, it.x_f, err);
+        if (rc) break;
         lsd_argmax(pred, w.ca.score, n_class, o->H, o->W);
         rc = confusion_add_upsampled(c, it.s.label, it.s.label_height, it.s.label_width, pred,
                                      o->H, o->W, err);
@@ -128,6 +134,7 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     loader_close(lo);
     free(pred);
     free(up);
+    opt_dwork_stop(&dw);
     lsd_work_free(&w);
     return rc;
 }
@@ -159,7 +166,8 @@ static void usage(FILE *f)
             "                         full size: point CITYSCAPES_RESULTS at DIR/labelIds)\n"
             "                         and color/<name>.png\n"
             "  --threads N            OpenMP threads (default: all)\n"
-            "  --backend cpu          compute backend (cpu only for now)\n"
+            "  --backend cpu|opencl   compute backend (opencl: a build with make OPENCL=1)\n"
+            "  --cl-platform P, --cl-device D   the OpenCL device (lsdseg devices lists them)\n"
             "  --quiet                no progress line\n"
             "  --help                 this text\n"
             "\n"
@@ -219,6 +227,9 @@ int cmd_eval(int argc, char **argv)
     Dataset ds;
     confusion c;
     lsd_err err;
+    opt_device dev;
+    memset(&dev, 0, sizeof dev);
+    memset(&c, 0, sizeof c);
     memset(&eo, 0, sizeof eo);
     eo.H = 320, eo.W = 640;
     for (i = 1; i < argc; i++) {
@@ -237,7 +248,7 @@ int cmd_eval(int argc, char **argv)
             strcmp(a, "--split") && strcmp(a, "--list") && strcmp(a, "--table") &&
             strcmp(a, "--size") && strcmp(a, "--classes-subset") && strcmp(a, "--max-images") &&
             strcmp(a, "--csv") && strcmp(a, "--save-predictions") && strcmp(a, "--threads") &&
-            strcmp(a, "--backend"))
+            !opt_is_device_option(a))
             return opt_unknown("eval", a);
         if (!(v = opt_value("eval", argc, argv, &i))) return 2;
         rc = 0;
@@ -258,7 +269,7 @@ int cmd_eval(int argc, char **argv)
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--save-predictions")) save = v;
         else if (!strcmp(a, "--threads")) rc = opt_threads("eval", v);
-        else rc = opt_backend("eval", v);
+        else rc = opt_device_arg("eval", &dev, a, v);
         if (rc) return rc;
     }
     if (!ckpt || !data) {
@@ -279,7 +290,9 @@ int cmd_eval(int argc, char **argv)
     eo.max_images = (size_t)maxim;
     eo.save_dir = save;
     eo.cmd = quiet ? NULL : "eval";
-    rc = confusion_init(&c, m.cfg.n_class, &err);
+    eo.dev = &dev;
+    rc = opt_device_start(&dev, &m, &err);
+    if (!rc) rc = confusion_init(&c, m.cfg.n_class, &err);
     if (!rc) {
         fprintf(stderr, "lsdseg eval: %s (step %ld) on %lu %s images at %dx%d\n", ckpt, m.step,
                 (unsigned long)(maxim && (size_t)maxim < ds.n ? (size_t)maxim : ds.n),
@@ -288,6 +301,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (rc) fprintf(stderr, "lsdseg eval: %s\n", err.msg);
     else rc = report(&c, (int)subset, csv);
+    opt_device_stop(&dev);
     confusion_free(&c);
     dataset_close(&ds);
     lsd_model_free(&m);

@@ -35,18 +35,20 @@ static void usage(FILE *f)
             "  --overlay       also write the overlay\n"
             "  --alpha A       overlay opacity (0.5)\n"
             "  --threads N     OpenMP threads (default: all)\n"
-            "  --backend cpu   compute backend (cpu only for now)\n"
+            "  --backend cpu|opencl   compute backend (opencl: a build with make OPENCL=1)\n"
+            "  --cl-platform P, --cl-device D   the OpenCL device (lsdseg devices lists them)\n"
             "  --help          this text\n"
             "\n"
             "Exit status: 0 success, 1 runtime error (missing or bad files), 2 usage error.\n");
 }
 
 /* Segments one image and writes its files. */
-static int predict_one(const LsdModel *m, const char *image, const char *out, int H, int W,
-                       int overlay, double alpha, lsd_err *err)
+static int predict_one(const LsdModel *m, opt_device *dev, const char *image, const char *out,
+                       int H, int W, int overlay, double alpha, lsd_err *err)
 {
     png_image img;
     LsdWork w;
+    opt_dwork dw;
     uint8_t *rs = NULL, *pred = NULL, *up = NULL;
     real *x = NULL;
     int IH, IW, rc, have_work = 0;
@@ -67,7 +69,11 @@ static int predict_one(const LsdModel *m, const char *image, const char *out, in
     if (!rc) {
         have_work = 1;
         to_bgr_minus_mean(x, rs, H, W);
-        lsd_infer(m, &w, x);
+        rc = opt_dwork_start(dev, &dw, &w, err);
+        if (!rc) rc = opt_dev_infer(dev, &dw, m, &w, x, err);
+        opt_dwork_stop(&dw);
+    }
+    if (!rc) {
         lsd_argmax(pred, w.ca.score, m->cfg.n_class, H, W);
         rc = resize_nearest_u8(up, IH, IW, pred, H, W, 1, err);
     }
@@ -94,6 +100,8 @@ int cmd_predict(int argc, char **argv)
     double alpha = 0.5;
     LsdModel m;
     lsd_err err;
+    opt_device dev;
+    memset(&dev, 0, sizeof dev);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (opt_is_help(a)) {
@@ -102,7 +110,7 @@ int cmd_predict(int argc, char **argv)
         } else if (!strcmp(a, "--overlay")) {
             overlay = 1;
         } else if (!strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
-                   !strcmp(a, "--alpha") || !strcmp(a, "--threads") || !strcmp(a, "--backend")) {
+                   !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a)) {
             if (!(v = opt_value("predict", argc, argv, &i))) return 2;
             rc = 0;
             if (!strcmp(a, "--ckpt")) ckpt = v;
@@ -112,7 +120,7 @@ int cmd_predict(int argc, char **argv)
                 else rc = opt_size("predict", a, v, &H, &W);
             } else if (!strcmp(a, "--alpha")) rc = opt_double("predict", a, v, 0, 1, &alpha);
             else if (!strcmp(a, "--threads")) rc = opt_threads("predict", v);
-            else rc = opt_backend("predict", v);
+            else rc = opt_device_arg("predict", &dev, a, v);
             if (rc) return rc;
         } else if (a[0] == '-') {
             return opt_unknown("predict", a);
@@ -128,7 +136,7 @@ int cmd_predict(int argc, char **argv)
     for (i = 1; i < argc; i++) { /* every image exists before any work */
         const char *a = argv[i];
         if (!strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
-            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || !strcmp(a, "--backend")) {
+            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a)) {
             i++;
             continue;
         }
@@ -144,21 +152,23 @@ int cmd_predict(int argc, char **argv)
         lsd_model_free(&m);
         return 1;
     }
-    rc = 0;
+    rc = opt_device_start(&dev, &m, &err);
+    if (rc) fprintf(stderr, "lsdseg predict: %s\n", err.msg);
     for (i = 1; i < argc && !rc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
-            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || !strcmp(a, "--backend")) {
+            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a)) {
             i++;
             continue;
         }
         if (a[0] == '-') continue;
-        rc = predict_one(&m, a, out, H, W, overlay, alpha, &err);
+        rc = predict_one(&m, &dev, a, out, H, W, overlay, alpha, &err);
         if (rc) fprintf(stderr, "lsdseg predict: %s\n", err.msg);
         else done++;
     }
     if (!rc) fprintf(stderr, "lsdseg predict: %d image%s segmented into %s\n", done,
                      done == 1 ? "" : "s", out);
+    opt_device_stop(&dev);
     lsd_model_free(&m);
     return rc ? 1 : 0;
 }

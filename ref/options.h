@@ -126,6 +126,7 @@ typedef struct {
     int n_samples;           /* n_samples images as <sample_dir>/<sample_prefix>_<k>.png */
     const char *sample_prefix;
     const char *cmd;         /* for progress ("lsdseg eval"); NULL: no progress line */
+    opt_device *dev;         /* NULL or cpu: C inference; opencl: the started device's model */
 } eval_opts;
 
 /* Runs every image of ds through the protocol (resize to H x W with Lanczos, BGR minus mean,
