@@ -53,6 +53,7 @@ typedef struct {
     double width_mult;
     uint64_t seed;
     LsdStepOptions so;
+    opt_device dev; /* --backend, --cl-platform, --cl-device */
 } TrainArgs;
 
 static void usage(FILE *f)
@@ -106,7 +107,9 @@ static void usage(FILE *f)
             "machine:\n"
             "  --threads N         OpenMP threads (default: all)\n"
             "  --prefetch N        samples decoded ahead on a worker thread (4)\n"
-            "  --backend cpu       compute backend (cpu only for now)\n"
+            "  --backend cpu|opencl   compute backend (opencl: a build with make OPENCL=1;\n"
+            "                      the model stays on the device, read back for checkpoints)\n"
+            "  --cl-platform P --cl-device D   the OpenCL device (lsdseg devices lists them)\n"
             "  --print-every N     progress line every N iterations when not a terminal (20)\n"
             "  --quiet             no progress line\n"
             "  --help              this text\n"
@@ -134,7 +137,7 @@ static int parse(int argc, char **argv, TrainArgs *a)
         "--val-max", "--val-subset", "--samples", "--save-every", "--keep", "--lr-decay-epochs",
         "--lr-f", "--lr-gd", "--adv-weight", "--c-weight", "--l1-weight", "--classes",
         "--width-mult", "--vgg", "--fc", "--ngf", "--ndf", "--threads", "--prefetch", "--backend",
-        "--print-every", NULL};
+        "--print-every", "--cl-platform", "--cl-device", NULL};
     int i, k, rc;
     for (i = 1; i < argc; i++) {
         const char *o = argv[i], *v, *rest = NULL;
@@ -189,7 +192,7 @@ static int parse(int argc, char **argv, TrainArgs *a)
                 rc = 2;
             }
             a->seed = (uint64_t)y;
-        } else if (!strcmp(o, "--backend")) rc = opt_backend("train", v);
+        } else if (opt_is_device_option(o)) rc = opt_device_arg("train", &a->dev, o, v);
         else if (!strcmp(o, "--threads")) rc = opt_threads("train", v);
         else if (!strcmp(o, "--width-mult")) rc = opt_double("train", o, v, 1e-3, 16, &a->width_mult);
         else if (!strcmp(o, "--lr-f") || !strcmp(o, "--lr-gd") || !strcmp(o, "--adv-weight") ||
@@ -468,6 +471,7 @@ int cmd_train(int argc, char **argv)
     TrainArgs a;
     LsdModel m;
     LsdWork w;
+    opt_dwork dw;
     CkptInfo info;
     Stream ss, ts;
     loader_item si, ti;
@@ -538,6 +542,7 @@ int cmd_train(int argc, char **argv)
     memset(&si, 0, sizeof si);
     memset(&ti, 0, sizeof ti);
     memset(&w, 0, sizeof w);
+    memset(&dw, 0, sizeof dw);
     ss.what = "source", ss.ds = &a.src.ds;
     ss.o.t = transform_defaults(a.src.kind, 1, a.H, a.W, a.seed);
     ss.o.shuffle = 1, ss.o.prefetch = (int)a.prefetch, ss.o.want_f = 1;
@@ -568,6 +573,8 @@ int cmd_train(int argc, char **argv)
     if (!rc)
         rc = lsd_work_create(&w, &m.cfg, 1, a.H, a.W,
                              a.source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, &err);
+    if (!rc) rc = opt_device_start(&a.dev, &m, &err);
+    if (!rc) rc = opt_dwork_start(&a.dev, &dw, &w, &err);
     if (!rc) rc = stream_open(&ss, &err);
     if (!rc && !a.source_only) rc = stream_open(&ts, &err);
     if (rc) {
@@ -607,10 +614,7 @@ int cmd_train(int argc, char **argv)
         memset(&l, 0, sizeof l);
         b.xs = si.x_f, b.xs01 = si.x_d, b.ys = si.s.label;
         b.xt = ti.x_f, b.xt01 = ti.x_d;
-        if (a.source_only)
-            rc = lsd_step_source_only(&m, &w, &b, &a.so, &l.loss_F, &err);
-        else
-            rc = lsd_step(&m, &w, &b, &a.so, &l, &err);
+        rc = opt_dev_step(&a.dev, &dw, &m, &w, &b, &a.so, a.source_only, &l, &err);
         loader_item_free(&si);
         loader_item_free(&ti);
         if (rc) break;
@@ -633,6 +637,7 @@ int cmd_train(int argc, char **argv)
         if (!a.quiet) opt_progress_show(&pr, "iter", m.step, a.iters, start, text);
         if (m.step % a.save_every == 0 || m.step == a.iters) {
             opt_progress_end(&pr);
+            if ((rc = opt_device_sync(&a.dev, &m, &err))) break;
             if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
                 goto done;
             saved_at = m.step;
@@ -651,6 +656,7 @@ int cmd_train(int argc, char **argv)
             snprintf(sdir, sizeof sdir, "%s/samples", a.out);
             snprintf(prefix, sizeof prefix, "iter%08ld", m.step);
             eo.sample_dir = sdir, eo.n_samples = (int)a.samples, eo.sample_prefix = prefix;
+            eo.dev = &a.dev;
             if ((rc = confusion_init(&c, n_class, &err))) break;
             rc = lsd_evaluate(&m, &a.val.ds, &eo, &c, &err);
             if (!rc) {
@@ -665,7 +671,7 @@ int cmd_train(int argc, char **argv)
                         sc.miou > best ? ", best so far" : "");
                 if (sc.miou > best || best < 0) {
                     best = sc.miou;
-                    if ((rc = save_best(&m, a.out, &err))) {
+                    if ((rc = opt_device_sync(&a.dev, &m, &err)) || (rc = save_best(&m, a.out, &err))) {
                         confusion_free(&c);
                         break;
                     }
@@ -684,6 +690,11 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (saved_at != m.step && m.step > start) {
+        if ((rc = opt_device_sync(&a.dev, &m, &err))) {
+            fprintf(stderr, "lsdseg train: %s\n", err.msg);
+            rc = 1;
+            goto done;
+        }
         if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
             goto done;
     }
@@ -705,6 +716,8 @@ done:
     loader_item_free(&ti);
     loader_close(ss.lo);
     loader_close(ts.lo);
+    opt_dwork_stop(&dw);
+    opt_device_stop(&a.dev);
     lsd_work_free(&w);
     if (logf) fclose(logf);
     if (valf) fclose(valf);
