@@ -52,6 +52,7 @@ typedef struct {
     int eval_every;
     int n_src, n_tgt, n_val, n_show;
     double lr_f, lr_gd, adv_w, c_w, l1_w;
+    double decay_at; /* F's learning rates x0.1 from this fraction of the iterations on */
     int threads, quiet;
     int run[M_COUNT]; /* methods to train (--methods); the report needs all three */
 } DemoOpts;
@@ -85,15 +86,16 @@ static void usage(FILE *f)
             "options:\n"
             "  --seed S         seed of data, initialisation, order and dropout (1)\n"
             "  --out DIR        report folder (demo-out)\n"
-            "  --iters N        training iterations of each run (1500)\n"
-            "  --eval-every K   evaluate on the target val scenes every K iterations (150)\n"
+            "  --iters N        training iterations of each run (1000)\n"
+            "  --eval-every K   evaluate on the target val scenes every K iterations (100)\n"
             "  --size HxW       image size, multiples of 32 (32x64)\n"
             "  --width V,FC,G,D channels: VGG conv1, fc6/fc7, ngf, ndf (4,32,4,8)\n"
             "  --n-train N      source and target training scenes (400 each)\n"
-            "  --n-val N        held-out labelled target scenes (48)\n"
+            "  --n-val N        held-out labelled target scenes (96)\n"
             "  --lr-f X         Adam learning rate of F and C weights, biases 2x (2e-4)\n"
             "  --lr-gd X        Adam learning rate of G and D (2e-4)\n"
-            "  --adv X          weight of F's adversarial terms (1; the paper: 0.1)\n"
+            "  --decay-at X     F's learning rates x0.1 after this fraction of --iters (0.75)\n"
+            "  --adv X          weight of F's adversarial terms (0.1, the paper's)\n"
             "  --threads T      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
             "  --methods LIST   train only these of source-only,lsd,oracle (no report)\n"
             "  --quick          a smoke run: 32x64, 6 iterations, tiny sets\n"
@@ -131,13 +133,14 @@ static void defaults(DemoOpts *o)
     o->H = 32, o->W = 64;
     o->cfg.vgg = 4, o->cfg.fc = 32, o->cfg.ngf = 4, o->cfg.ndf = 8;
     o->cfg.n_class = SYNTH_NUM_CLASSES;
-    o->iters = 1500;
-    o->eval_every = 150;
+    o->iters = 1000;
+    o->eval_every = 100;
     o->n_src = o->n_tgt = 400;
-    o->n_val = 48;
+    o->n_val = 96;
     o->n_show = 4;
     o->lr_f = 2e-4, o->lr_gd = 2e-4;
-    o->adv_w = 1.0, o->c_w = 0.1, o->l1_w = 1.0;
+    o->adv_w = 0.1, o->c_w = 0.1, o->l1_w = 1.0;
+    o->decay_at = 0.75;
     o->run[0] = o->run[1] = o->run[2] = 1;
 }
 
@@ -198,6 +201,8 @@ static int parse(DemoOpts *o, int argc, char **argv)
             bad = parse_double(val, &o->lr_f);
         } else if (!strcmp(a, "--lr-gd")) {
             bad = parse_double(val, &o->lr_gd);
+        } else if (!strcmp(a, "--decay-at")) {
+            bad = parse_double(val, &o->decay_at) || o->decay_at > 1;
         } else if (!strcmp(a, "--adv")) {
             bad = parse_double(val, &o->adv_w);
         } else if (!strcmp(a, "--methods")) {
@@ -388,6 +393,10 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
         int src_ok;
         double el;
         b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
+        if (it == (long)(o->decay_at * (double)o->iters)) { /* the authors' step schedule */
+            so.lr_f_weight *= 0.1;
+            so.lr_f_bias *= 0.1;
+        }
         if (method == M_ORACLE) /* the oracle: the same code path fed target scenes */
             synthset_batch(&d->tgt, &itg, 1, xs, NULL, ys);
         else
@@ -610,11 +619,11 @@ static int write_html(const DemoOpts *o, const RunResult *r)
     fprintf(f,
             "<p>Configuration: seed %llu, %dx%d images, widths vgg %d, fc %d, ngf %d, ndf %d, "
             "%d classes; %ld iterations of batch 1 per method; Adam, F and C lr %g (biases "
-            "%g), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
+            "%g; both x0.1 after %.0f%% of the iterations), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
             "training scenes, %d held-out target scenes (evaluated every %d iterations). "
             "F starts from He-normal weights (no VGG16 file).</p>\n",
             (unsigned long long)o->seed, o->H, o->W, o->cfg.vgg, o->cfg.fc, o->cfg.ngf,
-            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, o->lr_gd, o->adv_w,
+            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, 100 * o->decay_at, o->lr_gd, o->adv_w,
             o->c_w, o->l1_w, o->n_src, o->n_tgt, o->n_val, o->eval_every);
     fprintf(f, "<h2>Target IoU per class (%%)</h2>\n<table><tr><th>method</th><th>mIoU</th>");
     for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
