@@ -67,7 +67,7 @@ ifeq ($(WERROR),1)
 BASEFLAGS += -Werror
 endif
 ifeq ($(OPENCL),1)
-BASEFLAGS += -DLSD_OPENCL
+BASEFLAGS += -DLSD_OPENCL -DLSD_CL_INSTALL_DIR="\"$(PREFIX)/share/lsdseg/kernels\""
 CLLIBS := -lOpenCL
 endif
 
@@ -174,6 +174,11 @@ install: $(LSDSEG) $(LIBA)
 	cp $(LIBA) $(DESTDIR)$(PREFIX)/lib/liblsdseg.a
 	for d in tensor layers gan data; do mkdir -p $(DESTDIR)$(PREFIX)/include/lsdseg/$$d; \
 	  cp $$d/*.h $(DESTDIR)$(PREFIX)/include/lsdseg/$$d/ 2>/dev/null || true; done
+ifeq ($(OPENCL),1)
+	mkdir -p $(DESTDIR)$(PREFIX)/share/lsdseg/kernels $(DESTDIR)$(PREFIX)/include/lsdseg/opencl
+	cp opencl/kernels/*.cl $(DESTDIR)$(PREFIX)/share/lsdseg/kernels/
+	cp opencl/*.h $(DESTDIR)$(PREFIX)/include/lsdseg/opencl/
+endif
 
 clean:
 	rm -rf build lsdseg bench/results.csv
