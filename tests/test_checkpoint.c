@@ -6,6 +6,7 @@
  * training runs killed with SIGKILL at random moments, after each of which resume must find a
  * valid checkpoint that never goes back in time.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -461,6 +462,7 @@ static void child_train(const char *dir)
     LsdConfig c = small_cfg();
     int resumed = 0;
     long i;
+    pid_t parent = getppid();
 #ifdef _OPENMP
     omp_set_num_threads(1); /* the parent may be busy; keep the child's steps short */
 #endif
@@ -470,7 +472,7 @@ static void child_train(const char *dir)
         if (lsd_model_create(&m, &c, &err) || lsd_model_init(&m, 5, NULL, &err)) _exit(4);
     }
     if (lsd_work_create(&w, &c, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, &err)) _exit(5);
-    for (i = 0; i < 100000; i++) {
+    for (i = 0; i < 100000 && getppid() == parent; i++) { /* ends if the test dies */
         if (train_to(&m, &w, &ci, m.step + 1, &err)) _exit(6);
         ci.iteration = m.step;
         if (ckpt_save(&m, dir, &ci, 2, NULL, 0, &err)) _exit(7);
@@ -478,16 +480,45 @@ static void child_train(const char *dir)
     _exit(0);
 }
 
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+/* The largest iteration among the checkpoint names in dir (-1 if none): a cheap poll (a name
+ * appears only complete, by rename). */
+static long newest_iteration(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    long best = -1;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 17 && !strncmp(e->d_name, "ckpt-", 5) &&
+            !strcmp(e->d_name + n - 12, ".safetensors")) {
+            long it = strtol(e->d_name + 5, NULL, 10);
+            if (it > best) best = it;
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+/* Round 1 measures the child's start-up time and iteration period (step + save) by watching
+ * the folder, so that the random kill delays of the other rounds span the start-up, several
+ * iterations and saves whatever the speed of the machine and build. */
 static void test_sigkill(void)
 {
-    int rounds = getenv("LSD_SLOW") ? 200 : 20, r, status, had_before = 0;
-    long last = -1, dmin = 1000000, dmax = 0, nvalid = 0, nnone = 0;
+    int rounds = getenv("LSD_SLOW") ? 200 : 12, r, status, had_before = 0;
+    long last = -1, dmin = 1000000000L, dmax = 0, nvalid = 0, nnone = 0;
+    double startup = 0, period = 0;
     char dir[1024];
     scratch(dir, sizeof dir, "kill");
     for (r = 0; r < rounds; r++) {
-        /* delay 2..300 ms from the counter RNG: before, during and between the child's
-         * iterations (about 90 ms each) and saves */
-        long delay_us = 2000 + (long)rng_below(2024, 77, (uint64_t)r, 298000);
+        long delay_us = 0;
         struct timespec ts;
         LsdModel m;
         CkptInfo ci;
@@ -495,17 +526,47 @@ static void test_sigkill(void)
         char refused[4096];
         int resumed = 0, rc, ok;
         pid_t pid;
+        double t0;
+        if (r == 0)
+            delay_us = 1000; /* most likely before the first save: no checkpoint yet */
+        else if (r > 1) /* 0 .. start-up + 2 periods, from the counter RNG */
+            delay_us = (long)((startup + 2 * period) * rng_uniform(2024, 77, (uint64_t)r));
         fflush(stdout);
         fflush(stderr);
+        t0 = now_us();
         pid = fork();
         if (pid < 0) {
             CHECK(0, "fork: %s", strerror(errno));
             break;
         }
         if (pid == 0) child_train(dir);
-        ts.tv_sec = delay_us / 1000000;
-        ts.tv_nsec = (delay_us % 1000000) * 1000;
-        nanosleep(&ts, NULL);
+        if (r == 1) { /* wait for two new checkpoints */
+            long base = newest_iteration(dir), it, first = -1;
+            double t1 = 0;
+            while ((it = newest_iteration(dir)) <= first || first < 0) {
+                if (now_us() - t0 > 120e6) break;
+                if (it > base && first < 0) {
+                    first = it;
+                    t1 = now_us();
+                }
+                ts.tv_sec = 0;
+                ts.tv_nsec = 5000000;
+                nanosleep(&ts, NULL);
+            }
+            startup = t1 - t0;
+            period = now_us() - t1;
+            delay_us = (long)(now_us() - t0);
+            if (!CHECK(first >= 0 && it > first, "the child saves checkpoints (%ld, %ld after %ld)",
+                       first, it, base)) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                break;
+            }
+        } else {
+            ts.tv_sec = delay_us / 1000000;
+            ts.tv_nsec = (delay_us % 1000000) * 1000;
+            nanosleep(&ts, NULL);
+        }
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         if (WIFEXITED(status)) {
@@ -540,8 +601,8 @@ static void test_sigkill(void)
           "checkpoint, %ld before the first, last at iteration %ld", rounds, dmin, dmax,
           nvalid, nnone, last);
     CHECK(last >= 1, "training made progress across kills (iteration %ld)", last);
-    printf("sigkill: %d kills (%ld..%ld us), %ld resumes, reached iteration %ld\n", rounds,
-           dmin, dmax, nvalid, last);
+    printf("sigkill: %d kills (%ld..%ld us; start-up %.0f us, iteration + save %.0f us), %ld "
+           "resumes, reached iteration %ld\n", rounds, dmin, dmax, startup, period, nvalid, last);
     rm_rf(dir);
 }
 
