@@ -309,10 +309,11 @@ static void damage_case(const char *what, const char *expect_msg, int kind)
     }
     scratch(dir, sizeof dir, "dmg");
     ckpt_info_init(&ci);
-    rc = train_to(&m, &w, &ci, 1, &err);
+    m.step = 1; /* no training needed here: the files only have to differ */
     ci.iteration = 1;
-    if (!rc) rc = ckpt_save(&m, dir, &ci, 5, p1, sizeof p1, &err);
-    if (!rc) rc = train_to(&m, &w, &ci, 2, &err);
+    rc = ckpt_save(&m, dir, &ci, 5, p1, sizeof p1, &err);
+    m.step = 2;
+    m.G.pa.param[0] += 1;
     ci.iteration = 2;
     if (!rc) rc = ckpt_save(&m, dir, &ci, 5, p2, sizeof p2, &err);
     if (rc) {
