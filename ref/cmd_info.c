@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../gan/lsd.h"
 #include "../tensor/safetensors.h"
 
 int cmd_info(int argc, char **argv);
@@ -14,6 +15,8 @@ static void info_usage(FILE *f)
             "\n"
             "Validates FILE and prints its metadata, a table of its tensors (name, dtype,\n"
             "shape, element count) and the total parameter count (elements of all tensors).\n"
+            "For an lsdseg model or checkpoint it also prints the network sizes, read from\n"
+            "the shapes of its tensors.\n"
             "Exit status 1 if the file cannot be read or is malformed.\n");
 }
 
@@ -72,6 +75,18 @@ int cmd_info(int argc, char **argv)
         total += (unsigned long long)e->nelem;
     }
     printf("total parameters: %llu\n", total);
+    {
+        /* a model file says what network it holds: the sizes follow from five shapes */
+        LsdConfig c;
+        lsd_err cerr;
+        if (lsd_config_from_file(&c, &sf, &cerr) == LSD_OK)
+            printf("network: vgg %d, fc %d, ngf %d, ndf %d, classes %d%s\n", c.vgg, c.fc, c.ngf,
+                   c.ndf, c.n_class,
+                   (c.vgg == 64 && c.fc == 4096 && c.ngf == 64 && c.ndf == 64) ? " (the paper's)"
+                                                                              : "");
+        else if (st_find(&sf, "F.conv1_1.weight") || st_find(&sf, "G.stage4_upsample.0.weight"))
+            printf("network: incomplete (%s)\n", cerr.msg);
+    }
     st_close(&sf);
     return 0;
 }
