@@ -16,7 +16,9 @@
  *   - cache blocking: the k range is cut into blocks of KC; a running sum
  *     stays in a `real` tile between blocks, which changes no rounding;
  *   - OpenMP over macro tiles of C (MC x NC), each computed by one thread.
- * No intrinsics: the vector width only selects the tile sizes.
+ * No intrinsics: the vector width only selects the tile sizes. A portable x86-64
+ * build compiles the micro-kernel also for AVX2 and AVX-512 (target attributes) and
+ * picks one at run time; all variants do the same operations in the same order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,37 +28,52 @@
 
 #include "gemm.h"
 
-/* Register tile MR x NR: NR is a whole number of SIMD vectors of `real`. */
-#if defined(__AVX512F__)
-#define LSD_VEC_BYTES 64
-#elif defined(__AVX__)
-#define LSD_VEC_BYTES 32
-#else
-#define LSD_VEC_BYTES 16
-#endif
+/* Register tiles MR x NR: NR is two SIMD vectors of `real`, MR rows keep the MR * NR / VLEN
+ * accumulators (12 to 16) in registers. VLEN_OF(bytes) is a vector's length in reals. */
 #ifdef LSD_DOUBLE
-#define VLEN (LSD_VEC_BYTES / 8)
+#define VLEN_OF(bytes) ((bytes) / 8)
 #else
-#define VLEN (LSD_VEC_BYTES / 4)
+#define VLEN_OF(bytes) ((bytes) / 4)
+#endif
+#define MR_SSE 4 /* 16-byte vectors: SSE2, NEON, VSX, ... */
+#define NR_SSE (2 * VLEN_OF(16))
+#define MR_AVX 6 /* 32-byte vectors: AVX, AVX2 */
+#define NR_AVX (2 * VLEN_OF(32))
+#define MR_512 8 /* 64-byte vectors: AVX-512 */
+#define NR_512 (2 * VLEN_OF(64))
+#define MR_MAX 8
+#define NR_MAX NR_512
+
+/* The tile of the compiler's own target (-march=native picks the wider ones at build time). */
+#if defined(__AVX512F__)
+#define MR_BASE MR_512
+#define NR_BASE NR_512
+#elif defined(__AVX__)
+#define MR_BASE MR_AVX
+#define NR_BASE NR_AVX
+#else
+#define MR_BASE MR_SSE
+#define NR_BASE NR_SSE
 #endif
 
-#if LSD_VEC_BYTES == 64
-#define MR 8
-#define NR (2 * VLEN)
-#elif LSD_VEC_BYTES == 32
-#define MR 6
-#define NR (2 * VLEN)
-#else
-#define MR 4
-#define NR (2 * VLEN)
+/* Run-time dispatch: a portable x86-64 build (baseline SSE2) also compiles the micro-kernel
+ * for AVX2 and AVX-512 with GCC's/clang's target attribute and picks the widest one the CPU
+ * supports (__builtin_cpu_supports). "no-fma" keeps fused multiply-adds out even where the
+ * flags would allow contraction; -ffp-contract=off forbids them anyway. Other compilers
+ * (tcc), other architectures and -march builds with AVX compile the base kernel only.
+ * Define LSD_NO_DISPATCH to turn it off. */
+#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
+    !defined(__TINYC__) && !defined(__AVX__) && \
+    (!defined(__clang__) || __clang_major__ >= 6) && (defined(__clang__) || __GNUC__ >= 6)
+#define LSD_GEMM_DISPATCH 1
 #endif
 
 /* Cache blocks (upper bounds): a KC x NR strip of packed B stays in L1 while
  * the MC x KC block of packed A streams from L2. Macro tiles are MC x NC at
- * most, evened out so that the edge tiles are not tiny. */
+ * most (MC = 16 MR, NC = 32 NR), evened out so that the edge tiles are not tiny. */
 #define KC 256
-#define MC (MR * 16)
-#define NC (NR * 32)
+#define MC_TILES 16
+#define NC_TILES 32
 
 #define ALIGN 64
 
@@ -94,87 +111,143 @@ void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const r
     naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of MR rows:
- * strip s holds, for each k, the MR values a(i0+s*MR+r, k); rows past mc are 0. */
-static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc,
+/* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of mr rows:
+ * strip s holds, for each k, the mr values a(i0+s*mr+r, k); rows past mc are 0. */
+static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc, int mr,
                    real *restrict Ap)
 {
     int s, r, p;
-    for (s = 0; s < mc; s += MR, Ap += (size_t)MR * kc) {
-        int rows = mc - s < MR ? mc - s : MR;
-        if (rows == MR && transA) {
-            /* a(i, k) = A[k][i]: MR contiguous values per k */
+    for (s = 0; s < mc; s += mr, Ap += (size_t)mr * kc) {
+        int rows = mc - s < mr ? mc - s : mr;
+        if (rows == mr && transA) {
+            /* a(i, k) = A[k][i]: mr contiguous values per k */
             for (p = 0; p < kc; p++) {
                 const real *src = A + (size_t)(p0 + p) * lda + i0 + s;
-                for (r = 0; r < MR; r++) Ap[p * MR + r] = src[r];
+                for (r = 0; r < mr; r++) Ap[p * mr + r] = src[r];
             }
-        } else if (rows == MR) {
-            /* a(i, k) = A[i][k]: MR rows read side by side */
+        } else if (rows == mr) {
+            /* a(i, k) = A[i][k]: mr rows read side by side */
             const real *src = A + (size_t)(i0 + s) * lda + p0;
             for (p = 0; p < kc; p++)
-                for (r = 0; r < MR; r++) Ap[p * MR + r] = src[(size_t)r * lda + p];
+                for (r = 0; r < mr; r++) Ap[p * mr + r] = src[(size_t)r * lda + p];
         } else {
             for (p = 0; p < kc; p++) {
-                for (r = 0; r < rows; r++) Ap[p * MR + r] = OPA(i0 + s + r, p0 + p);
-                for (; r < MR; r++) Ap[p * MR + r] = 0;
+                for (r = 0; r < rows; r++) Ap[p * mr + r] = OPA(i0 + s + r, p0 + p);
+                for (; r < mr; r++) Ap[p * mr + r] = 0;
             }
         }
     }
 }
 
-/* Packs k = p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into strips of NR
- * columns: strip t holds, for each k, the NR values b(k, j0+t*NR+j); padded with 0. */
-static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, int nc,
+/* Packs k = p0..p0+kc-1, columns j0..j0+nc-1 (nc <= nr) of op(B) into one strip:
+ * for each k, the nr values b(k, j0+j), padded with 0. */
+static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, int nc, int nr,
                    real *restrict Bp)
 {
-    int t, j, p;
-    for (t = 0; t < nc; t += NR, Bp += (size_t)NR * kc) {
-        int cols = nc - t < NR ? nc - t : NR;
-        if (cols == NR && !transB) {
-            /* b(k, j) = B[k][j]: NR contiguous values per k */
-            for (p = 0; p < kc; p++) {
-                const real *src = B + (size_t)(p0 + p) * ldb + j0 + t;
-                for (j = 0; j < NR; j++) Bp[p * NR + j] = src[j];
-            }
-        } else if (cols == NR) {
-            /* b(k, j) = B[j][k]: column j of the strip is row j of B */
-            for (j = 0; j < NR; j++) {
-                const real *src = B + (size_t)(j0 + t + j) * ldb + p0;
-                for (p = 0; p < kc; p++) Bp[p * NR + j] = src[p];
-            }
-        } else {
-            for (p = 0; p < kc; p++) {
-                for (j = 0; j < cols; j++) Bp[p * NR + j] = OPB(p0 + p, j0 + t + j);
-                for (; j < NR; j++) Bp[p * NR + j] = 0;
-            }
+    int j, p;
+    if (nc == nr && !transB) {
+        /* b(k, j) = B[k][j]: nr contiguous values per k */
+        for (p = 0; p < kc; p++) {
+            const real *src = B + (size_t)(p0 + p) * ldb + j0;
+            for (j = 0; j < nr; j++) Bp[p * nr + j] = src[j];
+        }
+    } else if (nc == nr) {
+        /* b(k, j) = B[j][k]: column j of the strip is row j of B */
+        for (j = 0; j < nr; j++) {
+            const real *src = B + (size_t)(j0 + j) * ldb + p0;
+            for (p = 0; p < kc; p++) Bp[p * nr + j] = src[p];
+        }
+    } else {
+        for (p = 0; p < kc; p++) {
+            for (j = 0; j < nc; j++) Bp[p * nr + j] = OPB(p0 + p, j0 + j);
+            for (; j < nr; j++) Bp[p * nr + j] = 0;
         }
     }
 }
 
-/* Micro-kernel: the MR x NR running sums in acc (taken as 0 when first) get,
- * for p = 0..kc-1 in order, acc[r][j] += Ap[p][r] * Bp[p][j]; acc is loaded and
- * stored once per call, the sums live in registers. */
+/* Micro-kernel body for an MR x NR tile (constants where it is inlined): the running sums
+ * in acc (taken as 0 when first) get, for p = 0..kc-1 in order,
+ * acc[r][j] += Ap[p][r] * Bp[p][j]; acc is loaded and stored once, the sums live in
+ * registers. Every variant below performs exactly these operations in this order. */
 #if defined(__GNUC__) && !defined(__TINYC__)
-__attribute__((noinline))
+#define LSD_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define LSD_NOINLINE __attribute__((noinline))
+#define LSD_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LSD_ALWAYS_INLINE inline
+#define LSD_NOINLINE
+#define LSD_UNROLL
 #endif
-static void micro_kernel(int kc, const real *restrict Ap, const real *restrict Bp,
-                         real *restrict acc, int first)
+static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, int kc, const real *restrict Ap,
+                                          const real *restrict Bp, real *restrict acc, int first)
 {
-    real c[MR * NR];
+    real c[MR_MAX * NR_MAX];
     int p, r, j;
     for (r = 0; r < MR * NR; r++) c[r] = first ? 0 : acc[r];
     for (p = 0; p < kc; p++) {
         const real *a = Ap + (size_t)p * MR;
         const real *b = Bp + (size_t)p * NR;
-#if defined(__GNUC__) && !defined(__TINYC__)
-#pragma GCC unroll 16
-#endif
+        LSD_UNROLL
         for (r = 0; r < MR; r++) {
             real ar = a[r];
             for (j = 0; j < NR; j++) c[r * NR + j] += ar * b[j];
         }
     }
     for (r = 0; r < MR * NR; r++) acc[r] = c[r];
+}
+
+typedef void (*kernel_fn)(int kc, const real *restrict Ap, const real *restrict Bp,
+                          real *restrict acc, int first);
+
+/* The kernel for the compiler's target. */
+static LSD_NOINLINE void kernel_base(int kc, const real *restrict Ap, const real *restrict Bp,
+                                     real *restrict acc, int first)
+{
+    kernel_body(MR_BASE, NR_BASE, kc, Ap, Bp, acc, first);
+}
+
+#ifdef LSD_GEMM_DISPATCH
+/* The same kernel compiled for AVX2 and for AVX-512 (tiles of their vector width). */
+__attribute__((noinline, target("avx2,no-fma"))) static void
+kernel_avx2(int kc, const real *restrict Ap, const real *restrict Bp, real *restrict acc,
+            int first)
+{
+    kernel_body(MR_AVX, NR_AVX, kc, Ap, Bp, acc, first);
+}
+
+__attribute__((noinline, target("avx512f,no-fma"))) static void
+kernel_avx512(int kc, const real *restrict Ap, const real *restrict Bp, real *restrict acc,
+              int first)
+{
+    kernel_body(MR_512, NR_512, kc, Ap, Bp, acc, first);
+}
+#endif
+
+/* The micro-kernel chosen for this machine and its tile size. */
+typedef struct {
+    kernel_fn fn;
+    int mr, nr;
+} kernel;
+
+/* The widest kernel this CPU runs, a pure function of the CPU. The environment variable
+ * LSD_GEMM_KERNEL=base|avx2 caps it (tests and benchmarks of the narrower kernels). */
+static kernel pick_kernel(void)
+{
+    kernel k;
+#ifdef LSD_GEMM_DISPATCH
+    const char *cap = getenv("LSD_GEMM_KERNEL");
+    int base = cap && strcmp(cap, "base") == 0, avx2 = cap && strcmp(cap, "avx2") == 0;
+#endif
+    k.fn = kernel_base; k.mr = MR_BASE; k.nr = NR_BASE;
+#ifdef LSD_GEMM_DISPATCH
+    __builtin_cpu_init();
+    if (!base && !avx2 && __builtin_cpu_supports("avx512f")) {
+        k.fn = kernel_avx512; k.mr = MR_512; k.nr = NR_512;
+    } else if (!base && __builtin_cpu_supports("avx2")) {
+        k.fn = kernel_avx2; k.mr = MR_AVX; k.nr = NR_AVX;
+    }
+#endif
+    return k;
 }
 
 /* Scratch of one thread: packed A block, one packed B strip, running sums. */
@@ -191,6 +264,7 @@ typedef struct {
     const real *A, *B;
     int lda, ldb, ldc;
     real *C;
+    kernel k; /* micro-kernel and its tile MR x NR */
 } gemm_args;
 
 /* Writes the rows x cols corner of an MR x NR tile of sums into C at (i0, j0). */
@@ -199,7 +273,7 @@ static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, in
     int r, j;
     for (r = 0; r < rows; r++) {
         real *c = g->C + (size_t)(i0 + r) * g->ldc + j0;
-        for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * NR + j], g->beta, c[j]);
+        for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * g->k.nr + j], g->beta, c[j]);
     }
 }
 
@@ -208,18 +282,18 @@ static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, in
  * and swept by all A strips; after the last k block the sums go to C. */
 static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
 {
-    int ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
+    int MR = g->k.mr, NR = g->k.nr, ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
     int p0, s, t;
     for (p0 = 0; p0 < g->K; p0 += KC) {
         int kc = g->K - p0 < KC ? g->K - p0 : KC, last = p0 + kc == g->K;
-        pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, w->ap);
+        pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, MR, w->ap);
         for (t = 0; t < ns; t++) {
             int cols = nc - t * NR < NR ? nc - t * NR : NR;
-            pack_b(g->transB, g->B, g->ldb, p0, kc, j0 + t * NR, cols, w->bp);
+            pack_b(g->transB, g->B, g->ldb, p0, kc, j0 + t * NR, cols, NR, w->bp);
             for (s = 0; s < ms; s++) {
                 real *acc = w->t + ((size_t)t * ms + s) * MR * NR;
                 int rows = mc - s * MR < MR ? mc - s * MR : MR;
-                micro_kernel(kc, w->ap + (size_t)s * MR * kc, w->bp, acc, p0 == 0);
+                g->k.fn(kc, w->ap + (size_t)s * MR * kc, w->bp, acc, p0 == 0);
                 if (last) store_tile(g, acc, i0 + s * MR, rows, j0 + t * NR, cols);
             }
         }
@@ -261,21 +335,22 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     g.transA = transA; g.transB = transB; g.M = M; g.N = N; g.K = K;
     g.alpha = alpha; g.beta = beta; g.A = A; g.B = B;
     g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.C = C;
+    g.k = pick_kernel();
 
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
     if (flops < 4e6) nthr = 1;
 #endif
     /* tiles: M first; N is cut further until every thread has a few tiles */
-    mstep = split(M, MC, MR, 1);
+    mstep = split(M, MC_TILES * g.k.mr, g.k.mr, 1);
     mt = (M + mstep - 1) / mstep;
-    nstep = split(N, NC, NR, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1);
+    nstep = split(N, NC_TILES * g.k.nr, g.k.nr, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1);
     nt = (N + nstep - 1) / nstep;
     ntiles = mt * nt;
     if (nthr > ntiles) nthr = ntiles;
     kc = K < KC ? K : KC;
     ap_n = round_up((size_t)mstep * kc);
-    bp_n = round_up((size_t)NR * kc);
+    bp_n = round_up((size_t)g.k.nr * kc);
     t_n = round_up((size_t)mstep * nstep);
     per = ap_n + bp_n + t_n;
     raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);

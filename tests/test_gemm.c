@@ -222,6 +222,29 @@ static void check_by_hand(void)
           (double)D[2], (double)D[3]);
 }
 
+/* The narrower micro-kernels of a run-time dispatching build (LSD_GEMM_KERNEL caps the
+ * choice; the widest is what the checks above ran): the same bit-identity to gemm_naive. */
+static void check_kernels(unsigned long long *seed)
+{
+    static const char *caps[] = {"base", "avx2"};
+    const char *saved = getenv("LSD_GEMM_KERNEL");
+    int i, ta, tb;
+    if (saved) {
+        test_skip("kernel variants: LSD_GEMM_KERNEL=%s is set", saved);
+        return;
+    }
+    for (i = 0; i < 2; i++) {
+        setenv("LSD_GEMM_KERNEL", caps[i], 1);
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++) {
+                check_case(ta, tb, 31, 97, 600, 2, 1, 0, seed);
+                check_case(ta, tb, 211, 300, 37, 5, -1, 0.5, seed);
+                check_case(ta, tb, 13, 7, 517, 0, 0.5, 1, seed);
+            }
+        unsetenv("LSD_GEMM_KERNEL");
+    }
+}
+
 int main(void)
 {
     static const int sizes[] = {0, 1, 2, 7, 13, 31, 97};
@@ -262,5 +285,6 @@ int main(void)
     }
     check_nan_c(&seed);
     check_threads(&seed);
+    check_kernels(&seed);
     return test_summary();
 }
