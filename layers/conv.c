@@ -9,12 +9,14 @@
  *
  * im2col unfolds the image into col (C*KH*KW, rows*GW), one column per grid
  * point of a band of grid rows; col2im folds such a buffer back, adding into
- * the image. With these and gemm:
- *   conv2d forward    out_band  = W (OC, C*KK) * col
- *   conv2d backward   dW       += dout_band * col^T
- *                     col       = W^T * dout_band; din += col2im(col)
- *   convt forward     col       = W^T (OC*KK, C) * in_band; out += col2im(col)
- *   convt backward    col       = im2col(dout); din_band += W * col; dW += in_band * col^T
+ * the image. Two passes, with W the weight as a (grid channels, C*KH*KW) matrix:
+ *   grid pass   grid_band = W * col (+ grid_band);  dW += grid_band' * col^T
+ *   image pass  col = W^T * grid_band; image += col2im(col)
+ * conv2d forward is the grid pass, its backward the dW part of the grid pass and the
+ * image pass; convt forward is the image pass, its backward the grid pass (of dout).
+ * With stride 1 the image pass is itself a grid pass: the image is a convolution of the
+ * grid (padded by K-1-pad) with the weights transposed and flipped, which needs no col2im
+ * and runs its gemm with the large inner dimension grid channels * K * K.
  * The grid is processed in bands of rows so that col stays below
  * CONV_COL_BUDGET elements (conv_work_size). Bands are visited in a fixed
  * order and every parallel loop writes disjoint elements, so the results do
@@ -30,11 +32,12 @@
 /* Largest im2col buffer, in elements (16 MiB in float, 32 MiB in double). */
 #define CONV_COL_BUDGET ((size_t)1 << 22)
 
-/* The shared geometry: image (C, IH, IW), window KH x KW, grid (GH, GW). */
+/* The shared geometry: image (C, IH, IW), window KH x KW, grid (CG, GH, GW). */
 typedef struct {
     int C, IH, IW;
     int KH, KW, stride, pad;
-    int GH, GW;
+    int CG, GH, GW;
+    int point; /* 1x1, stride 1, no padding: the image is the grid's col buffer */
 } Geom;
 
 /* floor(a / b) for b > 0 and any sign of a. */
@@ -114,40 +117,40 @@ static void col2im(real *img, const real *col, const Geom *g, int r0, int nr)
     }
 }
 
-/* The geometry of conv2d (image = input, grid = output). */
-static Geom conv_geom(const ConvShape *s)
-{
-    Geom g;
-    g.C = s->C; g.IH = s->H; g.IW = s->W;
-    g.KH = s->KH; g.KW = s->KW; g.stride = s->stride; g.pad = s->pad;
-    g.GH = s->OH; g.GW = s->OW;
-    return g;
-}
-
-/* The geometry of a transposed convolution (image = output, grid = input). */
-static Geom convt_geom(const ConvShape *s)
-{
-    Geom g;
-    g.C = s->OC; g.IH = s->OH; g.IW = s->OW;
-    g.KH = s->KH; g.KW = s->KW; g.stride = s->stride; g.pad = s->pad;
-    g.GH = s->H; g.GW = s->W;
-    return g;
-}
-
-/* Grid rows per band: as many as fit CONV_COL_BUDGET, at least 1, at most GH. */
-static int band_rows(const Geom *g)
-{
-    size_t per_row = (size_t)g->C * g->KH * g->KW * (size_t)(g->GW > 0 ? g->GW : 1);
-    size_t r = CONV_COL_BUDGET / (per_row > 0 ? per_row : 1);
-    if (r < 1) r = 1;
-    if (r > (size_t)g->GH) r = (size_t)(g->GH > 0 ? g->GH : 1);
-    return (int)r;
-}
-
 /* 1 if the layer is a 1x1 convolution with stride 1 and no padding (no unfolding needed). */
 static int pointwise(const ConvShape *s)
 {
     return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0 && s->outpad == 0;
+}
+
+/* 1 if a tensor of the shape has no elements (nothing to compute). */
+static int empty(const ConvShape *s) { return s->OH <= 0 || s->OW <= 0; }
+
+/* The geometry of a convolution of `image` channels on (IH, IW) into `grid` channels on (GH, GW). */
+static Geom geom(const ConvShape *s, int C, int IH, int IW, int CG, int GH, int GW)
+{
+    Geom g;
+    g.C = C; g.IH = IH; g.IW = IW;
+    g.KH = s->KH; g.KW = s->KW; g.stride = s->stride; g.pad = s->pad;
+    g.CG = CG; g.GH = GH; g.GW = GW;
+    g.point = pointwise(s);
+    return g;
+}
+
+/* The geometry of conv2d (image = input, grid = output). */
+static Geom conv_geom(const ConvShape *s) { return geom(s, s->C, s->H, s->W, s->OC, s->OH, s->OW); }
+
+/* The geometry of a transposed convolution (image = output, grid = input). */
+static Geom convt_geom(const ConvShape *s) { return geom(s, s->OC, s->OH, s->OW, s->C, s->H, s->W); }
+
+/* Grid rows per band: as many as fit `budget` col elements, at least 1, at most GH. */
+static int band_rows(const Geom *g, size_t budget)
+{
+    size_t per_row = (size_t)g->C * g->KH * g->KW * (size_t)(g->GW > 0 ? g->GW : 1);
+    size_t r = budget / (per_row > 0 ? per_row : 1);
+    if (r < 1) r = 1;
+    if (r > (size_t)g->GH) r = (size_t)(g->GH > 0 ? g->GH : 1);
+    return (int)r;
 }
 
 ConvShape conv2d_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad)
@@ -170,37 +173,13 @@ ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int
     return s;
 }
 
-/* col elements of one band of geometry g. */
-static size_t band_elems(const Geom *g)
-{
-    return (size_t)g->C * g->KH * g->KW * (size_t)band_rows(g) * (size_t)(g->GW > 0 ? g->GW : 1);
-}
-
-/* The larger band of the kinds the shape is consistent with: a shape from conv2d_shape has
- * OH = (H + 2p - KH)/s + 1, one from convt_shape OH = (H-1)*s - 2p + KH + outpad (a shape
- * may satisfy both, e.g. 3x3 stride 1 padding 1). */
-size_t conv_work_size(const ConvShape *s)
-{
-    Geom gc = conv_geom(s), gt = convt_geom(s);
-    ConvShape c, t;
-    size_t a = 0, b = 0;
-    if (pointwise(s)) return 1;
-    c = conv2d_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad);
-    t = convt_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad, s->outpad);
-    if (s->KH != s->KW || (c.OH == s->OH && c.OW == s->OW && s->outpad == 0)) a = band_elems(&gc);
-    if (s->KH != s->KW || (t.OH == s->OH && t.OW == s->OW)) b = band_elems(&gt);
-    if (a == 0 && b == 0) { a = band_elems(&gc); b = band_elems(&gt); } /* set by hand */
-    a = a > b ? a : b;
-    return a > 0 ? a : 1;
-}
-
-/* y (OC, HW) += bias[oc] for every position. */
-static void add_bias(real *y, const real *bias, int OC, size_t HW)
+/* y (N, OC, HW) += bias[oc] for every sample and position. */
+static void add_bias(real *y, const real *bias, int N, int OC, size_t HW)
 {
     int o;
     size_t i;
-    for (o = 0; o < OC; o++) {
-        real *row = y + (size_t)o * HW, b = bias[o];
+    for (o = 0; o < N * OC; o++) {
+        real *row = y + (size_t)o * HW, b = bias[o % OC];
         for (i = 0; i < HW; i++) row[i] += b;
     }
 }
@@ -224,158 +203,305 @@ static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
     }
 }
 
-/* out (N,OC,OH,OW) = sum over c,kh,kw of weight[oc,c,kh,kw] * in[c, oh*s-p+kh, ow*s-p+kw]
- * + bias[oc], via im2col + gemm band by band. */
+/* The grid direction, for N samples (weight (CG, C, KH, KW)):
+ *   gout (N, CG, GH, GW) = beta * gout + weight * im2col(img)   (gout may be NULL)
+ *   dweight (CG, C*KH*KW) += gin (N, CG, GH, GW) * im2col(img)^T  (dweight may be NULL)
+ * img is (N, C, IH, IW). Band by band, samples in order; one im2col serves both. */
+static void grid_pass(real *gout, real beta, real *dweight, const real *gin, const real *img,
+                      const real *weight, const Geom *g, int N, size_t budget, real *work)
+{
+    int ckk = g->C * g->KH * g->KW, band = band_rows(g, budget), n, r0;
+    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    if (!gout && !dweight) return;
+    for (n = 0; n < N; n++) {
+        const real *x = img + (size_t)n * g->C * IHW;                 /* (C, IH, IW) */
+        real *y = gout ? gout + (size_t)n * g->CG * GHW : NULL;        /* (CG, GH, GW) */
+        const real *dy = dweight ? gin + (size_t)n * g->CG * GHW : NULL; /* (CG, GH, GW) */
+        if (g->point) {
+            if (y) gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
+            if (dy)
+                gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
+            continue;
+        }
+        for (r0 = 0; r0 < g->GH; r0 += band) {
+            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
+            size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
+            im2col(work, x, g, r0, nr);     /* work: (C*KH*KW, nr*GW) */
+            if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, work, P, beta, y + at, (int)GHW);
+            if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, work, P, 1, dweight, ckk);
+        }
+    }
+}
+
+/* 1 if image_pass may run as a grid_pass of the flipped geometry (stride 1, pad <= K-1)
+ * with the flipped weight copy taking at most half the budget. */
+static int flippable(const Geom *g)
+{
+    return !g->point && g->stride == 1 && g->KH == g->KW && g->pad <= g->KH - 1 &&
+           (size_t)g->CG * g->C * g->KH * g->KW <= CONV_COL_BUDGET / 2;
+}
+
+/* With stride 1, img[c, ih, iw] = sum over o,kh,kw of grid[o, ih+p-kh, iw+p-kw] *
+ * w[o,c,kh,kw] is a convolution of the grid (padded by K-1-p) with the weights transposed
+ * and flipped: the image becomes the grid of this geometry. */
+static Geom flip_geom(const Geom *g)
+{
+    Geom f = *g;
+    f.C = g->CG; f.IH = g->GH; f.IW = g->GW;
+    f.CG = g->C; f.GH = g->IH; f.GW = g->IW;
+    f.pad = g->KH - 1 - g->pad;
+    return f;
+}
+
+/* wf (C, CG, K, K)[c][o][kh][kw] = w (CG, C, K, K)[o][c][K-1-kh][K-1-kw]. */
+static void flip_weight(real *wf, const real *w, const Geom *g)
+{
+    int KK = g->KH * g->KW, c;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->C * g->CG * KK > 65536)
+#endif
+    for (c = 0; c < g->C; c++) {
+        int o, k;
+        for (o = 0; o < g->CG; o++) {
+            const real *src = w + ((size_t)o * g->C + c) * KK; /* (K, K) */
+            real *dst = wf + ((size_t)c * g->CG + o) * KK;     /* (K, K) */
+            for (k = 0; k < KK; k++) dst[k] = src[KK - 1 - k];
+        }
+    }
+}
+
+/* Elements of the flipped weight copy, rounded up to a 64-byte multiple. */
+static size_t flip_elems(const Geom *g)
+{
+    size_t n = (size_t)g->CG * g->C * g->KH * g->KW, q = 64 / sizeof(real);
+    return (n + q - 1) / q * q;
+}
+
+/* The image direction, the adjoint of grid_pass's product, for N samples:
+ *   img (N, C, IH, IW) = (add ? img : 0) + weight^T "*" grid (N, CG, GH, GW).
+ * Stride 1: a grid_pass of the flipped geometry (im2col of the grid, then one gemm with
+ * the large inner dimension CG*K*K, no col2im). Otherwise col = weight^T * grid band,
+ * folded into the image by col2im. */
+static void image_pass(real *img, int add, const real *grid, const real *weight, const Geom *g,
+                       int N, real *work)
+{
+    int ckk = g->C * g->KH * g->KW, n, r0, band;
+    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    if (flippable(g)) {
+        Geom f = flip_geom(g);
+        size_t nf = flip_elems(g);
+        flip_weight(work, weight, g);
+        grid_pass(img, add ? 1 : 0, NULL, NULL, grid, work, &f, N, CONV_COL_BUDGET - nf,
+                  work + nf);
+        return;
+    }
+    band = band_rows(g, CONV_COL_BUDGET);
+    for (n = 0; n < N; n++) {
+        real *x = img + (size_t)n * g->C * IHW;              /* (C, IH, IW) */
+        const real *y = grid + (size_t)n * g->CG * GHW;      /* (CG, GH, GW) */
+        if (g->point) {
+            gemm(1, 0, g->C, (int)IHW, g->CG, 1, weight, g->C, y, (int)GHW, add ? 1 : 0, x,
+                 (int)IHW);
+            continue;
+        }
+        if (!add) memset(x, 0, IHW * g->C * sizeof(real));
+        for (r0 = 0; r0 < g->GH; r0 += band) {
+            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
+            /* work (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
+            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, work, P);
+            col2im(x, work, g, r0, nr);
+        }
+    }
+}
+
+/* out = conv(in, weight) + bias: the grid direction with image = in, grid = out. */
 void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
                     const ConvShape *s, real *work)
 {
     Geom g = conv_geom(s);
-    int ckk = s->C * s->KH * s->KW, band = band_rows(&g), n, r0;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    if (s->OH <= 0 || s->OW <= 0) return;
-    for (n = 0; n < s->N; n++) {
-        const real *x = in + (size_t)n * s->C * HW; /* (C, H, W) */
-        real *y = out + (size_t)n * s->OC * OHW;    /* (OC, OH, OW) */
-        if (pointwise(s)) {
-            gemm(0, 0, s->OC, (int)OHW, s->C, 1, weight, s->C, x, (int)OHW, 0, y, (int)OHW);
-        } else {
-            for (r0 = 0; r0 < s->OH; r0 += band) {
-                int nr = s->OH - r0 < band ? s->OH - r0 : band, P = nr * s->OW;
-                im2col(work, x, &g, r0, nr); /* work: (C*KH*KW, nr*OW) */
-                gemm(0, 0, s->OC, P, ckk, 1, weight, ckk, work, P, 0, y + (size_t)r0 * s->OW,
-                     (int)OHW);
-            }
-        }
-        if (bias) add_bias(y, bias, s->OC, OHW);
-    }
+    if (empty(s)) return;
+    grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
-/* din += dL/din = sum over oc,kh,kw of weight[oc,c,kh,kw] * dout[oc,oh,ow] where
- * ih = oh*s-p+kh, iw = ow*s-p+kw; dweight[oc,c,kh,kw] += sum over n,oh,ow of
- * dout[n,oc,oh,ow] * in[n,c,ih,iw]; dbias[oc] += sum over n,oh,ow of dout. */
+/* din += the image direction of dout (the adjoint of the forward); dweight += dout *
+ * im2col(in)^T; dbias += sum of dout over n,oh,ow. */
 void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
                      const real *weight, const ConvShape *s, real *work)
 {
     Geom g = conv_geom(s);
-    int ckk = s->C * s->KH * s->KW, band = band_rows(&g), n, r0;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    if (s->OH <= 0 || s->OW <= 0) return;
-    for (n = 0; n < s->N; n++) {
-        const real *x = in + (size_t)n * s->C * HW;       /* (C, H, W) */
-        const real *dy = dout + (size_t)n * s->OC * OHW;  /* (OC, OH, OW) */
-        real *dx = din ? din + (size_t)n * s->C * HW : NULL;
-        if (pointwise(s)) {
-            if (dweight)
-                gemm(0, 1, s->OC, s->C, (int)OHW, 1, dy, (int)OHW, x, (int)HW, 1, dweight, s->C);
-            if (dx)
-                gemm(1, 0, s->C, (int)HW, s->OC, 1, weight, s->C, dy, (int)OHW, 1, dx, (int)HW);
-            continue;
-        }
-        for (r0 = 0; r0 < s->OH; r0 += band) {
-            int nr = s->OH - r0 < band ? s->OH - r0 : band, P = nr * s->OW;
-            const real *dyb = dy + (size_t)r0 * s->OW; /* (OC, nr*OW), row stride OHW */
-            if (dweight) {
-                im2col(work, x, &g, r0, nr); /* work: (C*KH*KW, nr*OW) */
-                gemm(0, 1, s->OC, ckk, P, 1, dyb, (int)OHW, work, P, 1, dweight, ckk);
-            }
-            if (dx) {
-                gemm(1, 0, ckk, P, s->OC, 1, weight, ckk, dyb, (int)OHW, 0, work, P);
-                col2im(dx, work, &g, r0, nr);
-            }
-        }
-    }
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, OHW);
+    if (empty(s)) return;
+    grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
+    if (din) image_pass(din, 1, dout, weight, &g, s->N, work);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
-/* out (N,OC,OH,OW): out[oc, ih*s-p+kh, iw*s-p+kw] gets in[c,ih,iw] * weight[c,oc,kh,kw]
- * summed over c,ih,iw,kh,kw, plus bias[oc]; via gemm + col2im band by band. */
+/* out = conv_transpose(in, weight) + bias: the image direction with grid = in, image = out. */
 void convt_forward(real *out, const real *in, const real *weight, const real *bias,
                    const ConvShape *s, real *work)
 {
     Geom g = convt_geom(s);
-    int okk = s->OC * s->KH * s->KW, band = band_rows(&g), n, r0;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    if (s->OH <= 0 || s->OW <= 0) return;
-    for (n = 0; n < s->N; n++) {
-        const real *x = in + (size_t)n * s->C * HW; /* (C, H, W) */
-        real *y = out + (size_t)n * s->OC * OHW;    /* (OC, OH, OW) */
-        if (pointwise(s)) {
-            gemm(1, 0, s->OC, (int)HW, s->C, 1, weight, s->OC, x, (int)HW, 0, y, (int)HW);
-        } else {
-            memset(y, 0, OHW * s->OC * sizeof(real));
-            for (r0 = 0; r0 < s->H; r0 += band) {
-                int nr = s->H - r0 < band ? s->H - r0 : band, P = nr * s->W;
-                /* work (OC*KH*KW, nr*W) = weight^T * in rows r0..r0+nr-1 */
-                gemm(1, 0, okk, P, s->C, 1, weight, okk, x + (size_t)r0 * s->W, (int)HW, 0,
-                     work, P);
-                col2im(y, work, &g, r0, nr);
-            }
-        }
-        if (bias) add_bias(y, bias, s->OC, OHW);
-    }
+    if (empty(s)) return;
+    image_pass(out, 0, in, weight, &g, s->N, work);
+    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
-/* din[c,ih,iw] += sum over oc,kh,kw of weight[c,oc,kh,kw] * dout[oc, ih*s-p+kh, iw*s-p+kw]
- * (a convolution of dout); dweight[c,oc,kh,kw] += sum over n,ih,iw of in[n,c,ih,iw] *
- * dout[n,oc,ih*s-p+kh,iw*s-p+kw]; dbias[oc] += sum of dout over n,oh,ow. */
+/* din += conv(dout, weight) (the grid direction, image = dout); dweight += in *
+ * im2col(dout)^T; dbias += sum of dout. */
 void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
                     const real *weight, const ConvShape *s, real *work)
 {
     Geom g = convt_geom(s);
-    int okk = s->OC * s->KH * s->KW, band = band_rows(&g), n, r0;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    if (s->OH <= 0 || s->OW <= 0) return;
-    for (n = 0; n < s->N; n++) {
-        const real *x = in + (size_t)n * s->C * HW;      /* (C, H, W) */
-        const real *dy = dout + (size_t)n * s->OC * OHW; /* (OC, OH, OW) */
-        real *dx = din ? din + (size_t)n * s->C * HW : NULL;
-        if (pointwise(s)) {
-            if (dx)
-                gemm(0, 0, s->C, (int)HW, s->OC, 1, weight, s->OC, dy, (int)HW, 1, dx, (int)HW);
-            if (dweight)
-                gemm(0, 1, s->C, s->OC, (int)HW, 1, x, (int)HW, dy, (int)HW, 1, dweight, s->OC);
-            continue;
-        }
-        if (!dx && !dweight) continue;
-        for (r0 = 0; r0 < s->H; r0 += band) {
-            int nr = s->H - r0 < band ? s->H - r0 : band, P = nr * s->W;
-            im2col(work, dy, &g, r0, nr); /* work: (OC*KH*KW, nr*W) */
-            if (dx)
-                gemm(0, 0, s->C, P, okk, 1, weight, okk, work, P, 1, dx + (size_t)r0 * s->W,
-                     (int)HW);
-            if (dweight)
-                gemm(0, 1, s->C, okk, P, 1, x + (size_t)r0 * s->W, (int)HW, work, P, 1, dweight,
-                     okk);
-        }
-    }
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, OHW);
+    if (empty(s)) return;
+    grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
-/* ---- direct references: every output element is a sum gathered in double. */
+/* col elements of one band of geometry g within `budget`. */
+static size_t band_elems(const Geom *g, size_t budget)
+{
+    return (size_t)g->C * g->KH * g->KW * (size_t)band_rows(g, budget) *
+           (size_t)(g->GW > 0 ? g->GW : 1);
+}
+
+/* Work of both passes of geometry g: one band, or the flipped weights and a band of the
+ * flipped geometry (see image_pass). */
+static size_t pass_elems(const Geom *g)
+{
+    size_t a = band_elems(g, CONV_COL_BUDGET), b = 0;
+    if (flippable(g)) {
+        Geom f = flip_geom(g);
+        b = flip_elems(g) + band_elems(&f, CONV_COL_BUDGET - flip_elems(g));
+    }
+    return a > b ? a : b;
+}
+
+/* The larger work of the kinds the shape is consistent with: a shape from conv2d_shape has
+ * OH = (H + 2p - KH)/s + 1, one from convt_shape OH = (H-1)*s - 2p + KH + outpad (a shape
+ * may satisfy both, e.g. 3x3 stride 1 padding 1). */
+size_t conv_work_size(const ConvShape *s)
+{
+    Geom gc = conv_geom(s), gt = convt_geom(s);
+    ConvShape c, t;
+    size_t a = 0, b = 0;
+    if (pointwise(s)) return 1;
+    c = conv2d_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad);
+    t = convt_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad, s->outpad);
+    if (s->KH != s->KW || (c.OH == s->OH && c.OW == s->OW && s->outpad == 0)) a = pass_elems(&gc);
+    if (s->KH != s->KW || (t.OH == s->OH && t.OW == s->OW)) b = pass_elems(&gt);
+    if (a == 0 && b == 0) { a = pass_elems(&gc); b = pass_elems(&gt); } /* set by hand */
+    a = a > b ? a : b;
+    return a > 0 ? a : 1;
+}
+
+/* ---- direct references: every output element is a sum gathered in double. They share the
+ * geometry too: grid channels o, image channels c, weight (CG, C, KH, KW), and grid point
+ * (gh, gw) sees image point (gh*s-p+kh, gw*s-p+kw). */
+
+/* Element (n, c, h, w) of a tensor (N, C, H, W). */
+#define AT(t, n, c, h, w, C, H, W) (t)[(((size_t)(n) * (C) + (c)) * (H) + (h)) * (W) + (w)]
+
+/* grid[n,o,gh,gw] (= or +=) bias[o] + sum over c,kh,kw of w[o,c,kh,kw] * img[n,c,ih,iw]
+ * with ih = gh*s-p+kh, iw = gw*s-p+kw inside the image (bias may be NULL). */
+static void direct_to_grid(real *grid, int add, const real *img, const real *w,
+                           const real *bias, const Geom *g, int N)
+{
+    int n, o, gh, gw, c, kh, kw;
+    for (n = 0; n < N; n++)
+        for (o = 0; o < g->CG; o++)
+            for (gh = 0; gh < g->GH; gh++)
+                for (gw = 0; gw < g->GW; gw++) {
+                    double acc = 0;
+                    real v;
+                    for (c = 0; c < g->C; c++)
+                        for (kh = 0; kh < g->KH; kh++)
+                            for (kw = 0; kw < g->KW; kw++) {
+                                int ih = gh * g->stride - g->pad + kh;
+                                int iw = gw * g->stride - g->pad + kw;
+                                if (ih < 0 || ih >= g->IH || iw < 0 || iw >= g->IW) continue;
+                                acc += (double)AT(w, o, c, kh, kw, g->C, g->KH, g->KW) *
+                                       AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
+                            }
+                    if (bias) acc += bias[o];
+                    v = (real)acc;
+                    if (add) AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) += v;
+                    else AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) = v;
+                }
+}
+
+/* img[n,c,ih,iw] (= or +=) bias[c] + sum over o,kh,kw with (ih+p-kh)/s = gh, (iw+p-kw)/s = gw
+ * exact and in range of grid[n,o,gh,gw] * w[o,c,kh,kw] (bias may be NULL). */
+static void direct_to_image(real *img, int add, const real *grid, const real *w,
+                            const real *bias, const Geom *g, int N)
+{
+    int n, o, ih, iw, c, kh, kw;
+    for (n = 0; n < N; n++)
+        for (c = 0; c < g->C; c++)
+            for (ih = 0; ih < g->IH; ih++)
+                for (iw = 0; iw < g->IW; iw++) {
+                    double acc = 0;
+                    real v;
+                    for (o = 0; o < g->CG; o++)
+                        for (kh = 0; kh < g->KH; kh++)
+                            for (kw = 0; kw < g->KW; kw++) {
+                                int th = ih + g->pad - kh, tw = iw + g->pad - kw, gh, gw;
+                                if (th < 0 || tw < 0 || th % g->stride || tw % g->stride)
+                                    continue;
+                                gh = th / g->stride;
+                                gw = tw / g->stride;
+                                if (gh >= g->GH || gw >= g->GW) continue;
+                                acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
+                                       AT(w, o, c, kh, kw, g->C, g->KH, g->KW);
+                            }
+                    if (bias) acc += bias[c];
+                    v = (real)acc;
+                    if (add) AT(img, n, c, ih, iw, g->C, g->IH, g->IW) += v;
+                    else AT(img, n, c, ih, iw, g->C, g->IH, g->IW) = v;
+                }
+}
+
+/* dw[o,c,kh,kw] += sum over n,gh,gw of grid[n,o,gh,gw] * img[n,c,gh*s-p+kh,gw*s-p+kw]. */
+static void direct_weight_grad(real *dw, const real *grid, const real *img, const Geom *g, int N)
+{
+    int n, o, c, kh, kw, gh, gw;
+    for (o = 0; o < g->CG; o++)
+        for (c = 0; c < g->C; c++)
+            for (kh = 0; kh < g->KH; kh++)
+                for (kw = 0; kw < g->KW; kw++) {
+                    double acc = 0;
+                    for (n = 0; n < N; n++)
+                        for (gh = 0; gh < g->GH; gh++)
+                            for (gw = 0; gw < g->GW; gw++) {
+                                int ih = gh * g->stride - g->pad + kh;
+                                int iw = gw * g->stride - g->pad + kw;
+                                if (ih < 0 || ih >= g->IH || iw < 0 || iw >= g->IW) continue;
+                                acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
+                                       AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
+                            }
+                    AT(dw, o, c, kh, kw, g->C, g->KH, g->KW) += (real)acc;
+                }
+}
+
+/* dbias[o] += sum over n and positions of dout (N, OC, HW), in double. */
+static void direct_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
+{
+    int o, n;
+    size_t i;
+    for (o = 0; o < OC; o++) {
+        double acc = 0;
+        for (n = 0; n < N; n++)
+            for (i = 0; i < HW; i++) acc += dout[((size_t)n * OC + o) * HW + i];
+        dbias[o] += (real)acc;
+    }
+}
 
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw of weight[oc,c,kh,kw] * in[n,c,ih,iw]
  * with ih = oh*s-p+kh, iw = ow*s-p+kw inside the input. */
 void conv2d_forward_direct(real *out, const real *in, const real *weight, const real *bias,
                            const ConvShape *s)
 {
-    int n, o, oh, ow, c, kh, kw;
-    for (n = 0; n < s->N; n++)
-        for (o = 0; o < s->OC; o++)
-            for (oh = 0; oh < s->OH; oh++)
-                for (ow = 0; ow < s->OW; ow++) {
-                    double acc = 0;
-                    for (c = 0; c < s->C; c++)
-                        for (kh = 0; kh < s->KH; kh++)
-                            for (kw = 0; kw < s->KW; kw++) {
-                                int ih = oh * s->stride - s->pad + kh;
-                                int iw = ow * s->stride - s->pad + kw;
-                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
-                                acc += (double)weight[((size_t)(o * s->C + c) * s->KH + kh) * s->KW + kw] *
-                                       in[((size_t)(n * s->C + c) * s->H + ih) * s->W + iw];
-                            }
-                    if (bias) acc += bias[o];
-                    out[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow] = (real)acc;
-                }
+    Geom g = conv_geom(s);
+    direct_to_grid(out, 0, in, weight, bias, &g, s->N);
 }
 
 /* din[n,c,ih,iw] += sum over oc,kh,kw with (ih+p-kh)/s = oh, (iw+p-kw)/s = ow exact and in
@@ -383,52 +509,10 @@ void conv2d_forward_direct(real *out, const real *in, const real *weight, const 
 void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *dout,
                             const real *in, const real *weight, const ConvShape *s)
 {
-    int n, o, c, h, w, kh, kw, oh, ow;
-    if (din)
-        for (n = 0; n < s->N; n++)
-            for (c = 0; c < s->C; c++)
-                for (h = 0; h < s->H; h++)
-                    for (w = 0; w < s->W; w++) {
-                        double acc = 0;
-                        for (o = 0; o < s->OC; o++)
-                            for (kh = 0; kh < s->KH; kh++)
-                                for (kw = 0; kw < s->KW; kw++) {
-                                    int th = h + s->pad - kh, tw = w + s->pad - kw;
-                                    if (th < 0 || tw < 0 || th % s->stride || tw % s->stride)
-                                        continue;
-                                    oh = th / s->stride;
-                                    ow = tw / s->stride;
-                                    if (oh >= s->OH || ow >= s->OW) continue;
-                                    acc += (double)dout[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow] *
-                                           weight[((size_t)(o * s->C + c) * s->KH + kh) * s->KW + kw];
-                                }
-                        din[((size_t)(n * s->C + c) * s->H + h) * s->W + w] += (real)acc;
-                    }
-    if (dweight)
-        for (o = 0; o < s->OC; o++)
-            for (c = 0; c < s->C; c++)
-                for (kh = 0; kh < s->KH; kh++)
-                    for (kw = 0; kw < s->KW; kw++) {
-                        double acc = 0;
-                        for (n = 0; n < s->N; n++)
-                            for (oh = 0; oh < s->OH; oh++)
-                                for (ow = 0; ow < s->OW; ow++) {
-                                    int ih = oh * s->stride - s->pad + kh;
-                                    int iw = ow * s->stride - s->pad + kw;
-                                    if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
-                                    acc += (double)dout[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow] *
-                                           in[((size_t)(n * s->C + c) * s->H + ih) * s->W + iw];
-                                }
-                        dweight[((size_t)(o * s->C + c) * s->KH + kh) * s->KW + kw] += (real)acc;
-                    }
-    if (dbias)
-        for (o = 0; o < s->OC; o++) {
-            double acc = 0;
-            for (n = 0; n < s->N; n++)
-                for (oh = 0; oh < s->OH * s->OW; oh++)
-                    acc += dout[((size_t)n * s->OC + o) * s->OH * s->OW + oh];
-            dbias[o] += (real)acc;
-        }
+    Geom g = conv_geom(s);
+    if (din) direct_to_image(din, 1, dout, weight, NULL, &g, s->N);
+    if (dweight) direct_weight_grad(dweight, dout, in, &g, s->N);
+    if (dbias) direct_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw with (oh+p-kh)/s = ih, (ow+p-kw)/s = iw exact
@@ -436,27 +520,8 @@ void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *d
 void convt_forward_direct(real *out, const real *in, const real *weight, const real *bias,
                           const ConvShape *s)
 {
-    int n, o, oh, ow, c, kh, kw;
-    for (n = 0; n < s->N; n++)
-        for (o = 0; o < s->OC; o++)
-            for (oh = 0; oh < s->OH; oh++)
-                for (ow = 0; ow < s->OW; ow++) {
-                    double acc = 0;
-                    for (c = 0; c < s->C; c++)
-                        for (kh = 0; kh < s->KH; kh++)
-                            for (kw = 0; kw < s->KW; kw++) {
-                                int th = oh + s->pad - kh, tw = ow + s->pad - kw, ih, iw;
-                                if (th < 0 || tw < 0 || th % s->stride || tw % s->stride)
-                                    continue;
-                                ih = th / s->stride;
-                                iw = tw / s->stride;
-                                if (ih >= s->H || iw >= s->W) continue;
-                                acc += (double)in[((size_t)(n * s->C + c) * s->H + ih) * s->W + iw] *
-                                       weight[((size_t)(c * s->OC + o) * s->KH + kh) * s->KW + kw];
-                            }
-                    if (bias) acc += bias[o];
-                    out[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow] = (real)acc;
-                }
+    Geom g = convt_geom(s);
+    direct_to_image(out, 0, in, weight, bias, &g, s->N);
 }
 
 /* din[n,c,ih,iw] += sum over oc,kh,kw of weight[c,oc,kh,kw] * dout[n,oc,ih*s-p+kh,iw*s-p+kw];
@@ -465,49 +530,10 @@ void convt_forward_direct(real *out, const real *in, const real *weight, const r
 void convt_backward_direct(real *din, real *dweight, real *dbias, const real *dout,
                            const real *in, const real *weight, const ConvShape *s)
 {
-    int n, o, c, h, w, kh, kw, oh, ow;
-    if (din)
-        for (n = 0; n < s->N; n++)
-            for (c = 0; c < s->C; c++)
-                for (h = 0; h < s->H; h++)
-                    for (w = 0; w < s->W; w++) {
-                        double acc = 0;
-                        for (o = 0; o < s->OC; o++)
-                            for (kh = 0; kh < s->KH; kh++)
-                                for (kw = 0; kw < s->KW; kw++) {
-                                    oh = h * s->stride - s->pad + kh;
-                                    ow = w * s->stride - s->pad + kw;
-                                    if (oh < 0 || oh >= s->OH || ow < 0 || ow >= s->OW) continue;
-                                    acc += (double)dout[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow] *
-                                           weight[((size_t)(c * s->OC + o) * s->KH + kh) * s->KW + kw];
-                                }
-                        din[((size_t)(n * s->C + c) * s->H + h) * s->W + w] += (real)acc;
-                    }
-    if (dweight)
-        for (c = 0; c < s->C; c++)
-            for (o = 0; o < s->OC; o++)
-                for (kh = 0; kh < s->KH; kh++)
-                    for (kw = 0; kw < s->KW; kw++) {
-                        double acc = 0;
-                        for (n = 0; n < s->N; n++)
-                            for (h = 0; h < s->H; h++)
-                                for (w = 0; w < s->W; w++) {
-                                    oh = h * s->stride - s->pad + kh;
-                                    ow = w * s->stride - s->pad + kw;
-                                    if (oh < 0 || oh >= s->OH || ow < 0 || ow >= s->OW) continue;
-                                    acc += (double)in[((size_t)(n * s->C + c) * s->H + h) * s->W + w] *
-                                           dout[((size_t)(n * s->OC + o) * s->OH + oh) * s->OW + ow];
-                                }
-                        dweight[((size_t)(c * s->OC + o) * s->KH + kh) * s->KW + kw] += (real)acc;
-                    }
-    if (dbias)
-        for (o = 0; o < s->OC; o++) {
-            double acc = 0;
-            for (n = 0; n < s->N; n++)
-                for (oh = 0; oh < s->OH * s->OW; oh++)
-                    acc += dout[((size_t)n * s->OC + o) * s->OH * s->OW + oh];
-            dbias[o] += (real)acc;
-        }
+    Geom g = convt_geom(s);
+    if (din) direct_to_grid(din, 1, dout, weight, NULL, &g, s->N);
+    if (dweight) direct_weight_grad(dweight, in, dout, &g, s->N);
+    if (dbias) direct_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* weight (C, C, K, K): weight[i][i] = (1 - |y - c|/f) * (1 - |x - c|/f), f = (K+1)/2,

@@ -545,6 +545,9 @@ int main(void)
     fast_vs_direct("conv 1x1", conv2d_shape(2, 12, 5, 9, 10, 1, 1, 0), 0, 1);
     fast_vs_direct("conv 3x3 p100", conv2d_shape(1, 2, 3, 4, 3, 3, 1, 100), 0, 0);
     fast_vs_direct("conv 3x3 bands", conv2d_shape(1, 64, 80, 100, 2, 3, 1, 1), 0, 1);
+    /* stride 1 without the flipped-weight path: padding > K-1, weights over half the budget */
+    fast_vs_direct("conv 3x3 s1 p3", conv2d_shape(1, 3, 6, 7, 4, 3, 1, 3), 0, 1);
+    fast_vs_direct("conv 3x3 big weight", conv2d_shape(1, 512, 3, 4, 520, 3, 1, 1), 0, 1);
     fast_vs_direct("convt 4x4 s2", convt_shape(1, 5, 6, 7, 4, 4, 2, 0, 0), 1, 0);
     fast_vs_direct("convt 16x16 s8", convt_shape(1, 3, 3, 4, 3, 16, 8, 0, 0), 1, 0);
     fast_vs_direct("convt 7x7 s1", convt_shape(1, 9, 3, 5, 6, 7, 1, 0, 0), 1, 1);
