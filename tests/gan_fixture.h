@@ -1,7 +1,9 @@
 /*
- * gan_fixture.h - what test_nets.c and test_step.c share: the reduced configuration
- * of the goldens and the inputs from the hash rule (golden/gen_nets.py's docstring).
- * Header-only (static functions), included by those two programs.
+ * gan_fixture.h - what the programs checking gan/ against golden/gen_nets.py share
+ * (test_nets, test_step, test_oracle, test_clnet): the reduced configuration of the goldens,
+ * the inputs from the hash rule (golden/gen_nets.py's docstring), golden reading and the
+ * tolerances of forward values, losses, gradients and parameter updates.
+ * Header-only (static inline functions: a program need not use them all).
  */
 #ifndef LSD_GAN_FIXTURE_H
 #define LSD_GAN_FIXTURE_H
@@ -12,10 +14,11 @@
 #include <string.h>
 
 #include "../gan/lsd.h"
+#include "../tensor/safetensors.h"
 #include "harness.h"
 
 /* golden/gen_nets.py's SMALL: vgg 2, fc 16, ngf 2, ndf 4, 5 classes */
-static LsdConfig fixture_small(void)
+static inline LsdConfig fixture_small(void)
 {
     LsdConfig c;
     c.vgg = 2, c.fc = 16, c.ngf = 2, c.ndf = 4, c.n_class = 5;
@@ -30,7 +33,7 @@ typedef struct {
 } Fixture;
 
 /* Inputs from the hash rule; returns 0 on allocation failure. */
-static int fixture_make(Fixture *f, int N, int H, int W, int n_class)
+static inline int fixture_make(Fixture *f, int N, int H, int W, int n_class)
 {
     size_t n = (size_t)N * 3 * H * W, i;
     memset(f, 0, sizeof *f);
@@ -55,7 +58,7 @@ static int fixture_make(Fixture *f, int N, int H, int W, int n_class)
     return 1;
 }
 
-static void fixture_free(Fixture *f)
+static inline void fixture_free(Fixture *f)
 {
     free(f->xs);
     free(f->xt);
@@ -65,7 +68,7 @@ static void fixture_free(Fixture *f)
 }
 
 /* Reads a golden tensor of n elements (any float dtype) into a new array, or NULL. */
-static real *golden_read(st_file *sf, const char *name, size_t n)
+static inline real *golden_read(st_file *sf, const char *name, size_t n)
 {
     lsd_err err;
     real *p = (real *)malloc((n ? n : 1) * sizeof(real));
@@ -79,7 +82,7 @@ static real *golden_read(st_file *sf, const char *name, size_t n)
 }
 
 /* Largest |x|. */
-static double max_abs(const real *x, size_t n)
+static inline double max_abs(const real *x, size_t n)
 {
     double m = 0;
     size_t i;
@@ -95,12 +98,81 @@ static double max_abs(const real *x, size_t n)
 #endif
 
 /* got against golden name: |d| <= rtol * (|ref| + max|ref|) elementwise (scale-aware). */
-static void check_against(st_file *sf, const char *name, const real *got, size_t n, double rtol)
+static inline void check_against(st_file *sf, const char *name, const real *got, size_t n,
+                                 double rtol)
 {
     real *ref = golden_read(sf, name, n);
     if (!ref) return;
     test_close_real(name, got, ref, n, rtol * max_abs(ref, n), rtol);
     free(ref);
+}
+
+#ifdef LSD_DOUBLE
+#define LOSS_RTOL 1e-9
+#define GRAD_RTOL 1e-7 /* relative to the tensor's largest gradient */
+#define DELTA_TOL 1e-6 /* of the learning rate, per element */
+#else
+#define LOSS_RTOL 2e-4
+#define GRAD_RTOL 2e-3
+#define DELTA_TOL 0.5 /* a tiny gradient's sign may flip in float: compare the bulk */
+#endif
+
+/* 1 for D's biases that feed an instance norm (true gradient zero, method.md). */
+static inline int fixture_in_fed_bias(const ParamArena *a, const ParamSpec *s)
+{
+    return a->prefix[0] == 'D' && s->is_bias && strncmp(s->name, "out_", 4) != 0;
+}
+
+/* Checks every trainable tensor's update (new - init) against the golden's <tag>new.<name>
+ * (float: the fraction of elements off by more than DELTA_TOL * lr must be under 1%). */
+static inline void fixture_check_updates(st_file *sf, const ParamArena *a, const real *init,
+                                         double lr_w, double lr_b, const char *tag)
+{
+    char name[160];
+    int k;
+    for (k = 0; k < a->n; k++) {
+        const ParamSpec *s = &a->spec[k];
+        const real *got = a->param + s->offset, *p0 = init + s->offset;
+        double lr = s->is_bias ? lr_b : lr_w;
+        double bound = fixture_in_fed_bias(a, s) ? 3 * lr : DELTA_TOL * lr;
+        size_t i, bad = 0, worst_i = 0;
+        double worst = 0;
+        real *ref;
+        if (s->frozen) continue;
+        sprintf(name, "%snew.%s%s", tag, a->prefix, s->name);
+        if (!st_find(sf, name)) continue;
+        if (!(ref = golden_read(sf, name, s->size))) continue;
+        for (i = 0; i < s->size; i++) {
+            double d = fabs(((double)got[i] - p0[i]) - ((double)ref[i] - p0[i]));
+            if (!(d <= bound)) bad++;
+            if (!(d <= worst)) worst = d, worst_i = i;
+        }
+        if (sizeof(real) == 8 || fixture_in_fed_bias(a, s))
+            CHECK(bad == 0, "%s: update off by %.3g lr at %lu", name, worst / lr,
+                  (unsigned long)worst_i);
+        else
+            CHECK(bad * 100 <= s->size, "%s: %lu of %lu updates off by > %.2g lr (worst %.3g)",
+                  name, (unsigned long)bad, (unsigned long)s->size, DELTA_TOL, worst / lr);
+        free(ref);
+    }
+}
+
+/* Compares loss got with element `it` of the golden's loss vector name (iters long). */
+static inline void fixture_check_loss(st_file *sf, const char *name, double got, int it,
+                                      int iters)
+{
+    real g = (real)got, *ref = golden_read(sf, name, (size_t)iters);
+    if (!ref) return;
+    test_close_real(name, &g, &ref[it], 1, 0, LOSS_RTOL);
+    free(ref);
+}
+
+/* A copy of every parameter of a, to form updates (NULL when memory is short). */
+static inline real *fixture_snapshot(const ParamArena *a)
+{
+    real *p = (real *)malloc(a->total * sizeof(real));
+    if (p) memcpy(p, a->param, a->total * sizeof(real));
+    return p;
 }
 
 #endif

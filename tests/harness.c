@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const char *suite_name = "tests";
 static int n_pass, n_fail, n_skip;
@@ -151,4 +155,72 @@ int test_have_python_module(const char *module)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", test_python(), module);
     return system(cmd) == 0;
+}
+
+char *test_tmp_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", test_tmp_dir(), name);
+    return buf;
+}
+
+int test_run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192], buf[4096];
+    va_list ap;
+    FILE *p;
+    size_t len = 0, k;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd - 16, fmt, ap);
+    va_end(ap);
+    strcat(cmd, " 2>&1");
+    if (out && cap) out[0] = '\0';
+    fflush(stdout);
+    fflush(stderr);
+    if (!(p = popen(cmd, "r"))) return -1;
+    while ((k = fread(buf, 1, sizeof buf, p)) > 0) {
+        if (out && len + 1 < cap) {
+            size_t room = cap - 1 - len, m = k < room ? k : room;
+            memcpy(out + len, buf, m);
+            len += m;
+            out[len] = '\0';
+        }
+    }
+    st = pclose(p);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int test_one_line_with(const char *text, const char *word)
+{
+    const char *nl = strchr(text, '\n');
+    return nl && nl[1] == '\0' && strstr(text, word) != NULL;
+}
+
+void *test_alloc(size_t n)
+{
+    void *p = calloc(n ? n : 1, 1);
+    if (!p) {
+        fprintf(stderr, "%s: out of memory (%lu bytes)\n", suite_name, (unsigned long)n);
+        exit(1);
+    }
+    return p;
+}
+
+void test_fill_random(real *x, size_t n, unsigned long seed)
+{
+    size_t i;
+    unsigned long s = seed * 2654435761UL + 12345UL;
+    for (i = 0; i < n; i++) {
+        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
+        x[i] = (real)((double)(s >> 4) / (double)(0x7fffffffUL >> 4) * 2.0 - 1.0);
+    }
+}
+
+void test_set_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
 }

@@ -53,5 +53,25 @@ const char *test_tmp_dir(void);
 const char *test_python(void);
 /* 1 if `<python> -c "import <module>"` succeeds. */
 int test_have_python_module(const char *module);
+/* "<test_tmp_dir()>/<name>" into buf (cap bytes); returns buf. */
+char *test_tmp_path(char *buf, size_t cap, const char *name);
+
+/* Runs the shell command made from fmt, with stdout and stderr together into out (cap bytes,
+ * NUL-terminated, the rest dropped; out may be NULL). Returns the exit status, or -1 when the
+ * command could not run or died by a signal. */
+int test_run(char *out, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* 1 if text is exactly one line (one newline, at the end) that contains word. */
+int test_one_line_with(const char *text, const char *word);
+
+/* calloc of n bytes (at least one); exits the test program when memory is short. */
+void *test_alloc(size_t n);
+/* Reproducible values in [-1, 1) from a small LCG (test data only). */
+void test_fill_random(real *x, size_t n, unsigned long seed);
+/* Sets the OpenMP thread count (nothing without OpenMP). */
+void test_set_threads(int n);
 
 #endif

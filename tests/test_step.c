@@ -4,55 +4,6 @@
  * and a short training run on fixed data that lowers the segmentation loss. */
 #include "gan_fixture.h"
 
-#ifdef LSD_DOUBLE
-#define LOSS_RTOL 1e-9
-#define GRAD_RTOL 1e-7 /* relative to the tensor's largest gradient */
-#define DELTA_TOL 1e-6 /* of the learning rate, per element */
-#else
-#define LOSS_RTOL 2e-4
-#define GRAD_RTOL 2e-3
-#define DELTA_TOL 0.5 /* a tiny gradient's sign may flip in float: compare the bulk */
-#endif
-
-/* 1 for D's biases that feed an instance norm (true gradient zero, method.md). */
-static int in_fed_bias(const ParamArena *a, const ParamSpec *s)
-{
-    return a->prefix[0] == 'D' && s->is_bias && strncmp(s->name, "out_", 4) != 0;
-}
-
-/* Checks every trainable tensor's update (new - init) against the golden's (float: the
- * fraction of elements off by more than DELTA_TOL * lr must be under 1%). */
-static void check_updates(st_file *sf, const ParamArena *a, const real *init, double lr_w,
-                          double lr_b, const char *tag)
-{
-    char name[160];
-    int k;
-    for (k = 0; k < a->n; k++) {
-        const ParamSpec *s = &a->spec[k];
-        const real *got = a->param + s->offset, *p0 = init + s->offset;
-        double lr = s->is_bias ? lr_b : lr_w, bound = in_fed_bias(a, s) ? 3 * lr : DELTA_TOL * lr;
-        size_t i, bad = 0, worst_i = 0;
-        double worst = 0;
-        real *ref;
-        if (s->frozen) continue;
-        sprintf(name, "%snew.%s%s", tag, a->prefix, s->name);
-        if (!st_find(sf, name)) continue;
-        if (!(ref = golden_read(sf, name, s->size))) continue;
-        for (i = 0; i < s->size; i++) {
-            double d = fabs(((double)got[i] - p0[i]) - ((double)ref[i] - p0[i]));
-            if (!(d <= bound)) bad++;
-            if (!(d <= worst)) worst = d, worst_i = i;
-        }
-        if (sizeof(real) == 8 || in_fed_bias(a, s))
-            CHECK(bad == 0, "%s: update off by %.3g lr at %lu", name, worst / lr,
-                  (unsigned long)worst_i);
-        else
-            CHECK(bad * 100 <= s->size, "%s: %lu of %lu updates off by > %.2g lr (worst %.3g)",
-                  name, (unsigned long)bad, (unsigned long)s->size, DELTA_TOL, worst / lr);
-        free(ref);
-    }
-}
-
 /* Checks each step's gradients (D from step 1, G from step 2, F from step 3). */
 static void check_grads(st_file *sf, const ParamArena *a)
 {
@@ -61,21 +12,13 @@ static void check_grads(st_file *sf, const ParamArena *a)
     for (k = 0; k < a->n; k++) {
         const ParamSpec *s = &a->spec[k];
         real *ref;
-        if (s->frozen || in_fed_bias(a, s)) continue;
+        if (s->frozen || fixture_in_fed_bias(a, s)) continue;
         sprintf(name, "grad.%s%s", a->prefix, s->name);
         if (!(ref = golden_read(sf, name, s->size))) continue;
         test_close_real(name, a->grad + s->offset, ref, s->size,
                         GRAD_RTOL * max_abs(ref, s->size), GRAD_RTOL);
         free(ref);
     }
-}
-
-/* A copy of every parameter, to form updates. */
-static real *snapshot(const ParamArena *a)
-{
-    real *p = (real *)malloc(a->total * sizeof(real));
-    if (p) memcpy(p, a->param, a->total * sizeof(real));
-    return p;
 }
 
 /* Runs `iters` iterations on a golden case and checks losses, gradients and updates. */
@@ -90,7 +33,7 @@ static void golden_case(const char *file, int N, int H, int W, int iters)
     st_file sf;
     lsd_err err;
     char path[512];
-    real *f0, *g0, *d0, *ref;
+    real *f0, *g0, *d0;
     int it;
     sprintf(path, "%s/%s", test_golden_dir(), file);
     if (st_open(&sf, path, &err)) {
@@ -103,23 +46,14 @@ static void golden_case(const char *file, int N, int H, int W, int iters)
     lsd_model_init_hash(&m);
     lsd_work_hash_masks(&w);
     o.dropout = LSD_DROPOUT_GIVEN;
-    f0 = snapshot(&m.F.pa), g0 = snapshot(&m.G.pa), d0 = snapshot(&m.D.pa);
+    f0 = fixture_snapshot(&m.F.pa);
+    g0 = fixture_snapshot(&m.G.pa);
+    d0 = fixture_snapshot(&m.D.pa);
     for (it = 0; it < iters; it++) {
-        real got[3];
         CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_OK, "step %d: %s", it, err.msg);
-        got[0] = (real)l.loss_D, got[1] = (real)l.loss_G, got[2] = (real)l.loss_F;
-        if ((ref = golden_read(&sf, "loss_D", (size_t)iters))) {
-            test_close_real("loss_D", &got[0], &ref[it], 1, 0, LOSS_RTOL);
-            free(ref);
-        }
-        if ((ref = golden_read(&sf, "loss_G", (size_t)iters))) {
-            test_close_real("loss_G", &got[1], &ref[it], 1, 0, LOSS_RTOL);
-            free(ref);
-        }
-        if ((ref = golden_read(&sf, "loss_F", (size_t)iters))) {
-            test_close_real("loss_F", &got[2], &ref[it], 1, 0, LOSS_RTOL);
-            free(ref);
-        }
+        fixture_check_loss(&sf, "loss_D", l.loss_D, it, iters);
+        fixture_check_loss(&sf, "loss_G", l.loss_G, it, iters);
+        fixture_check_loss(&sf, "loss_F", l.loss_F, it, iters);
     }
     CHECK(m.step == iters, "step count %ld", m.step);
     if (iters == 1) {
@@ -127,22 +61,17 @@ static void golden_case(const char *file, int N, int H, int W, int iters)
         check_grads(&sf, &m.G.pa);
         check_grads(&sf, &m.F.pa);
     }
-    check_updates(&sf, &m.F.pa, f0, o.lr_f_weight, o.lr_f_bias, "");
-    check_updates(&sf, &m.G.pa, g0, o.lr_gd, o.lr_gd, "");
-    check_updates(&sf, &m.D.pa, d0, o.lr_gd, o.lr_gd, "");
+    fixture_check_updates(&sf, &m.F.pa, f0, o.lr_f_weight, o.lr_f_bias, "");
+    fixture_check_updates(&sf, &m.G.pa, g0, o.lr_gd, o.lr_gd, "");
+    fixture_check_updates(&sf, &m.D.pa, d0, o.lr_gd, o.lr_gd, "");
     if (iters > 1) { /* the source-only iteration from the initial parameters */
         double loss;
-        real gl;
         LsdModel m2;
         CHECK(lsd_model_create(&m2, &c, &err) == LSD_OK, "create");
         lsd_model_init_hash(&m2);
         CHECK(lsd_step_source_only(&m2, &w, &fx.b, &o, &loss, &err) == LSD_OK, "source only");
-        gl = (real)loss;
-        if ((ref = golden_read(&sf, "so.loss", 1))) {
-            test_close_real("so.loss", &gl, ref, 1, 0, LOSS_RTOL);
-            free(ref);
-        }
-        check_updates(&sf, &m2.F.pa, f0, o.lr_f_weight, o.lr_f_bias, "so.");
+        fixture_check_loss(&sf, "so.loss", loss, 0, 1);
+        fixture_check_updates(&sf, &m2.F.pa, f0, o.lr_f_weight, o.lr_f_bias, "so.");
         lsd_model_free(&m2);
     }
     free(f0), free(g0), free(d0);
@@ -212,7 +141,6 @@ static void bad_labels(void)
 int main(void)
 {
     test_begin("step");
-    (void)check_against; /* shared fixture helper used by test_nets */
     golden_case("nets_small_b1.safetensors", 1, 64, 128, 1);
     golden_case("nets_small_b2.safetensors", 2, 32, 64, 3);
     bad_labels();
