@@ -5,7 +5,9 @@
  *
  * Prints CSV rows "layer,<case>,<threads>,lsdseg,<ms>,ms" (the best of up to 3
  * runs; fewer once a case has taken a second). bench/layers_torch.py prints the
- * same cases for PyTorch. Usage: bench_layers [substring-of-case-names].
+ * same cases for PyTorch. Usage: bench_layers [substring-of-case-names [max-threads]].
+ * LSD_BENCH_CLOCK=cpu times with the process CPU clock (clock()) instead of the wall
+ * clock: steadier on a loaded machine for 1 thread (with 2 it sums both threads).
  * The backward computes every gradient the training step needs: din except for
  * conv1_1 (F's input is an image), dweight, and dbias where there is a bias.
  */
@@ -73,10 +75,11 @@ static const Case CASES[] = {
     {"D.out_c 128>19 40x80", CONV, 128, 19, 40, 80, 3, 1, 1, 1, 1, 0},
 };
 
-/* Seconds on a monotonic clock. */
-static double now(void)
+/* Seconds on a monotonic clock, or of process CPU time if cpu is set. */
+static double now(int cpu)
 {
     struct timespec t;
+    if (cpu) return (double)clock() / CLOCKS_PER_SEC;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
@@ -96,7 +99,7 @@ static real *rand_buf(size_t n, unsigned long seed)
 }
 
 /* Best time in ms of forward + backward of case c; < 0 if memory is short. */
-static double run_case(const Case *c)
+static double run_case(const Case *c, int cpu)
 {
     ConvShape s;
     size_t nx, ny, nw;
@@ -128,7 +131,7 @@ static double run_case(const Case *c)
         ok = ok && w && dw && b && db && work;
     }
     for (rep = 0; ok && rep < 3 && total < 1.0; rep++) {
-        double t0 = now(), t;
+        double t0 = now(cpu), t;
         real *din = c->need_din ? dx : NULL, *bb = c->bias ? b : NULL, *dbb = c->bias ? db : NULL;
         if (c->kind == POOL) {
             maxpool2d_forward(y, am, x, 1, c->C, c->H, c->W, OH, OW);
@@ -140,7 +143,7 @@ static double run_case(const Case *c)
             convt_forward(y, x, w, bb, &s, work);
             convt_backward(din, dw, dbb, dy, x, w, &s, work);
         }
-        t = now() - t0;
+        t = now(cpu) - t0;
         total += t;
         if (best < 0 || t < best) best = t;
     }
@@ -153,17 +156,19 @@ int main(int argc, char **argv)
 {
     size_t i;
     int t, maxthr = 1;
+    const char *clk = getenv("LSD_BENCH_CLOCK");
+    int cpu = clk && strcmp(clk, "cpu") == 0;
 #ifdef _OPENMP
-    maxthr = 2;
+    maxthr = argc > 2 ? atoi(argv[2]) : 2;
 #endif
     for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-        if (argc > 1 && !strstr(CASES[i].name, argv[1])) continue;
+        if (argc > 1 && argv[1][0] && !strstr(CASES[i].name, argv[1])) continue;
         for (t = 1; t <= maxthr; t++) {
             double ms;
 #ifdef _OPENMP
             omp_set_num_threads(t);
 #endif
-            ms = run_case(&CASES[i]);
+            ms = run_case(&CASES[i], cpu);
             if (ms < 0) {
                 fprintf(stderr, "bench_layers: out of memory in %s\n", CASES[i].name);
                 continue;

@@ -126,7 +126,7 @@ static int pointwise(const ConvShape *s)
 /* 1 if a tensor of the shape has no elements (nothing to compute). */
 static int empty(const ConvShape *s) { return s->OH <= 0 || s->OW <= 0; }
 
-/* The geometry of a convolution of `image` channels on (IH, IW) into `grid` channels on (GH, GW). */
+/* The geometry of a convolution from image (C, IH, IW) to grid (CG, GH, GW). */
 static Geom geom(const ConvShape *s, int C, int IH, int IW, int CG, int GH, int GW)
 {
     Geom g;
@@ -138,10 +138,16 @@ static Geom geom(const ConvShape *s, int C, int IH, int IW, int CG, int GH, int 
 }
 
 /* The geometry of conv2d (image = input, grid = output). */
-static Geom conv_geom(const ConvShape *s) { return geom(s, s->C, s->H, s->W, s->OC, s->OH, s->OW); }
+static Geom conv_geom(const ConvShape *s)
+{
+    return geom(s, s->C, s->H, s->W, s->OC, s->OH, s->OW);
+}
 
 /* The geometry of a transposed convolution (image = output, grid = input). */
-static Geom convt_geom(const ConvShape *s) { return geom(s, s->OC, s->OH, s->OW, s->C, s->H, s->W); }
+static Geom convt_geom(const ConvShape *s)
+{
+    return geom(s, s->OC, s->OH, s->OW, s->C, s->H, s->W);
+}
 
 /* Grid rows per band: as many as fit `budget` col elements, at least 1, at most GH. */
 static int band_rows(const Geom *g, size_t budget)
@@ -184,7 +190,8 @@ static void add_bias(real *y, const real *bias, int N, int OC, size_t HW)
     }
 }
 
-/* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order. */
+/* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order
+ * (also the direct references' bias gradient). */
 static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 {
     int o;
@@ -218,7 +225,8 @@ static void grid_pass(real *gout, real beta, real *dweight, const real *gin, con
         real *y = gout ? gout + (size_t)n * g->CG * GHW : NULL;        /* (CG, GH, GW) */
         const real *dy = dweight ? gin + (size_t)n * g->CG * GHW : NULL; /* (CG, GH, GW) */
         if (g->point) {
-            if (y) gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
+            if (y)
+                gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
             if (dy)
                 gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
             continue;
@@ -314,49 +322,6 @@ static void image_pass(real *img, int add, const real *grid, const real *weight,
     }
 }
 
-/* out = conv(in, weight) + bias: the grid direction with image = in, grid = out. */
-void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
-                    const ConvShape *s, real *work)
-{
-    Geom g = conv_geom(s);
-    if (empty(s)) return;
-    grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
-    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
-}
-
-/* din += the image direction of dout (the adjoint of the forward); dweight += dout *
- * im2col(in)^T; dbias += sum of dout over n,oh,ow. */
-void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                     const real *weight, const ConvShape *s, real *work)
-{
-    Geom g = conv_geom(s);
-    if (empty(s)) return;
-    grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
-    if (din) image_pass(din, 1, dout, weight, &g, s->N, work);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
-}
-
-/* out = conv_transpose(in, weight) + bias: the image direction with grid = in, image = out. */
-void convt_forward(real *out, const real *in, const real *weight, const real *bias,
-                   const ConvShape *s, real *work)
-{
-    Geom g = convt_geom(s);
-    if (empty(s)) return;
-    image_pass(out, 0, in, weight, &g, s->N, work);
-    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
-}
-
-/* din += conv(dout, weight) (the grid direction, image = dout); dweight += in *
- * im2col(dout)^T; dbias += sum of dout. */
-void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                    const real *weight, const ConvShape *s, real *work)
-{
-    Geom g = convt_geom(s);
-    if (empty(s)) return;
-    grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
-}
-
 /* col elements of one band of geometry g within `budget`. */
 static size_t band_elems(const Geom *g, size_t budget)
 {
@@ -392,6 +357,55 @@ size_t conv_work_size(const ConvShape *s)
     if (a == 0 && b == 0) { a = pass_elems(&gc); b = pass_elems(&gt); } /* set by hand */
     a = a > b ? a : b;
     return a > 0 ? a : 1;
+}
+
+/* out (N,OC,OH,OW) = sum over c,kh,kw of weight[oc,c,kh,kw] * in[c, oh*s-p+kh, ow*s-p+kw]
+ * + bias[oc]: the grid pass (image = in, grid = out). */
+void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
+                    const ConvShape *s, real *work)
+{
+    Geom g = conv_geom(s);
+    if (empty(s)) return;
+    grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+}
+
+/* din += dL/din = sum over oc,kh,kw of weight[oc,c,kh,kw] * dout[oc,oh,ow] where
+ * ih = oh*s-p+kh, iw = ow*s-p+kw; dweight[oc,c,kh,kw] += sum over n,oh,ow of
+ * dout[n,oc,oh,ow] * in[n,c,ih,iw]; dbias[oc] += sum over n,oh,ow of dout.
+ * dweight by the grid pass, din by the image pass. */
+void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
+                     const real *weight, const ConvShape *s, real *work)
+{
+    Geom g = conv_geom(s);
+    if (empty(s)) return;
+    grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
+    if (din) image_pass(din, 1, dout, weight, &g, s->N, work);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+}
+
+/* out (N,OC,OH,OW): out[oc, ih*s-p+kh, iw*s-p+kw] gets in[c,ih,iw] * weight[c,oc,kh,kw]
+ * summed over c,ih,iw,kh,kw, plus bias[oc]: the image pass (grid = in, image = out). */
+void convt_forward(real *out, const real *in, const real *weight, const real *bias,
+                   const ConvShape *s, real *work)
+{
+    Geom g = convt_geom(s);
+    if (empty(s)) return;
+    image_pass(out, 0, in, weight, &g, s->N, work);
+    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+}
+
+/* din[c,ih,iw] += sum over oc,kh,kw of weight[c,oc,kh,kw] * dout[oc, ih*s-p+kh, iw*s-p+kw]
+ * (a convolution of dout); dweight[c,oc,kh,kw] += sum over n,ih,iw of in[n,c,ih,iw] *
+ * dout[n,oc,ih*s-p+kh,iw*s-p+kw]; dbias[oc] += sum of dout over n,oh,ow. One grid pass
+ * (image = dout) gives din and dweight. */
+void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
+                    const real *weight, const ConvShape *s, real *work)
+{
+    Geom g = convt_geom(s);
+    if (empty(s)) return;
+    grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* ---- direct references: every output element is a sum gathered in double. They share the
@@ -482,19 +496,6 @@ static void direct_weight_grad(real *dw, const real *grid, const real *img, cons
                 }
 }
 
-/* dbias[o] += sum over n and positions of dout (N, OC, HW), in double. */
-static void direct_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
-{
-    int o, n;
-    size_t i;
-    for (o = 0; o < OC; o++) {
-        double acc = 0;
-        for (n = 0; n < N; n++)
-            for (i = 0; i < HW; i++) acc += dout[((size_t)n * OC + o) * HW + i];
-        dbias[o] += (real)acc;
-    }
-}
-
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw of weight[oc,c,kh,kw] * in[n,c,ih,iw]
  * with ih = oh*s-p+kh, iw = ow*s-p+kw inside the input. */
 void conv2d_forward_direct(real *out, const real *in, const real *weight, const real *bias,
@@ -512,7 +513,7 @@ void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *d
     Geom g = conv_geom(s);
     if (din) direct_to_image(din, 1, dout, weight, NULL, &g, s->N);
     if (dweight) direct_weight_grad(dweight, dout, in, &g, s->N);
-    if (dbias) direct_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw with (oh+p-kh)/s = ih, (ow+p-kw)/s = iw exact
@@ -533,7 +534,7 @@ void convt_backward_direct(real *din, real *dweight, real *dbias, const real *do
     Geom g = convt_geom(s);
     if (din) direct_to_grid(din, 1, dout, weight, NULL, &g, s->N);
     if (dweight) direct_weight_grad(dweight, in, dout, &g, s->N);
-    if (dbias) direct_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* weight (C, C, K, K): weight[i][i] = (1 - |y - c|/f) * (1 - |x - c|/f), f = (K+1)/2,
