@@ -6,7 +6,7 @@
  * training runs killed with SIGKILL at random moments, after each of which resume must find a
  * valid checkpoint that never goes back in time.
  */
-#include <dirent.h>
+#include <poll.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,10 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../gan/checkpoint.h"
 #include "../tensor/rng.h"
@@ -453,8 +449,10 @@ static void test_exact_resume(void)
 
 /* ------------------------------------------------------------------ SIGKILL */
 
-/* The child: resume (or start), then train and save after every iteration, forever. */
-static void child_train(const char *dir)
+/* The child: resume (or start), then train and save after every iteration, forever, writing
+ * one byte to fd after each completed save (so the parent counts saves instead of guessing
+ * from the clock: a loaded machine only slows the rounds down). */
+static void child_train(const char *dir, int fd)
 {
     LsdModel m;
     LsdWork w;
@@ -464,9 +462,7 @@ static void child_train(const char *dir)
     int resumed = 0;
     long i;
     pid_t parent = getppid();
-#ifdef _OPENMP
-    omp_set_num_threads(1); /* the parent may be busy; keep the child's steps short */
-#endif
+    test_set_threads(1); /* the parent may be busy; keep the child's steps short */
     if (ckpt_resume(&m, dir, &c, &ci, &resumed, NULL, 0, &err)) _exit(3);
     if (!resumed) {
         ckpt_info_init(&ci);
@@ -477,6 +473,7 @@ static void child_train(const char *dir)
         if (train_to(&m, &w, &ci, m.step + 1, &err)) _exit(6);
         ci.iteration = m.step;
         if (ckpt_save(&m, dir, &ci, 2, NULL, 0, &err)) _exit(7);
+        if (write(fd, "s", 1) != 1) _exit(8);
     }
     _exit(0);
 }
@@ -488,122 +485,115 @@ static double now_us(void)
     return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
 }
 
-/* The largest iteration among the checkpoint names in dir (-1 if none): a cheap poll (a name
- * appears only complete, by rename). */
-static long newest_iteration(const char *dir)
+/* Waits (up to 10 minutes) for one byte from fd: 1, or 0 if the child ended or time ran out. */
+static int wait_save(int fd)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    long best = -1;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n > 17 && !strncmp(e->d_name, "ckpt-", 5) &&
-            !strcmp(e->d_name + n - 12, ".safetensors")) {
-            long it = strtol(e->d_name + 5, NULL, 10);
-            if (it > best) best = it;
-        }
-    }
-    closedir(d);
-    return best;
+    struct pollfd p;
+    char c;
+    p.fd = fd, p.events = POLLIN, p.revents = 0;
+    if (poll(&p, 1, 600000) != 1) return 0;
+    return read(fd, &c, 1) == 1;
 }
 
-/* Round 1 measures the child's start-up time and iteration period (step + save) by watching
- * the folder, so that the random kill delays of the other rounds span the start-up, several
- * iterations and saves whatever the speed of the machine and build. */
+/* Each round forks a child that resumes training in the same folder, waits until the child
+ * has reported k completed saves (k random in 0..2), sleeps a random delay (up to the child's
+ * start-up time plus one period when k = 0, else up to one period, both measured in earlier
+ * rounds through the pipe) and kills it with SIGKILL: kills land during start-up, training
+ * and saving. Resume must then find a valid checkpoint at least k iterations after the
+ * previous round's, or none only while no save has ever been reported. */
 static void test_sigkill(void)
 {
     int rounds = getenv("LSD_SLOW") ? 200 : 12, r, status, had_before = 0;
-    long last = -1, dmin = 1000000000L, dmax = 0, nvalid = 0, nnone = 0;
+    long last = 0, dmin = 1000000000L, dmax = 0, nvalid = 0, nnone = 0, nsaves = 0;
     double startup = 0, period = 0;
     char dir[1024];
     scratch(dir, sizeof dir, "kill");
     for (r = 0; r < rounds; r++) {
-        long delay_us = 0;
+        long delay_us, k;
         struct timespec ts;
         LsdModel m;
         CkptInfo ci;
         lsd_err err;
         char refused[4096];
-        int resumed = 0, rc, ok;
+        int resumed = 0, rc, fds[2], got = 0;
         pid_t pid;
-        double t0;
-        if (r == 0)
-            delay_us = 1000; /* most likely before the first save: no checkpoint yet */
-        else if (r > 1) /* 0 .. start-up + 2 periods, from the counter RNG */
-            delay_us = (long)((startup + 2 * period) * rng_uniform(2024, 77, (uint64_t)r));
+        double t0, t1 = 0;
+        k = r == 0 ? 0 : r == 1 ? 2 : (long)rng_below(2024, 78, (uint64_t)r, 3);
+        delay_us = (long)((k == 0 ? startup + period : period) *
+                          rng_uniform(2024, 77, (uint64_t)r));
+        if (r == 0) delay_us = 1000; /* most likely before the first save: no checkpoint yet */
+        if (pipe(fds) != 0) {
+            CHECK(0, "pipe: %s", strerror(errno));
+            break;
+        }
         fflush(stdout);
         fflush(stderr);
         t0 = now_us();
         pid = fork();
         if (pid < 0) {
             CHECK(0, "fork: %s", strerror(errno));
+            close(fds[0]), close(fds[1]);
             break;
         }
-        if (pid == 0) child_train(dir);
-        if (r == 1) { /* wait for two new checkpoints */
-            long base = newest_iteration(dir), it, first = -1;
-            double t1 = 0;
-            while ((it = newest_iteration(dir)) <= first || first < 0) {
-                if (now_us() - t0 > 120e6) break;
-                if (it > base && first < 0) {
-                    first = it;
-                    t1 = now_us();
-                }
-                ts.tv_sec = 0;
-                ts.tv_nsec = 5000000;
-                nanosleep(&ts, NULL);
-            }
-            startup = t1 - t0;
-            period = now_us() - t1;
-            delay_us = (long)(now_us() - t0);
-            if (!CHECK(first >= 0 && it > first, "the child saves checkpoints (%ld, %ld after %ld)",
-                       first, it, base)) {
-                kill(pid, SIGKILL);
-                waitpid(pid, &status, 0);
-                break;
-            }
-        } else {
+        if (pid == 0) {
+            close(fds[0]);
+            child_train(dir, fds[1]);
+        }
+        close(fds[1]);
+        while (got < k && wait_save(fds[0])) {
+            double t = now_us();
+            if (got == 0 && r == 1) startup = t - t0; /* first save: start-up + one period */
+            if (got == 1 && r == 1) period = t - t1, startup -= period;
+            t1 = t;
+            got++;
+        }
+        if (delay_us > 0) {
             ts.tv_sec = delay_us / 1000000;
             ts.tv_nsec = (delay_us % 1000000) * 1000;
             nanosleep(&ts, NULL);
         }
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
+        close(fds[0]);
+        if (!CHECK(got == k, "round %d: the child reported %d of %ld saves (status %d)", r, got,
+                   k, status))
+            break;
         if (WIFEXITED(status)) {
             CHECK(0, "round %d: the child exited with %d before the kill", r,
                   WEXITSTATUS(status));
             continue;
         }
+        nsaves += k;
         if (delay_us < dmin) dmin = delay_us;
         if (delay_us > dmax) dmax = delay_us;
         rc = ckpt_resume(&m, dir, NULL, &ci, &resumed, refused, sizeof refused, &err);
         if (rc) {
-            CHECK(0, "round %d (killed after %ld us): resume failed: %s", r, delay_us, err.msg);
+            CHECK(0, "round %d (killed %ld us after save %ld): resume failed: %s", r, delay_us,
+                  k, err.msg);
             continue;
         }
         if (!resumed) {
-            /* only before the first save ever completed */
-            ok = !had_before;
+            /* only while no save was ever reported complete */
             nnone++;
-            if (!ok) CHECK(0, "round %d: no checkpoint after one existed", r);
+            if (had_before || k > 0) CHECK(0, "round %d: no checkpoint after a save", r);
             continue;
         }
         had_before = 1;
         nvalid++;
-        ok = m.step == ci.iteration && m.step >= last && m.step >= 1;
-        if (!ok)
-            CHECK(0, "round %d: resumed at %ld after %ld before (refused: %s)", r, m.step, last,
-                  refused);
+        if (!(m.step == ci.iteration && m.step >= last + k && m.step >= 1))
+            CHECK(0, "round %d: resumed at %ld, expected >= %ld + %ld saves (refused: %s)", r,
+                  m.step, last, k, refused);
         last = m.step;
         lsd_model_free(&m);
     }
-    CHECK(nvalid + nnone == rounds, "%d kills (%ld..%ld us): %ld resumed from a valid "
-          "checkpoint, %ld before the first, last at iteration %ld", rounds, dmin, dmax,
-          nvalid, nnone, last);
-    CHECK(last >= 1, "training made progress across kills (iteration %ld)", last);
-    printf("sigkill: %d kills (%ld..%ld us; start-up %.0f us, iteration + save %.0f us), %ld "
-           "resumes, reached iteration %ld\n", rounds, dmin, dmax, startup, period, nvalid, last);
+    CHECK(nvalid + nnone == rounds, "%d kills (%ld..%ld us after the reported saves): %ld "
+          "resumed from a valid checkpoint, %ld before the first, last at iteration %ld",
+          rounds, dmin, dmax, nvalid, nnone, last);
+    CHECK(last >= nsaves && last >= 2, "training made progress across kills (iteration %ld, "
+          "%ld saves reported)", last, nsaves);
+    printf("sigkill: %d kills (%ld..%ld us after the reported saves; start-up %.0f us, "
+           "iteration + save %.0f us), %ld resumes, reached iteration %ld\n", rounds, dmin, dmax,
+           startup, period, nvalid, last);
     rm_rf(dir);
 }
 
