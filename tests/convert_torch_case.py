@@ -14,14 +14,26 @@ Builds, with random weights,
 Writes OUTDIR/vgg_f.safetensors, OUTDIR/lsd.safetensors and OUTDIR/ref.safetensors with the
 input and PyTorch's outputs (float64, no dropout): x, x01; vgg.fc7, vgg.pool4, vgg.pool3;
 lsd.fc7, lsd.pool4, lsd.pool3, lsd.score, lsd.gen, lsd.d_s, lsd.d_c.
+Then runs two conversions that must fail (a discriminator given as VGG16; lsd with netD as
+netG) and writes their exit status and stderr to OUTDIR/refuse_vgg.rc, .err and
+OUTDIR/refuse_lsd.rc, .err.
+Every conversion runs convert_torch.py as its command line does, in this interpreter (runpy),
+so that torch is imported once. Exits with 77 when torch, numpy or safetensors is missing.
 """
+import io
 import os
-import subprocess
+import runpy
 import sys
+import traceback
 
-import numpy as np
-import torch
-import torch.nn as nn
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import safetensors.torch  # noqa: F401
+except ImportError as e:
+    print("convert_torch_case.py: %s" % e)
+    sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "golden"))
@@ -50,9 +62,32 @@ def tv_vgg16(v, fc, ncls=10):
     return m
 
 
-def convert(args):
+def convert(args, out=None, tag=None):
+    """Runs `convert_torch.py ARGS` as __main__ in this interpreter. Without tag it must
+    succeed; with tag its exit status and stderr go to OUT/tag.rc and OUT/tag.err."""
     tool = os.path.join(HERE, "..", "tools", "convert_torch.py")
-    subprocess.run([sys.executable, tool] + args, check=True, stdout=subprocess.DEVNULL)
+    saved = sys.argv, sys.stdout, sys.stderr
+    err = io.StringIO()
+    sys.argv, sys.stdout, sys.stderr = [tool] + args, io.StringIO(), err
+    code = 0
+    try:
+        runpy.run_path(tool, run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception:  # a traceback is a failure too, shown as the command line would
+        err.write(traceback.format_exc())
+        code = 1
+    finally:
+        sys.argv, sys.stdout, sys.stderr = saved
+    if tag is None:
+        if code != 0:
+            sys.stderr.write(err.getvalue())
+            sys.exit("convert_torch.py %s failed with status %d" % (args[0], code))
+        return
+    with open(os.path.join(out, tag + ".rc"), "w") as f:
+        f.write("%d\n" % code)
+    with open(os.path.join(out, tag + ".err"), "w") as f:
+        f.write(err.getvalue())
 
 
 def main():
@@ -121,6 +156,13 @@ def main():
         ref["lsd.d_s"], ref["lsd.d_c"] = D(x01)
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "ref.safetensors"))
+
+    # files of the wrong kind must be refused with a message
+    convert(["vgg16", os.path.join(out, "netD.pth"), os.path.join(out, "x.safetensors")],
+            out, "refuse_vgg")
+    convert(["lsd", "--fcn", os.path.join(out, "fcn.pth"), "--netG", os.path.join(out, "netD.pth"),
+             "--netD", os.path.join(out, "netD.pth"), os.path.join(out, "x.safetensors")],
+            out, "refuse_lsd")
 
 
 if __name__ == "__main__":
