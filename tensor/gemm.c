@@ -172,11 +172,21 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
 #if defined(__GNUC__) && !defined(__TINYC__)
 #define LSD_ALWAYS_INLINE __attribute__((always_inline)) inline
 #define LSD_NOINLINE __attribute__((noinline))
-#define LSD_UNROLL _Pragma("GCC unroll 16")
 #else
 #define LSD_ALWAYS_INLINE inline
 #define LSD_NOINLINE
-#define LSD_UNROLL
+#endif
+/* Unrolling the tile loops lets the compiler keep c[] in registers: gcc needs the row loop
+ * unrolled, clang both (without, it keeps the tile on the stack). */
+#if defined(__clang__)
+#define LSD_UNROLL_ROWS _Pragma("clang loop unroll(full)")
+#define LSD_UNROLL_COLS _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && !defined(__TINYC__)
+#define LSD_UNROLL_ROWS _Pragma("GCC unroll 16")
+#define LSD_UNROLL_COLS
+#else
+#define LSD_UNROLL_ROWS
+#define LSD_UNROLL_COLS
 #endif
 static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, int kc, const real *restrict Ap,
                                           const real *restrict Bp, real *restrict acc, int first)
@@ -187,9 +197,10 @@ static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, int kc, const real *re
     for (p = 0; p < kc; p++) {
         const real *a = Ap + (size_t)p * MR;
         const real *b = Bp + (size_t)p * NR;
-        LSD_UNROLL
+        LSD_UNROLL_ROWS
         for (r = 0; r < MR; r++) {
             real ar = a[r];
+            LSD_UNROLL_COLS
             for (j = 0; j < NR; j++) c[r * NR + j] += ar * b[j];
         }
     }
