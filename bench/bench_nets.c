@@ -10,14 +10,15 @@
  * Prints CSV rows "nets,<case>,<threads>,lsdseg,<ms>,ms", case = lsd-iter-..., sourceonly-iter-...,
  * infer-... . bench/nets_torch.py prints the same rows for PyTorch. Each row is the best of
  * several timed runs after warm-up runs (reduced: 2 warm-ups, then up to 10 runs or 3 s;
- * full: 1 warm-up, then LSD_BENCH_FULL_REPS runs, default 1).
+ * full: LSD_BENCH_FULL_WARM warm-ups, default 1, then LSD_BENCH_FULL_REPS runs, default 1).
  *
  * Parameters: lsd_model_init (He-normal F, N(0, 0.02) G and D, as in training); inputs of
  * realistic magnitude (BGR minus mean in [-100, 100], RGB in [0, 1]); dropout on (masks
  * drawn every iteration), Adam updates included.
  *
  * Environment: LSD_BENCH_QUICK=1 or LSD_BENCH_FULL=0 skip the full-size rows;
- * LSD_BENCH_THREADS (default "1,2") lists the thread counts; LSD_BENCH_FULL_REPS as above.
+ * LSD_BENCH_THREADS (default "1,2") lists the thread counts; LSD_BENCH_FULL_WARM and
+ * LSD_BENCH_FULL_REPS as above.
  * Usage: bench_nets [substring-of-case-names]. Full-size rows are skipped with a note on
  * stderr when MemAvailable is under 10 GB.
  */
@@ -141,7 +142,8 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
     static const char *const prefix[3] = {"lsd-iter", "sourceonly-iter", "infer"};
     static const lsd_work_mode modes[3] = {LSD_WORK_TRAIN, LSD_WORK_SOURCE_ONLY, LSD_WORK_INFER};
     int threads[8], nthreads = thread_list(threads, 8);
-    int warm = full ? 1 : 2, maxrep = full ? env_int("LSD_BENCH_FULL_REPS", 1) : 10;
+    int warm = full ? env_int("LSD_BENCH_FULL_WARM", 1) : 2;
+    int maxrep = full ? env_int("LSD_BENCH_FULL_REPS", 1) : 10;
     double budget = full ? 1e9 : 3.0;
     LsdModel m;
     Inputs in;

@@ -9,7 +9,8 @@ lsd_step does. Prints CSV rows "nets,<case>,<threads>,pytorch,<ms>,ms" (best of 
 after warm-up runs, the same counts as bench_nets.c).
 
 Environment as bench_nets.c: LSD_BENCH_QUICK=1 or LSD_BENCH_FULL=0 skip the full size,
-LSD_BENCH_THREADS (default "1,2"), LSD_BENCH_FULL_REPS (default 1).
+LSD_BENCH_THREADS (default "1,2"), LSD_BENCH_FULL_WARM (default 1), LSD_BENCH_FULL_REPS
+(default 1).
 Usage: nets_torch.py [substring-of-case-names]. Without torch: a note on stderr, exit 0.
 """
 import os
@@ -99,7 +100,7 @@ def bench_config(suffix, cfg, H, W, full, filt, threads):
     opts = model.make_optimizers(F, G, D)
     b = inputs(H, W, cfg["n_class"])
     shapes = mask_shapes(F, G, D, b)
-    warm = 1 if full else 2
+    warm = env_int("LSD_BENCH_FULL_WARM", 1) if full else 2
     maxrep = env_int("LSD_BENCH_FULL_REPS", 1) if full else 10
     budget = 1e9 if full else 3.0
 
