@@ -74,4 +74,12 @@ void test_fill_random(real *x, size_t n, unsigned long seed);
 /* Sets the OpenMP thread count (nothing without OpenMP). */
 void test_set_threads(int n);
 
+/* A check that runs in the double build only (finite differences): there it is the call,
+ * in the float build a visible skip (the call is not compiled). */
+#ifdef LSD_DOUBLE
+#define DOUBLE_ONLY(call, what) (call)
+#else
+#define DOUBLE_ONLY(call, what) test_skip("%s run in the double build only", what)
+#endif
+
 #endif

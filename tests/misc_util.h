@@ -1,7 +1,7 @@
 /*
  * misc_util.h - helpers shared by test_activation, test_norm, test_dropout, test_loss and
- * test_optim: golden loading, the comparison tolerance, central differences and thread
- * control. Header-only (static functions), so the Makefile needs no change.
+ * test_optim: golden loading, the comparison tolerance and central differences.
+ * Header-only (static functions), so the Makefile needs no change.
  *
  * Tolerance: |got - ref| <= atol + rtol*|ref| with rtol = GOLD_RTOL and
  * atol = GOLD_RTOL * max|ref| over the tensor. The float build computes from inputs
@@ -18,9 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../tensor/safetensors.h"
 #include "harness.h"
@@ -138,16 +135,6 @@ static inline void fill_uniform(real *x, size_t n, double lo, double hi, unsigne
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
         x[i] = (real)(lo + (hi - lo) * (double)(s >> 11) / 9007199254740992.0);
     }
-}
-
-/* Sets the OpenMP thread count (no-op without OpenMP). */
-static inline void set_threads(int n)
-{
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
 }
 
 /* Central-difference gradient of f at x: g[i] = (f(x + h e_i) - f(x - h e_i)) / 2h. */

@@ -116,10 +116,10 @@ static void test_threads(void)
         fill_uniform(dout, n, -1, 1, 4);
         for (kind = 0; kind < 3; kind++) {
             for (i = 0; i < n; i++) d1[i] = d2[i] = 0;
-            set_threads(1);
+            test_set_threads(1);
             act_forward(kind, o1, x, n);
             act_backward(kind, d1, dout, x, o1, n);
-            set_threads(2);
+            test_set_threads(2);
             act_forward(kind, o2, x, n);
             act_backward(kind, d2, dout, x, o2, n);
             CHECK(memcmp(o1, o2, n * sizeof *o1) == 0 && memcmp(d1, d2, n * sizeof *d1) == 0,
@@ -141,11 +141,7 @@ int main(void)
     sigmoid_forward(y, x, 4);
     CHECK(y[1] == (real)0.5, "sigmoid(0) = 0.5, got %.17g", (double)y[1]);
     test_goldens();
-#ifdef LSD_DOUBLE
-    test_finite_differences();
-#else
-    test_skip("finite differences run in the double build only");
-#endif
+    DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
     return test_summary();
 }

@@ -12,13 +12,6 @@
 #include "harness.h"
 
 /* The Python with numpy and Pillow: $LSD_PYTHON, /usr/bin/python3, or python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    if (p && *p) return p;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 static const char *const script[] = {
     "import sys, os, zlib, struct, shutil, numpy as np",
     "from PIL import Image",
@@ -164,7 +157,7 @@ int main(void)
         for (i = 0; script[i]; i++) fprintf(f, "%s\n", script[i]);
         fclose(f);
     }
-    snprintf(cmd, sizeof cmd, "%s %s %s", python(), path, root);
+    snprintf(cmd, sizeof cmd, "%s %s %s", test_python(), path, root);
     if (!f || system(cmd) != 0) {
         test_skip("python3 with numpy and Pillow failed: miniature datasets not built");
         return test_summary();

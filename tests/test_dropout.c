@@ -145,11 +145,11 @@ static void test_threads(void)
     real *m1 = zalloc(n), *m2 = zalloc(n), *x = zalloc(n), *y1 = zalloc(n), *y2 = zalloc(n);
     if (m1 && m2 && x && y1 && y2) {
         fill_uniform(x, n, -1, 1, 41);
-        set_threads(1);
+        test_set_threads(1);
         dropout_mask(m1, n, (real)0.5, 9, 10, 11);
         dropout_forward(y1, x, m1, n);
         dropout2d_forward(y1, y1, m1, 1001, 149);
-        set_threads(2);
+        test_set_threads(2);
         dropout_mask(m2, n, (real)0.5, 9, 10, 11);
         dropout_forward(y2, x, m2, n);
         dropout2d_forward(y2, y2, m2, 1001, 149);
@@ -166,11 +166,7 @@ int main(void)
     test_begin("dropout");
     test_goldens();
     test_masks();
-#ifdef LSD_DOUBLE
-    test_finite_differences();
-#else
-    test_skip("finite differences run in the double build only");
-#endif
+    DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
     return test_summary();
 }

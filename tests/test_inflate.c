@@ -11,14 +11,6 @@
 #include "../data/png.h" /* lsd_read_file */
 #include "harness.h"
 
-/* The Python interpreter: $LSD_PYTHON, else /usr/bin/python3 if present, else python3. */
-static const char *python(void)
-{
-    const char *py = getenv("LSD_PYTHON");
-    if (py && *py) return py;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 /* A stream written bit by bit, least significant bit first, as RFC 1951 packs it. */
 typedef struct {
     uint8_t b[512];
@@ -295,9 +287,9 @@ static void test_python_interop(void)
     lsd_err err;
     FILE *f;
     int rc;
-    snprintf(cmd, sizeof cmd, "%s -c 'import zlib' >/dev/null 2>&1", python());
+    snprintf(cmd, sizeof cmd, "%s -c 'import zlib' >/dev/null 2>&1", test_python());
     if (system(cmd) != 0) {
-        test_skip("no Python zlib (%s): generated streams not tested", python());
+        test_skip("no Python zlib (%s): generated streams not tested", test_python());
         return;
     }
     snprintf(dir, sizeof dir, "%s/inflate", test_tmp_dir());
@@ -306,7 +298,7 @@ static void test_python_interop(void)
     if (system(cmd) != 0 || !(f = fopen(path, "w"))) return;
     fputs(gen_script, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s %s %s", python(), path, dir);
+    snprintf(cmd, sizeof cmd, "%s %s %s", test_python(), path, dir);
     if (!CHECK(system(cmd) == 0, "%s", cmd)) return;
     snprintf(path, sizeof path, "%s/plain.bin", dir);
     if (!CHECK(lsd_read_file(path, &plain, &np, &err) == LSD_OK, "%s", err.msg)) return;
@@ -337,7 +329,7 @@ static void test_python_interop(void)
         snprintf(cmd, sizeof cmd,
                  "%s -c \"import zlib,sys; d=sys.argv[1]; "
                  "sys.exit(0 if zlib.decompress(open(d+'/ours.z','rb').read())==open(d+'/plain.bin','rb').read() else 1)\" %s",
-                 python(), dir);
+                 test_python(), dir);
         CHECK(system(cmd) == 0, "Python's zlib decompresses our stream");
         free(z);
     }

@@ -9,19 +9,12 @@
 #include "harness.h"
 
 /* The Python with numpy and Pillow: $LSD_PYTHON, /usr/bin/python3, or python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    if (p && *p) return p;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 /* Runs a Python snippet whose output lines are "key a b c d"; returns the open output. */
 static FILE *run(const char *code, const char *tmp, const char *name)
 {
     char path[600], cmd[3000];
     snprintf(path, sizeof path, "%s/%s.txt", tmp, name);
-    snprintf(cmd, sizeof cmd, "%s -c \"%s\" > %s 2>/dev/null", python(), code, path);
+    snprintf(cmd, sizeof cmd, "%s -c \"%s\" > %s 2>/dev/null", test_python(), code, path);
     if (system(cmd) != 0) return NULL;
     return fopen(path, "r");
 }

@@ -12,13 +12,6 @@
 #define NIMG 8
 
 /* The Python with numpy and Pillow: $LSD_PYTHON, /usr/bin/python3, or python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    if (p && *p) return p;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 /* Seconds on the monotonic clock. */
 static double now(void)
 {
@@ -95,7 +88,7 @@ int main(void)
              "open(d + '/list.txt', 'w').write(chr(10).join(L))\n"
              "open(d + '/bad.png', 'wb').write(open(d + '/1.png', 'rb').read()[:300])\n"
              "open(d + '/bad.txt', 'w').write('0.png 0_l.png' + chr(10) + 'bad.png 1_l.png')\"",
-             python(), dir, NIMG);
+             test_python(), dir, NIMG);
     if (system(cmd) != 0) {
         test_skip("python3 with numpy and Pillow failed: loader tests skipped");
         return test_summary();

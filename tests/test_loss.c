@@ -253,7 +253,7 @@ static void test_threads(void)
         for (th = 1; th <= 2; th++) {
             real *d = th == 1 ? d1 : d2;
             double *l = th == 1 ? l1s : l2s;
-            set_threads(th);
+            test_set_threads(th);
             softmax_ce(&l[0], d, x, lab, N, C, HW, 255, LOSS_SUM, 1, NULL);
             softmax_ce(&l[1], d, x, lab, N, C, HW, 255, LOSS_MEAN, 1, NULL);
             softmax_ce_const(&l[2], d, x, 3, N, C, HW, 1);
@@ -278,11 +278,7 @@ int main(void)
         st_close(&sf);
     }
     test_edges();
-#ifdef LSD_DOUBLE
-    test_finite_differences();
-#else
-    test_skip("finite differences run in the double build only");
-#endif
+    DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
     return test_summary();
 }

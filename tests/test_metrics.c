@@ -19,13 +19,6 @@
 #define PW 19
 
 /* The Python with numpy and Pillow: $LSD_PYTHON, /usr/bin/python3, or python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    if (p && *p) return p;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
 /* The fixture: random label-id maps, predictions, the official IoUs and FCN's numbers. */
 static const char *const script[] = {
     "import sys, numpy as np",
@@ -117,7 +110,7 @@ static int run_fixture(const char *tmp, const char *mode)
     if (!f) return 0;
     for (i = 0; script[i]; i++) fprintf(f, "%s\n", script[i]);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s %s %s %d %d %d %d %d %s", python(), path, tmp, H, W, NIMG,
+    snprintf(cmd, sizeof cmd, "%s %s %s %d %d %d %d %d %s", test_python(), path, tmp, H, W, NIMG,
              PH, PW, mode);
     return system(cmd) == 0;
 }

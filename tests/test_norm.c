@@ -118,10 +118,10 @@ static void test_threads(void)
     if (x && dy && y1 && y2 && d1 && d2) {
         fill_uniform(x, n, -3, 5, 21);
         fill_uniform(dy, n, -1, 1, 22);
-        set_threads(1);
+        test_set_threads(1);
         instance_norm_forward(y1, m1, r1, x, N, C, HW, EPS);
         instance_norm_backward(d1, dy, x, m1, r1, N, C, HW);
-        set_threads(2);
+        test_set_threads(2);
         instance_norm_forward(y2, m2, r2, x, N, C, HW, EPS);
         instance_norm_backward(d2, dy, x, m2, r2, N, C, HW);
         CHECK(memcmp(y1, y2, n * sizeof *y1) == 0 && memcmp(d1, d2, n * sizeof *d1) == 0 &&
@@ -138,11 +138,7 @@ int main(void)
     test_begin("norm");
     test_goldens();
     test_degenerate();
-#ifdef LSD_DOUBLE
-    test_finite_differences();
-#else
-    test_skip("finite differences run in the double build only");
-#endif
+    DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
     return test_summary();
 }

@@ -153,10 +153,10 @@ static void test_threads(void)
         memcpy(p2, p1, n * sizeof *p1);
         fill_uniform(g, n, -1, 1, 72);
         for (t = 1; t <= 3; t++) {
-            set_threads(1);
+            test_set_threads(1);
             adam_update(p1, m1, v1, g, n, t, 1e-3, 0.9, 0.999, 1e-8, 1e-2);
             sgd_update(p1, v1, g, n, 1e-3, 0.99, 5e-4, t == 1);
-            set_threads(2);
+            test_set_threads(2);
             adam_update(p2, m2, v2, g, n, t, 1e-3, 0.9, 0.999, 1e-8, 1e-2);
             sgd_update(p2, v2, g, n, 1e-3, 0.99, 5e-4, t == 1);
         }

@@ -14,22 +14,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* The Python interpreter: $LSD_PYTHON, else /usr/bin/python3 if present, else python3. */
-static const char *python(void)
-{
-    const char *py = getenv("LSD_PYTHON");
-    if (py && *py) return py;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
-/* 1 if the interpreter has Pillow and numpy. */
-static int have_pillow(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s -c 'import PIL, numpy' >/dev/null 2>&1", python());
-    return system(cmd) == 0;
-}
-
 /* Writes text to path; 0 on success. */
 static int write_text(const char *path, const char *text)
 {
@@ -433,16 +417,16 @@ static void test_pngsuite(void)
         return;
     }
     snprintf(tmp, sizeof tmp, "%s/pngsuite-pil", test_tmp_dir());
-    if (have_pillow()) {
+    if (test_have_python_module("PIL, numpy")) {
         char script[1100];
         snprintf(script, sizeof script, "%s/pngsuite_dump.py", test_tmp_dir());
         snprintf(cmd, sizeof cmd, "mkdir -p %s", tmp);
         pil = system(cmd) == 0 && write_text(script, suite_script) == 0;
-        snprintf(cmd, sizeof cmd, "%s %s %s %s", python(), script, dir, tmp);
+        snprintf(cmd, sizeof cmd, "%s %s %s %s", test_python(), script, dir, tmp);
         pil = pil && system(cmd) == 0;
         CHECK(pil, "Pillow dump of the PngSuite: %s", cmd);
     } else {
-        test_skip("Pillow not available to %s: PngSuite not compared with Pillow", python());
+        test_skip("Pillow not available to %s: PngSuite not compared with Pillow", test_python());
     }
     while ((ent = readdir(d)) != NULL) {
         const char *f = ent->d_name;
@@ -565,13 +549,13 @@ static void test_pillow_written(void)
                                   "modeRGB_trns", "modeRGBA", "modeI16", "modeI"};
     char dir[1024], script[1100], cmd[4096], path[2048], ref[2048], what[256];
     size_t k;
-    if (!have_pillow()) {
-        test_skip("Pillow not available to %s: Pillow-written images not tested", python());
+    if (!test_have_python_module("PIL, numpy")) {
+        test_skip("Pillow not available to %s: Pillow-written images not tested", test_python());
         return;
     }
     snprintf(dir, sizeof dir, "%s/pillow-written", test_tmp_dir());
     snprintf(script, sizeof script, "%s/pillow_write.py", test_tmp_dir());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && %s %s %s", dir, python(), script, dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && %s %s %s", dir, test_python(), script, dir);
     if (!CHECK(write_text(script, pillow_write_script) == 0 && system(cmd) == 0, "%s", cmd)) return;
     for (k = 0; k < sizeof names / sizeof names[0]; k++) {
         png_image img;
@@ -690,12 +674,12 @@ static void test_encoder(void)
                   strstr(err.msg, "index 7 beyond the palette of 2"), "index beyond palette refused");
     }
     free(pix);
-    if (!have_pillow()) {
-        test_skip("Pillow not available to %s: our PNGs not read by Pillow", python());
+    if (!test_have_python_module("PIL, numpy")) {
+        test_skip("Pillow not available to %s: our PNGs not read by Pillow", test_python());
         return;
     }
     snprintf(script, sizeof script, "%s/pillow_read.py", test_tmp_dir());
-    snprintf(cmd, sizeof cmd, "%s %s %s", python(), script, dir);
+    snprintf(cmd, sizeof cmd, "%s %s %s", test_python(), script, dir);
     if (!CHECK(write_text(script, pillow_read_script) == 0, "write %s", script)) return;
     f = popen(cmd, "r");
     if (!CHECK(f != NULL, "%s", cmd)) return;

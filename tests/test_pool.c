@@ -32,27 +32,6 @@
 #define ROUND_TOL FLT_EPSILON
 #endif
 
-static void *xalloc(size_t n)
-{
-    void *p = calloc(n ? n : 1, 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-/* Deterministic pseudo-random values in [-1, 1) (a small LCG; test data only). */
-static void fill_random(real *x, size_t n, unsigned long seed)
-{
-    size_t i;
-    unsigned long s = seed * 2654435761UL + 12345UL;
-    for (i = 0; i < n; i++) {
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        x[i] = (real)((double)(s >> 4) / (double)(0x7fffffffUL >> 4) * 2.0 - 1.0);
-    }
-}
-
 /* One golden case c: forward values, argmax = torch's indices, backward onto 0.5. */
 static void golden_case(st_file *sf, const char *c)
 {
@@ -70,9 +49,9 @@ static void golden_case(st_file *sf, const char *c)
     OW = maxpool_out_size(W, (int)cfg[4]);
     nx = (size_t)N * C * H * W;
     ny = (size_t)N * C * OH * OW;
-    x = xalloc(nx * sizeof(real)); dx = xalloc(nx * sizeof(real)); gdx = xalloc(nx * sizeof(real));
-    y = xalloc(ny * sizeof(real)); dy = xalloc(ny * sizeof(real)); got = xalloc(ny * sizeof(real));
-    am = xalloc(ny * sizeof(int32_t)); idx = xalloc(ny * sizeof(int64_t));
+    x = test_alloc(nx * sizeof(real)); dx = test_alloc(nx * sizeof(real)); gdx = test_alloc(nx * sizeof(real));
+    y = test_alloc(ny * sizeof(real)); dy = test_alloc(ny * sizeof(real)); got = test_alloc(ny * sizeof(real));
+    am = test_alloc(ny * sizeof(int32_t)); idx = test_alloc(ny * sizeof(int64_t));
     snprintf(name, sizeof name, "%s.x", c);
     ok &= st_read_real(sf, name, x, nx, -1, NULL, &err) == LSD_OK;
     snprintf(name, sizeof name, "%s.y", c);
@@ -141,9 +120,9 @@ static void exact_scan(int N, int C, int H, int W, int ceil_mode)
 {
     int OH = maxpool_out_size(H, ceil_mode), OW = maxpool_out_size(W, ceil_mode), p, oh, ow;
     size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW, i;
-    real *x = xalloc(nx * sizeof(real)), *y = xalloc(ny * sizeof(real));
-    real *dy = xalloc(ny * sizeof(real)), *dx = xalloc(nx * sizeof(real));
-    int32_t *am = xalloc(ny * sizeof(int32_t));
+    real *x = test_alloc(nx * sizeof(real)), *y = test_alloc(ny * sizeof(real));
+    real *dy = test_alloc(ny * sizeof(real)), *dx = test_alloc(nx * sizeof(real));
+    int32_t *am = test_alloc(ny * sizeof(int32_t));
     int bad_y = 0, bad_a = 0, bad_dx = 0;
     for (i = 0; i < nx; i++) x[i] = (real)(long)((i * 7 + i / 3) % 5);
     for (i = 0; i < ny; i++) dy[i] = (real)(long)(i + 1);
@@ -178,14 +157,14 @@ static void finite_diff(int N, int C, int H, int W, int ceil_mode)
 {
     int OH = maxpool_out_size(H, ceil_mode), OW = maxpool_out_size(W, ceil_mode);
     size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW, i, j;
-    real *x = xalloc(nx * sizeof(real)), *y = xalloc(ny * sizeof(real));
-    real *r = xalloc(ny * sizeof(real)), *dx = xalloc(nx * sizeof(real));
-    real *num = xalloc(nx * sizeof(real));
-    int32_t *am = xalloc(ny * sizeof(int32_t));
+    real *x = test_alloc(nx * sizeof(real)), *y = test_alloc(ny * sizeof(real));
+    real *r = test_alloc(ny * sizeof(real)), *dx = test_alloc(nx * sizeof(real));
+    real *num = test_alloc(nx * sizeof(real));
+    int32_t *am = test_alloc(ny * sizeof(int32_t));
     const double h = 1e-6;
     char name[96];
-    fill_random(x, nx, 5);
-    fill_random(r, ny, 6);
+    test_fill_random(x, nx, 5);
+    test_fill_random(r, ny, 6);
     maxpool2d_forward(y, am, x, N, C, H, W, OH, OW);
     maxpool2d_backward(dx, r, am, N, C, H, W, OH, OW);
     for (i = 0; i < nx; i++) {
@@ -212,14 +191,14 @@ static void thread_identity(void)
 #ifdef _OPENMP
     int N = 1, C = 64, H = 65, W = 105, OH = 33, OW = 53, t, saved = omp_get_max_threads();
     size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
-    real *x = xalloc(nx * sizeof(real)), *dy = xalloc(ny * sizeof(real)), *y[3], *dx[3];
+    real *x = test_alloc(nx * sizeof(real)), *dy = test_alloc(ny * sizeof(real)), *y[3], *dx[3];
     int32_t *am[3];
-    fill_random(x, nx, 7);
-    fill_random(dy, ny, 8);
+    test_fill_random(x, nx, 7);
+    test_fill_random(dy, ny, 8);
     for (t = 0; t < 3; t++) {
-        y[t] = xalloc(ny * sizeof(real));
-        dx[t] = xalloc(nx * sizeof(real));
-        am[t] = xalloc(ny * sizeof(int32_t));
+        y[t] = test_alloc(ny * sizeof(real));
+        dx[t] = test_alloc(nx * sizeof(real));
+        am[t] = test_alloc(ny * sizeof(int32_t));
         omp_set_num_threads(t + 1);
         maxpool2d_forward(y[t], am[t], x, N, C, H, W, OH, OW);
         maxpool2d_backward(dx[t], dy, am[t], N, C, H, W, OH, OW);

@@ -464,24 +464,6 @@ static void test_valid_handmade(void)
     free(b);
 }
 
-/* The Python interpreter: $LSD_PYTHON, else /usr/bin/python3, else python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    struct stat st;
-    if (p && *p) return p;
-    if (stat("/usr/bin/python3", &st) == 0) return "/usr/bin/python3";
-    return "python3";
-}
-
-/* 1 if python can import all the modules (a space-separated list given as "a, b"). */
-static int have_modules(const char *mods)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", python(), mods);
-    return system(cmd) == 0;
-}
-
 static const char *py_write =
     "import sys, torch\n"
     "from safetensors.torch import save_file\n"
@@ -521,9 +503,9 @@ static void test_python_interop(void)
     FILE *f;
     st_file sf;
     lsd_err err;
-    if (!have_modules("torch, safetensors, numpy")) {
+    if (!test_have_python_module("torch, safetensors, numpy")) {
         test_skip("python3 with torch and safetensors not available (%s): interop skipped",
-                  python());
+                  test_python());
         return;
     }
     tmp_path(script, sizeof script, "st_write.py");
@@ -533,7 +515,7 @@ static void test_python_interop(void)
         CHECK(0, "cannot write %s", script);
         return;
     }
-    snprintf(cmd, sizeof cmd, "%s '%s' '%s'", python(), script, file);
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s'", test_python(), script, file);
     if (system(cmd) != 0) {
         CHECK(0, "python writer failed: %s", cmd);
         return;
@@ -610,7 +592,7 @@ static void test_python_interop(void)
             CHECK(0, "cannot write %s", script);
             return;
         }
-        snprintf(cmd, sizeof cmd, "%s '%s' '%s'", python(), script, file);
+        snprintf(cmd, sizeof cmd, "%s '%s' '%s'", test_python(), script, file);
         CHECK(system(cmd) == 0, "python reads our file with the right values: %s", cmd);
     }
 }

@@ -23,16 +23,6 @@
 #define ROUND_TOL FLT_EPSILON
 #endif
 
-static void *xalloc(size_t n)
-{
-    void *p = calloc(n ? n : 1, 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
 /* Reads name (n elements) into dst; returns 1 on success (one check on failure). */
 static int rd(st_file *sf, const char *name, real *dst, size_t n)
 {
@@ -55,8 +45,8 @@ static void crop_golden(st_file *sf)
     top = (int)cfg[4]; left = (int)cfg[5]; OH = (int)cfg[6]; OW = (int)cfg[7];
     nx = (size_t)N * C * H * W;
     ny = (size_t)N * C * OH * OW;
-    x = xalloc(nx * sizeof(real)); dx = xalloc(nx * sizeof(real)); gdx = xalloc(nx * sizeof(real));
-    y = xalloc(ny * sizeof(real)); dy = xalloc(ny * sizeof(real)); got = xalloc(ny * sizeof(real));
+    x = test_alloc(nx * sizeof(real)); dx = test_alloc(nx * sizeof(real)); gdx = test_alloc(nx * sizeof(real));
+    y = test_alloc(ny * sizeof(real)); dy = test_alloc(ny * sizeof(real)); got = test_alloc(ny * sizeof(real));
     if (rd(sf, "crop.x", x, nx) && rd(sf, "crop.y", y, ny) && rd(sf, "crop.dy", dy, ny) &&
         rd(sf, "crop.dx", dx, nx)) {
         crop_forward(got, x, N, C, H, W, top, left, OH, OW);
@@ -76,10 +66,10 @@ static void concat_golden(st_file *sf)
 {
     const int N = 2, Ca = 3, Cb = 2, HW = 20;
     size_t na = (size_t)N * Ca * HW, nb = (size_t)N * Cb * HW, ny = na + nb;
-    real *a = xalloc(na * sizeof(real)), *b = xalloc(nb * sizeof(real));
-    real *da = xalloc(na * sizeof(real)), *db = xalloc(nb * sizeof(real));
-    real *ga = xalloc(na * sizeof(real)), *gb = xalloc(nb * sizeof(real));
-    real *y = xalloc(ny * sizeof(real)), *dy = xalloc(ny * sizeof(real)), *got = xalloc(ny * sizeof(real));
+    real *a = test_alloc(na * sizeof(real)), *b = test_alloc(nb * sizeof(real));
+    real *da = test_alloc(na * sizeof(real)), *db = test_alloc(nb * sizeof(real));
+    real *ga = test_alloc(na * sizeof(real)), *gb = test_alloc(nb * sizeof(real));
+    real *y = test_alloc(ny * sizeof(real)), *dy = test_alloc(ny * sizeof(real)), *got = test_alloc(ny * sizeof(real));
     if (rd(sf, "concat.a", a, na) && rd(sf, "concat.b", b, nb) && rd(sf, "concat.y", y, ny) &&
         rd(sf, "concat.dy", dy, ny) && rd(sf, "concat.da", da, na) && rd(sf, "concat.db", db, nb)) {
         concat_forward(got, a, Ca, b, Cb, N, HW);
@@ -117,9 +107,9 @@ static void labels_golden(st_file *sf)
             if (!CHECK(o && o->ndim == 2, "%s exists", oname)) continue;
             OH = (int)o->shape[0];
             OW = (int)o->shape[1];
-            in = xalloc((size_t)H * W);
-            ref = xalloc((size_t)OH * OW);
-            got = xalloc((size_t)OH * OW);
+            in = test_alloc((size_t)H * W);
+            ref = test_alloc((size_t)OH * OW);
+            got = test_alloc((size_t)OH * OW);
             if (CHECK(st_read_raw(sf, e->name, in, (size_t)H * W, &err) == LSD_OK &&
                           st_read_raw(sf, oname, ref, (size_t)OH * OW, &err) == LSD_OK,
                       "read %s", e->name)) {
@@ -138,7 +128,7 @@ static void labels_golden(st_file *sf)
 static void labels_d_size(void)
 {
     const int H = 320, W = 640, OH = 40, OW = 80;
-    uint8_t *in = xalloc((size_t)H * W), *out = xalloc((size_t)OH * OW);
+    uint8_t *in = test_alloc((size_t)H * W), *out = test_alloc((size_t)OH * OW);
     int i, j, bad = 0;
     for (i = 0; i < H * W; i++) in[i] = (uint8_t)((i * 131 + i / 7) % 251);
     resize_labels_nearest(out, in, H, W, OH, OW);

@@ -11,21 +11,6 @@
 #include "harness.h"
 
 /* The Python with numpy and Pillow: $LSD_PYTHON, /usr/bin/python3, or python3. */
-static const char *python(void)
-{
-    const char *p = getenv("LSD_PYTHON");
-    if (p && *p) return p;
-    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-}
-
-/* 1 if python() can import numpy and PIL. */
-static int have_pillow(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s -c 'import numpy, PIL' >/dev/null 2>&1", python());
-    return system(cmd) == 0;
-}
-
 /* Writes n bytes to path; 1 on success. */
 static int write_raw(const char *path, const uint8_t *p, size_t n)
 {
@@ -81,7 +66,7 @@ static void compare_pillow(int H, int W, int C, int OH, int OW, const char *tmp,
              "im=Image.fromarray(a[:,:,0] if %d==1 else a); "
              "r=[np.asarray(im.resize((%d,%d), f)) for f in (Image.LANCZOS, Image.NEAREST)]; "
              "np.concatenate([x.ravel() for x in r]).astype(np.uint8).tofile('%s')\"",
-             python(), in_path, H, W, C, C, OW, OH, out_path);
+             test_python(), in_path, H, W, C, C, OW, OH, out_path);
     if (system(cmd) != 0 || !read_raw(out_path, ref, 2 * m)) goto done;
     for (mode = 0; mode < 2; mode++) {
         int rc = mode == 0 ? resize_lanczos(ours, OH, OW, in, H, W, C, &err)
@@ -108,7 +93,7 @@ int main(void)
 
     /* Lanczos and nearest against Pillow: downsampling (kernel stretched), upsampling,
      * mixed, one axis only, and the GTA5 ratio 1914x1052 -> 1280x704 (slow). */
-    if (!have_pillow()) {
+    if (!test_have_python_module("PIL, numpy")) {
         test_skip("python3 with numpy and Pillow not found: resize comparisons skipped");
     } else {
         static const int cases[][5] = {
