@@ -112,6 +112,9 @@ if [ -z "$NVLIB" ]; then
     [ -e "$d/libnvidia-opencl.so.1" ] && { NVLIB="$d/libnvidia-opencl.so.1"; break; }
   done
 fi
+if [ -z "$NVLIB" ] && [ -e /dev/nvidiactl ]; then # a GPU but the library elsewhere: look
+  NVLIB=$(timeout 20 find /usr /lib /lib64 /opt -maxdepth 5 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -n 1)
+fi
 if [ -n "$NVLIB" ]; then
   if [ -f /etc/OpenCL/vendors/nvidia.icd ]; then
     say "NVIDIA ICD already registered: $(cat /etc/OpenCL/vendors/nvidia.icd)"
