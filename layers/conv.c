@@ -339,10 +339,16 @@ static size_t band_elems(const Geom *g, size_t budget)
 }
 
 /* Work of both passes of geometry g: one band, or the flipped weights and a band of the
- * flipped geometry (see image_pass). */
+ * flipped geometry (see image_pass). The band counted is the largest that fits
+ * CONV_COL_BUDGET, more than band_rows picks: opencl/ops.c cuts such bands and sizes its
+ * device work with conv_work_size. */
 static size_t pass_elems(const Geom *g)
 {
-    size_t a = band_elems(g, CONV_COL_BUDGET), b = 0;
+    size_t gw = (size_t)(g->GW > 0 ? g->GW : 1), per_row = (size_t)g->C * g->KH * g->KW * gw;
+    size_t rows = CONV_COL_BUDGET / (per_row > 0 ? per_row : 1), a, b = 0;
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)g->GH) rows = (size_t)(g->GH > 0 ? g->GH : 1);
+    a = per_row * rows;
     if (flippable(g)) {
         Geom f = flip_geom(g);
         b = flip_elems(g) + band_elems(&f, CONV_COL_BUDGET - flip_elems(g));
