@@ -154,7 +154,7 @@ bench: $(BENCH_BIN) $(LSDSEG)
 	@LSD_LSDSEG=$(LSDSEG) PYTHON=$(PYTHON) sh bench/run.sh $(BENCH_BIN)
 
 demo: $(LSDSEG)
-	$(LSDSEG) demo $(DEMO_ARGS)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(LSDSEG) demo $(DEMO_ARGS)
 
 golden:
 	$(PYTHON) golden/gen.py

@@ -3,6 +3,9 @@
 # prints its output, and ends with the total line "N passed, N failed".
 # A program that crashes or exits without its summary line counts one failure.
 runner=$1; shift
+# idle OpenMP threads sleep instead of spinning: on a machine shared with other work
+# (CI runners, parallel builds) spinning threads make the tests several times slower
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0; skipped=0
 out=${LSD_TMP:-build/tmp}/run-$$.log
 mkdir -p "$(dirname "$out")"
