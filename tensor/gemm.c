@@ -126,10 +126,11 @@ static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, i
                 for (r = 0; r < mr; r++) Ap[p * mr + r] = src[r];
             }
         } else if (rows == mr) {
-            /* a(i, k) = A[i][k]: mr rows read side by side */
-            const real *src = A + (size_t)(i0 + s) * lda + p0;
-            for (p = 0; p < kc; p++)
-                for (r = 0; r < mr; r++) Ap[p * mr + r] = src[(size_t)r * lda + p];
+            /* a(i, k) = A[i][k]: each row read contiguously, written every mr values */
+            for (r = 0; r < mr; r++) {
+                const real *restrict src = A + (size_t)(i0 + s + r) * lda + p0;
+                for (p = 0; p < kc; p++) Ap[p * mr + r] = src[p];
+            }
         } else {
             for (p = 0; p < kc; p++) {
                 for (r = 0; r < rows; r++) Ap[p * mr + r] = OPA(i0 + s + r, p0 + p);
@@ -278,13 +279,29 @@ typedef struct {
     kernel k; /* micro-kernel and its tile MR x NR */
 } gemm_args;
 
+/* c[j] = combine(alpha, a[j], beta, c[j]) for j < n, with the test on beta hoisted out of
+ * the loop; inlined with a constant n (a full tile row) the loop vectorizes even at -O2. */
+static LSD_ALWAYS_INLINE void store_row(real *restrict c, const real *restrict a, int n,
+                                        real alpha, real beta)
+{
+    int j;
+    if (beta == 0)
+        for (j = 0; j < n; j++) c[j] = alpha * a[j];
+    else
+        for (j = 0; j < n; j++) c[j] = alpha * a[j] + beta * c[j];
+}
+
 /* Writes the rows x cols corner of an MR x NR tile of sums into C at (i0, j0). */
 static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, int j0, int cols)
 {
-    int r, j;
+    int r, nr = g->k.nr;
     for (r = 0; r < rows; r++) {
         real *c = g->C + (size_t)(i0 + r) * g->ldc + j0;
-        for (j = 0; j < cols; j++) c[j] = combine(g->alpha, acc[r * g->k.nr + j], g->beta, c[j]);
+        const real *a = acc + (size_t)r * nr;
+        if (cols == nr && nr == NR_SSE) store_row(c, a, NR_SSE, g->alpha, g->beta);
+        else if (cols == nr && nr == NR_AVX) store_row(c, a, NR_AVX, g->alpha, g->beta);
+        else if (cols == nr && nr == NR_512) store_row(c, a, NR_512, g->alpha, g->beta);
+        else store_row(c, a, cols, g->alpha, g->beta);
     }
 }
 
