@@ -29,6 +29,15 @@
 #include "conv.h"
 #include "../tensor/gemm.h"
 
+/* Full unrolling of small_grid's channel loop keeps its tile in registers. */
+#if defined(__clang__)
+#define LSD_CONV_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && !defined(__TINYC__)
+#define LSD_CONV_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LSD_CONV_UNROLL
+#endif
+
 /* Largest im2col buffer, in elements (16 MiB in float, 32 MiB in double). */
 #define CONV_COL_BUDGET ((size_t)1 << 22)
 /* Preferred band: a col buffer of about 4 MiB stays in cache between im2col and gemm's
@@ -219,6 +228,115 @@ static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
     }
 }
 
+/* Direct path for convolutions with few channels (conv1 of the reduced VGG on its 100-padded
+ * maps: C*K*K = 27 or 144, 16 grid channels), where im2col and gemm's packing cost more
+ * than the products. Tiles of SMALL_O grid channels x SMALL_X grid columns of one grid row;
+ * each element is acc = 0, then acc += w[o,c,kh,kw] * x (x = 0 outside the image, the
+ * term still added) for (c, kh, kw) in im2col's row order, then acc (+ beta * y): exactly
+ * gemm's operations in gemm's order, so the results are bit-identical to the im2col path. */
+/* The tile is gemm's: SMALL_O rows, two vectors of the compile-time width (the sums fill
+ * 12-16 registers). A portable x86-64 gcc/clang build runs gemm's AVX2/AVX-512 kernels by
+ * run-time dispatch (tensor/gemm.c) and this path, compiled for SSE2 only, would be slower
+ * there (reduced infer 30 -> 70 ms): it is used only where gemm does not dispatch (-march
+ * builds with AVX, other architectures, tcc). LSD_SMALL_CONV is 1 where it is used. */
+#if defined(__AVX512F__)
+#define SMALL_O 8
+#define SMALL_X (128 / (int)sizeof(real))
+#elif defined(__AVX__)
+#define SMALL_O 6
+#define SMALL_X (64 / (int)sizeof(real))
+#else
+#define SMALL_O 4
+#define SMALL_X (32 / (int)sizeof(real))
+#endif
+#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
+    !defined(__TINYC__) && !defined(__AVX__)
+#define LSD_SMALL_CONV 0
+#else
+#define LSD_SMALL_CONV 1
+#endif
+#define SMALL_KMAX 8 /* widest window */
+#define SMALL_CKK 288 /* largest C*KH*KW */
+#define SMALL_CG 32   /* most grid channels */
+
+/* 1 if the grid pass of g may take the direct path with `avail` work elements. */
+static int small_ok(const Geom *g, size_t avail)
+{
+    int ckk = g->C * g->KH * g->KW, cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
+    return LSD_SMALL_CONV && !g->point && g->stride == 1 && g->KW <= SMALL_KMAX && ckk <= SMALL_CKK &&
+           g->CG <= SMALL_CG && (size_t)ckk * cgp <= avail;
+}
+
+/* wt (C*KH*KW, CGp) = weight (CG, C*KH*KW) transposed, columns CG..CGp-1 zero. */
+static void small_weights(real *wt, const real *weight, const Geom *g, int cgp)
+{
+    int ckk = g->C * g->KH * g->KW, q, o;
+    for (q = 0; q < ckk; q++)
+        for (o = 0; o < cgp; o++) wt[(size_t)q * cgp + o] = o < g->CG ? weight[(size_t)o * ckk + q] : 0;
+}
+
+/* y (CG, GH, GW) = (beta * y +) weight * im2col(x) for one sample x (C, IH, IW), by the
+ * direct path (wt from small_weights). For each tile of SMALL_X columns the image rows it
+ * reads are copied (zero-padded) into seg once, then for each channel block one flat loop
+ * over k keeps the sums in registers. A tile whose window lies wholly in the padding,
+ * with finite weights, has sums of +0 and w * 0 terms: acc is +0 without the loop.
+ * Parallel over grid rows. */
+static void small_grid(real *y, real beta, const real *x, const real *wt, const Geom *g)
+{
+    int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
+    int gh, ckk = g->C * g->KH * g->KW, segw = SMALL_X + g->KW - 1, q, finite = 1;
+    int segoff[SMALL_CKK]; /* offset in seg of k's window: (c*KH + kh) * segw + kw */
+    size_t GHW = (size_t)g->GH * g->GW;
+    for (q = 0; q < ckk; q++) segoff[q] = (q / g->KW) * segw + q % g->KW;
+    for (q = 0; q < ckk * cgp; q++)
+        if (!(wt[q] - wt[q] == 0)) finite = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * GHW * ckk > 65536)
+#endif
+    for (gh = 0; gh < g->GH; gh++) {
+        int x0, r, o, o0, j, k;
+        real seg[(SMALL_CKK) * (SMALL_X + SMALL_KMAX)]; /* (C*KH, segw) */
+        for (x0 = 0; x0 < g->GW; x0 += SMALL_X) {
+            int cols = g->GW - x0 < SMALL_X ? g->GW - x0 : SMALL_X, i0 = x0 - g->pad;
+            int zero = finite; /* every row of seg is padding */
+            for (r = 0; r < g->C * g->KH; r++) {
+                int c = r / g->KH, ih = gh - g->pad + r % g->KH, lo, hi;
+                const real *row = x + ((size_t)c * g->IH + (ih < 0 ? 0 : ih)) * g->IW;
+                real *sg = seg + (size_t)r * segw; /* image row ih, columns i0.. (0 outside) */
+                lo = clampi(-i0, 0, segw);
+                hi = clampi(g->IW - i0, lo, segw);
+                if (ih < 0 || ih >= g->IH) lo = hi = 0;
+                if (hi > lo) zero = 0;
+                for (j = 0; j < lo; j++) sg[j] = 0;
+                if (hi > lo) memcpy(sg + lo, row + i0 + lo, (size_t)(hi - lo) * sizeof(real));
+                for (j = hi > lo ? hi : 0; j < segw; j++) sg[j] = 0;
+            }
+            for (o0 = 0; o0 < cgp; o0 += SMALL_O) {
+                real acc[SMALL_O * SMALL_X];
+                int oc = g->CG - o0 < SMALL_O ? g->CG - o0 : SMALL_O;
+                for (j = 0; j < SMALL_O * SMALL_X; j++) acc[j] = 0;
+                if (!zero)
+                    for (k = 0; k < ckk; k++) {
+                        const real *wk = wt + (size_t)k * cgp + o0, *v = seg + segoff[k];
+                        LSD_CONV_UNROLL
+                        for (o = 0; o < SMALL_O; o++) {
+                            real w = wk[o];
+                            for (j = 0; j < SMALL_X; j++) acc[o * SMALL_X + j] += w * v[j];
+                        }
+                    }
+                for (o = 0; o < oc; o++) {
+                    real *d = y + (size_t)(o0 + o) * GHW + (size_t)gh * g->GW + x0;
+                    const real *av = acc + o * SMALL_X;
+                    if (beta == 0)
+                        for (j = 0; j < cols; j++) d[j] = av[j];
+                    else
+                        for (j = 0; j < cols; j++) d[j] = av[j] + beta * d[j];
+                }
+            }
+        }
+    }
+}
+
 /* The grid direction, for N samples (weight (CG, C, KH, KW)):
  *   gout (N, CG, GH, GW) = beta * gout + weight * im2col(img)   (gout may be NULL)
  *   dweight (CG, C*KH*KW) += gin (N, CG, GH, GW) * im2col(img)^T  (dweight may be NULL)
@@ -238,6 +356,12 @@ static void grid_pass(real *gout, real beta, real *dweight, const real *gin, con
                 gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
             if (dy)
                 gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
+            continue;
+        }
+        if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
+            int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
+            if (n == 0) small_weights(work, weight, g, cgp);
+            small_grid(y, beta, x, work, g);
             continue;
         }
         for (r0 = 0; r0 < g->GH; r0 += band) {

@@ -31,6 +31,7 @@
 #endif
 
 #include "../layers/conv.h"
+#include "../tensor/gemm.h"
 #include "../layers/pool.h"
 #include "../tensor/safetensors.h"
 #include "harness.h"
@@ -277,6 +278,39 @@ static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
     }
     free(x); free(w); free(b); free(dy); free(y1); free(y2); free(dx1); free(dx2);
     free(dw1); free(dw2); free(db1); free(db2); free(work);
+}
+
+/* conv2d_forward must equal, bit for bit, gemm_naive (k in increasing order) applied to an
+ * im2col built here by naive loops, plus the bias: the order of every sum is fixed whichever
+ * path (im2col + gemm, or the direct path for few channels) computes it. */
+static void forward_vs_naive_gemm(const char *label, ConvShape s)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, P = (size_t)s.OH * s.OW, ny = (size_t)s.N * s.OC * P;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, ckk = (size_t)s.C * s.KH * s.KW, i;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *y1 = alloc_real(ny);
+    real *y2 = alloc_real(ny), *col = alloc_real(ckk * P), *work = alloc_real(conv_work_size(&s));
+    int n, c, kh, kw, oh, ow, o;
+    fill_random(x, nx, 31); fill_random(w, nw, 32); fill_random(b, s.OC, 33);
+    conv2d_forward(y1, x, w, b, &s, work);
+    for (n = 0; n < s.N; n++) {
+        for (c = 0; c < s.C; c++)
+            for (kh = 0; kh < s.KH; kh++)
+                for (kw = 0; kw < s.KW; kw++)
+                    for (oh = 0; oh < s.OH; oh++)
+                        for (ow = 0; ow < s.OW; ow++) {
+                            int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+                            col[(((size_t)c * s.KH + kh) * s.KW + kw) * P + (size_t)oh * s.OW + ow] =
+                                ih < 0 || ih >= s.H || iw < 0 || iw >= s.W ? 0 :
+                                x[(((size_t)n * s.C + c) * s.H + ih) * s.W + iw];
+                        }
+        gemm_naive(0, 0, s.OC, (int)P, (int)ckk, 1, w, (int)ckk, col, (int)P, 0,
+                   y2 + (size_t)n * s.OC * P, (int)P);
+        for (o = 0; o < s.OC; o++)
+            for (i = 0; i < P; i++) y2[((size_t)n * s.OC + o) * P + i] += b[o];
+    }
+    CHECK(memcmp(y1, y2, ny * sizeof(real)) == 0, "%s: forward != naive im2col + gemm_naive",
+          label);
+    free(x); free(w); free(b); free(y1); free(y2); free(col); free(work);
 }
 
 /* Exact check: integer inputs, outputs accumulated here in int64 by scattering each product
@@ -556,6 +590,17 @@ int main(void)
     fast_vs_direct("convt 1x1", convt_shape(1, 7, 4, 5, 6, 1, 1, 0, 0), 1, 1);
     fast_vs_direct("convt 3x3 bands", convt_shape(1, 2, 80, 100, 64, 3, 1, 1, 0), 1, 1);
 
+    /* few channels (direct path): conv1 of the reduced net, channel counts not a multiple of
+     * 8, widths not a multiple of the tile, 100 padding, two samples; and a larger layer */
+    fast_vs_direct("conv 3x3 p100 3->16", conv2d_shape(2, 3, 5, 9, 16, 3, 1, 100), 0, 1);
+    fast_vs_direct("conv 3x3 16->13", conv2d_shape(2, 16, 19, 45, 13, 3, 1, 1), 0, 1);
+    fast_vs_direct("conv 5x5 9->20", conv2d_shape(1, 9, 17, 37, 20, 5, 1, 2), 0, 1);
+    forward_vs_naive_gemm("conv 3x3 p100 3->16", conv2d_shape(2, 3, 5, 9, 16, 3, 1, 100));
+    forward_vs_naive_gemm("conv 3x3 16->13", conv2d_shape(2, 16, 19, 45, 13, 3, 1, 1));
+    forward_vs_naive_gemm("conv 3x3 32->32", conv2d_shape(1, 32, 11, 70, 32, 3, 1, 1));
+    forward_vs_naive_gemm("conv 3x3 64->64", conv2d_shape(1, 64, 9, 20, 64, 3, 1, 1));
+    forward_vs_naive_gemm("conv 4x4 s2 p2", conv2d_shape(1, 6, 13, 7, 5, 4, 2, 2));
+
     exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
     exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
     exact_integer("conv 1x1", conv2d_shape(1, 4, 3, 5, 3, 1, 1, 0), 0);
@@ -576,6 +621,8 @@ int main(void)
 
     thread_identity("conv 3x3 bands", conv2d_shape(1, 64, 80, 100, 16, 3, 1, 1), 0);
     thread_identity("conv 1x1", conv2d_shape(2, 64, 20, 30, 48, 1, 1, 0), 0);
+    thread_identity("conv 3x3 p100 3->16", conv2d_shape(1, 3, 12, 20, 16, 3, 1, 100), 0);
+    thread_identity("conv 3x3 16->16", conv2d_shape(1, 16, 40, 70, 16, 3, 1, 1), 0);
     thread_identity("convt 3x3 s2 p1", convt_shape(1, 32, 40, 50, 48, 3, 2, 1, 0), 1);
     return test_summary();
 }
