@@ -30,52 +30,15 @@ uint64_t ckpt_fnv1a64(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-/* Stores the low nb bytes of v at p, least significant first. */
-static void put_le(unsigned char *p, uint64_t v, int nb)
-{
-    int i;
-    for (i = 0; i < nb; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Elements of a writer tensor. */
-static uint64_t out_nelem(const st_out_tensor *t)
-{
-    uint64_t ne = 1;
-    int j;
-    for (j = 0; j < t->ndim; j++) ne *= (uint64_t)t->shape[j];
-    return ne;
-}
-
 /* Hashes t's values in the little-endian form st_writer_save writes them. */
 static uint64_t digest_tensor(uint64_t h, const st_out_tensor *t)
 {
     unsigned char buf[CKPT_CHUNK];
-    size_t es = st_dtype_size(t->dtype), per = CKPT_CHUNK / es, k, i;
-    uint64_t ne = out_nelem(t), done = 0;
+    size_t es = st_dtype_size(t->dtype), per = CKPT_CHUNK / es, k;
+    uint64_t ne = st_out_nelem(t), done = 0;
     while (done < ne) {
         k = (ne - done < (uint64_t)per) ? (size_t)(ne - done) : per;
-        for (i = 0; i < k; i++) {
-            unsigned char *p = buf + i * es;
-            size_t at = (size_t)(done + i);
-            switch (t->dtype) {
-            case ST_F32: {
-                uint32_t u;
-                memcpy(&u, (const float *)t->data + at, 4);
-                put_le(p, u, 4);
-                break;
-            }
-            case ST_F64: {
-                uint64_t u;
-                memcpy(&u, (const double *)t->data + at, 8);
-                put_le(p, u, 8);
-                break;
-            }
-            case ST_I64: put_le(p, (uint64_t)((const int64_t *)t->data)[at], 8); break;
-            case ST_I32: put_le(p, (uint64_t)(uint32_t)((const int32_t *)t->data)[at], 4); break;
-            case ST_U8: p[0] = ((const uint8_t *)t->data)[at]; break;
-            default: put_le(p, ((const uint16_t *)t->data)[at], 2); break;
-            }
-        }
+        st_out_encode(t, done, k, buf);
         h = ckpt_fnv1a64(h, buf, k * es);
         done += k;
     }
@@ -148,7 +111,7 @@ static int writer_header_digest(const st_writer *w, uint64_t *out)
     int i;
     for (i = 0; i < w->n; i++) {
         const st_out_tensor *t = &w->t[i];
-        uint64_t bytes = out_nelem(t) * st_dtype_size(t->dtype);
+        uint64_t bytes = st_out_nelem(t) * st_dtype_size(t->dtype);
         h = digest_entry(h, t->name, t->dtype, t->ndim, t->shape, off, off + bytes);
         off += bytes;
     }
@@ -590,7 +553,7 @@ int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep
     METAF("data_index", "%ld", info->data_index);
     META("config", info->config);
     META("digest_alg", CKPT_DIGEST_ALG);
-    for (i = 0; i < w.n; i++) bytes += out_nelem(&w.t[i]) * st_dtype_size(w.t[i].dtype);
+    for (i = 0; i < w.n; i++) bytes += st_out_nelem(&w.t[i]) * st_dtype_size(w.t[i].dtype);
     METAF("data_bytes", "%llu", (unsigned long long)bytes);
     digest = ckpt_writer_digest(&w);
     METAF("digest", "%016llx", (unsigned long long)digest);

@@ -1023,38 +1023,50 @@ static void build_header(const st_writer *w, textbuf *b)
     while (b->len % 8) tb_put(b, " ", 1); /* pad: the data section starts 8-byte aligned */
 }
 
+uint64_t st_out_nelem(const st_out_tensor *t)
+{
+    uint64_t ne = 1;
+    int j;
+    for (j = 0; j < t->ndim; j++) ne *= (uint64_t)t->shape[j];
+    return ne;
+}
+
+void st_out_encode(const st_out_tensor *t, uint64_t first, size_t count, unsigned char *buf)
+{
+    size_t es = st_dtype_size(t->dtype), i;
+    for (i = 0; i < count; i++) {
+        unsigned char *p = buf + i * es;
+        size_t at = (size_t)(first + i);
+        switch (t->dtype) {
+        case ST_F32: {
+            uint32_t u;
+            memcpy(&u, (const float *)t->data + at, 4);
+            put_le(p, u, 4);
+            break;
+        }
+        case ST_F64: {
+            uint64_t u;
+            memcpy(&u, (const double *)t->data + at, 8);
+            put_le(p, u, 8);
+            break;
+        }
+        case ST_I64: put_le(p, (uint64_t)((const int64_t *)t->data)[at], 8); break;
+        case ST_I32: put_le(p, (uint64_t)(uint32_t)((const int32_t *)t->data)[at], 4); break;
+        case ST_U8: p[0] = ((const uint8_t *)t->data)[at]; break;
+        default: put_le(p, ((const uint16_t *)t->data)[at], 2); break; /* F16, BF16 bits */
+        }
+    }
+}
+
 /* Writes t's values to f in little-endian order, a chunk at a time. */
 static int write_tensor(FILE *f, const st_out_tensor *t)
 {
     unsigned char buf[ST_CHUNK];
-    size_t es = st_dtype_size(t->dtype), per = ST_CHUNK / es, k, i;
-    uint64_t ne = 1, done = 0;
-    int j;
-    for (j = 0; j < t->ndim; j++) ne *= (uint64_t)t->shape[j];
+    size_t es = st_dtype_size(t->dtype), per = ST_CHUNK / es, k;
+    uint64_t ne = st_out_nelem(t), done = 0;
     while (done < ne) {
         k = (ne - done < (uint64_t)per) ? (size_t)(ne - done) : per;
-        for (i = 0; i < k; i++) {
-            unsigned char *p = buf + i * es;
-            size_t at = (size_t)(done + i);
-            switch (t->dtype) {
-            case ST_F32: {
-                uint32_t u;
-                memcpy(&u, (const float *)t->data + at, 4);
-                put_le(p, u, 4);
-                break;
-            }
-            case ST_F64: {
-                uint64_t u;
-                memcpy(&u, (const double *)t->data + at, 8);
-                put_le(p, u, 8);
-                break;
-            }
-            case ST_I64: put_le(p, (uint64_t)((const int64_t *)t->data)[at], 8); break;
-            case ST_I32: put_le(p, (uint64_t)(uint32_t)((const int32_t *)t->data)[at], 4); break;
-            case ST_U8: p[0] = ((const uint8_t *)t->data)[at]; break;
-            default: put_le(p, ((const uint16_t *)t->data)[at], 2); break; /* F16, BF16 bits */
-            }
-        }
+        st_out_encode(t, done, k, buf);
         if (fwrite(buf, es, k, f) != k) return -1;
         done += k;
     }

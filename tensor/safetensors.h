@@ -103,6 +103,12 @@ typedef struct {
     char **meta_keys, **meta_vals; /* copies */
 } st_writer;
 
+/* Elements of an output tensor (product of its shape). */
+uint64_t st_out_nelem(const st_out_tensor *t);
+/* Encodes elements first .. first+count-1 of t into buf in the file's little-endian byte form
+ * (count * st_dtype_size bytes), as st_writer_save writes them. */
+void st_out_encode(const st_out_tensor *t, uint64_t first, size_t count, unsigned char *buf);
+
 void st_writer_init(st_writer *w);
 void st_writer_free(st_writer *w);
 /* Adds a tensor; data must stay valid until st_writer_save. Duplicate names are refused. */
