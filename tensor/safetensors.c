@@ -710,16 +710,19 @@ static int read_chunk(st_file *sf, const st_entry *e, unsigned char *buf, uint64
     return LSD_OK;
 }
 
-/* Shared body of st_read_real and st_read_f64: converts floating data into dst of the
- * element type given by is_double. */
-static int read_floats(st_file *sf, const char *name, void *dst, int is_double, size_t n,
-                       int ndim, const int64_t *shape, lsd_err *err)
+/* Element types the typed readers convert to. */
+enum { OUT_REAL, OUT_F64, OUT_I64 };
+
+/* Shared body of st_read_real, st_read_f64 and st_read_i64: reads tensor `name` chunk by
+ * chunk and converts each element into dst, whose element type is given by out_type. */
+static int read_elems(st_file *sf, const char *name, void *dst, int out_type, size_t n,
+                      int ndim, const int64_t *shape, lsd_err *err)
 {
     const st_entry *e;
     unsigned char buf[ST_CHUNK];
     uint64_t done = 0;
-    size_t es, i, got;
-    int rc = lookup(sf, name, 1, n, ndim, shape, &e, err);
+    size_t es, i, got = 0;
+    int rc = lookup(sf, name, out_type == OUT_I64 ? 2 : 1, n, ndim, shape, &e, err);
     if (rc) return rc;
     rc = seek_data(sf, e, err);
     es = st_dtype_size(e->dtype);
@@ -727,9 +730,15 @@ static int read_floats(st_file *sf, const char *name, void *dst, int is_double, 
         rc = read_chunk(sf, e, buf, e->nelem - done, &got, err);
         if (rc) break;
         for (i = 0; i < got; i++) {
-            double v = decode_float(buf + i * es, e->dtype);
-            if (is_double) ((double *)dst)[done + i] = v;
-            else ((real *)dst)[done + i] = (real)v;
+            const unsigned char *p = buf + i * es;
+            if (out_type == OUT_I64)
+                ((int64_t *)dst)[done + i] =
+                    e->dtype == ST_U8 ? (int64_t)p[0]
+                                      : signed_from(get_le(p, (int)es), 8 * (int)es);
+            else if (out_type == OUT_F64)
+                ((double *)dst)[done + i] = decode_float(p, e->dtype);
+            else
+                ((real *)dst)[done + i] = (real)decode_float(p, e->dtype);
         }
         done += got;
     }
@@ -739,36 +748,19 @@ static int read_floats(st_file *sf, const char *name, void *dst, int is_double, 
 int st_read_real(st_file *sf, const char *name, real *dst, size_t n, int ndim,
                  const int64_t *shape, lsd_err *err)
 {
-    return read_floats(sf, name, dst, 0, n, ndim, shape, err);
+    return read_elems(sf, name, dst, OUT_REAL, n, ndim, shape, err);
 }
 
 int st_read_f64(st_file *sf, const char *name, double *dst, size_t n, int ndim,
                 const int64_t *shape, lsd_err *err)
 {
-    return read_floats(sf, name, dst, 1, n, ndim, shape, err);
+    return read_elems(sf, name, dst, OUT_F64, n, ndim, shape, err);
 }
 
 int st_read_i64(st_file *sf, const char *name, int64_t *dst, size_t n, int ndim,
                 const int64_t *shape, lsd_err *err)
 {
-    const st_entry *e;
-    unsigned char buf[ST_CHUNK];
-    uint64_t done = 0;
-    size_t es, i, got;
-    int rc = lookup(sf, name, 2, n, ndim, shape, &e, err);
-    if (rc) return rc;
-    rc = seek_data(sf, e, err);
-    es = st_dtype_size(e->dtype);
-    while (!rc && done < e->nelem) {
-        rc = read_chunk(sf, e, buf, e->nelem - done, &got, err);
-        if (rc) break;
-        for (i = 0; i < got; i++)
-            dst[done + i] = e->dtype == ST_U8 ? (int64_t)buf[i]
-                                              : signed_from(get_le(buf + i * es, (int)es),
-                                                            8 * (int)es);
-        done += got;
-    }
-    return rc;
+    return read_elems(sf, name, dst, OUT_I64, n, ndim, shape, err);
 }
 
 int st_read_raw(st_file *sf, const char *name, void *dst, size_t nbytes, lsd_err *err)
