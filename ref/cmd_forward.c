@@ -15,6 +15,8 @@ int cmd_forward(int argc, char **argv);
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
                   LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
                   lsd_err *err);
+int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
+                  real **imgs, uint8_t *ys);
 
 /* Adds an (N, C, h, w) buffer to the writer. */
 static int add4(st_writer *wr, const char *name, const real *p, int n, int c, int h, int w,
@@ -106,14 +108,7 @@ int cmd_forward(int argc, char **argv)
         if (!rc) rc = st_writer_save(&wr, out, &err);
         st_writer_free(&wr);
     }
-    for (i = 0; i < 4; i++) free(imgs[i]);
-    free(ys);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
-    if (rc) {
-        fprintf(stderr, "lsdseg forward: %s\n", err.msg);
-        return 1;
-    }
+    if (lsd_case_free("forward", rc, &err, &m, &w, imgs, ys)) return 1;
     printf("forward: %d masks from the case file\n", given);
     return 0;
 }

@@ -21,6 +21,8 @@ int cmd_step(int argc, char **argv);
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
                   LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
                   lsd_err *err);
+int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
+                  real **imgs, uint8_t *ys);
 
 /* Reads one (N,3,H,W) image tensor of the case into a new array. */
 static int read_image(st_file *sf, const char *name, const int64_t *shape, real **out,
@@ -96,6 +98,23 @@ int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, Ls
     st_close(&sf);
     b->xs = imgs[0], b->xt = imgs[1], b->xs01 = imgs[2], b->xt01 = imgs[3], b->ys = *ys;
     return rc;
+}
+
+/* Frees what lsd_case_load made (imgs, ys, w, m). If rc is an error, prints it as
+ * "lsdseg CMD: message" and returns 1; otherwise returns 0. */
+int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
+                  real **imgs, uint8_t *ys)
+{
+    int i;
+    for (i = 0; i < 4; i++) free(imgs[i]);
+    free(ys);
+    lsd_work_free(w);
+    lsd_model_free(m);
+    if (rc) {
+        fprintf(stderr, "lsdseg %s: %s\n", cmd, err->msg);
+        return 1;
+    }
+    return 0;
 }
 
 /* Adds a loss, a double of shape [1], to the writer. */
@@ -187,7 +206,7 @@ int cmd_step(int argc, char **argv)
     st_writer wr;
     int64_t step_store;
     long step;
-    int source_only = 0, given = 0, rc, i;
+    int source_only = 0, given = 0, rc;
     opt_device dev;
     opt_dwork dw;
     memset(&dev, 0, sizeof dev);
@@ -213,14 +232,7 @@ int cmd_step(int argc, char **argv)
         if (!rc) rc = st_writer_save(&wr, out, &err);
         st_writer_free(&wr);
     }
-    for (i = 0; i < 4; i++) free(imgs[i]);
-    free(ys);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
-    if (rc) {
-        fprintf(stderr, "lsdseg step: %s\n", err.msg);
-        return 1;
-    }
+    if (lsd_case_free("step", rc, &err, &m, &w, imgs, ys)) return 1;
     if (source_only)
         printf("step %ld: loss_F %.9g (source only)\n", step, l.loss_F);
     else
