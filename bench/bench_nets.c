@@ -31,14 +31,7 @@
 #endif
 
 #include "../gan/lsd.h"
-
-/* Seconds on a monotonic clock. */
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "bench_util.h"
 
 /* MemAvailable from /proc/meminfo in bytes, or -1 if unknown. */
 static double mem_available(void)
@@ -51,59 +44,6 @@ static double mem_available(void)
         if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
     fclose(f);
     return kb < 0 ? -1 : kb * 1024.0;
-}
-
-static int env_int(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : dflt;
-}
-
-/* Inputs of one batch (N = 1): a smooth pattern plus a little LCG noise. */
-typedef struct {
-    real *xs, *xt, *xs01, *xt01;
-    uint8_t *ys;
-    LsdBatch b;
-} Inputs;
-
-static int inputs_make(Inputs *in, int H, int W, int n_class)
-{
-    size_t n = (size_t)3 * H * W, i;
-    unsigned long s = 12345;
-    memset(in, 0, sizeof *in);
-    in->xs = malloc(n * sizeof(real));
-    in->xt = malloc(n * sizeof(real));
-    in->xs01 = malloc(n * sizeof(real));
-    in->xt01 = malloc(n * sizeof(real));
-    in->ys = malloc((size_t)H * W);
-    if (!in->xs || !in->xt || !in->xs01 || !in->xt01 || !in->ys) return 0;
-    for (i = 0; i < n; i++) {
-        double u, v;
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        u = (double)s / 2147483648.0;
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        v = (double)s / 2147483648.0;
-        in->xs01[i] = (real)u;
-        in->xt01[i] = (real)v;
-        in->xs[i] = (real)(255 * u - 110);
-        in->xt[i] = (real)(255 * v - 110);
-    }
-    for (i = 0; i < (size_t)H * W; i++) {
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        in->ys[i] = (uint8_t)(s % 20 == 19 ? 255 : (s >> 8) % (unsigned long)n_class);
-    }
-    in->b.xs = in->xs, in->b.xt = in->xt, in->b.xs01 = in->xs01, in->b.xt01 = in->xt01;
-    in->b.ys = in->ys;
-    return 1;
-}
-
-static void inputs_free(Inputs *in)
-{
-    free(in->xs);
-    free(in->xt);
-    free(in->xs01);
-    free(in->xt01);
-    free(in->ys);
 }
 
 /* One run of a mode; returns 0 on success. */

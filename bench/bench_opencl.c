@@ -55,21 +55,9 @@ int main(void)
 #include "../opencl/cl.h"
 #include "../opencl/clnet.h"
 #include "../opencl/ops.h"
+#include "bench_util.h"
 
 #define IMPL "lsdseg-opencl"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int env_int(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : dflt;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -208,57 +196,6 @@ static int bench_conv(lsd_cl *cl)
 }
 
 /* ---- networks */
-
-/* Inputs of one batch (N = 1), as bench_nets.c: LCG noise of realistic magnitude (BGR minus
- * mean in [-110, 145], RGB in [0, 1]), labels 0..n_class-1 with 5% ignored (255). */
-typedef struct {
-    real *xs, *xt, *xs01, *xt01;
-    uint8_t *ys;
-    LsdBatch b;
-} Inputs;
-
-static void inputs_free(Inputs *in)
-{
-    free(in->xs);
-    free(in->xt);
-    free(in->xs01);
-    free(in->xt01);
-    free(in->ys);
-}
-
-static int inputs_make(Inputs *in, int H, int W, int n_class)
-{
-    size_t n = (size_t)3 * H * W, i;
-    unsigned long s = 12345;
-    memset(in, 0, sizeof *in);
-    in->xs = malloc(n * sizeof(real));
-    in->xt = malloc(n * sizeof(real));
-    in->xs01 = malloc(n * sizeof(real));
-    in->xt01 = malloc(n * sizeof(real));
-    in->ys = malloc((size_t)H * W);
-    if (!in->xs || !in->xt || !in->xs01 || !in->xt01 || !in->ys) {
-        inputs_free(in);
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        double u, v;
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        u = (double)s / 2147483648.0;
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        v = (double)s / 2147483648.0;
-        in->xs01[i] = (real)u;
-        in->xt01[i] = (real)v;
-        in->xs[i] = (real)(255 * u - 110);
-        in->xt[i] = (real)(255 * v - 110);
-    }
-    for (i = 0; i < (size_t)H * W; i++) {
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        in->ys[i] = (uint8_t)(s % 20 == 19 ? 255 : (s >> 8) % (unsigned long)n_class);
-    }
-    in->b.xs = in->xs, in->b.xt = in->xt, in->b.xs01 = in->xs01, in->b.xt01 = in->xt01;
-    in->b.ys = in->ys;
-    return 1;
-}
 
 /* One run of a mode, ended by clFinish. */
 static int run_once(ClModel *cm, ClWork *cw, const Inputs *in, lsd_work_mode mode,
