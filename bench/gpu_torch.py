@@ -40,15 +40,9 @@ except ImportError:
     sys.stderr.write("gpu_torch.py: PyTorch is not installed; pytorch-cuda rows skipped\n")
     sys.exit(0)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
-import model  # noqa: E402  golden/model.py
-
-REDUCED = dict(vgg=16, fc=256, ngf=16, ndf=16, n_class=19)
-
-
-def env_int(name, dflt):
-    v = os.environ.get(name, "")
-    return int(v) if v else dflt
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from torch_util import REDUCED, draw_masks, env_int, inputs, mask_shapes, model  # noqa: E402
+from torch_util import build as build_cpu  # noqa: E402
 
 
 def ce_const(scores, label):
@@ -136,59 +130,8 @@ def bench_kernels(dev, impl, timer, filt, full):
         row("conv_fwd", case, impl, 2.0 * 64 * 160 * 320 * 64 * 9 * 10 / t[0] * 1e-9, "GFLOP/s")
 
 
-def mask_shapes(F, G, D, b):
-    """Every mask name of one iteration with the shape of the activation it multiplies,
-    found by running the forward passes once with a recording apply_mask."""
-    shapes = {}
-    orig = model.apply_mask
-
-    def record(x, masks, key):
-        shapes[key] = tuple(x.shape[:2]) if key.startswith("F.") else tuple(x.shape)
-        return x
-
-    model.apply_mask = record
-    try:
-        with torch.no_grad():
-            for kind, x in (("src", b["xs"]), ("tgt", b["xt"])):
-                f = F.features(x, {}, kind)
-                G(*f, masks={}, kind=kind)
-            for kind in ("src_real", "src_fake", "tgt_real", "tgt_fake"):
-                D(b["xs_forD"], {}, kind)
-    finally:
-        model.apply_mask = orig
-    return shapes
-
-
-def draw_masks(shapes, dev):
-    """Dropout p = 0.5 on the device: 0 or 2 for every mask."""
-    return {k: torch.bernoulli(torch.full(s, 0.5, device=dev)) * 2 for k, s in shapes.items()}
-
-
-def host_inputs(H, W, n_class):
-    g = torch.Generator().manual_seed(0)
-    xs01 = torch.rand(1, 3, H, W, generator=g)
-    xt01 = torch.rand(1, 3, H, W, generator=g)
-    ys = torch.randint(0, n_class, (1, H, W), generator=g)
-    ys[torch.rand(1, H, W, generator=g) < 0.05] = 255
-    return dict(xs=xs01 * 255 - 110, xt=xt01 * 255 - 110, xs_forD=xs01, xt_forD=xt01, ys=ys)
-
-
 def build(cfg, dev):
-    torch.manual_seed(1)
-    F, G, D = model.build(cfg)
-    # He-normal F, N(0, 0.02) G and D, bilinear upsampling (as lsd_model_init)
-    with torch.no_grad():
-        for name, p in model.named_params(F, G, D).items():
-            if name.startswith("F.upscore"):
-                p.copy_(model.bilinear_weight(p.shape[0], p.shape[2]))
-            elif p.dim() == 4 and name.startswith("F."):
-                p.normal_(0, (2.0 / (p.shape[1] * p.shape[2] * p.shape[3])) ** 0.5)
-            elif p.dim() == 4:
-                p.normal_(0, 0.02)
-            elif name.startswith("F."):
-                p.zero_()
-            else:
-                p.uniform_(-0.01, 0.01)
+    F, G, D = build_cpu(cfg)
     F, G, D = F.to(dev), G.to(dev), D.to(dev)
     return F, G, D, model.make_optimizers(F, G, D)
 
@@ -205,7 +148,7 @@ def bench_config(dev, impl, timer, suffix, cfg, cases, full, filt):
     for (prefix, H, W), name in zip(cases, names):
         if filt and filt not in name:
             continue
-        hb = host_inputs(H, W, cfg["n_class"])
+        hb = inputs(H, W, cfg["n_class"])
         if prefix != "infer" and (H, W) not in shapes_at:
             shapes_at[(H, W)] = mask_shapes(F, G, D, {k: v.to(dev) for k, v in hb.items()})
         shapes = shapes_at.get((H, W))
