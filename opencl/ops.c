@@ -269,6 +269,18 @@ int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd
     return LSD_OK;
 }
 
+/* The buffer checks of a (transposed) convolution backward: in, dout, weight, dbias and
+ * work as for the forward, then din and dweight (weight's size when NULL). */
+static int backward_check(const ConvShape *s, const lsd_clbuf *din, const lsd_clbuf *dweight,
+                          const lsd_clbuf *dbias, const lsd_clbuf *dout, const lsd_clbuf *in,
+                          const lsd_clbuf *weight, const lsd_clbuf *work, const char *what,
+                          lsd_err *err)
+{
+    int rc = conv_check(s, in, dout, weight, dbias, work, 1, 0, 0, what, err);
+    if (rc) return rc;
+    return conv_check(s, din, dout, dweight ? dweight : weight, NULL, work, 1, 1, 0, what, err);
+}
+
 int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                        const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                        const ConvShape *s, lsd_clbuf *work, lsd_err *err)
@@ -278,9 +290,7 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     const char *what = "cl_conv2d_backward";
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, dout, weight, dbias, work, 1, 0, 0, what, err)) ||
-        (rc = conv_check(s, din, dout, dweight ? dweight : weight, NULL, work, 1, 1, 0, what,
-                         err)))
+    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work, what, err)))
         return rc;
     for (n = 0; n < s->N; n++) {
         size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
@@ -353,9 +363,7 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     const char *what = "cl_convt_backward";
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, dout, weight, dbias, work, 1, 0, 0, what, err)) ||
-        (rc = conv_check(s, din, dout, dweight ? dweight : weight, NULL, work, 1, 1, 0, what,
-                         err)))
+    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work, what, err)))
         return rc;
     for (n = 0; n < s->N; n++) {
         size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
