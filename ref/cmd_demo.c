@@ -103,6 +103,18 @@ static void usage(FILE *f)
             "  --help           this text\n");
 }
 
+/* 1 if a is one of the options that take a value. */
+static int takes_value(const char *a)
+{
+    static const char *const names[] = {"--seed", "--out", "--iters", "--eval-every", "--size",
+                                        "--width", "--n-train", "--n-val", "--lr-f", "--lr-gd",
+                                        "--decay-at", "--adv", "--methods", "--threads"};
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(a, names[k])) return 1;
+    return 0;
+}
+
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
@@ -167,8 +179,11 @@ static int parse(DemoOpts *o, int argc, char **argv)
             takes = 0;
         } else if (!strcmp(a, "--quiet")) {
             o->quiet = 1, takes = 0;
-        } else if (!val) {
+        } else if (!val && takes_value(a)) {
             fprintf(stderr, "lsdseg demo: %s needs a value (see lsdseg demo --help)\n", a);
+            return 2;
+        } else if (!val) {
+            fprintf(stderr, "lsdseg demo: unknown option '%s' (see lsdseg demo --help)\n", a);
             return 2;
         } else if (!strcmp(a, "--seed")) {
             char *end;
