@@ -46,6 +46,10 @@ int cmd_info(int argc, char **argv)
         info_usage(stderr);
         return 2;
     }
+    if (argv[1][0] == '-' && argv[1][1] == '-') {
+        fprintf(stderr, "lsdseg info: unknown option '%s' (try --help)\n", argv[1]);
+        return 2;
+    }
     if (st_open(&sf, argv[1], &err) != LSD_OK) {
         fprintf(stderr, "lsdseg info: %s\n", err.msg);
         return 1;
