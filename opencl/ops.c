@@ -195,6 +195,42 @@ static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, 
     return run2(&a, (size_t)g->IH * g->IW, (size_t)g->C, "col2im");
 }
 
+/* The two passes both convolution kinds are made of, on grid rows r0 .. r0+nr-1 of one
+ * sample (as gan's layers/conv.c: grid_pass and image_pass). The weight is viewed as (R, KK)
+ * with KK = g->C*KH*KW; a grid tensor at element go has rows of g->GW and planes of GH*GW.
+ *
+ * image_to_grid: col = im2col(image at io); then, when gout is given,
+ *   gout band = weight * col + beta * gout band; and, when dweight is given,
+ *   dweight += gin band * col^T. */
+static int image_to_grid(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_clbuf *img,
+                         size_t io, const lsd_clbuf *weight, int R, lsd_clbuf *gout,
+                         float beta, const lsd_clbuf *gin, lsd_clbuf *dweight, size_t go,
+                         lsd_clbuf *work, lsd_err *err)
+{
+    int KK = g->C * g->KH * g->KW, P = nr * g->GW, ld = g->GH * g->GW, rc;
+    size_t band = go + (size_t)r0 * g->GW;
+    if ((rc = im2col(cl, work, img, io, g, r0, nr, err))) return rc;
+    if (gout && (rc = cl_gemm(cl, 0, 0, R, P, KK, 1, weight, 0, KK, work, 0, P, beta, gout,
+                              band, ld, err)))
+        return rc;
+    if (dweight && (rc = cl_gemm(cl, 0, 1, R, KK, P, 1, gin, band, ld, work, 0, P, 1, dweight,
+                                 0, KK, err)))
+        return rc;
+    return LSD_OK;
+}
+
+/* grid_to_image: col = weight^T * gin band; image at io += col2im(col). */
+static int grid_to_image(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_clbuf *gin,
+                         size_t go, const lsd_clbuf *weight, int R, lsd_clbuf *img, size_t io,
+                         lsd_clbuf *work, lsd_err *err)
+{
+    int KK = g->C * g->KH * g->KW, P = nr * g->GW, ld = g->GH * g->GW, rc;
+    if ((rc = cl_gemm(cl, 1, 0, KK, P, R, 1, weight, 0, KK, gin, go + (size_t)r0 * g->GW, ld,
+                      0, work, 0, P, err)))
+        return rc;
+    return col2im(cl, img, io, work, g, r0, nr, err);
+}
+
 static int add_bias(lsd_cl *cl, lsd_clbuf *y, const lsd_clbuf *bias, int N, int OC, size_t HW,
                     lsd_err *err)
 {
@@ -244,7 +280,7 @@ int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd
                       const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = conv_geom(s);
-    int ckk = s->C * s->KH * s->KW, band = band_rows(&g), n, r0, rc;
+    int band = band_rows(&g), n, r0, rc;
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
     if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_conv2d_forward", err)))
@@ -258,10 +294,9 @@ int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd
             continue;
         }
         for (r0 = 0; r0 < s->OH; r0 += band) {
-            int nr = s->OH - r0 < band ? s->OH - r0 : band, P = nr * s->OW;
-            if ((rc = im2col(cl, work, in, xo, &g, r0, nr, err)) ||
-                (rc = cl_gemm(cl, 0, 0, s->OC, P, ckk, 1, weight, 0, ckk, work, 0, P, 0, out,
-                              yo + (size_t)r0 * s->OW, (int)OHW, err)))
+            int nr = s->OH - r0 < band ? s->OH - r0 : band;
+            if ((rc = image_to_grid(cl, &g, r0, nr, in, xo, weight, s->OC, out, 0, NULL, NULL,
+                                    yo, work, err)))
                 return rc;
         }
     }
@@ -286,7 +321,7 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
                        const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = conv_geom(s);
-    int ckk = s->C * s->KH * s->KW, band = band_rows(&g), n, r0, rc;
+    int band = band_rows(&g), n, r0, rc;
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     const char *what = "cl_conv2d_backward";
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
@@ -304,20 +339,13 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
             continue;
         }
         for (r0 = 0; r0 < s->OH; r0 += band) {
-            int nr = s->OH - r0 < band ? s->OH - r0 : band, P = nr * s->OW;
-            size_t dyo = yo + (size_t)r0 * s->OW; /* (OC, nr*OW), row stride OHW */
-            if (dweight) {
-                if ((rc = im2col(cl, work, in, xo, &g, r0, nr, err)) ||
-                    (rc = cl_gemm(cl, 0, 1, s->OC, ckk, P, 1, dout, dyo, (int)OHW, work, 0, P,
-                                  1, dweight, 0, ckk, err)))
-                    return rc;
-            }
-            if (din) {
-                if ((rc = cl_gemm(cl, 1, 0, ckk, P, s->OC, 1, weight, 0, ckk, dout, dyo,
-                                  (int)OHW, 0, work, 0, P, err)) ||
-                    (rc = col2im(cl, din, xo, work, &g, r0, nr, err)))
-                    return rc;
-            }
+            int nr = s->OH - r0 < band ? s->OH - r0 : band;
+            if (dweight && (rc = image_to_grid(cl, &g, r0, nr, in, xo, weight, s->OC, NULL, 0,
+                                               dout, dweight, yo, work, err)))
+                return rc;
+            if (din && (rc = grid_to_image(cl, &g, r0, nr, dout, yo, weight, s->OC, din, xo,
+                                           work, err)))
+                return rc;
         }
     }
     if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, OHW, err);
@@ -328,7 +356,7 @@ int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_
                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = convt_geom(s);
-    int okk = s->OC * s->KH * s->KW, band = band_rows(&g), n, r0, rc;
+    int band = band_rows(&g), n, r0, rc;
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
     if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_convt_forward", err)))
@@ -343,10 +371,8 @@ int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_
         }
         if ((rc = lsd_clbuf_fill(cl, out, yo, OHW * s->OC, 0.0f, err))) return rc;
         for (r0 = 0; r0 < s->H; r0 += band) {
-            int nr = s->H - r0 < band ? s->H - r0 : band, P = nr * s->W;
-            if ((rc = cl_gemm(cl, 1, 0, okk, P, s->C, 1, weight, 0, okk, in,
-                              xo + (size_t)r0 * s->W, (int)HW, 0, work, 0, P, err)) ||
-                (rc = col2im(cl, out, yo, work, &g, r0, nr, err)))
+            int nr = s->H - r0 < band ? s->H - r0 : band;
+            if ((rc = grid_to_image(cl, &g, r0, nr, in, xo, weight, s->C, out, yo, work, err)))
                 return rc;
         }
     }
@@ -359,7 +385,7 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
                       const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = convt_geom(s);
-    int okk = s->OC * s->KH * s->KW, band = band_rows(&g), n, r0, rc;
+    int band = band_rows(&g), n, r0, rc;
     size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
     const char *what = "cl_convt_backward";
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
@@ -378,14 +404,9 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
         }
         if (!din && !dweight) continue;
         for (r0 = 0; r0 < s->H; r0 += band) {
-            int nr = s->H - r0 < band ? s->H - r0 : band, P = nr * s->W;
-            size_t xro = xo + (size_t)r0 * s->W;
-            if ((rc = im2col(cl, work, dout, yo, &g, r0, nr, err))) return rc;
-            if (din && (rc = cl_gemm(cl, 0, 0, s->C, P, okk, 1, weight, 0, okk, work, 0, P, 1,
-                                     din, xro, (int)HW, err)))
-                return rc;
-            if (dweight && (rc = cl_gemm(cl, 0, 1, s->C, okk, P, 1, in, xro, (int)HW, work, 0,
-                                         P, 1, dweight, 0, okk, err)))
+            int nr = s->H - r0 < band ? s->H - r0 : band;
+            if ((rc = image_to_grid(cl, &g, r0, nr, dout, yo, weight, s->C, din, 1, in, dweight,
+                                    xo, work, err)))
                 return rc;
         }
     }
