@@ -9,8 +9,8 @@
  * factor) and a texture id, which the two renderers use:
  *
  *   source: colour = class colour * shade            (flat, clean)
- *   target: colour = f(other class colour * shade * texture, light gradient,
- *                      colour cast, vignetting) + noise, then a 3x3 blur
+ *   target: colour = class colour * shade * exposure * colour cast
+ *                    * texture * light gradient * vignetting + noise
  *
  * All randomness comes from a splitmix64 hash of (seed, index, draw number) or
  * of pixel coordinates: integer arithmetic, identical on every platform. The
@@ -34,11 +34,6 @@ static const uint8_t class_colors[SYNTH_NUM_CLASSES][3] = {
 static const double source_colors[SYNTH_NUM_CLASSES][3] = {
     {120, 70, 125}, {235, 60, 220}, {90, 90, 110}, {60, 170, 50},
     {90, 150, 235}, {200, 200, 40}, {230, 30, 50}, {20, 40, 200}};
-
-/* The target style: muted, "photographic" colours before texture and light. */
-static const double target_colors[SYNTH_NUM_CLASSES][3] = {
-    {88, 88, 92}, {150, 146, 138}, {150, 118, 96}, {52, 84, 40},
-    {196, 206, 216}, {58, 58, 62}, {70, 60, 80}, {160, 40, 36}};
 
 const char *synth_class_name(int c)
 {
@@ -126,11 +121,10 @@ typedef struct {
     uint8_t *label;   /* (H, W) */
     double *shade;    /* (H, W) brightness factor of the object painted last */
     uint8_t *tex;     /* (H, W) texture id */
-    double *tint;     /* (H, W, 3) per-object colour of the target style (0: class colour) */
 } Canvas;
 
 /* Paints one pixel if it is inside the canvas. */
-static void put(Canvas *cv, int x, int y, int cls, double shade, int tex, const double *tint)
+static void put(Canvas *cv, int x, int y, int cls, double shade, int tex)
 {
     size_t i;
     if (x < 0 || y < 0 || x >= cv->W || y >= cv->H) return;
@@ -138,26 +132,23 @@ static void put(Canvas *cv, int x, int y, int cls, double shade, int tex, const 
     cv->label[i] = (uint8_t)cls;
     cv->shade[i] = shade;
     cv->tex[i] = (uint8_t)tex;
-    cv->tint[3 * i + 0] = tint ? tint[0] : 0.0;
-    cv->tint[3 * i + 1] = tint ? tint[1] : 0.0;
-    cv->tint[3 * i + 2] = tint ? tint[2] : 0.0;
 }
 
 /* Fills the rectangle [x0, x1) x [y0, y1) (clipped). */
 static void rect(Canvas *cv, double x0, double y0, double x1, double y1, int cls, double shade,
-                 int tex, const double *tint)
+                 int tex)
 {
     int x, y, xa = (int)(x0 + 0.5), xb = (int)(x1 + 0.5), ya = (int)(y0 + 0.5),
               yb = (int)(y1 + 0.5);
     if (xb <= xa) xb = xa + 1;
     if (yb <= ya) yb = ya + 1;
     for (y = ya; y < yb; y++)
-        for (x = xa; x < xb; x++) put(cv, x, y, cls, shade, tex, tint);
+        for (x = xa; x < xb; x++) put(cv, x, y, cls, shade, tex);
 }
 
 /* Fills the ellipse centred at (cx, cy) with radii (rx, ry). */
 static void ellipse(Canvas *cv, double cx, double cy, double rx, double ry, int cls,
-                    double shade, int tex, const double *tint)
+                    double shade, int tex)
 {
     int x, y;
     if (rx < 0.5) rx = 0.5;
@@ -165,7 +156,7 @@ static void ellipse(Canvas *cv, double cx, double cy, double rx, double ry, int 
     for (y = (int)(cy - ry) - 1; y <= (int)(cy + ry) + 1; y++)
         for (x = (int)(cx - rx) - 1; x <= (int)(cx + rx) + 1; x++) {
             double dx = ((double)x + 0.5 - cx) / rx, dy = ((double)y + 0.5 - cy) / ry;
-            if (dx * dx + dy * dy <= 1.0) put(cv, x, y, cls, shade, tex, tint);
+            if (dx * dx + dy * dy <= 1.0) put(cv, x, y, cls, shade, tex);
         }
 }
 
@@ -174,7 +165,6 @@ typedef struct {
     int cls;
     double x, foot, scale;
     double shade;
-    double tint[3];
 } Thing;
 
 static int thing_cmp(const void *a, const void *b)
@@ -183,20 +173,6 @@ static int thing_cmp(const void *a, const void *b)
     if (p->foot < q->foot) return -1;
     if (p->foot > q->foot) return 1;
     return (p->x < q->x) ? -1 : (p->x > q->x);
-}
-
-/* A colour for a car or a person in the target style (cars: red, white, silver, dark, blue). */
-static void object_tint(SceneRand *r, int cls, double out[3])
-{
-    static const double car_paints[5][3] = {
-        {150, 36, 32}, {205, 205, 200}, {140, 142, 146}, {40, 40, 44}, {40, 60, 120}};
-    static const double clothes[5][3] = {
-        {60, 50, 70}, {30, 30, 34}, {120, 90, 60}, {70, 90, 120}, {150, 140, 120}};
-    int k = draw_int(r, 0, 4);
-    const double *c = cls == SYNTH_CAR ? car_paints[k] : clothes[k];
-    out[0] = c[0];
-    out[1] = c[1];
-    out[2] = c[2];
 }
 
 /* Paints the whole layout of one scene. */
@@ -212,7 +188,7 @@ static void paint_scene(Canvas *cv, SceneRand *r)
 
     /* sky */
     for (y = 0; y < H; y++)
-        for (x = 0; x < W; x++) put(cv, x, y, SYNTH_SKY, 1.0, TEX_SKY, NULL);
+        for (x = 0; x < W; x++) put(cv, x, y, SYNTH_SKY, 1.0, TEX_SKY);
 
     /* skyline: buildings with gaps filled by trees */
     x = -draw_int(r, 0, W / 10);
@@ -222,12 +198,12 @@ static void paint_scene(Canvas *cv, SceneRand *r)
         if (draw(r) < 0.25) {
             double rx = bw * 0.6, ry = (horizon - top) * 0.6;
             rect(cv, x + bw * 0.45, horizon - ry * 0.8, x + bw * 0.55, horizon + 1,
-                 SYNTH_VEGETATION, 0.8, TEX_LEAVES, NULL);
+                 SYNTH_VEGETATION, 0.8, TEX_LEAVES);
             ellipse(cv, x + bw * 0.5, horizon - ry, rx, ry, SYNTH_VEGETATION,
-                    draw_range(r, 0.85, 1.15), TEX_LEAVES, NULL);
+                    draw_range(r, 0.85, 1.15), TEX_LEAVES);
         } else {
             rect(cv, x, top, x + bw, horizon + 1, SYNTH_BUILDING, draw_range(r, 0.8, 1.2),
-                 TEX_FACADE, NULL);
+                 TEX_FACADE);
         }
         x += bw;
     }
@@ -240,13 +216,13 @@ static void paint_scene(Canvas *cv, SceneRand *r)
             double d = ((double)x + 0.5 - vanish_x);
             double ad = d < 0 ? -d : d;
             if (ad <= half)
-                put(cv, x, y, SYNTH_ROAD, 1.0, TEX_ASPHALT, NULL);
+                put(cv, x, y, SYNTH_ROAD, 1.0, TEX_ASPHALT);
             else if (ad <= half * walk_ratio)
-                put(cv, x, y, SYNTH_SIDEWALK, 1.0, TEX_PAVING, NULL);
+                put(cv, x, y, SYNTH_SIDEWALK, 1.0, TEX_PAVING);
             else if (ad <= half * verge_ratio)
-                put(cv, x, y, SYNTH_VEGETATION, 0.9, TEX_LEAVES, NULL);
+                put(cv, x, y, SYNTH_VEGETATION, 0.9, TEX_LEAVES);
             else
-                put(cv, x, y, SYNTH_SIDEWALK, 0.95, TEX_PAVING, NULL);
+                put(cv, x, y, SYNTH_SIDEWALK, 0.95, TEX_PAVING);
         }
     }
 
@@ -263,15 +239,12 @@ static void paint_scene(Canvas *cv, SceneRand *r)
             if (i < npole) {
                 th->cls = SYNTH_POLE;
                 th->x = vanish_x + side * half * draw_range(r, 1.05, walk_ratio);
-                th->tint[0] = th->tint[1] = th->tint[2] = 0;
             } else if (i < npole + nperson) {
                 th->cls = SYNTH_PERSON;
                 th->x = vanish_x + side * half * draw_range(r, 1.05, walk_ratio);
-                object_tint(r, SYNTH_PERSON, th->tint);
             } else {
                 th->cls = SYNTH_CAR;
                 th->x = vanish_x + side * half * draw_range(r, 0.05, 0.75);
-                object_tint(r, SYNTH_CAR, th->tint);
             }
         }
     }
@@ -282,25 +255,25 @@ static void paint_scene(Canvas *cv, SceneRand *r)
         if (th->cls == SYNTH_POLE) {
             double w = 0.015 * s + 1.0, h = 1.1 * s;
             rect(cv, th->x - w / 2, th->foot - h, th->x + w / 2, th->foot, SYNTH_POLE,
-                 th->shade, TEX_METAL, NULL);
+                 th->shade, TEX_METAL);
             rect(cv, th->x - w / 2, th->foot - h, th->x + w * 3, th->foot - h + w, SYNTH_POLE,
-                 th->shade, TEX_METAL, NULL);
+                 th->shade, TEX_METAL);
         } else if (th->cls == SYNTH_PERSON) {
             double h = 0.42 * s + 2.0, w = h * 0.28;
             rect(cv, th->x - w / 2, th->foot - h * 0.82, th->x + w / 2, th->foot, SYNTH_PERSON,
-                 th->shade, TEX_CLOTH, th->tint);
+                 th->shade, TEX_CLOTH);
             ellipse(cv, th->x, th->foot - h * 0.9, w * 0.4, h * 0.1, SYNTH_PERSON, th->shade,
-                    TEX_FLAT, NULL);
+                    TEX_FLAT);
         } else {
             double w = 0.55 * s + 3.0, h = w * 0.42;
             rect(cv, th->x - w / 2, th->foot - h * 0.65, th->x + w / 2, th->foot - h * 0.1,
-                 SYNTH_CAR, th->shade, TEX_CARBODY, th->tint);
+                 SYNTH_CAR, th->shade, TEX_CARBODY);
             rect(cv, th->x - w * 0.32, th->foot - h, th->x + w * 0.3, th->foot - h * 0.62,
-                 SYNTH_CAR, th->shade * 0.8, TEX_GLASS, th->tint);
+                 SYNTH_CAR, th->shade * 0.8, TEX_GLASS);
             ellipse(cv, th->x - w * 0.3, th->foot - h * 0.12, w * 0.1, h * 0.13, SYNTH_CAR,
-                    0.3, TEX_FLAT, NULL);
+                    0.3, TEX_FLAT);
             ellipse(cv, th->x + w * 0.3, th->foot - h * 0.12, w * 0.1, h * 0.13, SYNTH_CAR,
-                    0.3, TEX_FLAT, NULL);
+                    0.3, TEX_FLAT);
         }
     }
 }
@@ -325,6 +298,9 @@ static void render_source(uint8_t *rgb, const Canvas *cv)
         rgb[3 * i + 2] = to_u8(c[2] * cv->shade[i]);
     }
 }
+
+/* How much the target style exaggerates the texture factors below (1: as written). */
+#define TEXTURE_CONTRAST 2.0
 
 /* Texture factor (around 1) of a pixel in the target style. */
 static double texture(uint64_t key, int tex, int x, int y, int H)
@@ -359,50 +335,35 @@ static double texture(uint64_t key, int tex, int x, int y, int H)
     }
 }
 
-/* The target style: other colours, textures, light, colour cast, vignetting, noise, blur. */
-static void render_target(uint8_t *rgb, const Canvas *cv, SceneRand *r, double *tmp)
+/* The target style: the source palette seen through another camera - exposure and colour
+ * cast, a light gradient and vignetting, strong surface textures and sensor noise. */
+static void render_target(uint8_t *rgb, const Canvas *cv, SceneRand *r)
 {
     int H = cv->H, W = cv->W, x, y, c;
     uint64_t key = r->key ^ 0x5DEECE66DULL;
     double light_l = draw_range(r, 0.55, 1.0), light_r = draw_range(r, 0.55, 1.0);
-    double cast[3], noise_amp = draw_range(r, 4.0, 12.0);
+    double cast[3], exposure, noise_amp;
     cast[0] = draw_range(r, 0.9, 1.1);
     cast[1] = draw_range(r, 0.9, 1.1);
     cast[2] = draw_range(r, 0.9, 1.1);
+    exposure = draw_range(r, 0.85, 0.955);
+    noise_amp = draw_range(r, 15.0, 35.0);
     for (y = 0; y < H; y++)
         for (x = 0; x < W; x++) {
             size_t i = (size_t)y * (size_t)W + (size_t)x;
             int cls = cv->label[i];
-            const double *base = target_colors[cls];
             double u = ((double)x + 0.5) / W, v = ((double)y + 0.5) / H;
             double light = light_l + (light_r - light_l) * u;
             double vig = 1.0 - 0.35 * ((u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5)) * 4.0;
-            double tx = texture(key, cv->tex[i], x, y, H);
+            double tx = 1.0 + TEXTURE_CONTRAST * (texture(key, cv->tex[i], x, y, H) - 1.0);
             double sky_grad = cls == SYNTH_SKY ? 0.8 + 0.3 * v : 1.0;
+            double gain = exposure * cv->shade[i] * tx * sky_grad * light * vig;
             for (c = 0; c < 3; c++) {
-                double col = cv->tint[3 * i] > 0 ? cv->tint[3 * i + c] : base[c];
                 double n = (hash01(key, x, y, 100 + (uint64_t)c) +
                             hash01(key, x, y, 200 + (uint64_t)c) - 1.0) * noise_amp;
-                tmp[3 * i + c] = col * cv->shade[i] * tx * sky_grad * light * vig * cast[c] + n;
+                rgb[3 * i + c] = to_u8(source_colors[cls][c] * gain * cast[c] + n);
             }
         }
-    /* 3x3 box blur (edges clamped): a soft lens */
-    for (y = 0; y < H; y++)
-        for (x = 0; x < W; x++)
-            for (c = 0; c < 3; c++) {
-                double s = 0.0;
-                int dy, dx;
-                for (dy = -1; dy <= 1; dy++)
-                    for (dx = -1; dx <= 1; dx++) {
-                        int yy = y + dy, xx = x + dx;
-                        if (yy < 0) yy = 0;
-                        if (yy >= H) yy = H - 1;
-                        if (xx < 0) xx = 0;
-                        if (xx >= W) xx = W - 1;
-                        s += tmp[3 * ((size_t)yy * (size_t)W + (size_t)xx) + c];
-                    }
-                rgb[3 * ((size_t)y * (size_t)W + (size_t)x) + c] = to_u8(s / 9.0);
-            }
 }
 
 int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, uint64_t seed,
@@ -411,7 +372,6 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
     Canvas cv;
     SceneRand r;
     size_t n;
-    double *tmp = NULL;
     int rc = LSD_OK;
     if (H < 16 || W < 16 || H > 8192 || W > 8192)
         return lsd_fail(err, LSD_ERR_ARG, "synth: image size %dx%d outside 16..8192", H, W);
@@ -423,9 +383,7 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
     cv.label = (uint8_t *)malloc(n);
     cv.shade = (double *)malloc(n * sizeof(double));
     cv.tex = (uint8_t *)malloc(n);
-    cv.tint = (double *)malloc(3 * n * sizeof(double));
-    if (style == SYNTH_TARGET && rgb) tmp = (double *)malloc(3 * n * sizeof(double));
-    if (!cv.label || !cv.shade || !cv.tex || !cv.tint || (style == SYNTH_TARGET && rgb && !tmp)) {
+    if (!cv.label || !cv.shade || !cv.tex) {
         rc = lsd_fail(err, LSD_ERR_NOMEM, "synth: cannot allocate a %dx%d canvas", H, W);
         goto done;
     }
@@ -437,13 +395,11 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
         if (style == SYNTH_SOURCE)
             render_source(rgb, &cv);
         else
-            render_target(rgb, &cv, &r, tmp);
+            render_target(rgb, &cv, &r);
     }
 done:
     free(cv.label);
     free(cv.shade);
     free(cv.tex);
-    free(cv.tint);
-    free(tmp);
     return rc;
 }

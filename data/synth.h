@@ -6,8 +6,9 @@
  * from (seed, index) alone, and renders it in one of two styles:
  *
  *   SYNTH_SOURCE  the "synthetic" look: flat-shaded, clean, saturated colours;
- *   SYNTH_TARGET  the "real" look: another palette and illumination, textures,
- *                 a light gradient and vignetting, sensor noise and blur.
+ *   SYNTH_TARGET  the "real" look: the same palette through another camera:
+ *                 exposure and colour cast, a light gradient and vignetting,
+ *                 strong surface textures and sensor noise.
  *
  * The label map is the same whichever style renders it, so a held-out labelled
  * target set measures what a model trained on the source style loses on the

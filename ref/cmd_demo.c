@@ -86,16 +86,16 @@ static void usage(FILE *f)
             "options:\n"
             "  --seed S         seed of data, initialisation, order and dropout (1)\n"
             "  --out DIR        report folder (demo-out)\n"
-            "  --iters N        training iterations of each run (1000)\n"
-            "  --eval-every K   evaluate on the target val scenes every K iterations (100)\n"
-            "  --size HxW       image size, multiples of 32 (32x64)\n"
+            "  --iters N        training iterations of each run (2000)\n"
+            "  --eval-every K   evaluate on the target val scenes every K iterations (200)\n"
+            "  --size HxW       image size, multiples of 32 (64x128)\n"
             "  --width V,FC,G,D channels: VGG conv1, fc6/fc7, ngf, ndf (4,32,4,8)\n"
             "  --n-train N      source and target training scenes (400 each)\n"
             "  --n-val N        held-out labelled target scenes (96)\n"
             "  --lr-f X         Adam learning rate of F and C weights, biases 2x (2e-4)\n"
             "  --lr-gd X        Adam learning rate of G and D (2e-4)\n"
             "  --decay-at X     F's learning rates x0.1 after this fraction of --iters (0.75)\n"
-            "  --adv X          weight of F's adversarial terms (0.1, the paper's)\n"
+            "  --adv X          weight of F's adversarial terms (2; the paper's 0.1 is too weak here)\n"
             "  --threads T      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
             "  --methods LIST   train only these of source-only,lsd,oracle (no report)\n"
             "  --quick          a smoke run: 32x64, 6 iterations, tiny sets\n"
@@ -142,16 +142,16 @@ static void defaults(DemoOpts *o)
     memset(o, 0, sizeof *o);
     o->seed = 1;
     o->out = "demo-out";
-    o->H = 32, o->W = 64;
+    o->H = 64, o->W = 128;
     o->cfg.vgg = 4, o->cfg.fc = 32, o->cfg.ngf = 4, o->cfg.ndf = 8;
     o->cfg.n_class = SYNTH_NUM_CLASSES;
-    o->iters = 1000;
-    o->eval_every = 100;
+    o->iters = 2000;
+    o->eval_every = 200;
     o->n_src = o->n_tgt = 400;
     o->n_val = 96;
     o->n_show = 4;
     o->lr_f = 2e-4, o->lr_gd = 2e-4;
-    o->adv_w = 0.1, o->c_w = 0.1, o->l1_w = 1.0;
+    o->adv_w = 2.0, o->c_w = 0.1, o->l1_w = 1.0;
     o->decay_at = 0.75;
     o->run[0] = o->run[1] = o->run[2] = 1;
 }

@@ -14,6 +14,8 @@ int main(void)
     static uint8_t lab_s[H * W], lab_t[H * W], lab_2[H * W];
     long class_pixels[SYNTH_NUM_CLASSES] = {0};
     double mean_s[SYNTH_NUM_CLASSES][3] = {{0}}, mean_t[SYNTH_NUM_CLASSES][3] = {{0}};
+    double step_s = 0, step_t = 0; /* sum of |difference| of horizontal neighbours, one class */
+    long nsteps = 0;
     lsd_err err;
     int i, p, c, bad_label = 0, same_layout = 1, reproducible = 1;
     test_begin("synth");
@@ -34,6 +36,11 @@ int main(void)
                 continue;
             }
             class_pixels[lab_s[p]]++;
+            if (p % W != W - 1 && lab_s[p + 1] == lab_s[p])
+                for (c = 0; c < 3; c++, nsteps++) {
+                    step_s += fabs((double)rgb_s[3 * p + c] - rgb_s[3 * (p + 1) + c]);
+                    step_t += fabs((double)rgb_t[3 * p + c] - rgb_t[3 * (p + 1) + c]);
+                }
             for (c = 0; c < 3; c++) {
                 mean_s[lab_s[p]][c] += rgb_s[3 * p + c];
                 mean_t[lab_s[p]][c] += rgb_t[3 * p + c];
@@ -56,6 +63,14 @@ int main(void)
         CHECK(sqrt(dist) > 25.0, "class %s mean colour moves %.1f levels between styles",
               synth_class_name(c), sqrt(dist));
     }
+    /* source regions are flat (only two objects of one class with other shades meet);
+     * target regions carry texture and noise of amplitude >= 15 levels: two independent
+     * noise draws alone differ by 0.8 x 15 / sqrt(3) ~ 7 levels on average */
+    CHECK(step_s / (double)nsteps < 1.0, "source regions are flat: neighbours differ by %.2f",
+          step_s / (double)nsteps);
+    CHECK(step_t / (double)nsteps > 7.0,
+          "target regions are textured and noisy: neighbours differ by %.2f levels",
+          step_t / (double)nsteps);
     /* different seeds give different scenes */
     synth_render(NULL, lab_2, H, W, SYNTH_SOURCE, 1338, 0, &err);
     synth_render(NULL, lab_s, H, W, SYNTH_SOURCE, 1337, 0, &err);
