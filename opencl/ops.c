@@ -231,6 +231,78 @@ static int grid_to_image(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_cl
     return col2im(cl, img, io, work, g, r0, nr, err);
 }
 
+/* What the passes of one convolution read and write, sample by sample (NULL: not used).
+ * The weight is (R, KK) as above; the image side is at element n*C*IH*IW of its buffers,
+ * the grid side at n*R*GH*GW. */
+typedef struct {
+    const lsd_clbuf *weight;
+    int R;
+    const lsd_clbuf *img; /* the image the grid pass unfolds */
+    lsd_clbuf *gout;      /* grid pass: gout = weight * col + beta * gout */
+    float beta;
+    const lsd_clbuf *gin; /* the grid of dweight's product and of the image pass */
+    lsd_clbuf *dweight;   /* grid pass: dweight += gin * col^T */
+    lsd_clbuf *dimg;      /* image pass: dimg = (add ? dimg : 0) + col2im(weight^T * gin) */
+    int add;
+} Passes;
+
+/* Passes with the given weight and R, and nothing to compute yet. */
+static Passes passes_of(const lsd_clbuf *weight, int R)
+{
+    Passes p;
+    p.weight = weight;
+    p.R = R;
+    p.img = NULL;
+    p.gout = NULL;
+    p.beta = 0;
+    p.gin = NULL;
+    p.dweight = NULL;
+    p.dimg = NULL;
+    p.add = 0;
+    return p;
+}
+
+/* Runs p for the s->N samples in order: per band of grid rows the grid pass (where gout or
+ * dweight is given), then the image pass (where dimg is given). A pointwise shape needs no
+ * unfolding: the image is its own col buffer, one gemm per product and sample. */
+static int conv_passes(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+                       lsd_clbuf *work, lsd_err *err)
+{
+    int band = band_rows(g), KK = g->C, n, r0, rc;
+    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    for (n = 0; n < s->N; n++) {
+        size_t io = (size_t)n * g->C * IHW, go = (size_t)n * p->R * GHW;
+        if (pointwise(s)) {
+            if (p->gout && (rc = cl_gemm(cl, 0, 0, p->R, (int)GHW, KK, 1, p->weight, 0, KK,
+                                         p->img, io, (int)IHW, p->beta, p->gout, go,
+                                         (int)GHW, err)))
+                return rc;
+            if (p->dweight && (rc = cl_gemm(cl, 0, 1, p->R, KK, (int)GHW, 1, p->gin, go,
+                                            (int)GHW, p->img, io, (int)IHW, 1, p->dweight, 0,
+                                            KK, err)))
+                return rc;
+            if (p->dimg && (rc = cl_gemm(cl, 1, 0, KK, (int)IHW, p->R, 1, p->weight, 0, KK,
+                                         p->gin, go, (int)GHW, p->add ? 1.0f : 0.0f, p->dimg,
+                                         io, (int)IHW, err)))
+                return rc;
+            continue;
+        }
+        if (p->dimg && !p->add && (rc = lsd_clbuf_fill(cl, p->dimg, io, IHW * g->C, 0.0f, err)))
+            return rc;
+        for (r0 = 0; r0 < g->GH; r0 += band) {
+            int nr = g->GH - r0 < band ? g->GH - r0 : band;
+            if ((p->gout || p->dweight) &&
+                (rc = image_to_grid(cl, g, r0, nr, p->img, io, p->weight, p->R, p->gout,
+                                    p->beta, p->gin, p->dweight, go, work, err)))
+                return rc;
+            if (p->dimg && (rc = grid_to_image(cl, g, r0, nr, p->gin, go, p->weight, p->R,
+                                               p->dimg, io, work, err)))
+                return rc;
+        }
+    }
+    return LSD_OK;
+}
+
 static int add_bias(lsd_cl *cl, lsd_clbuf *y, const lsd_clbuf *bias, int N, int OC, size_t HW,
                     lsd_err *err)
 {
@@ -280,27 +352,15 @@ int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd
                       const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = conv_geom(s);
-    int band = band_rows(&g), n, r0, rc;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    Passes p = passes_of(weight, s->OC);
+    int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
     if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_conv2d_forward", err)))
         return rc;
-    for (n = 0; n < s->N; n++) {
-        size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
-        if (pointwise(s)) {
-            rc = cl_gemm(cl, 0, 0, s->OC, (int)OHW, s->C, 1, weight, 0, s->C, in, xo, (int)OHW,
-                         0, out, yo, (int)OHW, err);
-            if (rc) return rc;
-            continue;
-        }
-        for (r0 = 0; r0 < s->OH; r0 += band) {
-            int nr = s->OH - r0 < band ? s->OH - r0 : band;
-            if ((rc = image_to_grid(cl, &g, r0, nr, in, xo, weight, s->OC, out, 0, NULL, NULL,
-                                    yo, work, err)))
-                return rc;
-        }
-    }
-    if (bias) return add_bias(cl, out, bias, s->N, s->OC, OHW, err);
+    p.img = in;
+    p.gout = out;
+    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
+    if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
 }
 
@@ -316,101 +376,64 @@ static int backward_check(const ConvShape *s, const lsd_clbuf *din, const lsd_cl
     return conv_check(s, din, dout, dweight ? dweight : weight, NULL, work, 1, 1, 0, what, err);
 }
 
+/* dweight by the grid pass (image = in, grid = dout), din by the image pass. */
 int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                        const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                        const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = conv_geom(s);
-    int band = band_rows(&g), n, r0, rc;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    const char *what = "cl_conv2d_backward";
+    Passes p = passes_of(weight, s->OC);
+    int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work, what, err)))
+    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work,
+                             "cl_conv2d_backward", err)))
         return rc;
-    for (n = 0; n < s->N; n++) {
-        size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
-        if (pointwise(s)) {
-            if (dweight && (rc = cl_gemm(cl, 0, 1, s->OC, s->C, (int)OHW, 1, dout, yo,
-                                         (int)OHW, in, xo, (int)HW, 1, dweight, 0, s->C, err)))
-                return rc;
-            if (din && (rc = cl_gemm(cl, 1, 0, s->C, (int)HW, s->OC, 1, weight, 0, s->C, dout,
-                                     yo, (int)OHW, 1, din, xo, (int)HW, err)))
-                return rc;
-            continue;
-        }
-        for (r0 = 0; r0 < s->OH; r0 += band) {
-            int nr = s->OH - r0 < band ? s->OH - r0 : band;
-            if (dweight && (rc = image_to_grid(cl, &g, r0, nr, in, xo, weight, s->OC, NULL, 0,
-                                               dout, dweight, yo, work, err)))
-                return rc;
-            if (din && (rc = grid_to_image(cl, &g, r0, nr, dout, yo, weight, s->OC, din, xo,
-                                           work, err)))
-                return rc;
-        }
-    }
-    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, OHW, err);
+    p.img = in;
+    p.gin = dout;
+    p.dweight = dweight;
+    p.dimg = din;
+    p.add = 1;
+    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
+    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
 }
 
+/* The image pass (grid = in, image = out). */
 int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = convt_geom(s);
-    int band = band_rows(&g), n, r0, rc;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    Passes p = passes_of(weight, s->C);
+    int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
     if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_convt_forward", err)))
         return rc;
-    for (n = 0; n < s->N; n++) {
-        size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
-        if (pointwise(s)) {
-            rc = cl_gemm(cl, 1, 0, s->OC, (int)HW, s->C, 1, weight, 0, s->OC, in, xo, (int)HW,
-                         0, out, yo, (int)HW, err);
-            if (rc) return rc;
-            continue;
-        }
-        if ((rc = lsd_clbuf_fill(cl, out, yo, OHW * s->OC, 0.0f, err))) return rc;
-        for (r0 = 0; r0 < s->H; r0 += band) {
-            int nr = s->H - r0 < band ? s->H - r0 : band;
-            if ((rc = grid_to_image(cl, &g, r0, nr, in, xo, weight, s->C, out, yo, work, err)))
-                return rc;
-        }
-    }
-    if (bias) return add_bias(cl, out, bias, s->N, s->OC, OHW, err);
+    p.gin = in;
+    p.dimg = out;
+    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
+    if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
 }
 
+/* One grid pass (image = dout) gives din and dweight. */
 int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                       const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                       const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = convt_geom(s);
-    int band = band_rows(&g), n, r0, rc;
-    size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    const char *what = "cl_convt_backward";
+    Passes p = passes_of(weight, s->C);
+    int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work, what, err)))
+    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work,
+                             "cl_convt_backward", err)))
         return rc;
-    for (n = 0; n < s->N; n++) {
-        size_t xo = (size_t)n * s->C * HW, yo = (size_t)n * s->OC * OHW;
-        if (pointwise(s)) {
-            if (din && (rc = cl_gemm(cl, 0, 0, s->C, (int)HW, s->OC, 1, weight, 0, s->OC, dout,
-                                     yo, (int)HW, 1, din, xo, (int)HW, err)))
-                return rc;
-            if (dweight && (rc = cl_gemm(cl, 0, 1, s->C, s->OC, (int)HW, 1, in, xo, (int)HW,
-                                         dout, yo, (int)HW, 1, dweight, 0, s->OC, err)))
-                return rc;
-            continue;
-        }
-        if (!din && !dweight) continue;
-        for (r0 = 0; r0 < s->H; r0 += band) {
-            int nr = s->H - r0 < band ? s->H - r0 : band;
-            if ((rc = image_to_grid(cl, &g, r0, nr, dout, yo, weight, s->C, din, 1, in, dweight,
-                                    xo, work, err)))
-                return rc;
-        }
-    }
-    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, OHW, err);
+    p.img = dout;
+    p.gout = din;
+    p.beta = 1;
+    p.gin = in;
+    p.dweight = dweight;
+    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
+    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
 }
 
