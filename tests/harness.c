@@ -206,6 +206,22 @@ void *test_alloc(size_t n)
     return p;
 }
 
+void test_die(const char *what, const lsd_err *err)
+{
+    fprintf(stderr, "test_%s: %s: %s\n", suite_name, what, err ? err->msg : "out of memory");
+    printf("%s: set-up failure (%s)\n", suite_name, what);
+    exit(1);
+}
+
+double test_max_abs(const real *x, size_t n)
+{
+    double m = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
+    return m;
+}
+
 void test_fill_random(real *x, size_t n, unsigned long seed)
 {
     size_t i;

@@ -69,6 +69,12 @@ int test_one_line_with(const char *text, const char *word);
 
 /* calloc of n bytes (at least one); exits the test program when memory is short. */
 void *test_alloc(size_t n);
+/* Ends the test program on a failure of its own set-up (allocation, transfer): prints
+ * "test_<suite>: what: reason" to stderr and "<suite>: set-up failure (what)", exits 1.
+ * err may be NULL (out of memory). */
+void test_die(const char *what, const lsd_err *err);
+/* Largest |x[i]| (0 for n == 0). */
+double test_max_abs(const real *x, size_t n);
 /* Reproducible values in [-1, 1) from a small LCG (test data only). */
 void test_fill_random(real *x, size_t n, unsigned long seed);
 /* Sets the OpenMP thread count (nothing without OpenMP). */

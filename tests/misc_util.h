@@ -1,6 +1,7 @@
 /*
- * misc_util.h - helpers shared by test_activation, test_norm, test_dropout, test_loss and
- * test_optim: golden loading, the comparison tolerance and central differences.
+ * misc_util.h - helpers shared by test_activation, test_norm, test_dropout, test_loss,
+ * test_optim, test_conv and test_pool: golden loading, the comparison tolerance and central
+ * differences.
  * Header-only (static functions), so the Makefile needs no change.
  *
  * Tolerance: |got - ref| <= atol + rtol*|ref| with rtol = GOLD_RTOL and
@@ -41,6 +42,28 @@ static inline int gold_open(st_file *sf, const char *file)
         return 0;
     }
     return 1;
+}
+
+/* Runs run(sf, name) for every case of golden/<file> (the entries named <name>.cfg);
+ * returns how many, or -1 (one failed check) when the file cannot be opened. */
+static inline int gold_each_case(const char *file, void (*run)(st_file *, const char *))
+{
+    st_file sf;
+    int i, n = 0;
+    if (!gold_open(&sf, file)) return -1;
+    for (i = 0; i < sf.n; i++) {
+        const char *nm = sf.entries[i].name;
+        size_t L = strlen(nm);
+        if (L > 4 && L < 60 && strcmp(nm + L - 4, ".cfg") == 0) {
+            char c[64];
+            memcpy(c, nm, L - 4);
+            c[L - 4] = 0;
+            run(&sf, c);
+            n++;
+        }
+    }
+    st_close(&sf);
+    return n;
 }
 
 /* Reads tensor name (any floating dtype) into a new real array of *n elements; fills
@@ -116,11 +139,7 @@ static inline int64_t *gold_get_i64(st_file *sf, const char *name, size_t *n)
 /* Compares got with a golden ref under the tolerance described above. */
 static inline int gold_close(const char *name, const real *got, const real *ref, size_t n)
 {
-    double mx = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (fabs((double)ref[i]) > mx) mx = fabs((double)ref[i]);
-    return test_close_real(name, got, ref, n, GOLD_RTOL * mx, GOLD_RTOL);
+    return test_close_real(name, got, ref, n, GOLD_RTOL * test_max_abs(ref, n), GOLD_RTOL);
 }
 
 /* A new zero-filled real array of n elements (n may be 0). */

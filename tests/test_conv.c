@@ -35,6 +35,7 @@
 #include "../layers/pool.h"
 #include "../tensor/safetensors.h"
 #include "harness.h"
+#include "misc_util.h"
 
 #ifdef LSD_DOUBLE
 #define EPS DBL_EPSILON
@@ -44,40 +45,11 @@
 #define RTOL 1e-5
 #endif
 
-/* Largest |x[i]|. */
-static double maxabs(const real *x, size_t n)
-{
-    double m = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
-    return m;
-}
-
 /* The atol of a sum of T products of factors bounded by a and b (see the top comment). */
 static double sum_atol(double T, double a, double b) { return 2.0 * T * EPS * a * b + 1e-300; }
 
-/* calloc of n reals (at least one), aborting the test program if memory is short. */
-static real *alloc_real(size_t n)
-{
-    real *p = calloc(n ? n : 1, sizeof(real));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-/* Deterministic pseudo-random values in [-1, 1) (a small LCG; test data only). */
-static void fill_random(real *x, size_t n, unsigned long seed)
-{
-    size_t i;
-    unsigned long s = seed * 2654435761UL + 12345UL;
-    for (i = 0; i < n; i++) {
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        x[i] = (real)((double)(s >> 4) / (double)(0x7fffffffUL >> 4) * 2.0 - 1.0);
-    }
-}
+/* n zeroed reals (at least one), aborting the test program if memory is short. */
+static real *alloc_real(size_t n) { return (real *)test_alloc(n * sizeof(real)); }
 
 /* Reads tensor name (n elements) into dst; one check. */
 static int read_t(st_file *sf, const char *name, real *dst, size_t n)
@@ -169,8 +141,8 @@ static void golden_case(st_file *sf, const char *c)
     T_fwd = (double)(tr ? s.C : s.C) * s.KH * s.KW + 1;
     T_dx = (double)s.OC * s.KH * s.KW;
     T_dw = tr ? (double)s.N * s.H * s.W : (double)s.N * s.OH * s.OW;
-    ax = maxabs(x, nx); aw = maxabs(w, nw); ady = maxabs(dy, ny);
-    if (hb && maxabs(b, s.OC) > ax * aw) ax = maxabs(b, s.OC) / (aw > 0 ? aw : 1);
+    ax = test_max_abs(x, nx); aw = test_max_abs(w, nw); ady = test_max_abs(dy, ny);
+    if (hb && test_max_abs(b, s.OC) > ax * aw) ax = test_max_abs(b, s.OC) / (aw > 0 ? aw : 1);
 
     for (impl = 0; impl < 2; impl++) {
         const char *iname = impl ? "direct" : "fast";
@@ -217,28 +189,9 @@ static void golden_case(st_file *sf, const char *c)
 /* Runs every case of golden/conv.safetensors (the entries named <case>.cfg). */
 static void golden_tests(void)
 {
-    char path[512];
-    st_file sf;
-    lsd_err err;
-    int i, ncase = 0;
-    snprintf(path, sizeof path, "%s/conv.safetensors", test_golden_dir());
-    if (st_open(&sf, path, &err) != LSD_OK) {
-        CHECK(0, "open %s: %s", path, err.msg);
-        return;
-    }
-    for (i = 0; i < sf.n; i++) {
-        const char *nm = sf.entries[i].name;
-        size_t L = strlen(nm);
-        if (L > 4 && strcmp(nm + L - 4, ".cfg") == 0 && L < 60) {
-            char c[64];
-            memcpy(c, nm, L - 4);
-            c[L - 4] = 0;
-            golden_case(&sf, c);
-            ncase++;
-        }
-    }
-    CHECK(ncase >= 18, "golden/conv.safetensors holds %d cases, expected 18", ncase);
-    st_close(&sf);
+    int ncase = gold_each_case("conv.safetensors", golden_case);
+    if (ncase >= 0)
+        CHECK(ncase >= 18, "golden/conv.safetensors holds %d cases, expected 18", ncase);
 }
 
 /* Fast against direct on a random shape (forward and backward). */
@@ -253,7 +206,8 @@ static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
     char name[200];
     double Tf = (double)s.C * s.KH * s.KW + 1, Tdx = (double)s.OC * s.KH * s.KW;
     double Tdw = tr ? (double)s.N * s.H * s.W : (double)s.N * s.OH * s.OW;
-    fill_random(x, nx, 1); fill_random(w, nw, 2); fill_random(b, s.OC, 3); fill_random(dy, ny, 4);
+    test_fill_random(x, nx, 1); test_fill_random(w, nw, 2);
+    test_fill_random(b, s.OC, 3); test_fill_random(dy, ny, 4);
     if (tr) {
         convt_forward(y1, x, w, hb ? b : NULL, &s, work);
         convt_forward_direct(y2, x, w, hb ? b : NULL, &s);
@@ -290,7 +244,7 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s)
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *y1 = alloc_real(ny);
     real *y2 = alloc_real(ny), *col = alloc_real(ckk * P), *work = alloc_real(conv_work_size(&s));
     int n, c, kh, kw, oh, ow, o;
-    fill_random(x, nx, 31); fill_random(w, nw, 32); fill_random(b, s.OC, 33);
+    test_fill_random(x, nx, 31); test_fill_random(w, nw, 32); test_fill_random(b, s.OC, 33);
     conv2d_forward(y1, x, w, b, &s, work);
     for (n = 0; n < s.N; n++) {
         for (c = 0; c < s.C; c++)
@@ -428,7 +382,8 @@ static void finite_diff(const char *label, ConvShape s, int tr)
     real *y = alloc_real(ny), *dx = alloc_real(nx), *dw = alloc_real(nw), *db = alloc_real(s.OC);
     real *work = alloc_real(conv_work_size(&s));
     char name[200];
-    fill_random(x, nx, 11); fill_random(w, nw, 12); fill_random(b, s.OC, 13); fill_random(r, ny, 14);
+    test_fill_random(x, nx, 11); test_fill_random(w, nw, 12);
+    test_fill_random(b, s.OC, 13); test_fill_random(r, ny, 14);
     if (tr) convt_backward(dx, dw, db, r, x, w, &s, work);
     else conv2d_backward(dx, dw, db, r, x, w, &s, work);
     snprintf(name, sizeof name, "%s fd dx", label);
@@ -450,7 +405,8 @@ static void thread_identity(const char *label, ConvShape s, int tr)
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
     real *y[3], *dx[3], *dw[3], *db[3], *work = alloc_real(conv_work_size(&s));
     int t, saved = omp_get_max_threads();
-    fill_random(x, nx, 21); fill_random(w, nw, 22); fill_random(b, s.OC, 23); fill_random(dy, ny, 24);
+    test_fill_random(x, nx, 21); test_fill_random(w, nw, 22);
+    test_fill_random(b, s.OC, 23); test_fill_random(dy, ny, 24);
     for (t = 0; t < 3; t++) {
         y[t] = alloc_real(ny); dx[t] = alloc_real(nx); dw[t] = alloc_real(nw); db[t] = alloc_real(s.OC);
         omp_set_num_threads(t + 1);
@@ -539,15 +495,9 @@ static void network_sizes(void)
 /* bilinear_init against golden/conv_shape.safetensors (numpy's FCN formula), exactly. */
 static void bilinear_tests(void)
 {
-    char path[512];
     st_file sf;
-    lsd_err err;
     int i, n = 0;
-    snprintf(path, sizeof path, "%s/conv_shape.safetensors", test_golden_dir());
-    if (st_open(&sf, path, &err) != LSD_OK) {
-        CHECK(0, "open %s: %s", path, err.msg);
-        return;
-    }
+    if (!gold_open(&sf, "conv_shape.safetensors")) return;
     for (i = 0; i < sf.n; i++) {
         const st_entry *e = &sf.entries[i];
         if (strncmp(e->name, "bilinear_", 9) == 0 && e->ndim == 4) {

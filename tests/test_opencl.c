@@ -52,46 +52,15 @@ int main(void)
 
 #define RTOL 1e-4
 
-/* Aborts the program on a failure of the test's own set-up (allocation, transfer). */
-static void die(const char *what, const lsd_err *err)
-{
-    fprintf(stderr, "test_opencl: %s: %s\n", what, err ? err->msg : "out of memory");
-    printf("opencl: set-up failure (%s)\n", what);
-    exit(1);
-}
+/* n zeroed floats (at least one); the program ends when memory is short. */
+static float *alloc_f(size_t n) { return (float *)test_alloc(n * sizeof(float)); }
 
-static float *alloc_f(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) die("calloc", NULL);
-    return p;
-}
-
-/* Deterministic pseudo-random values in [-1, 1) (a small LCG; test data only). */
-static void fill_random(float *x, size_t n, unsigned long seed)
-{
-    size_t i;
-    unsigned long s = seed * 2654435761UL + 12345UL;
-    for (i = 0; i < n; i++) {
-        s = (s * 1103515245UL + 12345UL) & 0x7fffffffUL;
-        x[i] = (float)((double)(s >> 4) / (double)(0x7fffffffUL >> 4) * 2.0 - 1.0);
-    }
-}
-
+/* n new pseudo-random floats in [-1, 1) (test_fill_random; the OpenCL build is float). */
 static float *rnd(size_t n, unsigned long seed)
 {
     float *p = alloc_f(n);
-    fill_random(p, n, seed);
+    test_fill_random(p, n, seed);
     return p;
-}
-
-static double maxabs(const float *x, size_t n)
-{
-    double m = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
-    return m;
 }
 
 static double sum_atol(double T, double a, double b) { return 4.0 * T * FLT_EPSILON * a * b + 1e-30; }
@@ -101,7 +70,7 @@ static lsd_clbuf up(lsd_cl *cl, const float *x, size_t n)
 {
     lsd_clbuf b;
     lsd_err err;
-    if (lsd_clbuf_from_host(cl, &b, x, n, &err)) die("upload", &err);
+    if (lsd_clbuf_from_host(cl, &b, x, n, &err)) test_die("upload", &err);
     return b;
 }
 
@@ -112,7 +81,7 @@ static int close_dev(lsd_cl *cl, const char *name, const lsd_clbuf *b, const flo
     float *got = alloc_f(n);
     lsd_err err;
     int ok;
-    if (lsd_clbuf_read(cl, b, 0, got, n, &err)) die("read back", &err);
+    if (lsd_clbuf_read(cl, b, 0, got, n, &err)) test_die("read back", &err);
     ok = test_close_real(name, got, ref, n, atol, rtol);
     free(got);
     return ok;
@@ -125,7 +94,7 @@ static int equal_dev(lsd_cl *cl, const char *name, const lsd_clbuf *b, const flo
     float *got = alloc_f(n);
     lsd_err err;
     size_t i, bad = n;
-    if (lsd_clbuf_read(cl, b, 0, got, n, &err)) die("read back", &err);
+    if (lsd_clbuf_read(cl, b, 0, got, n, &err)) test_die("read back", &err);
     for (i = 0; i < n && bad == n; i++)
         if (memcmp(&got[i], &ref[i], sizeof(float)) != 0) bad = i;
     CHECK(bad == n, "%s: element %lu differs: %.9g vs %.9g", name, (unsigned long)bad,
@@ -237,7 +206,7 @@ static void test_gemm(lsd_cl *cl)
         float *r1 = alloc_f((size_t)M * N);
         lsd_clbuf dA = up(cl, A, (size_t)M * K), dB = up(cl, B, (size_t)K * N), dC;
         lsd_err err;
-        if (lsd_clbuf_alloc(cl, &dC, (size_t)M * N, 4, &err)) die("alloc", &err);
+        if (lsd_clbuf_alloc(cl, &dC, (size_t)M * N, 4, &err)) test_die("alloc", &err);
         cl_gemm(cl, 0, 0, M, N, K, 1, &dA, 0, K, &dB, 0, N, 0, &dC, 0, N, &err);
         lsd_clbuf_read(cl, &dC, 0, r1, (size_t)M * N, &err);
         cl_gemm(cl, 0, 0, M, N, K, 1, &dA, 0, K, &dB, 0, N, 0, &dC, 0, N, &err);
@@ -272,7 +241,7 @@ static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int wi
     int rc, T;
     memcpy(dx2, dx, nx * sizeof(float));
     if (lsd_clbuf_alloc(cl, &Y, ny, 4, &err) || lsd_clbuf_alloc(cl, &WORK, nwork, 4, &err))
-        die("alloc", &err);
+        test_die("alloc", &err);
     DY = up(cl, dy, ny);
     DX = up(cl, dx, nx);
     DW = up(cl, dw, nw);
@@ -362,7 +331,7 @@ static void test_conv(lsd_cl *cl)
     }
     if (lsd_clbuf_alloc(cl, &W, 108, 4, &err) || lsd_clbuf_alloc(cl, &Y, 256, 4, &err) ||
         lsd_clbuf_alloc(cl, &WORK, 10, 4, &err))
-        die("alloc", &err);
+        test_die("alloc", &err);
     rc = cl_conv2d_forward(cl, &Y, &X, &W, NULL, &s, &WORK, &err);
     CHECK(rc == LSD_ERR_RANGE && strstr(err.msg, "work"), "small work buffer: %d %s", rc,
           err.msg);
@@ -382,14 +351,14 @@ static void pool_case(lsd_cl *cl, int N, int C, int H, int W, int ceil_mode)
     lsd_err err;
     char name[96];
     int rc;
-    if (!am || !am2) die("malloc", NULL);
+    if (!am || !am2) test_die("malloc", NULL);
     for (i = 0; i < nx; i++) x[i] = (float)floor(x[i] * 3); /* ties in most windows */
     x[1] = NAN;
     X = up(cl, x, nx);
     DY = up(cl, dy, ny);
     DX = up(cl, dx, nx);
     if (lsd_clbuf_alloc(cl, &Y, ny, 4, &err) || lsd_clbuf_alloc(cl, &A, ny, 4, &err))
-        die("alloc", &err);
+        test_die("alloc", &err);
     maxpool2d_forward(y, am, x, N, C, H, W, OH, OW);
     rc = cl_maxpool2d_forward(cl, &Y, &A, &X, N, C, H, W, OH, OW, &err);
     snprintf(name, sizeof name, "maxpool %dx%d ceil=%d forward", H, W, ceil_mode);
@@ -419,7 +388,7 @@ static void test_elementwise(lsd_cl *cl)
     int rc;
     x[5] = 0; /* the derivative at 0 */
     lsd_clbuf_write(cl, &X, 5, &x[5], 1, &err);
-    if (lsd_clbuf_alloc(cl, &Y, n, 4, &err)) die("alloc", &err);
+    if (lsd_clbuf_alloc(cl, &Y, n, 4, &err)) test_die("alloc", &err);
     G = up(cl, g0, n);
 
 #define BWD_RESET() do { memcpy(g, g0, n * sizeof(float)); lsd_clbuf_write(cl, &G, 0, g0, n, &err); } while (0)
@@ -467,7 +436,7 @@ static void test_elementwise(lsd_cl *cl)
     {
         float *mask = alloc_f(n);
         lsd_clbuf M;
-        if (lsd_clbuf_alloc(cl, &M, n, 4, &err)) die("alloc", &err);
+        if (lsd_clbuf_alloc(cl, &M, n, 4, &err)) test_die("alloc", &err);
         dropout_mask(mask, n, 0.5f, 1234, 99, 1u << 20);
         rc = cl_dropout_mask(cl, &M, n, 0.5f, 1234, 99, 1u << 20, &err);
         CHECK(rc == LSD_OK, "dropout mask: %s", rc ? err.msg : "");
@@ -544,7 +513,7 @@ static void test_shape(lsd_cl *cl)
     lsd_err err;
     int rc;
     if (lsd_clbuf_alloc(cl, &Y, ny, 4, &err) || lsd_clbuf_alloc(cl, &O, no, 4, &err))
-        die("alloc", &err);
+        test_die("alloc", &err);
     crop_forward(y, x, N, C, H, W, top, left, OH, OW);
     rc = cl_crop_forward(cl, &Y, &X, N, C, H, W, top, left, OH, OW, &err);
     CHECK(rc == LSD_OK, "crop forward: %s", rc ? err.msg : "");
@@ -592,13 +561,13 @@ static void norm_case(lsd_cl *cl, int N, int C, int HW, float shift)
     X = up(cl, x, n);
     if (lsd_clbuf_alloc(cl, &Y, n, 4, &err) || lsd_clbuf_alloc(cl, &M, p, 4, &err) ||
         lsd_clbuf_alloc(cl, &R, p, 4, &err))
-        die("alloc", &err);
+        test_die("alloc", &err);
     instance_norm_forward(y, m, r, x, N, C, HW, 1e-5f);
     rc = cl_instance_norm_forward(cl, &Y, &M, &R, &X, N, C, HW, 1e-5f, &err);
     snprintf(name, sizeof name, "instance norm %dx%dx%d shift %g forward", N, C, HW, shift);
     CHECK(rc == LSD_OK, "%s: %s", name, rc ? err.msg : "");
     /* y = (x - m) * r: x - m carries eps * |x| */
-    close_dev(cl, name, &Y, y, n, 8 * FLT_EPSILON * (fabs(shift) + 2) * maxabs(r, p), 1e-4);
+    close_dev(cl, name, &Y, y, n, 8 * FLT_EPSILON * (fabs(shift) + 2) * test_max_abs(r, p), 1e-4);
     close_dev(cl, "instance norm mean", &M, m, p, 4 * FLT_EPSILON * (fabs(shift) + 2), 1e-5);
     close_dev(cl, "instance norm rstd", &R, r, p, 0, 1e-4);
     /* the backward from the C statistics on both sides */
@@ -608,7 +577,8 @@ static void norm_case(lsd_cl *cl, int N, int C, int HW, float shift)
     rc = cl_instance_norm_backward(cl, &DX, &DY, &X, &M, &R, N, C, HW, &err);
     snprintf(name, sizeof name, "instance norm %dx%dx%d shift %g backward", N, C, HW, shift);
     CHECK(rc == LSD_OK, "%s: %s", name, rc ? err.msg : "");
-    close_dev(cl, name, &DX, dx, n, 16 * FLT_EPSILON * (fabs(shift) + 2) * maxabs(r, p), 1e-4);
+    close_dev(cl, name, &DX, dx, n, 16 * FLT_EPSILON * (fabs(shift) + 2) * test_max_abs(r, p),
+              1e-4);
     lsd_clbuf_free(&X); lsd_clbuf_free(&Y); lsd_clbuf_free(&M); lsd_clbuf_free(&R);
     lsd_clbuf_free(&DY); lsd_clbuf_free(&DX);
     free(x); free(y); free(m); free(r); free(dy); free(dx);
@@ -626,14 +596,14 @@ static void test_losses(lsd_cl *cl)
     lsd_err err;
     double lc, lg;
     int rc, red;
-    if (!lab) die("malloc", NULL);
+    if (!lab) test_die("malloc", NULL);
     for (i = 0; i < n; i++) x[i] *= 8;
     for (i = 0; i < P; i++) lab[i] = (unsigned char)(i % 7 == 3 ? 255 : (i * 31 + i / 5) % C);
     memcpy(d0, d, n * sizeof(float));
     X = up(cl, x, n);
     D = up(cl, d, n);
     if (lsd_clbuf_alloc(cl, &L, P, 1, &err) || lsd_clbuf_write(cl, &L, 0, lab, P, &err))
-        die("labels", &err);
+        test_die("labels", &err);
     for (red = 0; red < 2; red++) {
         char name[96];
         memcpy(d, d0, n * sizeof(float));

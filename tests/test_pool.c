@@ -25,6 +25,7 @@
 #include "../layers/pool.h"
 #include "../tensor/safetensors.h"
 #include "harness.h"
+#include "misc_util.h"
 
 #ifdef LSD_DOUBLE
 #define ROUND_TOL 0.0
@@ -90,28 +91,8 @@ static void golden_case(st_file *sf, const char *c)
 /* Every case of golden/conv_pool.safetensors (entries named <case>.cfg). */
 static void golden_tests(void)
 {
-    char path[512];
-    st_file sf;
-    lsd_err err;
-    int i, n = 0;
-    snprintf(path, sizeof path, "%s/conv_pool.safetensors", test_golden_dir());
-    if (st_open(&sf, path, &err) != LSD_OK) {
-        CHECK(0, "open %s: %s", path, err.msg);
-        return;
-    }
-    for (i = 0; i < sf.n; i++) {
-        const char *nm = sf.entries[i].name;
-        size_t L = strlen(nm);
-        if (L > 4 && L < 60 && strcmp(nm + L - 4, ".cfg") == 0) {
-            char c[64];
-            memcpy(c, nm, L - 4);
-            c[L - 4] = 0;
-            golden_case(&sf, c);
-            n++;
-        }
-    }
-    CHECK(n >= 7, "pool golden cases: %d", n);
-    st_close(&sf);
+    int n = gold_each_case("conv_pool.safetensors", golden_case);
+    if (n >= 0) CHECK(n >= 7, "pool golden cases: %d", n);
 }
 
 /* Small-integer inputs (many ties): the maximum of each window and the first index holding it,
