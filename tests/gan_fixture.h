@@ -1,8 +1,9 @@
 /*
  * gan_fixture.h - what the programs checking gan/ against golden/gen_nets.py share
  * (test_nets, test_step, test_oracle, test_clnet): the reduced configuration of the goldens,
- * the inputs from the hash rule (golden/gen_nets.py's docstring), golden reading and the
- * tolerances of forward values, losses, gradients and parameter updates.
+ * the inputs from the hash rule (golden/gen_nets.py's docstring), the set-up of a model, work
+ * and inputs, golden reading and the tolerances of forward values, losses, gradients and
+ * parameter updates.
  * Header-only (static inline functions: a program need not use them all).
  */
 #ifndef LSD_GAN_FIXTURE_H
@@ -67,6 +68,38 @@ static inline void fixture_free(Fixture *f)
     free(f->ys);
 }
 
+/* Opens golden/<file>; a visible skip and 0 when it cannot be opened. */
+static inline int fixture_open(st_file *sf, const char *file)
+{
+    char path[512];
+    lsd_err err;
+    sprintf(path, "%s/%s", test_golden_dir(), file);
+    if (st_open(sf, path, &err)) {
+        test_skip("%s", err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* Creates model m of configuration c, a training work w and the inputs fx for batch N of
+ * H x W images: three checks. */
+static inline void fixture_setup(LsdModel *m, LsdWork *w, Fixture *fx, const LsdConfig *c,
+                                 int N, int H, int W)
+{
+    lsd_err err;
+    CHECK(lsd_model_create(m, c, &err) == LSD_OK, "create: %s", err.msg);
+    CHECK(lsd_work_create(w, c, N, H, W, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s", err.msg);
+    CHECK(fixture_make(fx, N, H, W, c->n_class), "fixture");
+}
+
+/* Frees what fixture_setup made. */
+static inline void fixture_teardown(LsdModel *m, LsdWork *w, Fixture *fx)
+{
+    fixture_free(fx);
+    lsd_work_free(w);
+    lsd_model_free(m);
+}
+
 /* Reads a golden tensor of n elements (any float dtype) into a new array, or NULL. */
 static inline real *golden_read(st_file *sf, const char *name, size_t n)
 {
@@ -81,16 +114,6 @@ static inline real *golden_read(st_file *sf, const char *name, size_t n)
     return p;
 }
 
-/* Largest |x|. */
-static inline double max_abs(const real *x, size_t n)
-{
-    double m = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
-    return m;
-}
-
 #ifdef LSD_DOUBLE
 #define FWD_RTOL 1e-9 /* double build: agreement to about 1e-9 relative */
 #else
@@ -103,7 +126,7 @@ static inline void check_against(st_file *sf, const char *name, const real *got,
 {
     real *ref = golden_read(sf, name, n);
     if (!ref) return;
-    test_close_real(name, got, ref, n, rtol * max_abs(ref, n), rtol);
+    test_close_real(name, got, ref, n, rtol * test_max_abs(ref, n), rtol);
     free(ref);
 }
 

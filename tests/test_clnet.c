@@ -47,17 +47,10 @@ int main(void)
 
 #define TOL 2e-3
 
-static void die(const char *what, const lsd_err *err)
-{
-    fprintf(stderr, "test_clnet: %s: %s\n", what, err ? err->msg : "out of memory");
-    printf("clnet: set-up failure (%s)\n", what);
-    exit(1);
-}
-
 /* Worst |got - ref| / max|ref| of a tensor, for the log. */
 static double rel_err(const real *got, const real *ref, size_t n)
 {
-    double m = max_abs(ref, n), e = 0;
+    double m = test_max_abs(ref, n), e = 0;
     size_t i;
     for (i = 0; i < n; i++)
         if (fabs((double)got[i] - ref[i]) > e) e = fabs((double)got[i] - ref[i]);
@@ -68,7 +61,7 @@ static double worst; /* largest rel_err seen in a group (test-local, reset per g
 
 static void close_t(const char *name, const real *got, const real *ref, size_t n)
 {
-    double m = max_abs(ref, n), r = rel_err(got, ref, n);
+    double m = test_max_abs(ref, n), r = rel_err(got, ref, n);
     if (r > worst) worst = r;
     test_close_real(name, got, ref, n, TOL * m + 1e-30, TOL);
 }
@@ -79,7 +72,7 @@ static void copy_model(LsdModel *dst, const LsdModel *src)
     const ParamArena *s[3];
     ParamArena *d[3];
     int i;
-    if (lsd_model_create(dst, &src->cfg, &err)) die("model", &err);
+    if (lsd_model_create(dst, &src->cfg, &err)) test_die("model", &err);
     s[0] = &src->F.pa, s[1] = &src->G.pa, s[2] = &src->D.pa;
     d[0] = &dst->F.pa, d[1] = &dst->G.pa, d[2] = &dst->D.pa;
     for (i = 0; i < 3; i++) {
@@ -90,13 +83,6 @@ static void copy_model(LsdModel *dst, const LsdModel *src)
         memcpy(d[i]->v, s[i]->v, b);
     }
     dst->step = src->step;
-}
-
-/* 1 for a bias that feeds an instance norm (D's convolutions): its gradient is zero up to
- * rounding, so only its smallness is checked. */
-static int bias_before_norm(const ParamArena *a, const ParamSpec *s)
-{
-    return a->prefix[0] == 'D' && s->is_bias && strncmp(s->name, "out_", 4) != 0;
 }
 
 /* Compares gradients, Adam moments and parameter deltas from start of every tensor of an
@@ -113,14 +99,14 @@ static void compare_arena(const char *what, const ParamArena *dev, const ParamAr
     for (k = 0; k < ref->n; k++) {
         const ParamSpec *s = &ref->spec[k];
         size_t o = s->offset, n = s->size;
-        double gm = max_abs(ref->grad + o, n);
+        double gm = test_max_abs(ref->grad + o, n);
         if (s->frozen) {
             CHECK(!memcmp(dev->param + o, ref->param + o, n * sizeof(real)),
                   "%s %s (frozen) changed", what, s->name);
             continue;
         }
-        if (bias_before_norm(ref, s)) {
-            double md = max_abs(dev->grad + o, n);
+        if (fixture_in_fed_bias(ref, s)) { /* gradient zero up to rounding: only its size */
+            double md = test_max_abs(dev->grad + o, n);
             CHECK(md <= 1e-2 * lastw && gm <= 1e-2 * lastw, "%s %s: gradient %.3g (C %.3g) "
                   "is not small beside its weight's %.3g", what, s->name, md, gm, lastw);
             continue;
@@ -198,14 +184,33 @@ static void compare_forward(const char *what, const LsdWork *d, const LsdWork *r
     printf("clnet: %s: worst error %.2e of the tensor's max\n", what, worst);
 }
 
+/* The reference side: model m with the hash-rule parameters, work w with the hash masks. */
 static void setup(LsdModel *m, LsdWork *w, const LsdConfig *c, int N, int H, int W,
                   lsd_work_mode mode)
 {
     lsd_err err;
-    if (lsd_model_create(m, c, &err)) die("model", &err);
+    if (lsd_model_create(m, c, &err)) test_die("model", &err);
     lsd_model_init_hash(m);
-    if (lsd_work_create(w, c, N, H, W, mode, &err)) die("work", &err);
+    if (lsd_work_create(w, c, N, H, W, mode, &err)) test_die("work", &err);
     lsd_work_hash_masks(w);
+}
+
+/* The device side of a comparison on model m: a host work wd of the mode (with the hash masks
+ * in a training work), the inputs fx (batch 1, H x W), and the device model cm and work cw;
+ * one check. Returns the status of the device set-up. */
+static int setup_device(lsd_cl *cl, ClModel *cm, ClWork *cw, LsdWork *wd, Fixture *fx,
+                        const LsdModel *m, const LsdConfig *c, int H, int W,
+                        lsd_work_mode mode, const char *what)
+{
+    lsd_err err;
+    int rc;
+    if (lsd_work_create(wd, c, 1, H, W, mode, &err)) test_die("work", &err);
+    if (mode == LSD_WORK_TRAIN) lsd_work_hash_masks(wd);
+    if (!fixture_make(fx, 1, H, W, c->n_class)) test_die("fixture", NULL);
+    rc = cl_model_create(cm, cl, m, &err);
+    if (!rc) rc = cl_work_create(cw, cl, wd, &err);
+    CHECK(rc == LSD_OK, "%s: device model and work: %s", what, rc ? err.msg : "");
+    return rc;
 }
 
 /* 1. forward intermediates. */
@@ -219,12 +224,7 @@ static void test_forward(lsd_cl *cl, const LsdConfig *c, int H, int W, const cha
     lsd_err err;
     int rc;
     setup(&m, &wr, c, 1, H, W, LSD_WORK_TRAIN);
-    if (lsd_work_create(&wd, c, 1, H, W, LSD_WORK_TRAIN, &err)) die("work", &err);
-    lsd_work_hash_masks(&wd);
-    if (!fixture_make(&fx, 1, H, W, c->n_class)) die("fixture", NULL);
-    rc = cl_model_create(&cm, cl, &m, &err);
-    if (!rc) rc = cl_work_create(&cw, cl, &wd, &err);
-    CHECK(rc == LSD_OK, "%s: device model and work: %s", what, rc ? err.msg : "");
+    rc = setup_device(cl, &cm, &cw, &wd, &fx, &m, c, H, W, LSD_WORK_TRAIN, what);
     if (!rc) {
         printf("clnet: %s: device model %.1f MB, work %.1f MB\n", what,
                cl_model_bytes(&cm) / 1e6, cw.bytes / 1e6);
@@ -256,12 +256,7 @@ static void test_step(lsd_cl *cl, const LsdConfig *c)
     setup(&m0, &wr, c, 1, H, W, LSD_WORK_TRAIN);
     copy_model(&mr, &m0);
     copy_model(&md, &m0);
-    if (lsd_work_create(&wd, c, 1, H, W, LSD_WORK_TRAIN, &err)) die("work", &err);
-    lsd_work_hash_masks(&wd);
-    if (!fixture_make(&fx, 1, H, W, c->n_class)) die("fixture", NULL);
-    rc = cl_model_create(&cm, cl, &md, &err);
-    if (!rc) rc = cl_work_create(&cw, cl, &wd, &err);
-    CHECK(rc == LSD_OK, "step: device model and work: %s", rc ? err.msg : "");
+    rc = setup_device(cl, &cm, &cw, &wd, &fx, &md, c, H, W, LSD_WORK_TRAIN, "step");
     if (rc) goto out;
     for (it = 0; it < 2; it++) {
         /* step 1: given masks and a large eps (smooth Adam, every delta comparable); step 2:
@@ -329,12 +324,8 @@ static void test_source_only(lsd_cl *cl, const LsdConfig *c)
     setup(&m0, &wr, c, 1, H, W, LSD_WORK_SOURCE_ONLY);
     copy_model(&mr, &m0);
     copy_model(&md, &m0);
-    if (lsd_work_create(&wd, c, 1, H, W, LSD_WORK_SOURCE_ONLY, &err)) die("work", &err);
-    if (!fixture_make(&fx, 1, H, W, c->n_class)) die("fixture", NULL);
     o.dropout = LSD_DROPOUT_RNG;
-    rc = cl_model_create(&cm, cl, &md, &err);
-    if (!rc) rc = cl_work_create(&cw, cl, &wd, &err);
-    CHECK(rc == LSD_OK, "source-only: device model and work: %s", rc ? err.msg : "");
+    rc = setup_device(cl, &cm, &cw, &wd, &fx, &md, c, H, W, LSD_WORK_SOURCE_ONLY, "source-only");
     if (!rc) {
         rc = lsd_step_source_only(&mr, &wr, &fx.b, &o, &lr, &err);
         CHECK(rc == LSD_OK, "lsd_step_source_only: %s", rc ? err.msg : "");
@@ -370,11 +361,7 @@ static void test_infer(lsd_cl *cl, const LsdConfig *c)
     lsd_err err;
     int rc, H = 64, W = 96;
     setup(&m, &wr, c, 1, H, W, LSD_WORK_INFER);
-    if (lsd_work_create(&wd, c, 1, H, W, LSD_WORK_INFER, &err)) die("work", &err);
-    if (!fixture_make(&fx, 1, H, W, c->n_class)) die("fixture", NULL);
-    rc = cl_model_create(&cm, cl, &m, &err);
-    if (!rc) rc = cl_work_create(&cw, cl, &wd, &err);
-    CHECK(rc == LSD_OK, "infer: device model and work: %s", rc ? err.msg : "");
+    rc = setup_device(cl, &cm, &cw, &wd, &fx, &m, c, H, W, LSD_WORK_INFER, "infer");
     if (!rc) {
         LsdLosses l;
         LsdStepOptions o = lsd_step_defaults();

@@ -11,16 +11,8 @@ static void small_forward(void)
     Fixture fx;
     st_file sf;
     lsd_err err;
-    char path[512];
-    sprintf(path, "%s/nets_small_b1.safetensors", test_golden_dir());
-    if (st_open(&sf, path, &err)) {
-        test_skip("%s", err.msg);
-        return;
-    }
-    CHECK(lsd_model_create(&m, &c, &err) == LSD_OK, "create: %s", err.msg);
-    CHECK(lsd_work_create(&w, &c, 1, 64, 128, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s",
-          err.msg);
-    CHECK(fixture_make(&fx, 1, 64, 128, c.n_class), "fixture");
+    if (!fixture_open(&sf, "nets_small_b1.safetensors")) return;
+    fixture_setup(&m, &w, &fx, &c, 1, 64, 128);
     lsd_model_init_hash(&m);
     lsd_work_hash_masks(&w);
     lsd_forward_all(&m, &w, &fx.b);
@@ -42,9 +34,7 @@ static void small_forward(void)
         CHECK(wi.ca.score[0] == wi.ca.score[0], "inference runs");
         lsd_work_free(&wi);
     }
-    fixture_free(&fx);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
+    fixture_teardown(&m, &w, &fx);
     st_close(&sf);
 }
 
@@ -135,18 +125,10 @@ static void full_forward(void)
     Fixture fx;
     st_file sf;
     lsd_err err;
-    char path[512];
     int k;
     double worst = 0;
-    sprintf(path, "%s/nets_full_fwd.safetensors", test_golden_dir());
-    if (st_open(&sf, path, &err)) {
-        test_skip("%s", err.msg);
-        return;
-    }
-    CHECK(lsd_model_create(&m, &c, &err) == LSD_OK, "create: %s", err.msg);
-    CHECK(lsd_work_create(&w, &c, 1, 32, 64, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s",
-          err.msg);
-    CHECK(fixture_make(&fx, 1, 32, 64, c.n_class), "fixture");
+    if (!fixture_open(&sf, "nets_full_fwd.safetensors")) return;
+    fixture_setup(&m, &w, &fx, &c, 1, 32, 64);
     lsd_model_init_hash(&m);
     {
         const ParamArena *as[3];
@@ -181,15 +163,13 @@ static void full_forward(void)
             for (i = 0, j = 0; i < n4; i += 97) g4[j++] = w.fa[0].pool[3][i];
             for (i = 0, j = 0; i < n3; i += 97) g3[j++] = w.fa[0].pool[2][i];
             test_close_real("pool4 samples", g4, s4, (n4 + 96) / 97,
-                            FWD_RTOL * max_abs(s4, (n4 + 96) / 97), FWD_RTOL);
+                            FWD_RTOL * test_max_abs(s4, (n4 + 96) / 97), FWD_RTOL);
             test_close_real("pool3 samples", g3, s3, (n3 + 96) / 97,
-                            FWD_RTOL * max_abs(s3, (n3 + 96) / 97), FWD_RTOL);
+                            FWD_RTOL * test_max_abs(s3, (n3 + 96) / 97), FWD_RTOL);
         }
         free(s4), free(s3), free(g4), free(g3);
     }
-    fixture_free(&fx);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
+    fixture_teardown(&m, &w, &fx);
     st_close(&sf);
 }
 

@@ -121,13 +121,9 @@ static void step_case(const char *file, int N, int H, int W, int iters, int so)
     Fixture fx;
     st_file gold, res;
     lsd_err err;
-    char path[512], in[512], out[512], name[64];
+    char in[512], out[512], name[64];
     int it;
-    sprintf(path, "%s/%s", test_golden_dir(), file);
-    if (st_open(&gold, path, &err)) {
-        test_skip("%s", err.msg);
-        return;
-    }
+    if (!fixture_open(&gold, file)) return;
     if (lsd_model_create(&m, &c, &err) ||
         lsd_work_create(&w, &c, N, H, W, LSD_WORK_TRAIN, &err) ||
         !fixture_make(&fx, N, H, W, c.n_class)) {
@@ -187,15 +183,11 @@ static void forward_case(void)
 {
     static const char *const NAMES[7] = {"fc7", "pool4", "pool3", "score", "gen_s",
                                          "d_s_real", "d_c_real"};
-    char path[512], in[512], out[512], gname[64];
+    char in[512], out[512], gname[64];
     st_file gold, res;
     lsd_err err;
     int i;
-    sprintf(path, "%s/nets_small_b1.safetensors", test_golden_dir());
-    if (st_open(&gold, path, &err)) {
-        test_skip("%s", err.msg);
-        return;
-    }
+    if (!fixture_open(&gold, "nets_small_b1.safetensors")) return;
     test_tmp_path(in, sizeof in, "oracle_case1_0.safetensors");
     test_tmp_path(out, sizeof out, "oracle_forward.safetensors");
     if (run_oracle("forward", in, out, "") &&

@@ -16,7 +16,7 @@ static void check_grads(st_file *sf, const ParamArena *a)
         sprintf(name, "grad.%s%s", a->prefix, s->name);
         if (!(ref = golden_read(sf, name, s->size))) continue;
         test_close_real(name, a->grad + s->offset, ref, s->size,
-                        GRAD_RTOL * max_abs(ref, s->size), GRAD_RTOL);
+                        GRAD_RTOL * test_max_abs(ref, s->size), GRAD_RTOL);
         free(ref);
     }
 }
@@ -32,17 +32,10 @@ static void golden_case(const char *file, int N, int H, int W, int iters)
     Fixture fx;
     st_file sf;
     lsd_err err;
-    char path[512];
     real *f0, *g0, *d0;
     int it;
-    sprintf(path, "%s/%s", test_golden_dir(), file);
-    if (st_open(&sf, path, &err)) {
-        test_skip("%s", err.msg);
-        return;
-    }
-    CHECK(lsd_model_create(&m, &c, &err) == LSD_OK, "create: %s", err.msg);
-    CHECK(lsd_work_create(&w, &c, N, H, W, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s", err.msg);
-    CHECK(fixture_make(&fx, N, H, W, c.n_class), "fixture");
+    if (!fixture_open(&sf, file)) return;
+    fixture_setup(&m, &w, &fx, &c, N, H, W);
     lsd_model_init_hash(&m);
     lsd_work_hash_masks(&w);
     o.dropout = LSD_DROPOUT_GIVEN;
@@ -75,9 +68,7 @@ static void golden_case(const char *file, int N, int H, int W, int iters)
         lsd_model_free(&m2);
     }
     free(f0), free(g0), free(d0);
-    fixture_free(&fx);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
+    fixture_teardown(&m, &w, &fx);
     st_close(&sf);
 }
 
@@ -93,9 +84,7 @@ static void smoke_training(void)
     lsd_err err;
     double first = 0, last = 0;
     int it, n = 16;
-    CHECK(lsd_model_create(&m, &c, &err) == LSD_OK, "create");
-    CHECK(lsd_work_create(&w, &c, 1, 32, 32, LSD_WORK_TRAIN, &err) == LSD_OK, "work");
-    CHECK(fixture_make(&fx, 1, 32, 32, c.n_class), "fixture");
+    fixture_setup(&m, &w, &fx, &c, 1, 32, 32);
     CHECK(lsd_model_init(&m, 7, NULL, &err) == LSD_OK, "init: %s", err.msg);
     o.lr_f_weight = 5e-3, o.lr_f_bias = 1e-2; /* faster than the paper, to see it in 16 steps */
     for (it = 0; it < n; it++) {
@@ -108,9 +97,7 @@ static void smoke_training(void)
     }
     CHECK(last < 0.8 * first, "segmentation loss %.1f -> %.1f", first, last);
     CHECK(l.loss_D == l.loss_D && l.loss_G == l.loss_G, "losses finite");
-    fixture_free(&fx);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
+    fixture_teardown(&m, &w, &fx);
 }
 
 /* Labels outside 0..n-1 and 255 are refused before anything changes. */
@@ -124,18 +111,14 @@ static void bad_labels(void)
     Fixture fx;
     lsd_err err;
     real before;
-    CHECK(lsd_model_create(&m, &c, &err) == LSD_OK, "create");
-    CHECK(lsd_work_create(&w, &c, 1, 32, 32, LSD_WORK_TRAIN, &err) == LSD_OK, "work");
-    CHECK(fixture_make(&fx, 1, 32, 32, c.n_class), "fixture");
+    fixture_setup(&m, &w, &fx, &c, 1, 32, 32);
     lsd_model_init_hash(&m);
     fx.ys[100] = 7;
     before = m.D.pa.param[0];
     CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_ERR_RANGE, "label 7 refused");
     CHECK(strstr(err.msg, "label 7") != NULL, "message: %s", err.msg);
     CHECK(m.D.pa.param[0] == before && m.step == 0, "nothing changed");
-    fixture_free(&fx);
-    lsd_work_free(&w);
-    lsd_model_free(&m);
+    fixture_teardown(&m, &w, &fx);
 }
 
 int main(void)
