@@ -40,6 +40,14 @@ static void bs_put(bits *s, unsigned v, unsigned n)
     }
 }
 
+/* Starts a zlib stream whose first block is the final one, of type btype (RFC 1951 3.2.3). */
+static void bs_block(bits *s, unsigned btype)
+{
+    bs_start(s);
+    bs_put(s, 1, 1);
+    bs_put(s, btype, 2);
+}
+
 /* Appends a Huffman code of n bits, most significant first. */
 static void bs_code(bits *s, unsigned code, unsigned n)
 {
@@ -62,23 +70,25 @@ static void expect_error(const char *what, const uint8_t *in, size_t n, size_t o
           what, want, rc, rc ? err.msg : "");
 }
 
-/* A dynamic block header: HLIT, HDIST, HCLEN and the code-length code lengths in RFC order. */
-static void dyn_header(bits *s, unsigned hlit, unsigned hdist, unsigned hclen, const uint8_t *cl_in_order)
+/* Starts a zlib stream with a final dynamic block header: HLIT, HDIST 1, HCLEN and the
+ * code-length code lengths in RFC order, 1 for the symbols (0..18) set in the bit set ones and
+ * 0 for the others. */
+static void dyn_start(bits *s, unsigned hlit, unsigned hclen, unsigned long ones)
 {
+    static const unsigned order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
+                                       11, 4, 12, 3, 13, 2, 14, 1, 15};
     unsigned i;
-    bs_put(s, 1, 1);
-    bs_put(s, 2, 2);
+    bs_block(s, 2);
     bs_put(s, hlit - 257, 5);
-    bs_put(s, hdist - 1, 5);
+    bs_put(s, 0, 5); /* HDIST - 1 */
     bs_put(s, hclen - 4, 4);
-    for (i = 0; i < hclen; i++) bs_put(s, cl_in_order[i], 3);
+    for (i = 0; i < hclen; i++) bs_put(s, (unsigned)(ones >> order[i] & 1u), 3);
 }
 
 /* Malformed streams, each built from RFC 1950/1951. */
 static void test_malformed(void)
 {
     bits s;
-    uint8_t cl[19];
     unsigned i;
     static const uint8_t hdr_bad_check[] = {0x78, 0x9d, 0x03, 0x00};
     static const uint8_t hdr_method9[] = {0x79, 0x9c};
@@ -90,76 +100,51 @@ static void test_malformed(void)
     expect_error("preset dictionary", hdr_dict, sizeof hdr_dict, 0, "preset dictionary");
     expect_error("stored length check", stored_bad_len, sizeof stored_bad_len, 5, "complement");
 
-    bs_start(&s); /* BFINAL 1, BTYPE 11 */
-    bs_put(&s, 1, 1);
-    bs_put(&s, 3, 2);
+    bs_block(&s, 3); /* BTYPE 11 is reserved */
     expect_error("block type 3", s.b, bs_end(&s), 0, "block type 3");
 
     /* fixed block: length 3 (symbol 257, code 0000001) at distance 1 with no output yet */
-    bs_start(&s);
-    bs_put(&s, 1, 1);
-    bs_put(&s, 1, 2);
+    bs_block(&s, 1);
     bs_code(&s, 1, 7);
     bs_code(&s, 0, 5);
     expect_error("distance too far", s.b, bs_end(&s), 3, "reaches before the start");
 
     /* fixed block: literal 'a' (0x30 + 0x61, 8 bits), length 3, distance symbol 30 */
-    bs_start(&s);
-    bs_put(&s, 1, 1);
-    bs_put(&s, 1, 2);
+    bs_block(&s, 1);
     bs_code(&s, 0x30 + 'a', 8);
     bs_code(&s, 1, 7);
     bs_code(&s, 30, 5);
     expect_error("distance symbol 30", s.b, bs_end(&s), 4, "invalid distance symbol 30");
 
     /* fixed block: literal/length symbol 286 (codes 280..287 are 11000000 + n) */
-    bs_start(&s);
-    bs_put(&s, 1, 1);
-    bs_put(&s, 1, 2);
+    bs_block(&s, 1);
     bs_code(&s, 0xC0 + 6, 8);
     expect_error("length symbol 286", s.b, bs_end(&s), 4, "invalid length symbol 286");
 
     /* dynamic: 19 code-length codes all of length 1: over-subscribed */
-    bs_start(&s);
-    memset(cl, 1, sizeof cl);
-    dyn_header(&s, 257, 1, 19, cl);
+    dyn_start(&s, 257, 19, 0x7FFFFul);
     expect_error("over-subscribed", s.b, bs_end(&s), 4, "over-subscribed code-length code");
 
     /* dynamic: one code-length code of length 1 (symbol 16): incomplete */
-    bs_start(&s);
-    memset(cl, 0, sizeof cl);
-    cl[0] = 1; /* order position 0 is symbol 16 */
-    dyn_header(&s, 257, 1, 4, cl);
+    dyn_start(&s, 257, 4, 1ul << 16);
     expect_error("incomplete", s.b, bs_end(&s), 4, "incomplete code-length code");
 
     /* dynamic: symbols 0 and 16 of length 1 (codes 0 and 1); a repeat comes first */
-    bs_start(&s);
-    memset(cl, 0, sizeof cl);
-    cl[0] = 1; /* symbol 16 */
-    cl[3] = 1; /* symbol 0 */
-    dyn_header(&s, 257, 1, 4, cl);
+    dyn_start(&s, 257, 4, 1ul << 16 | 1ul << 0);
     bs_code(&s, 1, 1);
     bs_put(&s, 0, 2);
     expect_error("repeat first", s.b, bs_end(&s), 4, "no previous length");
 
     /* dynamic: lengths 0 and 1 (codes 0 and 1); symbols 0 and 1 get length 1, the
      * others (end-of-block included) 0 */
-    bs_start(&s);
-    memset(cl, 0, sizeof cl);
-    cl[3] = 1;  /* symbol 0 */
-    cl[17] = 1; /* symbol 1 */
-    dyn_header(&s, 257, 1, 18, cl);
+    dyn_start(&s, 257, 18, 1ul << 0 | 1ul << 1);
     bs_code(&s, 1, 1);
     bs_code(&s, 1, 1);
     for (i = 2; i < 258; i++) bs_code(&s, 0, 1);
     expect_error("no end-of-block", s.b, bs_end(&s), 4, "no end-of-block");
 
     /* dynamic: zero run (symbol 18, 138 zeros) twice past 258 lengths */
-    bs_start(&s);
-    memset(cl, 0, sizeof cl);
-    cl[2] = 1; /* symbol 18 */
-    cl[3] = 1; /* symbol 0 */
-    dyn_header(&s, 257, 1, 4, cl);
+    dyn_start(&s, 257, 4, 1ul << 18 | 1ul << 0);
     bs_code(&s, 1, 1);
     bs_put(&s, 127, 7);
     bs_code(&s, 1, 1);
@@ -167,9 +152,7 @@ static void test_malformed(void)
     expect_error("repeat past end", s.b, bs_end(&s), 4, "runs past");
 
     /* HLIT of 287 */
-    bs_start(&s);
-    memset(cl, 0, sizeof cl);
-    dyn_header(&s, 287, 1, 4, cl);
+    dyn_start(&s, 287, 4, 0);
     expect_error("HLIT 287", s.b, bs_end(&s), 4, "287 literal/length codes");
 }
 
