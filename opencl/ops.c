@@ -439,10 +439,23 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
 
 /* ---- pooling */
 
+/* kernel(b0, b1, b2, H, W, OH, OW) over (OH*OW, planes): the launch of both pooling kernels
+ * (forward: out, argmax, in; backward: din, dout, argmax). */
+static int pool(lsd_cl *cl, lsd_cl_kernel k, const lsd_clbuf *b0, const lsd_clbuf *b1,
+                const lsd_clbuf *b2, size_t planes, int H, int W, int OH, int OW,
+                const char *what, lsd_err *err)
+{
+    Args a = args_of(cl, k, err);
+    a_buf(&a, b0);
+    a_buf(&a, b1);
+    a_buf(&a, b2);
+    a_int(&a, H); a_int(&a, W); a_int(&a, OH); a_int(&a, OW);
+    return run2(&a, (size_t)OH * OW, planes, what);
+}
+
 int cl_maxpool2d_forward(lsd_cl *cl, lsd_clbuf *out, lsd_clbuf *argmax, const lsd_clbuf *in,
                          int N, int C, int H, int W, int OH, int OW, lsd_err *err)
 {
-    Args a = args_of(cl, LSD_K_MAXPOOL_FWD, err);
     size_t planes = (size_t)N * C;
     const char *what = "cl_maxpool2d_forward";
     if (OH > (H + 1) / 2 || OW > (W + 1) / 2 || OH < 0 || OW < 0)
@@ -451,29 +464,20 @@ int cl_maxpool2d_forward(lsd_cl *cl, lsd_clbuf *out, lsd_clbuf *argmax, const ls
     NEED(in, planes * H * W, 0, what);
     NEED(out, planes * OH * OW, 0, what);
     NEEDI(argmax, planes * OH * OW, 4, what);
-    a_buf(&a, out);
-    a_buf(&a, argmax);
-    a_buf(&a, in);
-    a_int(&a, H); a_int(&a, W); a_int(&a, OH); a_int(&a, OW);
-    return run2(&a, (size_t)OH * OW, planes, what);
+    return pool(cl, LSD_K_MAXPOOL_FWD, out, argmax, in, planes, H, W, OH, OW, what, err);
 }
 
 int cl_maxpool2d_backward(lsd_cl *cl, lsd_clbuf *din, const lsd_clbuf *dout,
                           const lsd_clbuf *argmax, int N, int C, int H, int W, int OH, int OW,
                           lsd_err *err)
 {
-    Args a = args_of(cl, LSD_K_MAXPOOL_BWD, err);
     size_t planes = (size_t)N * C;
     const char *what = "cl_maxpool2d_backward";
     if (!din) return LSD_OK;
     NEED(din, planes * H * W, 0, what);
     NEED(dout, planes * OH * OW, 0, what);
     NEEDI(argmax, planes * OH * OW, 4, what);
-    a_buf(&a, din);
-    a_buf(&a, dout);
-    a_buf(&a, argmax);
-    a_int(&a, H); a_int(&a, W); a_int(&a, OH); a_int(&a, OW);
-    return run2(&a, (size_t)OH * OW, planes, what);
+    return pool(cl, LSD_K_MAXPOOL_BWD, din, dout, argmax, planes, H, W, OH, OW, what, err);
 }
 
 /* ---- element-wise */
