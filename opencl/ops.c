@@ -348,32 +348,47 @@ static int conv_check(const ConvShape *s, const lsd_clbuf *x, const lsd_clbuf *y
     return LSD_OK;
 }
 
+/* A forward: the buffer checks, p, then out += bias (bias may be NULL). */
+static int conv_forward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+                        lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *bias,
+                        lsd_clbuf *work, const char *what, lsd_err *err)
+{
+    int rc;
+    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
+    if ((rc = conv_check(s, in, out, p->weight, bias, work, 1, 0, 0, what, err)) ||
+        (rc = conv_passes(cl, s, g, p, work, err)))
+        return rc;
+    if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
+    return LSD_OK;
+}
+
+/* A backward: the buffer checks (in, dout, weight, dbias and work as for the forward, then
+ * din and dweight, weight's size when NULL), p, then dbias += the sums of dout. */
+static int conv_backward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+                         lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
+                         const lsd_clbuf *dout, const lsd_clbuf *in, lsd_clbuf *work,
+                         const char *what, lsd_err *err)
+{
+    int rc;
+    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
+    if ((rc = conv_check(s, in, dout, p->weight, dbias, work, 1, 0, 0, what, err)) ||
+        (rc = conv_check(s, din, dout, dweight ? dweight : p->weight, NULL, work, 1, 1, 0, what,
+                         err)) ||
+        (rc = conv_passes(cl, s, g, p, work, err)))
+        return rc;
+    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
+    return LSD_OK;
+}
+
+/* The grid pass (image = in, grid = out). */
 int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
                       const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
-    int rc;
-    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_conv2d_forward", err)))
-        return rc;
     p.img = in;
     p.gout = out;
-    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
-    if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
-    return LSD_OK;
-}
-
-/* The buffer checks of a (transposed) convolution backward: in, dout, weight, dbias and
- * work as for the forward, then din and dweight (weight's size when NULL). */
-static int backward_check(const ConvShape *s, const lsd_clbuf *din, const lsd_clbuf *dweight,
-                          const lsd_clbuf *dbias, const lsd_clbuf *dout, const lsd_clbuf *in,
-                          const lsd_clbuf *weight, const lsd_clbuf *work, const char *what,
-                          lsd_err *err)
-{
-    int rc = conv_check(s, in, dout, weight, dbias, work, 1, 0, 0, what, err);
-    if (rc) return rc;
-    return conv_check(s, din, dout, dweight ? dweight : weight, NULL, work, 1, 1, 0, what, err);
+    return conv_forward(cl, s, &g, &p, out, in, bias, work, "cl_conv2d_forward", err);
 }
 
 /* dweight by the grid pass (image = in, grid = dout), din by the image pass. */
@@ -383,19 +398,13 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
 {
     Geom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
-    int rc;
-    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work,
-                             "cl_conv2d_backward", err)))
-        return rc;
     p.img = in;
     p.gin = dout;
     p.dweight = dweight;
     p.dimg = din;
     p.add = 1;
-    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
-    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
-    return LSD_OK;
+    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, work,
+                         "cl_conv2d_backward", err);
 }
 
 /* The image pass (grid = in, image = out). */
@@ -404,37 +413,25 @@ int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_
 {
     Geom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
-    int rc;
-    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, out, weight, bias, work, 1, 0, 0, "cl_convt_forward", err)))
-        return rc;
     p.gin = in;
     p.dimg = out;
-    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
-    if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
-    return LSD_OK;
+    return conv_forward(cl, s, &g, &p, out, in, bias, work, "cl_convt_forward", err);
 }
 
-/* One grid pass (image = dout) gives din and dweight. */
+/* One grid pass (image = dout, grid = in) gives din and dweight. */
 int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                       const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                       const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
     Geom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
-    int rc;
-    if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = backward_check(s, din, dweight, dbias, dout, in, weight, work,
-                             "cl_convt_backward", err)))
-        return rc;
     p.img = dout;
     p.gout = din;
     p.beta = 1;
     p.gin = in;
     p.dweight = dweight;
-    if ((rc = conv_passes(cl, s, &g, &p, work, err))) return rc;
-    if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
-    return LSD_OK;
+    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, work,
+                         "cl_convt_backward", err);
 }
 
 /* ---- pooling */
