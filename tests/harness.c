@@ -240,3 +240,19 @@ void test_set_threads(int n)
     (void)n;
 #endif
 }
+
+#ifdef LSD_OPENCL
+int test_cl_open(lsd_cl *cl)
+{
+    lsd_err err;
+    const char *ps = getenv("LSD_CL_PLATFORM"), *ds = getenv("LSD_CL_DEVICE");
+    int plat = ps ? atoi(ps) : 0, dev = ds ? atoi(ds) : 0;
+    int rc = lsd_cl_open(cl, plat, dev, &err);
+    if (rc == LSD_ERR_NOTFOUND) {
+        test_skip("%s", err.msg);
+        return 0;
+    }
+    return CHECK(rc == LSD_OK, "opening OpenCL platform %d device %d: %s", plat, dev,
+                 rc ? err.msg : "");
+}
+#endif

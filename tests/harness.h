@@ -80,6 +80,13 @@ void test_fill_random(real *x, size_t n, unsigned long seed);
 /* Sets the OpenMP thread count (nothing without OpenMP). */
 void test_set_threads(int n);
 
+#ifdef LSD_OPENCL
+#include "../opencl/cl.h"
+/* Opens device $LSD_CL_DEVICE of platform $LSD_CL_PLATFORM (default 0, 0): 1 when open; 0
+ * after a visible skip (no OpenCL platform) or a failed check. */
+int test_cl_open(lsd_cl *cl);
+#endif
+
 /* A check that runs in the double build only (finite differences): there it is the call,
  * in the float build a visible skip (the call is not compiled). */
 #ifdef LSD_DOUBLE

@@ -213,6 +213,15 @@ static int setup_device(lsd_cl *cl, ClModel *cm, ClWork *cw, LsdWork *wd, Fixtur
     return rc;
 }
 
+/* Frees the host side of a comparison: the inputs, the device's host work wd and the
+ * reference work wr. */
+static void free_works(Fixture *fx, LsdWork *wd, LsdWork *wr)
+{
+    fixture_free(fx);
+    lsd_work_free(wd);
+    lsd_work_free(wr);
+}
+
 /* 1. forward intermediates. */
 static void test_forward(lsd_cl *cl, const LsdConfig *c, int H, int W, const char *what)
 {
@@ -235,9 +244,7 @@ static void test_forward(lsd_cl *cl, const LsdConfig *c, int H, int W, const cha
         cl_work_free(&cw);
         cl_model_free(&cm);
     }
-    fixture_free(&fx);
-    lsd_work_free(&wd);
-    lsd_work_free(&wr);
+    free_works(&fx, &wd, &wr);
     lsd_model_free(&m);
 }
 
@@ -301,9 +308,7 @@ static void test_step(lsd_cl *cl, const LsdConfig *c)
     cl_work_free(&cw);
     cl_model_free(&cm);
 out:
-    fixture_free(&fx);
-    lsd_work_free(&wd);
-    lsd_work_free(&wr);
+    free_works(&fx, &wd, &wr);
     lsd_model_free(&m0);
     lsd_model_free(&mr);
     lsd_model_free(&md);
@@ -342,9 +347,7 @@ static void test_source_only(lsd_cl *cl, const LsdConfig *c)
         cl_work_free(&cw);
         cl_model_free(&cm);
     }
-    fixture_free(&fx);
-    lsd_work_free(&wd);
-    lsd_work_free(&wr);
+    free_works(&fx, &wd, &wr);
     lsd_model_free(&m0);
     lsd_model_free(&mr);
     lsd_model_free(&md);
@@ -377,30 +380,18 @@ static void test_infer(lsd_cl *cl, const LsdConfig *c)
         cl_work_free(&cw);
         cl_model_free(&cm);
     }
-    fixture_free(&fx);
-    lsd_work_free(&wd);
-    lsd_work_free(&wr);
+    free_works(&fx, &wd, &wr);
     lsd_model_free(&m);
 }
 
 int main(void)
 {
     lsd_cl cl;
-    lsd_err err;
-    const char *ps = getenv("LSD_CL_PLATFORM"), *ds = getenv("LSD_CL_DEVICE");
-    int plat = ps ? atoi(ps) : 0, dev = ds ? atoi(ds) : 0, rc;
     LsdConfig c;
     (void)fixture_small; /* gan_fixture.h's helpers this program does not need */
     (void)check_against;
     test_begin("clnet");
-    rc = lsd_cl_open(&cl, plat, dev, &err);
-    if (rc == LSD_ERR_NOTFOUND) {
-        test_skip("%s", err.msg);
-        return test_summary();
-    }
-    CHECK(rc == LSD_OK, "opening OpenCL platform %d device %d: %s", plat, dev,
-          rc ? err.msg : "");
-    if (rc != LSD_OK) return test_summary();
+    if (!test_cl_open(&cl)) return test_summary();
     printf("clnet: %s / %s\n", cl.platform_name, cl.device_name);
     c.vgg = 4, c.fc = 16, c.ngf = 4, c.ndf = 4, c.n_class = 5;
     test_forward(&cl, &c, 32, 64, "forward (reduced)");

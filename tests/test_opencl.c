@@ -716,18 +716,8 @@ static void test_adam(lsd_cl *cl)
 int main(void)
 {
     lsd_cl cl;
-    lsd_err err;
-    const char *ps = getenv("LSD_CL_PLATFORM"), *ds = getenv("LSD_CL_DEVICE");
-    int plat = ps ? atoi(ps) : 0, dev = ds ? atoi(ds) : 0, rc;
     test_begin("opencl");
-    rc = lsd_cl_open(&cl, plat, dev, &err);
-    if (rc == LSD_ERR_NOTFOUND) {
-        test_skip("%s", err.msg);
-        return test_summary();
-    }
-    CHECK(rc == LSD_OK, "opening OpenCL platform %d device %d: %s", plat, dev,
-          rc ? err.msg : "");
-    if (rc != LSD_OK) return test_summary();
+    if (!test_cl_open(&cl)) return test_summary();
     printf("opencl: %s / %s (%s), gemm tiles %dx%dx%d micro %dx%d, reductions %lu\n",
            cl.platform_name, cl.device_name, cl.device_version, cl.gemm_tm, cl.gemm_tn,
            cl.gemm_tk, cl.gemm_rm, cl.gemm_rn, (unsigned long)cl.red_local);
