@@ -81,12 +81,13 @@ static void init_gan_arena(ParamArena *a, uint64_t seed)
     }
 }
 
-/* Reads F's trunk and fc6/fc7 from a VGG16 file (torchvision or FCN names). */
+/* Reads F's trunk and fc6/fc7 from a VGG16 file (torchvision names, FCN names, or FCN names
+ * prefixed "F." as in an lsdseg checkpoint). */
 static int load_vgg16(FNet *f, const char *path, lsd_err *err)
 {
     static const int TV_INDEX[LSD_NCONV] = {0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28};
     st_file sf;
-    char src[64], dst[64];
+    char src[80], dst[64];
     int l, j, rc = st_open(&sf, path, err);
     if (rc) return rc;
     for (l = 0; l < LSD_NCONV + 2 && !rc; l++) {
@@ -101,7 +102,20 @@ static int load_vgg16(FNet *f, const char *path, lsd_err *err)
                 k = arena_find(&f->pa, dst);
                 sprintf(src, "classifier.%d.%s", l == LSD_NCONV ? 0 : 3, part);
             }
-            if (!st_find(&sf, src)) strcpy(src, f->pa.spec[k].name); /* FCN names */
+            if (!st_find(&sf, src)) {
+                char tv[64];
+                strcpy(tv, src);
+                strcpy(src, f->pa.spec[k].name); /* FCN names */
+                if (!st_find(&sf, src)) { /* an lsdseg checkpoint: F.conv1_1.weight, ... */
+                    sprintf(src, "F.%s", f->pa.spec[k].name);
+                    if (!st_find(&sf, src)) {
+                        rc = lsd_fail(err, LSD_ERR_NOTFOUND, "%s: no tensor %s, %s or %s (not a "
+                                      "VGG16, FCN or lsdseg file?)", path, tv,
+                                      f->pa.spec[k].name, src);
+                        break;
+                    }
+                }
+            }
             rc = st_read_real(&sf, src, f->pa.param + f->pa.spec[k].offset, f->pa.spec[k].size,
                               -1, NULL, err);
         }

@@ -37,7 +37,8 @@ int lsd_model_create(LsdModel *m, const LsdConfig *c, lsd_err *err);
 void lsd_model_free(LsdModel *m);
 /* The authors' initialisation: G and D weights N(0, 0.02), biases U(-0.01, 0.01) (counter
  * RNG, one stream per tensor name); F's trunk and fc6/fc7 from a VGG16 safetensors file when
- * vgg16_path is not NULL (torchvision names features.N / classifier.0, .3, or conv1_1 ...),
+ * vgg16_path is not NULL (torchvision names features.N / classifier.0, .3, conv1_1 ..., or
+ * F.conv1_1 ... of an lsdseg checkpoint),
  * otherwise He-normal weights N(0, 2/fan_in) and zero biases; score layers zero; upscore
  * layers bilinear. Resets the Adam state and the step count. */
 int lsd_model_init(LsdModel *m, uint64_t seed, const char *vgg16_path, lsd_err *err);

@@ -193,6 +193,62 @@ static void python_digests(const char *path)
     remove(script);
 }
 
+/* lsd_model_init with a checkpoint as its VGG16 file (train --init): F's trunk and fc6/fc7
+ * come from the file's F.* tensors; score layers, G and D are initialised afresh. */
+static void init_from_checkpoint(const LsdModel *m, const char *path)
+{
+    LsdModel a, fresh;
+    lsd_err err;
+    int k, trunk_same = 1, score_zero = 1, n_trunk = 0;
+    memset(&a, 0, sizeof a);
+    memset(&fresh, 0, sizeof fresh);
+    if (lsd_model_create(&a, &m->cfg, &err) || lsd_model_create(&fresh, &m->cfg, &err) ||
+        lsd_model_init(&fresh, 77, NULL, &err)) {
+        CHECK(0, "models: %s", err.msg);
+        goto done;
+    }
+    if (!CHECK(!lsd_model_init(&a, 77, path, &err), "init from a checkpoint's F.*: %s", err.msg))
+        goto done;
+    for (k = 0; k < a.F.pa.n; k++) {
+        const ParamSpec *sp = &a.F.pa.spec[k];
+        const real *got = a.F.pa.param + sp->offset, *want = m->F.pa.param + sp->offset;
+        size_t i;
+        if (!strncmp(sp->name, "conv", 4) || !strncmp(sp->name, "fc", 2)) {
+            n_trunk++;
+            if (memcmp(got, want, sp->size * sizeof(real))) trunk_same = 0;
+        } else if (!strncmp(sp->name, "score_", 6))
+            for (i = 0; i < sp->size; i++)
+                if (got[i] != 0) score_zero = 0;
+    }
+    CHECK(n_trunk == 2 * 15 && trunk_same, "the 30 trunk and fc6/fc7 tensors are the file's (%d)",
+          n_trunk);
+    CHECK(score_zero, "score layers start at zero");
+    CHECK(!memcmp(a.G.pa.param, fresh.G.pa.param, a.G.pa.total * sizeof(real)) &&
+              !memcmp(a.D.pa.param, fresh.D.pa.param, a.D.pa.total * sizeof(real)),
+          "G and D are the seed's fresh initialisation, not the file's");
+    { /* a file with none of the three spellings is refused, naming all three */
+        char other[4200];
+        st_writer sw;
+        int64_t shape[1] = {1};
+        real one = 1;
+        snprintf(other, sizeof other, "%s.other.safetensors", path);
+        st_writer_init(&sw);
+        if (!st_writer_add_real(&sw, "unrelated", 1, shape, &one, &err) &&
+            !st_writer_save(&sw, other, &err)) {
+            int rc = lsd_model_init(&a, 77, other, &err);
+            CHECK(rc == LSD_ERR_NOTFOUND && strstr(err.msg, "features.0.weight") &&
+                      strstr(err.msg, "F.conv1_1.weight") && strstr(err.msg, other),
+                  "a file without VGG16 tensors is refused: %s", err.msg);
+        } else
+            CHECK(0, "writing %s: %s", other, err.msg);
+        st_writer_free(&sw);
+        remove(other);
+    }
+done:
+    lsd_model_free(&a);
+    lsd_model_free(&fresh);
+}
+
 static void test_roundtrip(void)
 {
     LsdModel m, m2;
@@ -279,6 +335,7 @@ static void test_roundtrip(void)
                   strstr(err.msg, "n_class is 5 in the checkpoint, 7 in this run"),
               "a different configuration is refused: %s", err.msg);
     }
+    init_from_checkpoint(&m, path);
     (void)i;
     lsd_work_free(&w);
     lsd_model_free(&m);
