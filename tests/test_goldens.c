@@ -10,27 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../data/png.h" /* lsd_read_file */
 #include "../tensor/safetensors.h"
 #include "harness.h"
-
-/* Reads a whole file into a new buffer; *n its size. NULL when it cannot be read. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    long len;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = (unsigned char *)test_alloc((size_t)len + 1);
-        if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-            free(buf);
-            buf = NULL;
-        } else
-            *n = (size_t)len;
-    }
-    fclose(f);
-    return buf;
-}
 
 /* 1 if name ends in ".safetensors". */
 static int is_safetensors(const char *name)
@@ -81,14 +63,14 @@ int main(void)
         return test_summary();
     }
     while ((e = readdir(d)) != NULL) {
-        unsigned char *a, *b;
+        uint8_t *a = NULL, *b = NULL;
         size_t na = 0, nb = 0;
         if (!is_safetensors(e->d_name)) continue;
         nfiles++;
         snprintf(path, sizeof path, "%s/%s", gold, e->d_name);
-        a = slurp(path, &na);
+        if (lsd_read_file(path, &a, &na, &err)) a = NULL;
         snprintf(path, sizeof path, "%s/%s", out, e->d_name);
-        b = slurp(path, &nb);
+        if (lsd_read_file(path, &b, &nb, &err)) b = NULL;
         CHECK(a && b && na == nb && !memcmp(a, b, na),
               "%s regenerated is identical to the byte (%lu and %lu bytes)", e->d_name,
               (unsigned long)na, (unsigned long)nb);
