@@ -468,8 +468,8 @@ static int d_terms(double *loss, LsdModel *m, LsdWork *w, const real *x, const D
     return LSD_OK;
 }
 
-/* Refuses labels that are neither a class nor 255, before anything changes. */
-static int check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
+/* Refuses labels that are neither a class nor 255, before anything changes (see lsd.h). */
+int lsd_check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
 {
     size_t i;
     for (i = 0; i < n; i++)
@@ -499,7 +499,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     uint8_t *yd = w->yd;
     if (w->mode != LSD_WORK_TRAIN)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
-    if ((rc = check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
+    if ((rc = lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
     for (i = 0; i < N; i++) /* y' = Ys at D's output size, PIL nearest */
         resize_labels_nearest(yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W, H,
                               W, w->da.h, w->da.w);
@@ -582,7 +582,7 @@ int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdSt
     double l;
     if (w->mode == LSD_WORK_INFER)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step_source_only needs a training work");
-    if ((rc = check_labels(b->ys, (size_t)N * w->H * w->W, m->cfg.n_class, err))) return rc;
+    if ((rc = lsd_check_labels(b->ys, (size_t)N * w->H * w->W, m->cfg.n_class, err))) return rc;
     iteration_masks(w, o, m->step);
     arena_zero_grad(&m->F.pa);
     ZERO_GRADS(w->fg);

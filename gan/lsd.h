@@ -73,6 +73,9 @@ typedef struct {
 } LsdStepOptions;
 
 LsdStepOptions lsd_step_defaults(void);
+/* LSD_ERR_RANGE, naming the pixel, if one of the n labels is neither a class (0..n_class-1)
+ * nor 255 (ignore); the steps call it before they change anything. */
+int lsd_check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err);
 
 /* One batch: images (N, 3, H, W) and labels (N, H, W), 0..n-1 or 255. */
 typedef struct {

@@ -46,17 +46,6 @@ static int iteration_masks(ClWork *w, const LsdStepOptions *o, long step, lsd_er
     return cl_work_upload_masks(w, err);
 }
 
-/* lsd.c's check_labels. */
-static int check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (ys[i] != 255 && ys[i] >= n_class)
-            return lsd_fail(err, LSD_ERR_RANGE, "label %d at pixel %lu is neither a class "
-                            "(0..%d) nor 255 (ignore)", ys[i], (unsigned long)i, n_class - 1);
-    return LSD_OK;
-}
-
 /* lsd.c's d_terms: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) over N, with D's backward. */
 static int d_terms(double *loss, ClModel *m, ClWork *w, const lsd_clbuf *x, const ClDMasks *mk,
                    int domain, double ws, const lsd_clbuf *yd, double wc, lsd_clbuf *dx,
@@ -116,7 +105,7 @@ int cl_lsd_step(ClModel *m, ClWork *w, const LsdBatch *b, const LsdStepOptions *
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
     N = h->N, H = h->H, W = h->W;
     nimg = (size_t)N * 3 * H * W;
-    TRY(check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err));
+    TRY(lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err));
     for (i = 0; i < N; i++) /* y' = Ys at D's output size, PIL nearest (on the host) */
         resize_labels_nearest(h->yd + (size_t)i * h->da.h * h->da.w, b->ys + (size_t)i * H * W,
                               H, W, h->da.h, h->da.w);
@@ -209,7 +198,7 @@ int cl_lsd_step_source_only(ClModel *m, ClWork *w, const LsdBatch *b,
     if (h->mode == LSD_WORK_INFER)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step_source_only needs a training work");
     N = h->N;
-    TRY(check_labels(b->ys, (size_t)N * h->H * h->W, m->cfg.n_class, err));
+    TRY(lsd_check_labels(b->ys, (size_t)N * h->H * h->W, m->cfg.n_class, err));
     TRY(upload_batch(w, b, 0, err));
     TRY(iteration_masks(w, o, m->step, err));
     TRY(cl_arena_zero_grad(cl, &m->F.pa, err));
