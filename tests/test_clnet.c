@@ -305,6 +305,16 @@ static void test_step(lsd_cl *cl, const LsdConfig *c)
         rc = cl_model_upload(&cm, &mr, &err);
         CHECK(rc == LSD_OK, "upload: %s", rc ? err.msg : "");
     }
+    if (!rc) { /* a label neither a class nor 255 is refused before anything changes */
+        long before = cm.step;
+        uint8_t keep = fx.ys[100];
+        fx.ys[100] = (uint8_t)c->n_class;
+        rc = cl_lsd_step(&cm, &cw, &fx.b, &o, &ld, &err);
+        CHECK(rc == LSD_ERR_RANGE && strstr(err.msg, "pixel 100") && cm.step == before,
+              "cl_lsd_step refuses label %d at pixel 100: %s", c->n_class,
+              rc ? err.msg : "accepted");
+        fx.ys[100] = keep;
+    }
     cl_work_free(&cw);
     cl_model_free(&cm);
 out:
