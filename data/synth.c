@@ -336,10 +336,12 @@ static double texture(uint64_t key, int tex, int x, int y, int H)
 }
 
 /* The target style: the source palette seen through another camera - exposure and colour
- * cast, a light gradient and vignetting, strong surface textures and sensor noise. */
-static void render_target(uint8_t *rgb, const Canvas *cv, SceneRand *r)
+ * cast, a light gradient and vignetting, strong surface textures; the lens blurs the scene
+ * (3x3 binomial filter, edges clamped) and the sensor then adds noise. lin: 3*H*W scratch. */
+static void render_target(uint8_t *rgb, const Canvas *cv, SceneRand *r, double *lin)
 {
-    int H = cv->H, W = cv->W, x, y, c;
+    static const double tap[3] = {0.25, 0.5, 0.25};
+    int H = cv->H, W = cv->W, x, y, c, dy, dx;
     uint64_t key = r->key ^ 0x5DEECE66DULL;
     double light_l = draw_range(r, 0.55, 1.0), light_r = draw_range(r, 0.55, 1.0);
     double cast[3], exposure, noise_amp;
@@ -358,12 +360,22 @@ static void render_target(uint8_t *rgb, const Canvas *cv, SceneRand *r)
             double tx = 1.0 + TEXTURE_CONTRAST * (texture(key, cv->tex[i], x, y, H) - 1.0);
             double sky_grad = cls == SYNTH_SKY ? 0.8 + 0.3 * v : 1.0;
             double gain = exposure * cv->shade[i] * tx * sky_grad * light * vig;
-            for (c = 0; c < 3; c++) {
-                double n = (hash01(key, x, y, 100 + (uint64_t)c) +
-                            hash01(key, x, y, 200 + (uint64_t)c) - 1.0) * noise_amp;
-                rgb[3 * i + c] = to_u8(source_colors[cls][c] * gain * cast[c] + n);
-            }
+            for (c = 0; c < 3; c++) lin[3 * i + c] = source_colors[cls][c] * gain * cast[c];
         }
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++)
+            for (c = 0; c < 3; c++) {
+                double s = 0.0, n;
+                for (dy = -1; dy <= 1; dy++)
+                    for (dx = -1; dx <= 1; dx++) {
+                        int yy = y + dy < 0 ? 0 : y + dy >= H ? H - 1 : y + dy;
+                        int xx = x + dx < 0 ? 0 : x + dx >= W ? W - 1 : x + dx;
+                        s += tap[dy + 1] * tap[dx + 1] * lin[3 * ((size_t)yy * W + xx) + c];
+                    }
+                n = (hash01(key, x, y, 100 + (uint64_t)c) + hash01(key, x, y, 200 + (uint64_t)c) -
+                     1.0) * noise_amp;
+                rgb[3 * ((size_t)y * W + x) + c] = to_u8(s + n);
+            }
 }
 
 int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, uint64_t seed,
@@ -372,6 +384,7 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
     Canvas cv;
     SceneRand r;
     size_t n;
+    double *lin = NULL;
     int rc = LSD_OK;
     if (H < 16 || W < 16 || H > 8192 || W > 8192)
         return lsd_fail(err, LSD_ERR_ARG, "synth: image size %dx%d outside 16..8192", H, W);
@@ -383,7 +396,8 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
     cv.label = (uint8_t *)malloc(n);
     cv.shade = (double *)malloc(n * sizeof(double));
     cv.tex = (uint8_t *)malloc(n);
-    if (!cv.label || !cv.shade || !cv.tex) {
+    if (style == SYNTH_TARGET && rgb) lin = (double *)malloc(3 * n * sizeof(double));
+    if (!cv.label || !cv.shade || !cv.tex || (style == SYNTH_TARGET && rgb && !lin)) {
         rc = lsd_fail(err, LSD_ERR_NOMEM, "synth: cannot allocate a %dx%d canvas", H, W);
         goto done;
     }
@@ -395,11 +409,12 @@ int synth_render(uint8_t *rgb, uint8_t *label, int H, int W, synth_style style, 
         if (style == SYNTH_SOURCE)
             render_source(rgb, &cv);
         else
-            render_target(rgb, &cv, &r);
+            render_target(rgb, &cv, &r, lin);
     }
 done:
     free(cv.label);
     free(cv.shade);
     free(cv.tex);
+    free(lin);
     return rc;
 }
