@@ -9,8 +9,8 @@
  * factor) and a texture id, which the two renderers use:
  *
  *   source: colour = class colour * shade            (flat, clean)
- *   target: colour = class colour * shade * exposure * colour cast
- *                    * texture * light gradient * vignetting + noise
+ *   target: colour = blur(class colour * shade * exposure * colour cast
+ *                         * texture * light gradient * vignetting) + noise
  *
  * All randomness comes from a splitmix64 hash of (seed, index, draw number) or
  * of pixel coordinates: integer arithmetic, identical on every platform. The

@@ -8,7 +8,7 @@
  *   SYNTH_SOURCE  the "synthetic" look: flat-shaded, clean, saturated colours;
  *   SYNTH_TARGET  the "real" look: the same palette through another camera:
  *                 exposure and colour cast, a light gradient and vignetting,
- *                 strong surface textures and sensor noise.
+ *                 strong surface textures, lens blur and sensor noise.
  *
  * The label map is the same whichever style renders it, so a held-out labelled
  * target set measures what a model trained on the source style loses on the
