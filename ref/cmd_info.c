@@ -15,6 +15,8 @@ static void info_usage(FILE *f)
             "\n"
             "Validates FILE and prints its metadata, a table of its tensors (name, dtype,\n"
             "shape, element count) and the total parameter count (elements of all tensors).\n"
+            "Every dtype of the format is listed: BOOL, U8..U64, I8..I64, F16, BF16, F32,\n"
+            "F64, the F8 kinds, F4, F6_E2M3, F6_E3M2 and C64.\n"
             "For an lsdseg model or checkpoint it also prints the network sizes, read from\n"
             "the shapes of its tensors.\n"
             "Exit status 1 if the file cannot be read or is malformed.\n");
@@ -36,7 +38,7 @@ int cmd_info(int argc, char **argv)
     st_file sf;
     lsd_err err;
     unsigned long long total = 0;
-    int i, width = 4;
+    int i, width = 4, dwidth = 5;
     char name[256], shape[256], val[1024];
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         info_usage(stdout);
@@ -67,15 +69,17 @@ int cmd_info(int argc, char **argv)
         st_printable(sf.entries[i].name, name, sizeof name);
         k = (int)strlen(name);
         if (k > width) width = k < 60 ? k : 60;
+        k = (int)strlen(st_dtype_name(sf.entries[i].dtype)); /* up to 11: F8_E4M3FNUZ */
+        if (k > dwidth) dwidth = k;
     }
     printf("tensors: %d\n", sf.n);
-    printf("  %-*s  %-5s  %-24s  %s\n", width, "name", "dtype", "shape", "elements");
+    printf("  %-*s  %-*s  %-24s  %s\n", width, "name", dwidth, "dtype", "shape", "elements");
     for (i = 0; i < sf.n; i++) {
         const st_entry *e = &sf.entries[i];
         st_printable(e->name, name, sizeof name);
         format_shape(shape, sizeof shape, e);
-        printf("  %-*s  %-5s  %-24s  %llu\n", width, name, st_dtype_name(e->dtype), shape,
-               (unsigned long long)e->nelem);
+        printf("  %-*s  %-*s  %-24s  %llu\n", width, name, dwidth, st_dtype_name(e->dtype),
+               shape, (unsigned long long)e->nelem);
         total += (unsigned long long)e->nelem;
     }
     printf("total parameters: %llu\n", total);

@@ -11,7 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,18 +21,44 @@
 #define ST_JSON_DEPTH 64       /* nesting allowed by the syntax check (the schema needs 3) */
 #define ST_CHUNK 4096          /* bytes converted per step when reading or writing data */
 
-static const char *const dtype_names[] = {"F32", "F64", "I64", "I32", "U8", "F16", "BF16"};
-static const size_t dtype_sizes[] = {4, 8, 8, 4, 1, 2, 2};
-#define ST_NDTYPES 7
+/* Names, widths in bits and classes, in st_dtype order. */
+static const char *const dtype_names[ST_NDTYPES] = {
+    "F32", "F64", "I64", "I32", "U8", "F16", "BF16", "BOOL", "I8", "U16", "I16", "U32", "U64",
+    "F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
+    "C64"};
+static const unsigned char dtype_bits[ST_NDTYPES] = {32, 64, 64, 32, 8,  16, 16, 8, 8, 16, 16,
+                                                     32, 64, 8,  8,  8,  8,  8,  4, 6, 6,  64};
+static const unsigned char dtype_class[ST_NDTYPES] = {
+    ST_CLASS_FLOAT, ST_CLASS_FLOAT, ST_CLASS_INT,   ST_CLASS_INT,   ST_CLASS_INT,
+    ST_CLASS_FLOAT, ST_CLASS_FLOAT, ST_CLASS_RAW,   ST_CLASS_INT,   ST_CLASS_INT,
+    ST_CLASS_INT,   ST_CLASS_INT,   ST_CLASS_INT,   ST_CLASS_FLOAT, ST_CLASS_FLOAT,
+    ST_CLASS_FLOAT, ST_CLASS_FLOAT, ST_CLASS_FLOAT, ST_CLASS_RAW,   ST_CLASS_RAW,
+    ST_CLASS_RAW,   ST_CLASS_RAW};
 
 size_t st_dtype_size(st_dtype dt)
 {
-    return (unsigned)dt < ST_NDTYPES ? dtype_sizes[dt] : 0;
+    return (unsigned)dt < ST_NDTYPES && dtype_bits[dt] % 8 == 0 ? dtype_bits[dt] / 8u : 0;
+}
+
+unsigned st_dtype_bits(st_dtype dt)
+{
+    return (unsigned)dt < ST_NDTYPES ? dtype_bits[dt] : 0;
 }
 
 const char *st_dtype_name(st_dtype dt)
 {
     return (unsigned)dt < ST_NDTYPES ? dtype_names[dt] : "?";
+}
+
+int st_dtype_class(st_dtype dt)
+{
+    return (unsigned)dt < ST_NDTYPES ? dtype_class[dt] : ST_CLASS_RAW;
+}
+
+/* 1 for the signed integer dtypes. */
+static int dtype_signed(st_dtype dt)
+{
+    return dt == ST_I8 || dt == ST_I16 || dt == ST_I32 || dt == ST_I64;
 }
 
 void st_printable(const char *s, char *buf, size_t cap)
@@ -99,37 +125,86 @@ static double double_from_bits(uint64_t u)
     return d;
 }
 
-/* The value of IEEE-754 binary16 bits h, exactly (subnormals, infinities and NaN included). */
-static double half_to_double(unsigned h)
+/* (-1)^neg * sig * 2^exp2 as a double, built from its bit pattern (no libm): exact for
+ * sig < 2^53 whenever the result is a normal double (true of every small float here). */
+static double scaled(int neg, uint64_t sig, int exp2)
 {
-    int sign = (h >> 15) & 1, e = (h >> 10) & 0x1F;
-    unsigned m = h & 0x3FF;
-    double v;
-    if (e == 0) v = ldexp((double)m, -24);                 /* zero or subnormal */
-    else if (e == 31) v = m ? (double)NAN : (double)INFINITY;
-    else v = ldexp((double)(m + 1024), e - 25);            /* (1 + m/1024) * 2^(e-15) */
-    return sign ? -v : v;
+    uint64_t bits = neg ? (uint64_t)1 << 63 : 0;
+    if (sig == 0) return double_from_bits(bits); /* +-0 */
+    while (!(sig >> 52)) { /* normalise: the leading 1 to bit 52 */
+        sig <<= 1;
+        exp2--;
+    }
+    bits |= (uint64_t)(exp2 + 52 + 1023) << 52 | (sig & (((uint64_t)1 << 52) - 1));
+    return double_from_bits(bits);
 }
 
-/* Decodes element i of little-endian dtype dt at p as a double (floating dtypes only). */
+/* A quiet NaN (neg: with the sign bit) or an infinity. */
+static double special(int neg, int nan)
+{
+    return double_from_bits((neg ? (uint64_t)1 << 63 : 0) |
+                            (nan ? 0x7FF8000000000000ULL : 0x7FF0000000000000ULL));
+}
+
+/* The exact value of the finite small binary float with exponent field e, significand field
+ * m (mbits bits) and the given bias: (1 + m / 2^mbits) * 2^(e - bias) if e > 0, else the
+ * subnormal m / 2^mbits * 2^(1 - bias). */
+static double small_float(int neg, unsigned e, unsigned m, int mbits, int bias)
+{
+    uint64_t sig = e ? ((uint64_t)1 << mbits) | m : m;
+    return scaled(neg, sig, (e ? (int)e : 1) - bias - mbits);
+}
+
+/* Decodes the little-endian element of floating dtype dt at p as a double, exactly. */
 static double decode_float(const unsigned char *p, st_dtype dt)
 {
+    unsigned u = p[0];
+    int neg = (u >> 7) & 1;
     switch (dt) {
     case ST_F32: return (double)float_from_bits((uint32_t)get_le(p, 4));
     case ST_F64: return double_from_bits(get_le(p, 8));
-    case ST_F16: return half_to_double((unsigned)get_le(p, 2));
     case ST_BF16: return (double)float_from_bits((uint32_t)get_le(p, 2) << 16);
+    case ST_F16: {
+        unsigned h = (unsigned)get_le(p, 2), e = (h >> 10) & 0x1F, m = h & 0x3FF;
+        neg = (int)(h >> 15);
+        if (e == 31) return special(neg, m != 0);
+        return small_float(neg, e, m, 10, 15);
+    }
+    case ST_F8_E5M2: /* S EEEEE MM, bias 15: e = 31 holds inf (m = 0) and NaN */
+        if (((u >> 2) & 0x1F) == 31) return special(neg, (u & 3) != 0);
+        return small_float(neg, (u >> 2) & 0x1F, u & 3, 2, 15);
+    case ST_F8_E4M3: /* S EEEE MMM, bias 7: only S.1111.111 is NaN, no inf */
+        if ((u & 0x7F) == 0x7F) return special(neg, 1);
+        return small_float(neg, (u >> 3) & 0xF, u & 7, 3, 7);
+    case ST_F8_E4M3FNUZ: /* bias 8; 0x80 (the would-be -0) is the NaN */
+        if (u == 0x80) return special(0, 1);
+        return small_float(neg, (u >> 3) & 0xF, u & 7, 3, 8);
+    case ST_F8_E5M2FNUZ: /* bias 16; 0x80 is the NaN */
+        if (u == 0x80) return special(0, 1);
+        return small_float(neg, (u >> 2) & 0x1F, u & 3, 2, 16);
+    case ST_F8_E8M0: /* unsigned, 2^(u - 127); 0xFF is the NaN */
+        if (u == 0xFF) return special(0, 1);
+        return scaled(0, 1, (int)u - 127);
     default: return 0.0;
     }
 }
 
-/* Converts an unsigned two's-complement pattern of the given bit width to int64. */
-static int64_t signed_from(uint64_t u, int bits)
+/* Decodes the little-endian element of integer dtype dt at p as a sign and a magnitude
+ * (I64's -2^63 has magnitude 2^63). */
+static void decode_int(const unsigned char *p, st_dtype dt, int *neg, uint64_t *mag)
 {
-    uint64_t sign = (uint64_t)1 << (bits - 1);
-    if (bits < 64) u &= (sign << 1) - 1;
-    if (u & sign) return -(int64_t)((~u & (sign - 1))) - 1; /* -(2^bits - u) without overflow */
-    return (int64_t)u;
+    int bits = (int)dtype_bits[dt];
+    uint64_t u = get_le(p, bits / 8), sign = (uint64_t)1 << (bits - 1);
+    *neg = dtype_signed(dt) && (u & sign);
+    /* two's complement: the magnitude is 2^bits - u, computed modulo 2^64 and masked */
+    *mag = *neg ? (~u + 1) & (sign | (sign - 1)) : u;
+}
+
+/* 1 if the integer of magnitude mag is exactly representable with a significand of p bits. */
+static int int_fits(uint64_t mag, int p)
+{
+    while (mag && !(mag & 1)) mag >>= 1; /* trailing zeros go into the exponent */
+    return p >= 64 || mag < ((uint64_t)1 << p);
 }
 
 /* ---------------------------------------------------------------- header parsing */
@@ -311,7 +386,9 @@ static int parse_entry(st_entry *e, json_reader *r, lsd_err *err)
             if (dt < 0) {
                 st_printable(val, kq, sizeof kq);
                 rc = lsd_fail(err, LSD_ERR_FORMAT,
-                              "tensor '%s': unknown dtype '%s' (F32 F64 I64 I32 U8 F16 BF16)", q, kq);
+                              "tensor '%s': unknown dtype '%s' (the format's dtypes: BOOL U8 I8 "
+                              "U16 I16 U32 I32 U64 I64 F16 BF16 F32 F64 F8_E4M3 F8_E5M2 "
+                              "F8_E4M3FNUZ F8_E5M2FNUZ F8_E8M0 F4 F6_E2M3 F6_E3M2 C64)", q, kq);
             }
             free(val);
             e->dtype = (st_dtype)dt;
@@ -331,9 +408,19 @@ static int parse_entry(st_entry *e, json_reader *r, lsd_err *err)
         nelem *= d;
     }
     e->nelem = nelem;
-    if (nelem > UINT64_MAX / st_dtype_size(e->dtype))
-        return lsd_fail(err, LSD_ERR_FORMAT, "tensor '%s': byte size overflows", q);
-    bytes = nelem * st_dtype_size(e->dtype);
+    if (st_dtype_size(e->dtype) > 0) {
+        if (nelem > UINT64_MAX / st_dtype_size(e->dtype))
+            return lsd_fail(err, LSD_ERR_FORMAT, "tensor '%s': byte size overflows", q);
+        bytes = nelem * st_dtype_size(e->dtype);
+    } else { /* packed F4 / F6: the elements must fill whole bytes (nelem * bits / 8) */
+        unsigned bits = st_dtype_bits(e->dtype);
+        if ((nelem % 8) * bits % 8 != 0)
+            return lsd_fail(err, LSD_ERR_FORMAT,
+                            "tensor '%s': %llu elements of %s (%u bits each) do not fill a "
+                            "whole number of bytes", q, (unsigned long long)nelem,
+                            st_dtype_name(e->dtype), bits);
+        bytes = nelem / 8 * bits + (nelem % 8) * bits / 8;
+    }
     if (e->begin > e->end)
         return lsd_fail(err, LSD_ERR_FORMAT, "tensor '%s': data_offsets begin %llu > end %llu", q,
                         (unsigned long long)e->begin, (unsigned long long)e->end);
@@ -633,8 +720,21 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape)
     if (o < cap) snprintf(buf + o, cap - o, ")");
 }
 
+/* Fails for a tensor that the typed readers do not take as numbers, saying what to do. */
+static int refuse_raw(const st_file *sf, const st_entry *e, const char *q, lsd_err *err)
+{
+    const char *why =
+        e->dtype == ST_BOOL ? "it holds truth values; save it as U8 (0/1), e.g. t.to(torch.uint8)"
+        : e->dtype == ST_C64 ? "it holds complex numbers; save real and imaginary parts as F32 "
+                               "(torch.view_as_real)"
+                             : "it is a packed sub-byte float whose order within a byte the "
+                               "format does not fix; save it as F16, BF16 or F32";
+    return lsd_fail(err, LSD_ERR_ARG, "%s: %s tensor '%s' cannot be read as numbers: %s",
+                    sf->path, st_dtype_name(e->dtype), q, why);
+}
+
 /* Finds name and checks its dtype class and shape; errors name the file and the tensor.
- * kind: 0 any, 1 floating, 2 integer. */
+ * kind: 0 any, 1 numbers (floating or integer), 2 integer. */
 static int lookup(const st_file *sf, const char *name, int kind, size_t n, int ndim,
                   const int64_t *shape, const st_entry **out, lsd_err *err)
 {
@@ -644,11 +744,8 @@ static int lookup(const st_file *sf, const char *name, int kind, size_t n, int n
     st_printable(name, q, sizeof q);
     *out = NULL;
     if (!e) return lsd_fail(err, LSD_ERR_NOTFOUND, "%s: no tensor '%s'", sf->path, q);
-    if (kind == 1 && e->dtype != ST_F32 && e->dtype != ST_F64 && e->dtype != ST_F16 &&
-        e->dtype != ST_BF16)
-        return lsd_fail(err, LSD_ERR_ARG, "%s: tensor '%s' is %s, not a floating dtype", sf->path,
-                        q, st_dtype_name(e->dtype));
-    if (kind == 2 && e->dtype != ST_I64 && e->dtype != ST_I32 && e->dtype != ST_U8)
+    if (kind != 0 && st_dtype_class(e->dtype) == ST_CLASS_RAW) return refuse_raw(sf, e, q, err);
+    if (kind == 2 && st_dtype_class(e->dtype) != ST_CLASS_INT)
         return lsd_fail(err, LSD_ERR_ARG, "%s: tensor '%s' is %s, not an integer dtype", sf->path,
                         q, st_dtype_name(e->dtype));
     if (ndim >= 0) {
@@ -713,8 +810,29 @@ static int read_chunk(st_file *sf, const st_entry *e, unsigned char *buf, uint64
 /* Element types the typed readers convert to. */
 enum { OUT_REAL, OUT_F64, OUT_I64 };
 
+/* Fails for element idx of integer tensor e (sign neg, magnitude mag) that the destination
+ * cannot hold: above INT64_MAX for int64, or not exact in a significand of p bits. */
+static int refuse_value(const st_file *sf, const st_entry *e, uint64_t idx, int neg, uint64_t mag,
+                        int out_type, int p, lsd_err *err)
+{
+    char q[128];
+    st_printable(e->name, q, sizeof q);
+    if (out_type == OUT_I64)
+        return lsd_fail(err, LSD_ERR_RANGE,
+                        "%s: tensor '%s': element %llu (%s %llu) is above INT64_MAX and cannot "
+                        "be read as int64", sf->path, q, (unsigned long long)idx,
+                        st_dtype_name(e->dtype), (unsigned long long)mag);
+    return lsd_fail(err, LSD_ERR_RANGE,
+                    "%s: tensor '%s': element %llu (%s %s%llu) is not exactly representable as "
+                    "%s (%d significant bits); integers are not rounded: store the tensor as "
+                    "F32 or F64 if rounding is acceptable", sf->path, q, (unsigned long long)idx,
+                    st_dtype_name(e->dtype), neg ? "-" : "", (unsigned long long)mag,
+                    p == DBL_MANT_DIG ? "double" : "float", p);
+}
+
 /* Shared body of st_read_real, st_read_f64 and st_read_i64: reads tensor `name` chunk by
- * chunk and converts each element into dst, whose element type is given by out_type. */
+ * chunk and converts each element into dst, whose element type is given by out_type.
+ * Integers into real or double are converted only when exact (see int_fits). */
 static int read_elems(st_file *sf, const char *name, void *dst, int out_type, size_t n,
                       int ndim, const int64_t *shape, lsd_err *err)
 {
@@ -722,23 +840,38 @@ static int read_elems(st_file *sf, const char *name, void *dst, int out_type, si
     unsigned char buf[ST_CHUNK];
     uint64_t done = 0;
     size_t es, i, got = 0;
+    int isint, p = out_type == OUT_F64 || sizeof(real) == sizeof(double) ? DBL_MANT_DIG
+                                                                          : FLT_MANT_DIG;
     int rc = lookup(sf, name, out_type == OUT_I64 ? 2 : 1, n, ndim, shape, &e, err);
     if (rc) return rc;
+    isint = st_dtype_class(e->dtype) == ST_CLASS_INT;
     rc = seek_data(sf, e, err);
     es = st_dtype_size(e->dtype);
     while (!rc && done < e->nelem) {
         rc = read_chunk(sf, e, buf, e->nelem - done, &got, err);
-        if (rc) break;
-        for (i = 0; i < got; i++) {
-            const unsigned char *p = buf + i * es;
-            if (out_type == OUT_I64)
-                ((int64_t *)dst)[done + i] =
-                    e->dtype == ST_U8 ? (int64_t)p[0]
-                                      : signed_from(get_le(p, (int)es), 8 * (int)es);
-            else if (out_type == OUT_F64)
-                ((double *)dst)[done + i] = decode_float(p, e->dtype);
-            else
-                ((real *)dst)[done + i] = (real)decode_float(p, e->dtype);
+        for (i = 0; !rc && i < got; i++) {
+            const unsigned char *b = buf + i * es;
+            double v;
+            if (isint) {
+                int neg;
+                uint64_t mag;
+                decode_int(b, e->dtype, &neg, &mag);
+                if (out_type == OUT_I64) {
+                    if (!neg && mag > (uint64_t)INT64_MAX)
+                        rc = refuse_value(sf, e, done + i, neg, mag, out_type, p, err);
+                    else /* -(mag - 1) - 1 reaches INT64_MIN without overflow */
+                        ((int64_t *)dst)[done + i] = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
+                    continue;
+                }
+                if (!int_fits(mag, p)) {
+                    rc = refuse_value(sf, e, done + i, neg, mag, out_type, p, err);
+                    continue;
+                }
+                v = neg ? -(double)mag : (double)mag; /* exact: mag fits in p <= 53 bits */
+            } else
+                v = decode_float(b, e->dtype);
+            if (out_type == OUT_F64) ((double *)dst)[done + i] = v;
+            else ((real *)dst)[done + i] = (real)v;
         }
         done += got;
     }
@@ -850,6 +983,9 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, cons
         return lsd_fail(err, LSD_ERR_ARG, "'__metadata__' is reserved, not a tensor name");
     if ((unsigned)dtype >= ST_NDTYPES)
         return lsd_fail(err, LSD_ERR_ARG, "tensor '%s': unknown dtype %d", q, (int)dtype);
+    if (dtype == ST_F4 || dtype == ST_F6_E2M3 || dtype == ST_F6_E3M2 || dtype == ST_C64)
+        return lsd_fail(err, LSD_ERR_ARG, "tensor '%s': the writer does not store %s", q,
+                        st_dtype_name(dtype));
     rc = shape_bytes(ndim, shape, st_dtype_size(dtype), &ne, &bytes, q, err);
     if (rc) return rc;
     if (!data && ne > 0) return lsd_fail(err, LSD_ERR_ARG, "tensor '%s': data is NULL", q);
@@ -1043,9 +1179,16 @@ void st_out_encode(const st_out_tensor *t, uint64_t first, size_t count, unsigne
             break;
         }
         case ST_I64: put_le(p, (uint64_t)((const int64_t *)t->data)[at], 8); break;
+        case ST_U64: put_le(p, ((const uint64_t *)t->data)[at], 8); break;
         case ST_I32: put_le(p, (uint64_t)(uint32_t)((const int32_t *)t->data)[at], 4); break;
-        case ST_U8: p[0] = ((const uint8_t *)t->data)[at]; break;
-        default: put_le(p, ((const uint16_t *)t->data)[at], 2); break; /* F16, BF16 bits */
+        case ST_U32: put_le(p, ((const uint32_t *)t->data)[at], 4); break;
+        case ST_I16: put_le(p, (uint64_t)(uint16_t)((const int16_t *)t->data)[at], 2); break;
+        case ST_U16: case ST_F16: case ST_BF16: /* F16, BF16: their bits */
+            put_le(p, ((const uint16_t *)t->data)[at], 2);
+            break;
+        case ST_I8: p[0] = (unsigned char)(uint8_t)((const int8_t *)t->data)[at]; break;
+        case ST_BOOL: p[0] = ((const uint8_t *)t->data)[at] != 0; break;
+        default: p[0] = ((const uint8_t *)t->data)[at]; break; /* U8, F8_* bits */
         }
     }
 }

@@ -17,7 +17,28 @@
 #include <stdio.h>
 #include "common.h"
 
-typedef enum { ST_F32, ST_F64, ST_I64, ST_I32, ST_U8, ST_F16, ST_BF16 } st_dtype;
+/* Every dtype of the format (as the Python safetensors package 0.8 spells them). The first
+ * seven keep their values. */
+typedef enum {
+    ST_F32, ST_F64, ST_I64, ST_I32, ST_U8, ST_F16, ST_BF16,
+    ST_BOOL, ST_I8, ST_U16, ST_I16, ST_U32, ST_U64,
+    ST_F8_E4M3,     /* torch.float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN */
+    ST_F8_E5M2,     /* torch.float8_e5m2: IEEE-like, bias 15, infinities and NaNs */
+    ST_F8_E4M3FNUZ, /* bias 8, no infinities, no -0: 0x80 is the only NaN */
+    ST_F8_E5M2FNUZ, /* bias 16, no infinities, no -0: 0x80 is the only NaN */
+    ST_F8_E8M0,     /* exponent only: 2^(e-127), 0xFF is NaN (MX scales) */
+    ST_F4,          /* E2M1, two to a byte (packed: raw bytes only) */
+    ST_F6_E2M3, ST_F6_E3M2, /* 6-bit floats, four in three bytes (packed: raw bytes only) */
+    ST_C64          /* complex64: two F32 (raw bytes only) */
+} st_dtype;
+#define ST_NDTYPES 22
+
+/* What the typed readers can make of a dtype (st_dtype_class). */
+enum {
+    ST_CLASS_RAW = 0,   /* BOOL, C64, F4, F6_*: not numbers to lsdseg; st_read_raw only */
+    ST_CLASS_FLOAT = 1, /* F64 F32 F16 BF16 F8_*: st_read_real, st_read_f64 */
+    ST_CLASS_INT = 2    /* I8..I64, U8..U64: st_read_i64, st_read_real, st_read_f64 */
+};
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER 100000000ULL
@@ -41,9 +62,13 @@ typedef struct {
     char **meta_keys, **meta_vals;
 } st_file;
 
-/* Bytes per element of a dtype; its name ("F32", ...). */
+/* Bytes per element of a dtype (0 for the packed F4 and F6_* and for an unknown value); its
+ * width in bits (4 for F4, 6 for F6_*, 8 for BOOL, 64 for C64); its name ("F32", ...); its
+ * class (ST_CLASS_*). */
 size_t st_dtype_size(st_dtype dt);
+unsigned st_dtype_bits(st_dtype dt);
 const char *st_dtype_name(st_dtype dt);
+int st_dtype_class(st_dtype dt);
 
 /* Opens path and validates its header. On failure the message names the file and the fault. */
 int st_open(st_file *sf, const char *path, lsd_err *err);
@@ -73,15 +98,21 @@ const char *st_meta(const st_file *sf, const char *key);
 int st_expect(const st_file *sf, const char *name, st_dtype dtype, int ndim,
               const int64_t *shape, const st_entry **out, lsd_err *err);
 
-/* Reads tensor name into dst as real, converting from any floating dtype (F32, F64, F16,
- * BF16). If ndim >= 0 the tensor must have exactly that shape; if ndim < 0 only its element
- * count must be n. Errors name the file, the tensor and the mismatch. */
+/* Reads tensor name into dst as real. Floating dtypes convert exactly (F16, BF16 and the F8
+ * kinds are all exactly float; F64 into float rounds to nearest); integer dtypes convert when
+ * every value is exactly representable in real (at most 24 significant bits in float, 53 in
+ * double: 2^31 is, 2^24 + 1 is not in float), else LSD_ERR_RANGE names the tensor and the
+ * first element that is not. BOOL, C64, F4 and F6_* are refused (LSD_ERR_ARG). If ndim >= 0
+ * the tensor must have exactly that shape; if ndim < 0 only its element count must be n.
+ * Errors name the file, the tensor and the mismatch; on error dst may be partly written. */
 int st_read_real(st_file *sf, const char *name, real *dst, size_t n, int ndim,
                  const int64_t *shape, lsd_err *err);
-/* The same for double destinations (any floating dtype). */
+/* The same for double destinations (integers exact within 53 bits). */
 int st_read_f64(st_file *sf, const char *name, double *dst, size_t n, int ndim,
                 const int64_t *shape, lsd_err *err);
-/* Reads an integer tensor (I64, I32 or U8) into int64 values; same shape rules. */
+/* Reads an integer tensor (I8, I16, I32, I64, U8, U16, U32, U64) into int64 values; a U64
+ * value above INT64_MAX is refused (LSD_ERR_RANGE, naming the tensor and the element).
+ * Floating and raw-only dtypes are refused. Same shape rules. */
 int st_read_i64(st_file *sf, const char *name, int64_t *dst, size_t n, int ndim,
                 const int64_t *shape, lsd_err *err);
 /* Reads the raw little-endian bytes of a tensor (exactly end-begin bytes into dst). */
@@ -90,10 +121,13 @@ int st_read_raw(st_file *sf, const char *name, void *dst, size_t nbytes, lsd_err
 /* ---- writer: collect tensors (pointers are kept, not copied) and metadata, then write. */
 typedef struct {
     const char *name;
-    st_dtype dtype;              /* F32, F64, I64, I32 or U8 */
+    st_dtype dtype;              /* any but F4, F6_* and C64 */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
-    const void *data;            /* host-order values of the dtype's C type */
+    const void *data;            /* host-order values of the dtype's C type: float, double,
+                                  * int64_t, uint64_t, int32_t, uint32_t, int16_t, uint16_t,
+                                  * int8_t, uint8_t; BOOL: uint8_t (nonzero is written as 1);
+                                  * F16, BF16: uint16_t bits; F8_*: uint8_t bits */
 } st_out_tensor;
 
 typedef struct {
@@ -111,7 +145,8 @@ void st_out_encode(const st_out_tensor *t, uint64_t first, size_t count, unsigne
 
 void st_writer_init(st_writer *w);
 void st_writer_free(st_writer *w);
-/* Adds a tensor; data must stay valid until st_writer_save. Duplicate names are refused. */
+/* Adds a tensor; data must stay valid until st_writer_save. Duplicate names and the dtypes
+ * the writer does not store (F4, F6_*, C64) are refused. */
 int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
                   const void *data, lsd_err *err);
 /* Adds a real array, stored as F32 in the float build and F64 in the double build. */

@@ -1,6 +1,8 @@
 /* test_safetensors.c - the safetensors reader and writer: round trips of every dtype, exact
  * half/bfloat16 conversion, little-endian bytes on disk, malformed files rejected with
- * specific messages, interop with the Python safetensors package, and 'lsdseg info'. */
+ * specific messages, interop with the Python safetensors package, a file of every dtype of
+ * the format written by Python (tests/data/dtypes, committed, so it runs under qemu too)
+ * checked value by value against Python's decoding, and 'lsdseg info'. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,8 +392,16 @@ static void test_roundtrip(void)
           strstr(err.msg, "'f32'"), "wrong count: %s", err.msg);
     CHECK(st_read_real(&sf, "nothere", gr, 1, -1, NULL, &err) == LSD_ERR_NOTFOUND &&
           strstr(err.msg, "'nothere'") && strstr(err.msg, path), "missing tensor: %s", err.msg);
-    CHECK(st_read_real(&sf, "i64", gr, 3, -1, NULL, &err) == LSD_ERR_ARG &&
-          strstr(err.msg, "not a floating dtype"), "integer into real refused: %s", err.msg);
+    CHECK(st_read_real(&sf, "i64", gr, 3, -1, NULL, &err) == LSD_OK && gr[0] == -1 &&
+          gr[1] == (real)1099511627776.0 && gr[2] == -(real)9223372036854775808.0,
+          "integers exact in real convert (-1, 2^40, -2^63): %s", err.msg);
+    if (sizeof(real) == sizeof(float))
+        CHECK(st_read_real(&sf, "i32", gr, 4, -1, NULL, &err) == LSD_ERR_RANGE &&
+              strstr(err.msg, "'i32': element 1 (I32 2147483647) is not exactly representable "
+                     "as float"), "I32 2^31-1 into float refused: %s", err.msg);
+    else
+        CHECK(st_read_real(&sf, "i32", gr, 4, -1, NULL, &err) == LSD_OK && gr[1] == 2147483647.0,
+              "I32 2^31-1 into double: %s", err.msg);
     CHECK(st_read_i64(&sf, "f64", gi, 6, -1, NULL, &err) == LSD_ERR_ARG &&
           strstr(err.msg, "not an integer dtype"), "float into int64 refused: %s", err.msg);
     CHECK(st_expect(&sf, "f32", ST_F32, 4, s4, &e, &err) == LSD_OK && e && e->nelem == 24,
@@ -597,6 +607,455 @@ static void test_python_interop(void)
     }
 }
 
+/* ---- every dtype of the format, from files written by the Python safetensors package
+ * (tests/data/safetensors_dtypes.py) and the values Python decoded (expected.txt) */
+
+#define DTYPE_DIR "tests/data/dtypes"
+#define MAX_BLOCKS 64
+
+/* One tensor of expected.txt: its file's dtype, name, shape, stored bytes (hex) and values. */
+typedef struct {
+    char dtype[16], name[32];
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const char *raw;      /* hex digits, NUL-terminated in place */
+    char kind;            /* 'i' int, 'f' float, 'n' none */
+    long f24, f53, i64;   /* int: first element not exact in float / double, above INT64_MAX */
+    const char *values;   /* the value tokens */
+} dt_block;
+
+/* The next space-separated token of *p (NUL-terminated in place), or NULL at the end. */
+static char *next_tok(char **p)
+{
+    char *s = *p, *t;
+    while (*s == ' ') s++;
+    if (!*s) return NULL;
+    t = s;
+    while (*s && *s != ' ') s++;
+    if (*s) *s++ = '\0';
+    *p = s;
+    return t;
+}
+
+/* Parses expected.txt (text, modified in place) into at most cap blocks; returns the count,
+ * or -1 on a malformed line. */
+static int parse_expected(char *text, dt_block *b, int cap)
+{
+    int n = 0;
+    char *line = text, *nl, *p, *t;
+    for (; *line; line = nl) {
+        nl = strchr(line, '\n');
+        if (nl) *nl++ = '\0';
+        else nl = line + strlen(line);
+        p = line;
+        t = next_tok(&p);
+        if (!t || t[0] == '#') continue;
+        if (!strcmp(t, "tensor")) {
+            char *dt = next_tok(&p), *nm = next_tok(&p), *nd = next_tok(&p);
+            int i;
+            if (n == cap || !dt || !nm || !nd || strlen(dt) >= 16 || strlen(nm) >= 32) return -1;
+            memset(&b[n], 0, sizeof b[n]);
+            strcpy(b[n].dtype, dt);
+            strcpy(b[n].name, nm);
+            b[n].ndim = atoi(nd);
+            if (b[n].ndim < 0 || b[n].ndim > ST_MAX_DIMS) return -1;
+            for (i = 0; i < b[n].ndim; i++) {
+                if (!(t = next_tok(&p))) return -1;
+                b[n].shape[i] = strtoll(t, NULL, 10);
+            }
+            n++;
+        } else if (n == 0) {
+            return -1;
+        } else if (!strcmp(t, "raw")) {
+            b[n - 1].raw = (t = next_tok(&p)) ? t : "";
+        } else if (!strcmp(t, "int")) {
+            char *a = next_tok(&p), *c = next_tok(&p), *d = next_tok(&p);
+            if (!a || !c || !d) return -1;
+            b[n - 1].kind = 'i';
+            b[n - 1].f24 = atol(a);
+            b[n - 1].f53 = atol(c);
+            b[n - 1].i64 = atol(d);
+            b[n - 1].values = p;
+        } else if (!strcmp(t, "float")) {
+            b[n - 1].kind = 'f';
+            b[n - 1].values = p;
+        } else if (!strcmp(t, "none")) {
+            b[n - 1].kind = 'n';
+        } else
+            return -1;
+    }
+    return n;
+}
+
+/* Value of hex digit c (-1 if none). */
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Checks a failed read: code rc, the tensor's name and (if elem >= 0) the element named. */
+static void expect_refusal(const dt_block *b, const char *what, int rc, int want_rc, long elem,
+                           const char *want, const lsd_err *err)
+{
+    char nm[64], el[64];
+    snprintf(nm, sizeof nm, "'%s'", b->name);
+    snprintf(el, sizeof el, "element %ld ", elem);
+    CHECK(rc == want_rc && strstr(err->msg, nm) && (elem < 0 || strstr(err->msg, el)) &&
+              strstr(err->msg, want),
+          "%s '%s' %s: refused with code %d (want %d), message must name the tensor%s and say "
+          "'%s': %s", b->dtype, b->name, what, rc, want_rc, elem >= 0 ? " and the element" : "",
+          want, err->msg);
+}
+
+/* Reads block b's tensor from its file with every reader and compares against Python. */
+static void check_block(const dt_block *b)
+{
+    char path[256], nm[64];
+    st_file sf;
+    lsd_err err;
+    const st_entry *e;
+    size_t n, i, nraw;
+    unsigned char *raw = NULL, *got = NULL;
+    double *ev = NULL, *g64 = NULL;
+    real *gr = NULL;
+    int64_t *gi = NULL;
+    int ok, rc, isdouble = sizeof(real) == sizeof(double);
+    snprintf(path, sizeof path, "%s/%.15s.safetensors", DTYPE_DIR, b->dtype);
+    snprintf(nm, sizeof nm, "%.15s '%.31s'", b->dtype, b->name);
+    if (st_open(&sf, path, &err) != LSD_OK) {
+        CHECK(0, "%s: the file Python wrote is refused: %s", nm, err.msg);
+        return;
+    }
+    e = st_find(&sf, b->name);
+    ok = e && !strcmp(st_dtype_name(e->dtype), b->dtype) && e->ndim == b->ndim;
+    for (i = 0; ok && i < (size_t)b->ndim; i++) ok = e->shape[i] == b->shape[i];
+    CHECK(ok, "%s: entry with Python's dtype and shape", nm);
+    if (!ok) {
+        st_close(&sf);
+        return;
+    }
+    n = (size_t)e->nelem;
+    nraw = strlen(b->raw) / 2;
+    raw = (unsigned char *)test_alloc(nraw + 1);
+    got = (unsigned char *)test_alloc(nraw + 1);
+    ev = (double *)test_alloc((n + 1) * sizeof *ev);
+    g64 = (double *)test_alloc((n + 1) * sizeof *g64);
+    gr = (real *)test_alloc((n + 1) * sizeof *gr);
+    gi = (int64_t *)test_alloc((n + 1) * sizeof *gi);
+    for (i = 0; i < nraw; i++) raw[i] = (unsigned char)(hexval(b->raw[2 * i]) * 16 + hexval(b->raw[2 * i + 1]));
+    err.msg[0] = '\0';
+    CHECK(st_read_raw(&sf, b->name, got, nraw, &err) == LSD_OK && memcmp(got, raw, nraw) == 0 &&
+              nraw == e->end - e->begin,
+          "%s: raw bytes as Python stored them (%lu bytes): %s", nm, (unsigned long)nraw, err.msg);
+
+    if (b->kind == 'n') {
+        err.msg[0] = '\0';
+        rc = st_read_real(&sf, b->name, gr, n, -1, NULL, &err);
+        expect_refusal(b, "into real", rc, LSD_ERR_ARG, -1, "cannot be read as numbers", &err);
+        err.msg[0] = '\0';
+        rc = st_read_f64(&sf, b->name, g64, n, -1, NULL, &err);
+        expect_refusal(b, "into double", rc, LSD_ERR_ARG, -1, "cannot be read as numbers", &err);
+        err.msg[0] = '\0';
+        rc = st_read_i64(&sf, b->name, gi, n, -1, NULL, &err);
+        expect_refusal(b, "into int64", rc, LSD_ERR_ARG, -1, "cannot be read as numbers", &err);
+    } else if (b->kind == 'i') {
+        /* the decimal strings: int64 by strtoll / strtoull, doubles by strtod */
+        char *text = (char *)test_alloc(strlen(b->values) + 1), *p = text, *t;
+        int64_t *iv = (int64_t *)test_alloc((n + 1) * sizeof *iv);
+        long fr = isdouble ? b->f53 : b->f24;
+        strcpy(text, b->values);
+        for (i = 0; (t = next_tok(&p)) != NULL && i < n; i++) {
+            ev[i] = strtod(t, NULL);
+            iv[i] = t[0] == '-' ? strtoll(t, NULL, 10) : (int64_t)strtoull(t, NULL, 10);
+        }
+        CHECK(i == n && next_tok(&p) == NULL, "%s: %lu expected values", nm, (unsigned long)n);
+        err.msg[0] = '\0';
+        rc = st_read_i64(&sf, b->name, gi, n, b->ndim, b->shape, &err);
+        if (b->i64 < 0) {
+            ok = rc == LSD_OK;
+            for (i = 0; ok && i < n; i++) ok = gi[i] == iv[i];
+            CHECK(ok, "%s: int64 values equal Python's: %s", nm, err.msg);
+        } else
+            expect_refusal(b, "above INT64_MAX into int64", rc, LSD_ERR_RANGE, b->i64,
+                           "above INT64_MAX", &err);
+        err.msg[0] = '\0';
+        rc = st_read_f64(&sf, b->name, g64, n, -1, NULL, &err);
+        if (b->f53 < 0) {
+            ok = rc == LSD_OK;
+            for (i = 0; ok && i < n; i++) ok = g64[i] == ev[i];
+            CHECK(ok, "%s: into double, exactly Python's values: %s", nm, err.msg);
+        } else
+            expect_refusal(b, "not exact into double", rc, LSD_ERR_RANGE, b->f53,
+                           "not exactly representable as double", &err);
+        err.msg[0] = '\0';
+        rc = st_read_real(&sf, b->name, gr, n, -1, NULL, &err);
+        if (fr < 0) {
+            ok = rc == LSD_OK;
+            for (i = 0; ok && i < n; i++) ok = (double)gr[i] == ev[i];
+            CHECK(ok, "%s: into real, exactly Python's values: %s", nm, err.msg);
+        } else
+            expect_refusal(b, "not exact into real", rc, LSD_ERR_RANGE, fr,
+                           isdouble ? "not exactly representable as double"
+                                    : "not exactly representable as float", &err);
+        free(text);
+        free(iv);
+    } else {
+        /* hex floats, inf, -inf, nan: strtod reads them exactly */
+        char *text = (char *)test_alloc(strlen(b->values) + 1), *p = text, *t;
+        int is64 = !strcmp(b->dtype, "F64"), exact = 1;
+        strcpy(text, b->values);
+        for (i = 0; (t = next_tok(&p)) != NULL && i < n; i++) ev[i] = strtod(t, NULL);
+        CHECK(i == n && next_tok(&p) == NULL, "%s: %lu expected values", nm, (unsigned long)n);
+        err.msg[0] = '\0';
+        rc = st_read_f64(&sf, b->name, g64, n, b->ndim, b->shape, &err);
+        ok = rc == LSD_OK;
+        for (i = 0; ok && i < n; i++)
+            ok = isnan(ev[i]) ? isnan(g64[i]) != 0
+                              : g64[i] == ev[i] && !signbit(g64[i]) == !signbit(ev[i]);
+        CHECK(ok, "%s: into double, bit for bit Python's values (zero signs, inf, NaN; first "
+                  "difference at %lu): %s", nm, (unsigned long)(i ? i - 1 : 0), err.msg);
+        err.msg[0] = '\0';
+        rc = st_read_real(&sf, b->name, gr, n, -1, NULL, &err);
+        ok = rc == LSD_OK;
+        for (i = 0; ok && i < n; i++) {
+            real want = (real)ev[i]; /* F64 into float rounds once; the others are exact */
+            if (!isnan(ev[i]) && !is64) exact &= (double)want == ev[i];
+            ok = isnan(ev[i]) ? isnan(gr[i]) != 0
+                              : gr[i] == want && !signbit(gr[i]) == !signbit(want);
+        }
+        CHECK(ok && exact, "%s: into real, Python's values (exactly, except F64 into float): %s",
+              nm, err.msg);
+        err.msg[0] = '\0';
+        rc = st_read_i64(&sf, b->name, gi, n, -1, NULL, &err);
+        expect_refusal(b, "into int64", rc, LSD_ERR_ARG, -1, "not an integer dtype", &err);
+        free(text);
+    }
+    free(raw);
+    free(got);
+    free(ev);
+    free(g64);
+    free(gr);
+    free(gi);
+    st_close(&sf);
+}
+
+/* Loads expected.txt into blocks (the text stays allocated in *text); returns the count, or
+ * -1 after a visible skip or a failed check. */
+static int load_expected(dt_block *blocks, char **text)
+{
+    size_t n;
+    int nb;
+    *text = (char *)read_bytes(DTYPE_DIR "/expected.txt", &n);
+    if (!*text) {
+        test_skip("%s/expected.txt not found (run from the repository root; regenerate with "
+                  "tests/data/safetensors_dtypes.py): dtype files not checked", DTYPE_DIR);
+        return -1;
+    }
+    (*text)[n] = '\0';
+    nb = parse_expected(*text, blocks, MAX_BLOCKS);
+    if (!CHECK(nb > 0, "%s/expected.txt parses", DTYPE_DIR)) return -1;
+    return nb;
+}
+
+static void test_dtype_files(void)
+{
+    dt_block blocks[MAX_BLOCKS];
+    char *text;
+    int nb = load_expected(blocks, &text), i, dt, have;
+    if (nb < 0) {
+        free(text);
+        return;
+    }
+    for (dt = 0; dt < ST_NDTYPES; dt++) { /* every dtype the reader knows has a Python file */
+        have = 0;
+        for (i = 0; i < nb; i++) have |= !strcmp(blocks[i].dtype, st_dtype_name((st_dtype)dt));
+        CHECK(have, "dtype %s has a file written by Python in %s", st_dtype_name((st_dtype)dt),
+              DTYPE_DIR);
+    }
+    for (i = 0; i < nb; i++) check_block(&blocks[i]);
+    free(text);
+}
+
+/* Byte lengths that do not fit the dtype, sub-byte counts that leave a partial byte, and the
+ * spellings that are not the format's. */
+static void test_dtype_malformed(void)
+{
+#define DT_ENT(dt, shape, end) \
+    "{\"a\":{\"dtype\":\"" dt "\",\"shape\":[" shape "],\"data_offsets\":[0," #end "]}}"
+    reject_header("i16_odd", DT_ENT("I16", "1", 3), 3,
+                  "byte length 3 does not match dtype I16 x 1 elements = 2 bytes");
+    reject_header("i16_short", DT_ENT("I16", "2", 3), 3, "does not match dtype I16");
+    reject_header("u16_long", DT_ENT("U16", "1", 4), 4, "does not match dtype U16");
+    reject_header("i8_long", DT_ENT("I8", "3", 4), 4, "does not match dtype I8 x 3 elements");
+    reject_header("u32_short", DT_ENT("U32", "2", 7), 7, "does not match dtype U32");
+    reject_header("u64_short", DT_ENT("U64", "1", 7), 7, "does not match dtype U64");
+    reject_header("bool_short", DT_ENT("BOOL", "2", 1), 1, "does not match dtype BOOL");
+    reject_header("f8_long", DT_ENT("F8_E4M3", "2", 3), 3, "does not match dtype F8_E4M3");
+    reject_header("e8m0_short", DT_ENT("F8_E8M0", "2,2", 3), 3, "does not match dtype F8_E8M0");
+    reject_header("c64_half", DT_ENT("C64", "1", 4), 4, "does not match dtype C64 x 1 elements = 8");
+    reject_header("f4_partial", DT_ENT("F4", "3", 2), 2,
+                  "3 elements of F4 (4 bits each) do not fill a whole number of bytes");
+    reject_header("f4_scalar", DT_ENT("F4", "", 1), 1, "1 elements of F4");
+    reject_header("f6_partial", DT_ENT("F6_E3M2", "2", 2), 2, "F6_E3M2 (6 bits each)");
+    reject_header("f6_length", DT_ENT("F6_E2M3", "4", 4), 4,
+                  "does not match dtype F6_E2M3 x 4 elements = 3 bytes");
+    reject_header("f4_huge", DT_ENT("F4", "4611686018427387904", 0), 0,
+                  "does not match dtype F4 x 4611686018427387904 elements = 2305843009213693952 "
+                  "bytes");
+    reject_header("torch_spelling", DT_ENT("F8_E4M3FN", "1", 1), 1,
+                  "unknown dtype 'F8_E4M3FN' (the format's dtypes: BOOL U8 I8");
+    reject_header("lower_case", DT_ENT("i16", "1", 2), 2, "unknown dtype 'i16'");
+#undef DT_ENT
+    {   /* a packed tensor whose count fills whole bytes: raw bytes, no numbers */
+        const char *h = "{\"p\":{\"dtype\":\"F4\",\"shape\":[2,3],\"data_offsets\":[0,3]},"
+                        "\"q\":{\"dtype\":\"F6_E2M3\",\"shape\":[8],\"data_offsets\":[3,9]}}";
+        size_t n, hb = strlen(h);
+        unsigned char *b = build_file(hb, h, hb, 9, &n), raw[9];
+        st_file sf;
+        lsd_err err;
+        real r[8];
+        if (!b) return;
+        if (st_open_mem(&sf, b, n, "packed", &err) == LSD_OK) {
+            const st_entry *e = st_find(&sf, "p");
+            CHECK(e && e->nelem == 6 && e->end - e->begin == 3 && st_dtype_bits(e->dtype) == 4,
+                  "F4 (2, 3) takes 3 bytes");
+            CHECK(st_read_raw(&sf, "q", raw, 6, &err) == LSD_OK && raw[0] == 0xAB,
+                  "F6 raw bytes: %s", err.msg);
+            CHECK(st_read_real(&sf, "p", r, 6, -1, NULL, &err) == LSD_ERR_ARG &&
+                      strstr(err.msg, "F4 tensor 'p' cannot be read as numbers") &&
+                      strstr(err.msg, "packed"), "F4 into real refused: %s", err.msg);
+            st_close(&sf);
+        } else
+            CHECK(0, "packed F4/F6 file rejected: %s", err.msg);
+        free(b);
+    }
+}
+
+/* The writer stores the new integer kinds, BOOL and F8 bits little-endian; Python (numpy)
+ * reads the integers back; F4, F6 and C64 are refused. */
+static void test_writer_dtypes(void)
+{
+    int8_t i8[3] = {-128, -1, 127};
+    int16_t i16[3] = {-2, (int16_t)-32768, 32767};
+    uint16_t u16[2] = {65535, 258};
+    uint32_t u32[2] = {4294967295u, 16909060u};
+    uint64_t u64[2] = {18446744073709551615ull, 72623859790382856ull};
+    uint8_t bl[3] = {0, 1, 7}, f8[2] = {0x7E, 0xFF};
+    int64_t s3[1] = {3}, s2[1] = {2};
+    st_writer w;
+    st_file sf;
+    lsd_err err;
+    char path[512], script[512], cmd[2048];
+    unsigned char raw[24];
+    int64_t gi[3];
+    double g[2];
+    real gr[3];
+    int ok;
+    FILE *f;
+    tmp_path(path, sizeof path, "writer_dtypes.safetensors");
+    st_writer_init(&w);
+    ok = st_writer_add(&w, "i8", ST_I8, 1, s3, i8, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "i16", ST_I16, 1, s3, i16, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "u16", ST_U16, 1, s2, u16, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "u32", ST_U32, 1, s2, u32, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "u64", ST_U64, 1, s2, u64, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "bool", ST_BOOL, 1, s3, bl, &err) == LSD_OK;
+    ok &= st_writer_add(&w, "f8", ST_F8_E4M3, 1, s2, f8, &err) == LSD_OK;
+    CHECK(ok, "writer takes I8 I16 U16 U32 U64 BOOL F8_E4M3: %s", err.msg);
+    CHECK(st_writer_add(&w, "f4", ST_F4, 1, s2, f8, &err) == LSD_ERR_ARG &&
+              strstr(err.msg, "does not store F4"), "writer refuses F4: %s", err.msg);
+    CHECK(st_writer_add(&w, "c", ST_C64, 1, s2, u64, &err) == LSD_ERR_ARG, "writer refuses C64");
+    CHECK(st_writer_save(&w, path, &err) == LSD_OK, "save new dtypes: %s", err.msg);
+    st_writer_free(&w);
+    if (st_open(&sf, path, &err) != LSD_OK) {
+        CHECK(0, "open new dtypes: %s", err.msg);
+        return;
+    }
+    CHECK(st_read_raw(&sf, "i16", raw, 6, &err) == LSD_OK && raw[0] == 0xFE && raw[1] == 0xFF &&
+              raw[2] == 0x00 && raw[3] == 0x80 && raw[4] == 0xFF && raw[5] == 0x7F,
+          "I16 little-endian on disk");
+    CHECK(st_read_raw(&sf, "u32", raw, 8, &err) == LSD_OK && raw[4] == 0x04 && raw[5] == 0x03 &&
+              raw[6] == 0x02 && raw[7] == 0x01, "U32 little-endian on disk");
+    CHECK(st_read_raw(&sf, "u64", raw, 16, &err) == LSD_OK && raw[8] == 0x08 && raw[15] == 0x01,
+          "U64 little-endian on disk");
+    CHECK(st_read_raw(&sf, "bool", raw, 3, &err) == LSD_OK && raw[0] == 0 && raw[1] == 1 &&
+              raw[2] == 1, "BOOL stored as 0/1");
+    CHECK(st_read_i64(&sf, "i8", gi, 3, 1, s3, &err) == LSD_OK && gi[0] == -128 && gi[1] == -1 &&
+              gi[2] == 127, "I8 round trip: %s", err.msg);
+    CHECK(st_read_i64(&sf, "i16", gi, 3, 1, s3, &err) == LSD_OK && gi[0] == -2 &&
+              gi[1] == -32768 && gi[2] == 32767, "I16 round trip: %s", err.msg);
+    CHECK(st_read_i64(&sf, "u64", gi, 2, 1, s2, &err) == LSD_ERR_RANGE &&
+              strstr(err.msg, "'u64': element 0 (U64 18446744073709551615) is above INT64_MAX"),
+          "U64 above INT64_MAX refused naming tensor and element: %s", err.msg);
+    CHECK(st_read_f64(&sf, "f8", g, 2, 1, s2, &err) == LSD_OK && g[0] == 448.0 && isnan(g[1]) &&
+              signbit(g[1]), "F8_E4M3 bits: 448 and -NaN: %s", err.msg);
+    CHECK(st_read_real(&sf, "bool", gr, 3, -1, NULL, &err) == LSD_ERR_ARG &&
+              strstr(err.msg, "BOOL tensor 'bool' cannot be read as numbers") &&
+              strstr(err.msg, "U8"), "BOOL into real refused, saying what to do: %s", err.msg);
+    st_close(&sf);
+    if (!test_have_python_module("numpy, safetensors")) {
+        test_skip("python3 with numpy and safetensors not available: new dtypes not read by "
+                  "Python");
+        return;
+    }
+    tmp_path(script, sizeof script, "st_check_dtypes.py");
+    f = fopen(script, "w");
+    if (!f || fputs("import sys\nfrom safetensors import safe_open\n"
+                    "with safe_open(sys.argv[1], 'np') as s:\n"   /* numpy has no F8 */
+                    "    t = {k: s.get_tensor(k) for k in s.keys() if k != 'f8'}\n"
+                    "ok = t['i8'].tolist() == [-128, -1, 127] and t['i8'].dtype.name == 'int8'\n"
+                    "ok &= t['i16'].tolist() == [-2, -32768, 32767] and t['i16'].dtype.name == 'int16'\n"
+                    "ok &= t['u16'].tolist() == [65535, 258] and t['u16'].dtype.name == 'uint16'\n"
+                    "ok &= t['u32'].tolist() == [4294967295, 16909060]\n"
+                    "ok &= t['u64'].tolist() == [2**64 - 1, 72623859790382856]\n"
+                    "ok &= t['bool'].tolist() == [False, True, True]\n"
+                    "sys.exit(0 if ok else 1)\n", f) < 0 || fclose(f) != 0) {
+        CHECK(0, "cannot write %s", script);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s'", test_python(), script, path);
+    CHECK(system(cmd) == 0, "Python reads the new dtypes we wrote with their values: %s", cmd);
+    remove(path);
+}
+
+/* 'lsdseg info' lists the tensor of every dtype file: name, dtype and shape. */
+static void test_info_dtypes(const char *exe)
+{
+    dt_block blocks[MAX_BLOCKS];
+    char *text, out[4096], shape[128];
+    int nb = load_expected(blocks, &text), i, j, rc;
+    if (nb < 0) {
+        free(text);
+        return;
+    }
+    for (i = 0; i < nb; i++) {
+        size_t o = 0;
+        o += (size_t)snprintf(shape, sizeof shape, "(");
+        for (j = 0; j < blocks[i].ndim && o < sizeof shape; j++)
+            o += (size_t)snprintf(shape + o, sizeof shape - o, j ? ", %lld" : "%lld",
+                                  (long long)blocks[i].shape[j]);
+        if (o < sizeof shape) snprintf(shape + o, sizeof shape - o, ")");
+        rc = test_run(out, sizeof out, "'%s' info '%s/%s.safetensors'", exe, DTYPE_DIR,
+                      blocks[i].dtype);
+        {   /* the tensor's own line: name, dtype, shape, count */
+            int found = 0;
+            char *line = out, *nl, *p, *t;
+            for (; *line && !found; line = nl) {
+                nl = strchr(line, '\n');
+                if (nl) *nl++ = '\0';
+                else nl = line + strlen(line);
+                p = line;
+                if (!(t = next_tok(&p)) || strcmp(t, blocks[i].name)) continue;
+                if (!(t = next_tok(&p)) || strcmp(t, blocks[i].dtype)) continue;
+                found = strstr(p, shape) != NULL;
+            }
+            CHECK(rc == 0 && found, "lsdseg info lists %s '%s' %s (exit status %d)",
+                  blocks[i].dtype, blocks[i].name, shape, rc);
+        }
+    }
+    free(text);
+}
+
 /* 'lsdseg info' prints the table and the total, and fails with the reader's message. */
 static void test_info_command(void)
 {
@@ -646,6 +1105,7 @@ static void test_info_command(void)
     }
     remove(file);
     remove(out);
+    test_info_dtypes(exe);
 }
 
 int main(void)
@@ -660,6 +1120,9 @@ int main(void)
     test_valid_handmade();
     test_malformed();
     test_python_interop();
+    test_dtype_files();
+    test_dtype_malformed();
+    test_writer_dtypes();
     test_info_command();
     return test_summary();
 }
