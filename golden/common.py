@@ -1,15 +1,69 @@
 """Helpers shared by the golden generators: saving with metadata."""
+import ctypes
 import json
+import os
 import struct
 
 import torch
 
+# oneDNN 2.x's dnnl_cpu_isa_t values (dnnl_types.h) and the names ONEDNN_MAX_CPU_ISA takes
+_ONEDNN_ISA = {0x0: "all", 0x1: "sse41", 0x3: "avx", 0x7: "avx2", 0xf: "avx512_mic",
+               0x1f: "avx512_mic_4ops", 0x27: "avx512_core", 0x67: "avx512_core_vnni",
+               0xe7: "avx512_core_bf16", 0x3e7: "avx512_core_amx", 0x407: "avx2_vnni"}
+
+
+def _mapped_libraries():
+    """Real paths of the shared libraries this process has mapped (Linux; else empty)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line and ".so" in line}
+    except OSError:
+        return []
+    return sorted({os.path.realpath(p) for p in paths})
+
+
+def _onednn_isa():
+    """The instruction set oneDNN runs here (after ONEDNN_MAX_CPU_ISA), or 'unknown'."""
+    libs = [p for p in _mapped_libraries() if "dnnl" in os.path.basename(p)
+            or "torch_cpu" in os.path.basename(p)]
+    for path in libs:
+        try:
+            fn = ctypes.CDLL(path).dnnl_get_effective_cpu_isa
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_int
+        v = fn()
+        return "%s (0x%x)" % (_ONEDNN_ISA.get(v, "?"), v)
+    return "unknown"
+
+
+def _blas():
+    """The BLAS libraries mapped into this process (the alternative libblas.so.3 points to:
+    Debian's reference BLAS, OpenBLAS, BLIS, MKL), as their last two path components."""
+    names = ["/".join(p.split("/")[-2:]) for p in _mapped_libraries()
+             if any(k in os.path.basename(p).lower() for k in ("blas", "blis", "mkl"))]
+    return ",".join(names) or "none"
+
+
+def cpu_path():
+    """What chooses PyTorch's float64 CPU code paths, so that a file regenerated elsewhere
+    is compared to the byte only when all of these agree (tests/test_goldens.c): torch's
+    version and CPU capability (ATEN_CPU_CAPABILITY), oneDNN's ISA (ONEDNN_MAX_CPU_ISA),
+    the BLAS library and the number of threads."""
+    torch.zeros(1) + 1  # loads the kernels
+    show = torch.__config__.show()
+    cap = [l.split(":", 1)[1].strip() for l in show.splitlines() if "CPU capability" in l]
+    return {"torch_version": torch.__version__,
+            "cpu_capability": cap[0] if cap else "unknown",
+            "onednn_isa": _onednn_isa(), "blas": _blas(),
+            "threads": str(torch.get_num_threads())}
+
 
 def meta(device, **extra):
-    """Metadata every golden file carries: PyTorch version, device, dtype."""
-    m = {"torch_version": torch.__version__, "device": str(device),
-         "dtype": "float64" if device == "cpu" else "float32",
+    """Metadata every golden file carries: device, dtype and the CPU path (cpu_path)."""
+    m = {"device": str(device), "dtype": "float64" if device == "cpu" else "float32",
          "generator": "golden/gen.py"}
+    m.update(cpu_path())
     m.update({k: str(v) for k, v in extra.items()})
     return m
 
