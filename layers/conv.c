@@ -24,6 +24,7 @@
  * padding need no unfolding and call gemm on the tensors directly.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
@@ -237,8 +238,9 @@ static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 /* The tile is gemm's: SMALL_O rows, two vectors of the compile-time width (the sums fill
  * 12-16 registers). A portable x86-64 gcc/clang build runs gemm's AVX2/AVX-512 kernels by
  * run-time dispatch (tensor/gemm.c) and this path, compiled for SSE2 only, would be slower
- * there (reduced infer 30 -> 70 ms): it is used only where gemm does not dispatch (-march
- * builds with AVX, other architectures, tcc). LSD_SMALL_CONV is 1 where it is used. */
+ * there (reduced infer 30 -> 70 ms): by default it is used only where gemm runs its base
+ * kernel (-march builds with AVX, other architectures, tcc, CPUs without AVX2).
+ * LSD_CONV_DIRECT=1 or 0 forces it on or off (conv_direct_on); the bits are the same. */
 #if defined(__AVX512F__)
 #define SMALL_O 8
 #define SMALL_X (128 / (int)sizeof(real))
@@ -249,21 +251,32 @@ static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 #define SMALL_O 4
 #define SMALL_X (32 / (int)sizeof(real))
 #endif
-#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
-    !defined(__TINYC__) && !defined(__AVX__)
-#define LSD_SMALL_CONV 0
-#else
-#define LSD_SMALL_CONV 1
-#endif
 #define SMALL_KMAX 8 /* widest window */
 #define SMALL_CKK 288 /* largest C*KH*KW */
 #define SMALL_CG 32   /* most grid channels */
+
+int conv_direct_on(void)
+{
+    const char *v = getenv("LSD_CONV_DIRECT");
+    if (v && !strcmp(v, "1")) return 1;
+    if (v && !strcmp(v, "0")) return 0;
+    return !strcmp(gemm_kernel_name(), "base");
+}
+
+int conv_check_env(lsd_err *err)
+{
+    const char *v = getenv("LSD_CONV_DIRECT");
+    if (!v || !*v || !strcmp(v, "0") || !strcmp(v, "1")) return LSD_OK;
+    return lsd_fail(err, LSD_ERR_ARG, "LSD_CONV_DIRECT=%.40s: it takes 1 (the direct path for "
+                    "convolutions with few channels) or 0 (always im2col and gemm); unset, the "
+                    "direct path is used where gemm runs its base kernel", v);
+}
 
 /* 1 if the grid pass of g may take the direct path with `avail` work elements. */
 static int small_ok(const Geom *g, size_t avail)
 {
     int ckk = g->C * g->KH * g->KW, cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-    return LSD_SMALL_CONV && !g->point && g->stride == 1 && g->KW <= SMALL_KMAX && ckk <= SMALL_CKK &&
+    return conv_direct_on() && !g->point && g->stride == 1 && g->KW <= SMALL_KMAX && ckk <= SMALL_CKK &&
            g->CG <= SMALL_CG && (size_t)ckk * cgp <= avail;
 }
 

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../layers/conv.h"
 #include "../tensor/common.h"
+#include "../tensor/gemm.h"
 #include "commands.h"
 
 /* one line per subcommand; each cmd_* lives in ref/cmd_<name>.c */
@@ -53,6 +55,12 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     int i;
+    lsd_err err;
+    /* the switches that force a code path (tests, benchmarks) must name one that exists */
+    if (gemm_check_env(&err) || conv_check_env(&err)) {
+        fprintf(stderr, "lsdseg: %s\n", err.msg);
+        return 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -62,8 +70,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("lsdseg %s (real = %s, threads = %d)\n", LSD_VERSION, LSD_PRECISION_NAME,
-               lsd_num_threads());
+        printf("lsdseg %s (real = %s, threads = %d, gemm kernel %s, direct convolutions %s)\n",
+               LSD_VERSION, LSD_PRECISION_NAME, lsd_num_threads(), gemm_kernel_name(),
+               conv_direct_on() ? "on" : "off");
         return 0;
     }
     for (i = 0; lsd_commands[i].name; i++)

@@ -241,25 +241,67 @@ typedef struct {
     int mr, nr;
 } kernel;
 
+/* The kernels a build may pick, widest first (a build without dispatch has "base" only). */
+static int cpu_has(const char *name)
+{
+#ifdef LSD_GEMM_DISPATCH
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx512")) return __builtin_cpu_supports("avx512f");
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
+#endif
+    return !strcmp(name, "base");
+}
+
 /* The widest kernel this CPU runs, a pure function of the CPU. The environment variable
- * LSD_GEMM_KERNEL=base|avx2 caps it (tests and benchmarks of the narrower kernels). */
+ * LSD_GEMM_KERNEL=base|avx2|avx512 forces one (tests, benchmarks, and checking that every
+ * kernel gives the same bits); gemm_check_env refuses a value this build or CPU cannot run,
+ * and here an unusable value falls back to the automatic choice. */
 static kernel pick_kernel(void)
 {
     kernel k;
-#ifdef LSD_GEMM_DISPATCH
-    const char *cap = getenv("LSD_GEMM_KERNEL");
-    int base = cap && strcmp(cap, "base") == 0, avx2 = cap && strcmp(cap, "avx2") == 0;
-#endif
+    const char *force = getenv("LSD_GEMM_KERNEL");
     k.fn = kernel_base; k.mr = MR_BASE; k.nr = NR_BASE;
+    if (force && !strcmp(force, "base")) return k;
+    if (force && (strcmp(force, "avx2") && strcmp(force, "avx512"))) force = NULL;
+    if (force && !cpu_has(force)) force = NULL;
 #ifdef LSD_GEMM_DISPATCH
-    __builtin_cpu_init();
-    if (!base && !avx2 && __builtin_cpu_supports("avx512f")) {
+    if ((!force || !strcmp(force, "avx512")) && cpu_has("avx512")) {
         k.fn = kernel_avx512; k.mr = MR_512; k.nr = NR_512;
-    } else if (!base && __builtin_cpu_supports("avx2")) {
+    } else if (cpu_has("avx2")) {
         k.fn = kernel_avx2; k.mr = MR_AVX; k.nr = NR_AVX;
     }
 #endif
     return k;
+}
+
+const char *gemm_kernel_name(void)
+{
+    kernel k = pick_kernel();
+#ifdef LSD_GEMM_DISPATCH
+    if (k.fn == kernel_avx512) return "avx512";
+    if (k.fn == kernel_avx2) return "avx2";
+#endif
+    (void)k;
+    return "base";
+}
+
+int gemm_check_env(lsd_err *err)
+{
+    const char *force = getenv("LSD_GEMM_KERNEL");
+    if (!force || !*force) return LSD_OK;
+    if (strcmp(force, "base") && strcmp(force, "avx2") && strcmp(force, "avx512"))
+        return lsd_fail(err, LSD_ERR_ARG, "LSD_GEMM_KERNEL=%.40s: the kernels are base, avx2 and "
+                        "avx512 (unset it to let the CPU choose)", force);
+    if (!cpu_has(force))
+        return lsd_fail(err, LSD_ERR_ARG, "LSD_GEMM_KERNEL=%s: %s", force,
+#ifdef LSD_GEMM_DISPATCH
+                        "this CPU does not run it (unset it, or choose a narrower kernel)"
+#else
+                        "this build has one kernel, base (run-time dispatch is for portable "
+                        "x86-64 builds with gcc or clang): unset it or set it to base"
+#endif
+        );
+    return LSD_OK;
 }
 
 /* Scratch of one thread: packed A block, one packed B strip, running sums. */

@@ -18,6 +18,14 @@
 void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
           const real *B, int ldb, real beta, real *C, int ldc);
 
+/* The micro-kernel gemm runs on this machine: "avx512", "avx2" or "base" (the portable one;
+ * the only one of builds without run-time dispatch). LSD_GEMM_KERNEL=base|avx2|avx512 forces
+ * one; every kernel gives the same bits. */
+const char *gemm_kernel_name(void);
+/* LSD_OK unless LSD_GEMM_KERNEL names a kernel that is unknown or that this build or CPU
+ * cannot run (the message says which can). */
+int gemm_check_env(lsd_err *err);
+
 /* The naive triple loop: the reference gemm is tested against. */
 void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
                 const real *B, int ldb, real beta, real *C, int ldc);
