@@ -2,7 +2,8 @@
 #
 #   make                 library (liblsdseg.a) and the lsdseg command
 #   make test            every test program; ends with "N passed, N failed"
-#   make check-slow      the slower checks (long fuzz-free gradient sweeps, full-size goldens)
+#   make check-slow      the slower checks (long gradient sweeps, full-size goldens), then
+#                        the unit tests under qemu on riscv64 and i686 (SLOW_CROSS)
 #   make bench           benchmarks; prints a table and writes bench/results.csv
 #   make demo            the built-in synthetic-to-real demo
 #   make golden          regenerates golden/ with PyTorch (needs python3-torch)
@@ -132,8 +133,20 @@ tests: $(TEST_BIN) $(LSDSEG)
 test: tests
 	@LSD_TMP=$(BUILD)/tmp LSD_LSDSEG="$(if $(RUNNER),,$(LSDSEG))" sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
 
+# the slow checks, then the unit tests under qemu-user on the architectures CI does not run
+# (riscv64, i686; float and double), skipped visibly where the cross compiler or qemu is missing
+SLOW_CROSS ?= riscv64 i686
 check-slow: tests
 	@LSD_SLOW=1 LSD_TMP=$(BUILD)/tmp LSD_LSDSEG="$(if $(RUNNER),,$(LSDSEG))" sh tests/run.sh "$(RUNNER)" $(TEST_BIN)
+	@if [ -z "$(RUNNER)" ]; then for a in $(SLOW_CROSS); do \
+	  case $$a in s390x) t=s390x-linux-gnu q=qemu-s390x;; aarch64) t=aarch64-linux-gnu q=qemu-aarch64;; \
+	    riscv64) t=riscv64-linux-gnu q=qemu-riscv64;; i686) t=i686-linux-gnu q=qemu-i386;; esac; \
+	  if command -v $$t-gcc >/dev/null && command -v $$q >/dev/null; then \
+	    for p in float double; do echo "== cross $$a $$p"; \
+	      $(MAKE) --no-print-directory test-cross ARCH=$$a PRECISION=$$p >$(BUILD)/cross.log 2>&1; rc=$$?; \
+	      awk '/^FAIL|^SKIP|passed, /' $(BUILD)/cross.log; [ $$rc = 0 ] || exit 1; done; \
+	  else echo "SKIP cross $$a: $$t-gcc or $$q is not installed (Debian: gcc-$$a-linux-gnu, qemu-user)"; fi; \
+	done; fi
 
 # ---- cross-compiled unit tests under qemu-user (Debian's gcc-ARCH-linux-gnu, qemu-user)
 CROSS_TRIPLE_s390x   := s390x-linux-gnu
@@ -142,11 +155,16 @@ CROSS_TRIPLE_riscv64 := riscv64-linux-gnu
 CROSS_TRIPLE_i686    := i686-linux-gnu
 # x87 arithmetic would round differently from x86-64: use SSE2 on i686
 CROSS_CFLAGS_i686    := -msse2 -mfpmath=sse
+# qemu-user's name of each architecture (qemu calls 32-bit x86 i386)
+CROSS_QEMU_s390x     := qemu-s390x
+CROSS_QEMU_aarch64   := qemu-aarch64
+CROSS_QEMU_riscv64   := qemu-riscv64
+CROSS_QEMU_i686      := qemu-i386
 test-cross:
 	@test -n "$(ARCH)" || { echo "usage: make test-cross ARCH=s390x|aarch64|riscv64|i686"; exit 2; }
 	$(MAKE) test TESTS="$(UNIT_TESTS) ascii" CC=$(CROSS_TRIPLE_$(ARCH))-gcc OPENMP=0 LDFLAGS=-static \
 	    CFLAGS="$(CROSS_CFLAGS_$(ARCH)) $(CFLAGS)" \
-	    BUILD=build/cross-$(ARCH)-$(PRECISION) RUNNER="qemu-$(ARCH) -L /usr/$(CROSS_TRIPLE_$(ARCH))" \
+	    BUILD=build/cross-$(ARCH)-$(PRECISION) RUNNER="$(CROSS_QEMU_$(ARCH)) -L /usr/$(CROSS_TRIPLE_$(ARCH))" \
 	    LSD_CROSS=$(ARCH)
 
 # ---- benchmarks (OpenBLAS and PyTorch only here, never dependencies)

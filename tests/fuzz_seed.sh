@@ -36,6 +36,10 @@ fuzz_safetensors)
   st "$dir/overlap" '{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}}' 4
   st "$dir/badjson" '{"a":[1,2,{"x":tru}]}' 0
   printf 'abc' >"$dir/short"
+  # a file of every dtype the format defines (tests/data/safetensors_dtypes.py)
+  for f in tests/data/dtypes/*.safetensors; do
+    [ -f "$f" ] && cp "$f" "$dir/dtype_$(basename "$f")"
+  done
   # small golden files, if the tree has them
   for f in golden/*.safetensors; do
     [ -f "$f" ] || continue
