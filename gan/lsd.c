@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "../layers/dropout.h"
 #include "../layers/loss.h"
 #include "../layers/shape.h"
@@ -355,6 +359,10 @@ int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_wor
         if (!rc) rc = g_acts_alloc(&w->gg, c, N, H, W, 0, err);
         if (!rc) rc = d_acts_alloc(&w->da, c, N, H, W, 1, err);
         if (!rc) rc = d_acts_alloc(&w->dg, c, N, H, W, 0, err);
+        if (!rc) rc = d_acts_alloc(&w->da1, c, N, H, W, 1, err);
+        if (!rc) rc = d_acts_alloc(&w->dg1, c, N, H, W, 0, err);
+        if (!rc) rc = g_acts_alloc(&w->gg1, c, N, H, W, 0, err);
+        if (!rc) rc = f_acts_alloc(&w->fg1, c, N, H, W, 0, err);
     }
     if (rc) {
         lsd_work_free(w);
@@ -372,8 +380,9 @@ int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_wor
     w->masks = (LsdMaskRef *)calloc((size_t)nm, sizeof *w->masks);
     w->mask_mem = (real *)calloc(nmask ? nmask : 1, sizeof(real));
     w->work = (real *)calloc(w->work_n ? w->work_n : 1, sizeof(real));
+    if (mode == LSD_WORK_TRAIN) w->work1 = (real *)calloc(w->work_n ? w->work_n : 1, sizeof(real));
     w->yd = (uint8_t *)calloc((size_t)N * (H / 8 + 1) * (W / 8 + 1), 1);
-    if (!w->masks || !w->mask_mem || !w->work || !w->yd) {
+    if (!w->masks || !w->mask_mem || !w->work || !w->yd || (mode == LSD_WORK_TRAIN && !w->work1)) {
         lsd_work_free(w);
         return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the work buffers");
     }
@@ -381,7 +390,9 @@ int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_wor
     lsd_work_draw_masks(w, 0, 0, 0);
     w->bytes = w->fa[0].bytes + w->fa[1].bytes + w->fg.bytes + w->ca.bytes + w->cg.bytes +
                w->ga[0].bytes + w->ga[1].bytes + w->gg.bytes + w->da.bytes + w->dg.bytes +
-               (nmask + w->work_n) * sizeof(real) + (size_t)nm * sizeof *w->masks +
+               w->da1.bytes + w->dg1.bytes + w->gg1.bytes + w->fg1.bytes +
+               (nmask + w->work_n * (w->work1 ? 2 : 1)) * sizeof(real) +
+               (size_t)nm * sizeof *w->masks +
                (size_t)N * (H / 8 + 1) * (W / 8 + 1);
     return LSD_OK;
 }
@@ -399,9 +410,15 @@ void lsd_work_free(LsdWork *w)
     g_acts_free(&w->gg);
     d_acts_free(&w->da);
     d_acts_free(&w->dg);
+    d_acts_free(&w->da1);
+    d_acts_free(&w->dg1);
+    g_acts_free(&w->gg1);
+    f_acts_free(&w->fg1);
     free(w->masks);
     free(w->mask_mem);
     free(w->work);
+    free(w->work1);
+    free(w->term_grad);
     free(w->yd);
     memset(w, 0, sizeof *w);
 }
@@ -442,28 +459,188 @@ void lsd_work_hash_masks(LsdWork *w)
     }
 }
 
+/* ------------------------------------------------------------------ lanes
+ *
+ * Each update of the iteration has a source half and a target half that meet only when their
+ * parameter gradients are added: D's four terms (taken two at a time), G's source and target
+ * terms, F's source and target terms; so do the first forward passes of F and G and G's
+ * second. lsd_step runs the halves as two lanes: side by side on two threads when OpenMP has
+ * two or more (each lane's layers then share half of the threads), one after the other
+ * otherwise. Lane 0 computes in the work's da, dg, gg, fg and work, lane 1 in da1, dg1, gg1,
+ * fg1 and work1; only a few parallel regions per iteration are entered (one per stage).
+ *
+ * The sums are the same whatever the thread count. Each term's parameter gradient is summed
+ * over the batch's samples in a zeroed buffer of its own (the update's first term directly
+ * in the arena's zeroed gradient), and the terms are added in the paper's order after the
+ * lanes join: D's gradient is ((T1 + T2) + T3) + T4, G's and F's Tsrc + Ttgt, where each T
+ * is the layers' own fixed sum over samples and bands (layers/conv.c). (Until lanes, the
+ * terms were added onto the running gradient one band at a time: the same sums in another
+ * association, so the last bits of the parameters differ from lsdseg before the change.)
+ */
+
+/* A lane's buffers and its share of an update's loss. */
+typedef struct {
+    DActs *da, *dg;
+    GActs *gg;
+    FActs *fg;
+    real *work;
+    double loss; /* the lane's term of the update's loss */
+    double seg;  /* lane 0 of update 3: the segmentation loss (sum over the batch) */
+    int rc;
+    lsd_err err;
+} Lane;
+
+/* What the lanes of one iteration share: the model, its views whose parameter gradients go
+ * to the term buffers (lsd_work's term_grad), and the inputs. */
+typedef struct {
+    LsdModel *m;
+    LsdWork *w;
+    const LsdBatch *b;
+    const LsdStepOptions *o;
+    FNet f1;    /* F, gradients into term_grad's F part (lane 1's term) */
+    GNet g1;    /* G, gradients into its G part */
+    DNet d0, d1; /* D, gradients into its two D parts (lane 0's and lane 1's terms) */
+    Lane lane[2];
+} Step;
+
+/* A copy of D's views with the gradients in grad (laid out like D's gradient array). */
+static DNet d_view(const DNet *d, real *grad)
+{
+    DNet v = *d;
+    v.pa.grad = grad;
+    layers_grad_to(&v.conv0, 1, &d->pa, grad);
+    layers_grad_to(v.rb, LSD_DBLOCKS, &d->pa, grad);
+    layers_grad_to(&v.out_s, 1, &d->pa, grad);
+    layers_grad_to(&v.out_c, 1, &d->pa, grad);
+    return v;
+}
+
+/* A copy of G's views with the gradients in grad. */
+static GNet g_view(const GNet *g, real *grad)
+{
+    GNet v = *g;
+    int k;
+    v.pa.grad = grad;
+    for (k = 0; k < LSD_GBLOCKS; k++) {
+        layers_grad_to(&v.blk[k].convt, 1, &g->pa, grad);
+        layers_grad_to(v.blk[k].rb, 2, &g->pa, grad);
+    }
+    layers_grad_to(&v.out, 1, &g->pa, grad);
+    return v;
+}
+
+/* A copy of F's (and C's) views with the gradients in grad. */
+static FNet f_view(const FNet *f, real *grad)
+{
+    FNet v = *f;
+    v.pa.grad = grad;
+    layers_grad_to(v.conv, LSD_NCONV, &f->pa, grad);
+    layers_grad_to(&v.fc6, 1, &f->pa, grad);
+    layers_grad_to(&v.fc7, 1, &f->pa, grad);
+    layers_grad_to(&v.score_fr, 1, &f->pa, grad);
+    layers_grad_to(&v.score_pool3, 1, &f->pa, grad);
+    layers_grad_to(&v.score_pool4, 1, &f->pa, grad);
+    layers_grad_to(&v.upscore2, 1, &f->pa, grad);
+    layers_grad_to(&v.upscore8, 1, &f->pa, grad);
+    layers_grad_to(&v.upscore_pool4, 1, &f->pa, grad);
+    return v;
+}
+
+/* Allocates the term buffers (once per model size) and points the views at them. */
+static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
+                      const LsdStepOptions *o, lsd_err *err)
+{
+    size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total, n = nf + ng + 2 * nd;
+    memset(s, 0, sizeof *s);
+    if (w->term_grad_n != n) {
+        free(w->term_grad);
+        w->term_grad_n = 0;
+        w->term_grad = (real *)calloc(n, sizeof(real));
+        if (!w->term_grad)
+            return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the term gradients "
+                            "(%.0f MB)", (double)n * sizeof(real) / 1e6);
+        w->term_grad_n = n;
+    }
+    s->m = m, s->w = w, s->b = b, s->o = o;
+    s->f1 = f_view(&m->F, w->term_grad);
+    s->g1 = g_view(&m->G, w->term_grad + nf);
+    s->d0 = d_view(&m->D, w->term_grad + nf + ng);
+    s->d1 = d_view(&m->D, w->term_grad + nf + ng + nd);
+    s->lane[0].da = &w->da, s->lane[0].dg = &w->dg, s->lane[0].gg = &w->gg;
+    s->lane[0].fg = &w->fg, s->lane[0].work = w->work;
+    s->lane[1].da = &w->da1, s->lane[1].dg = &w->dg1, s->lane[1].gg = &w->gg1;
+    s->lane[1].fg = &w->fg1, s->lane[1].work = w->work1;
+    return LSD_OK;
+}
+
+/* Runs fn(s, 0, arg) and fn(s, 1, arg): side by side on two threads, each with half of the
+ * threads for its layers (nested), when OpenMP has at least two; one after the other
+ * otherwise. Then the first lane error, if any. */
+static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_err *err)
+{
+    int k;
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    if (nthr >= 2 && !omp_in_parallel()) {
+        if (nthr >= 4 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+#pragma omp parallel num_threads(2)
+        {
+            int t = omp_get_thread_num();
+            if (omp_get_num_threads() < 2) {
+                fn(s, 0, arg);
+                fn(s, 1, arg);
+            } else {
+                omp_set_num_threads(t == 0 ? nthr - nthr / 2 : nthr / 2);
+                fn(s, t, arg);
+            }
+        }
+    } else
+#endif
+    {
+        fn(s, 0, arg);
+        fn(s, 1, arg);
+    }
+    for (k = 0; k < 2; k++)
+        if (s->lane[k].rc) {
+            if (err) *err = s->lane[k].err;
+            return s->lane[k].rc;
+        }
+    return LSD_OK;
+}
+
+/* grad += term, element by element (the terms' order is the caller's). */
+static void add_term(real *grad, const real *term, size_t n)
+{
+    long i, len = (long)n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (len > 65536)
+#endif
+    for (i = 0; i < len; i++) grad[i] += term[i];
+}
+
 /* ------------------------------------------------------------------ iteration */
 
 /* Zeroes a gradient struct's buffers (gradient structs hold reals only). */
 #define ZERO_GRADS(acts) memset((acts).mem, 0, (acts).bytes)
 
-/* The D terms on one image x: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may be NULL),
- * divided by N. Backward into dx (may be NULL) and, if want, D's parameter gradients. */
-static int d_terms(double *loss, LsdModel *m, LsdWork *w, const real *x, const DMasks *mk,
-                   int domain, double ws, const uint8_t *yd, double wc, real *dx, int want,
-                   lsd_err *err)
+/* The D terms on one image x in lane ln: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may
+ * be NULL), divided by N. Backward into dx (may be NULL) and, if want, the parameter
+ * gradients of d (+=). */
+static int d_terms(double *loss, const LsdModel *m, Lane *ln, DNet *d, const real *x,
+                   const DMasks *mk, int domain, double ws, const uint8_t *yd, double wc,
+                   real *dx, int want, lsd_err *err)
 {
-    DActs *a = &w->da, *g = &w->dg;
+    DActs *a = ln->da, *g = ln->dg;
     int N = a->N, hw = a->h * a->w, rc = LSD_OK;
     double ls = 0, lc = 0;
-    d_forward(a, x, &m->D, mk, w->work);
+    d_forward(a, x, d, mk, ln->work);
     ZERO_GRADS(*g);
     softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / N));
     if (yd)
         rc = softmax_ce(&lc, g->out_c, a->out_c, yd, N, m->cfg.n_class, hw, 255, LOSS_SUM,
                         (real)(wc / N), err);
     if (rc) return rc;
-    d_backward(dx, g, a, x, &m->D, mk, want, w->work);
+    d_backward(dx, g, a, x, d, mk, want, ln->work);
     *loss = (ws * ls + wc * lc) / N;
     return LSD_OK;
 }
@@ -486,88 +663,147 @@ static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
     if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
 }
 
-/* One LSD-seg iteration: D, G, then F and C (see the top of this file). */
+/* Lane k's domain through F (if arg) and G: lane 0 the source, lane 1 the target. */
+static void lane_features(Step *s, int k, int with_f)
+{
+    LsdWork *w = s->w;
+    FActs *fa = &w->fa[k];
+    if (with_f) f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &w->fm[k], s->lane[k].work);
+    g_forward(&w->ga[k], fa->fc7d, fa->pool[3], fa->pool[2], &s->m->G, &w->gm[k],
+              s->lane[k].work);
+}
+
+/* Update 1, D's terms two at a time (pair 0, 1): real source (0, with its classes y') and
+ * fake source (1), then real target (2) and fake target (3). The first term's gradients go
+ * to D's (zeroed) gradient, the others' to the lanes' term buffers. */
+static void lane_d(Step *s, int k, int pair)
+{
+    static const int KIND[2][2] = {{LSD_SRC_REAL, LSD_SRC_FAKE}, {LSD_TGT_REAL, LSD_TGT_FAKE}};
+    LsdWork *w = s->w;
+    Lane *ln = &s->lane[k];
+    int kind = KIND[pair][k];
+    const real *x = kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? w->ga[LSD_SRC].img
+                  : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
+    DNet *d = kind == LSD_SRC_REAL ? &s->m->D : k ? &s->d1 : &s->d0;
+    if (d != &s->m->D) arena_zero_grad(&d->pa);
+    ln->rc = d_terms(&ln->loss, s->m, ln, d, x, &w->dm[kind], kind, 1,
+                     kind == LSD_SRC_REAL ? w->yd : NULL, kind == LSD_SRC_REAL ? 1 : 0, NULL, 1,
+                     &ln->err);
+}
+
+/* Update 2, lane k's domain: its fake classified as real (source 0 with classes y', target
+ * 2) by D, weight 0.1, plus the L1 reconstruction; G's gradients (+=) into G's (lane 0) or
+ * the term buffer (lane 1). */
+static void lane_g(Step *s, int k, int unused)
+{
+    LsdWork *w = s->w;
+    Lane *ln = &s->lane[k];
+    GActs *ga = &w->ga[k];
+    int N = w->N, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
+    size_t nimg = (size_t)N * 3 * w->H * w->W;
+    double l1w = s->o->l1_weight, l;
+    (void)unused;
+    ZERO_GRADS(*ln->gg);
+    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, &w->dm[fake], k ? 2 : 0, 0.1,
+                     k ? NULL : w->yd, k ? 0 : 1, ln->gg->img, 0, &ln->err);
+    if (ln->rc) return;
+    ln->loss = l + l1w * l1_loss(ln->gg->img, ga->img, k ? s->b->xt01 : s->b->xs01, nimg,
+                                 (real)(l1w / N)) / N;
+    g_backward(NULL, NULL, NULL, ln->gg, ga, w->fa[k].fc7d, k ? &s->g1 : &s->m->G, &w->gm[k],
+               1, ln->work);
+}
+
+/* Update 3, lane k's domain. Source (lane 0): C's segmentation loss (into seg), then G(F(Xs)) as real target (2) with the classes y'. Target
+ * (lane 1): G(F(Xt)) as real source (0). Back through the updated D and G into F; F's and
+ * C's gradients (+=) into F's (lane 0) or the term buffer (lane 1). */
+static void lane_f(Step *s, int k, int unused)
+{
+    LsdWork *w = s->w;
+    Lane *ln = &s->lane[k];
+    FActs *fa = &w->fa[k], *fg = ln->fg;
+    GActs *ga = &w->ga[k];
+    int N = w->N;
+    double l;
+    (void)unused;
+    ZERO_GRADS(*fg);
+    if (k == 0) {
+        double lseg;
+        ZERO_GRADS(w->cg);
+        c_forward(&w->ca, fa, &s->m->F, ln->work);
+        ln->rc = softmax_ce(&lseg, w->cg.score, w->ca.score, s->b->ys, N, s->m->cfg.n_class,
+                            w->H * w->W, 255, LOSS_SUM, (real)(1.0 / N), &ln->err);
+        if (ln->rc) return;
+        ln->seg = lseg;
+        c_backward(&w->cg, fg, &w->ca, fa, &s->m->F, 1, ln->work);
+    }
+    ZERO_GRADS(*ln->gg);
+    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, &w->dm[k ? LSD_TGT_FAKE : LSD_SRC_FAKE],
+                     k ? 0 : 2, s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight,
+                     ln->gg->img, 0, &ln->err);
+    if (ln->rc) return;
+    ln->loss = l;
+    g_backward(fg->fc7d, fg->pool[3], fg->pool[2], ln->gg, ga, fa->fc7d, &s->m->G, &w->gm[k], 0,
+               ln->work);
+    f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->m->F, &w->fm[k], ln->work);
+}
+
+/* One LSD-seg iteration: D, G, then F and C (see the top of this file), each update's source
+ * and target halves in two lanes (see "Lanes" above). */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err)
 {
-    FActs *fs = &w->fa[LSD_SRC], *ft = &w->fa[LSD_TGT];
-    GActs *gs = &w->ga[LSD_SRC], *gt = &w->ga[LSD_TGT];
+    Step s;
     int N = w->N, H = w->H, W = w->W, i, rc;
-    size_t nimg = (size_t)N * 3 * H * W;
     long t = m->step + 1;
-    double l, lseg, advw = o->adv_weight, cw = o->c_weight, l1w = o->l1_weight;
-    uint8_t *yd = w->yd;
+    size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total;
     if (w->mode != LSD_WORK_TRAIN)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
     if ((rc = lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
+    if ((rc = step_begin(&s, m, w, b, o, err))) return rc;
     for (i = 0; i < N; i++) /* y' = Ys at D's output size, PIL nearest */
-        resize_labels_nearest(yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W, H,
-                              W, w->da.h, w->da.w);
+        resize_labels_nearest(w->yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W,
+                              H, W, w->da.h, w->da.w);
     iteration_masks(w, o, m->step);
     out->loss_D = out->loss_G = out->loss_F = out->loss_seg = 0;
 
-    /* F's features of both domains (F changes only in step 3) and G's images */
-    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
-    f_forward(ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
-    g_forward(gs, fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC], w->work);
-    g_forward(gt, ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT], w->work);
+    /* F's features of both domains (F changes only in update 3) and G's images */
+    if ((rc = run_lanes(&s, lane_features, 1, err))) return rc;
 
-    /* 1. D: real source 0 (and its classes y'), fake source 1, real target 2, fake target 3 */
+    /* 1. D: real source 0 (and its classes y'), fake source 1, real target 2, fake target 3;
+     * G's images are constants */
     arena_zero_grad(&m->D.pa);
-    rc = d_terms(&l, m, w, b->xs01, &w->dm[LSD_SRC_REAL], 0, 1, yd, 1, NULL, 1, err);
-    if (rc) return rc;
-    out->loss_D += l;
-    d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 1, 1, NULL, 0, NULL, 1, err);
-    out->loss_D += l;
-    d_terms(&l, m, w, b->xt01, &w->dm[LSD_TGT_REAL], 2, 1, NULL, 0, NULL, 1, err);
-    out->loss_D += l;
-    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 3, 1, NULL, 0, NULL, 1, err);
-    out->loss_D += l;
+    if ((rc = run_lanes(&s, lane_d, 0, err))) return rc;
+    out->loss_D += s.lane[0].loss;
+    out->loss_D += s.lane[1].loss;
+    add_term(m->D.pa.grad, s.d1.pa.grad, nd);
+    if ((rc = run_lanes(&s, lane_d, 1, err))) return rc;
+    out->loss_D += s.lane[0].loss;
+    out->loss_D += s.lane[1].loss;
+    add_term(m->D.pa.grad, s.d0.pa.grad, nd);
+    add_term(m->D.pa.grad, s.d1.pa.grad, nd);
     arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
 
-    /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction;
-     * G's images are those computed above (same parameters, same masks) */
+    /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction,
+     * through the updated D; G's images are those computed above (same parameters, masks) */
     arena_zero_grad(&m->G.pa);
-    ZERO_GRADS(w->gg);
-    rc = d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 0, 0.1, yd, 1, w->gg.img, 0, err);
-    if (rc) return rc;
-    out->loss_G += l + l1w * l1_loss(w->gg.img, gs->img, b->xs01, nimg, (real)(l1w / N)) / N;
-    g_backward(NULL, NULL, NULL, &w->gg, gs, fs->fc7d, &m->G, &w->gm[LSD_SRC], 1, w->work);
-    ZERO_GRADS(w->gg);
-    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 2, 0.1, NULL, 0, w->gg.img, 0, err);
-    out->loss_G += l + l1w * l1_loss(w->gg.img, gt->img, b->xt01, nimg, (real)(l1w / N)) / N;
-    g_backward(NULL, NULL, NULL, &w->gg, gt, ft->fc7d, &m->G, &w->gm[LSD_TGT], 1, w->work);
+    arena_zero_grad(&s.g1.pa);
+    if ((rc = run_lanes(&s, lane_g, 0, err))) return rc;
+    out->loss_G += s.lane[0].loss;
+    out->loss_G += s.lane[1].loss;
+    add_term(m->G.pa.grad, s.g1.pa.grad, ng);
     arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
 
-    /* 3. F and C: segmentation on the source, domains swapped for D, through updated G, D */
+    /* 3. F and C: segmentation on the source, domains swapped for D, through the updated G
+     * (its images computed again) and D */
     arena_zero_grad(&m->F.pa);
-    g_forward(gs, fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC], w->work);
-    g_forward(gt, ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT], w->work);
-    /* source: C's loss, then G(F(Xs)) as real target (2) with classes y' */
-    ZERO_GRADS(w->fg);
-    ZERO_GRADS(w->cg);
-    c_forward(&w->ca, fs, &m->F, w->work);
-    rc = softmax_ce(&lseg, w->cg.score, w->ca.score, b->ys, N, m->cfg.n_class, H * W, 255,
-                    LOSS_SUM, (real)(1.0 / N), err);
-    if (rc) return rc;
-    out->loss_seg = lseg / N;
-    out->loss_F += lseg / N;
-    c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
-    ZERO_GRADS(w->gg);
-    rc = d_terms(&l, m, w, gs->img, &w->dm[LSD_SRC_FAKE], 2, advw, yd, cw, w->gg.img, 0, err);
-    if (rc) return rc;
-    out->loss_F += l;
-    g_backward(w->fg.fc7d, w->fg.pool[3], w->fg.pool[2], &w->gg, gs, fs->fc7d, &m->G,
-               &w->gm[LSD_SRC], 0, w->work);
-    f_backward(&w->fg, fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
-    /* target: G(F(Xt)) as real source (0) */
-    ZERO_GRADS(w->fg);
-    ZERO_GRADS(w->gg);
-    d_terms(&l, m, w, gt->img, &w->dm[LSD_TGT_FAKE], 0, advw, NULL, 0, w->gg.img, 0, err);
-    out->loss_F += l;
-    g_backward(w->fg.fc7d, w->fg.pool[3], w->fg.pool[2], &w->gg, gt, ft->fc7d, &m->G,
-               &w->gm[LSD_TGT], 0, w->work);
-    f_backward(&w->fg, ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
+    arena_zero_grad(&s.f1.pa);
+    if ((rc = run_lanes(&s, lane_features, 0, err))) return rc;
+    if ((rc = run_lanes(&s, lane_f, 0, err))) return rc;
+    out->loss_seg = s.lane[0].seg / N;
+    out->loss_F += s.lane[0].seg / N;
+    out->loss_F += s.lane[0].loss;
+    out->loss_F += s.lane[1].loss;
+    add_term(m->F.pa.grad, s.f1.pa.grad, nf);
     arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
     m->step = t;
     return LSD_OK;

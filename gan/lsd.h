@@ -118,6 +118,14 @@ typedef struct {
     uint8_t *yd;       /* (N, H/8, W/8) Ys resized to D's output (PIL nearest) */
     real *work;        /* convolution scratch */
     size_t work_n;
+    /* lane 1 of lsd_step (training works only; lsd.c, "Lanes"): the target half of each
+     * update runs on these beside the source half, which uses da, dg, gg, fg and work */
+    DActs da1, dg1;
+    GActs gg1;
+    FActs fg1;
+    real *work1;
+    real *term_grad;   /* F, G, D and D gradients of the terms summed apart (lsd_step) */
+    size_t term_grad_n;
     size_t bytes;      /* everything this work holds */
 } LsdWork;
 

@@ -193,6 +193,16 @@ int arena_build(ParamArena *a, const char *prefix, const LayerDecl *decl, int n,
     return rc ? rc : LSD_OK;
 }
 
+/* Rebases each gradient view from a->grad to grad. */
+void layers_grad_to(LayerParams *lp, int n, const ParamArena *a, real *grad)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if (lp[i].dw) lp[i].dw = grad + (lp[i].dw - a->grad);
+        if (lp[i].db) lp[i].db = grad + (lp[i].db - a->grad);
+    }
+}
+
 /* grad = 0. */
 void arena_zero_grad(ParamArena *a)
 {

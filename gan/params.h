@@ -68,6 +68,9 @@ void arena_free(ParamArena *a);
 int arena_find(const ParamArena *a, const char *name);
 /* Points a layer view at tensors iw (weight) and ib (bias, -1 for none). */
 void arena_bind(LayerParams *lp, ParamArena *a, int iw, int ib);
+/* Points the gradient views of n layers bound to arena a at the same offsets in grad (an
+ * array laid out like a->grad) instead: a view of a network whose gradients go elsewhere. */
+void layers_grad_to(LayerParams *lp, int n, const ParamArena *a, real *grad);
 /* Zeroes the gradient array. */
 void arena_zero_grad(ParamArena *a);
 /* One Adam step (t 1-based) on every trainable tensor; biases use lr_bias, weights lr_weight. */

@@ -266,9 +266,64 @@ static void argmax_classes(uint8_t *pred, const real *score, int n, size_t hw)
     }
 }
 
-/* Scores the model on every val scene; keeps the first n_show predictions if pred_out. */
-static int evaluate(const LsdModel *m, LsdWork *wi, const SynthSet *val, real *x, uint8_t *pred,
-                    int n_show, uint8_t *pred_out, seg_scores *sc)
+/* The evaluation's inference buffers: one work and one input per worker thread, and the
+ * predictions of every val scene. */
+typedef struct {
+    int n;         /* workers */
+    LsdWork *w;    /* (n) inference works */
+    real *x;       /* (n, 3, H, W) inputs */
+    uint8_t *pred; /* (n_val, H, W) */
+} EvalWork;
+
+/* This thread's number in the current parallel region (0 without OpenMP). */
+static int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static void eval_free(EvalWork *ev)
+{
+    int t;
+    for (t = 0; t < ev->n && ev->w; t++) lsd_work_free(&ev->w[t]);
+    free(ev->w);
+    free(ev->x);
+    free(ev->pred);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* One worker per thread (at most 16, at most one per val scene). */
+static int eval_create(EvalWork *ev, const LsdConfig *c, int n_val, int H, int W, lsd_err *e)
+{
+    int t, n = lsd_num_threads();
+    size_t hw = (size_t)H * W;
+    memset(ev, 0, sizeof *ev);
+    if (n > 16) n = 16;
+    if (n > n_val) n = n_val;
+    if (n < 1) n = 1;
+    ev->w = (LsdWork *)calloc((size_t)n, sizeof *ev->w);
+    ev->x = (real *)malloc((size_t)n * 3 * hw * sizeof(real));
+    ev->pred = (uint8_t *)malloc((size_t)(n_val > 0 ? n_val : 1) * hw);
+    if (!ev->w || !ev->x || !ev->pred) {
+        eval_free(ev);
+        return lsd_fail(e, LSD_ERR_NOMEM, "out of memory for the evaluation");
+    }
+    for (t = 0; t < n; t++, ev->n++)
+        if (lsd_work_create(&ev->w[t], c, 1, H, W, LSD_WORK_INFER, e)) {
+            eval_free(ev);
+            return e->code;
+        }
+    return LSD_OK;
+}
+
+/* Scores the model on every val scene; keeps the first n_show predictions if pred_out. The
+ * scenes are shared among the workers (each prediction is the same whichever computes it),
+ * then counted in order. */
+static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_show,
+                    uint8_t *pred_out, seg_scores *sc)
 {
     confusion cm;
     lsd_err e;
@@ -278,16 +333,26 @@ static int evaluate(const LsdModel *m, LsdWork *wi, const SynthSet *val, real *x
         fprintf(stderr, "lsdseg demo: %s\n", e.msg);
         return -1;
     }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic) num_threads(ev->n) if (ev->n > 1)
+#endif
     for (k = 0; k < val->n; k++) {
+        int t = thread_num();
+        real *x = ev->x + (size_t)t * 3 * hw;
+#ifdef _OPENMP
+        omp_set_num_threads(1); /* the worker's layers run on its own thread */
+#endif
         synth_image_to_input(x, NULL, val->rgb + (size_t)k * hw * 3, val->H, val->W);
-        lsd_infer(m, wi, x);
-        argmax_classes(pred, wi->ca.score, m->cfg.n_class, hw);
-        if (confusion_add(&cm, val->label + (size_t)k * hw, pred, hw, &e)) {
+        lsd_infer(m, &ev->w[t], x);
+        argmax_classes(ev->pred + (size_t)k * hw, ev->w[t].ca.score, m->cfg.n_class, hw);
+    }
+    for (k = 0; k < val->n; k++) {
+        if (confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw, &e)) {
             fprintf(stderr, "lsdseg demo: %s\n", e.msg);
             confusion_free(&cm);
             return -1;
         }
-        if (pred_out && k < n_show) memcpy(pred_out + (size_t)k * hw, pred, hw);
+        if (pred_out && k < n_show) memcpy(pred_out + (size_t)k * hw, ev->pred + (size_t)k * hw, hw);
     }
     confusion_scores(&cm, NULL, 0, sc);
     confusion_free(&cm);
@@ -330,15 +395,16 @@ static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOp
 
 /* Trains one method from the seed's initialisation; fills r. Returns 0 or -1. */
 static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResult *r,
-                      double *est_left)
+                      double *est_left, const char *label_text, int quiet)
 {
     LsdModel m;
-    LsdWork w, wi;
+    LsdWork w;
+    EvalWork ev;
     LsdStepOptions so = lsd_step_defaults();
     lsd_err e;
     size_t hw = (size_t)o->H * o->W, n3 = 3 * hw;
     real *xs = NULL, *xt = NULL, *xs01 = NULL, *xt01 = NULL;
-    uint8_t *ys = NULL, *pred = NULL;
+    uint8_t *ys = NULL;
     int *perm_s = NULL, *perm_t = NULL, rc = -1, ne = 0;
     long it;
     char path[4096], text[200], label[64];
@@ -351,7 +417,7 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     memset(r, 0, sizeof *r);
     memset(&m, 0, sizeof m);
     memset(&w, 0, sizeof w);
-    memset(&wi, 0, sizeof wi);
+    memset(&ev, 0, sizeof ev);
     r->iters = o->iters;
     r->loss_D = (double *)calloc((size_t)o->iters, sizeof(double));
     r->loss_G = (double *)calloc((size_t)o->iters, sizeof(double));
@@ -365,11 +431,10 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     xs01 = (real *)malloc(n3 * sizeof(real));
     xt01 = (real *)malloc(n3 * sizeof(real));
     ys = (uint8_t *)malloc(hw);
-    pred = (uint8_t *)malloc(hw);
     perm_s = (int *)malloc((size_t)d->src.n * sizeof(int));
     perm_t = (int *)malloc((size_t)d->tgt.n * sizeof(int));
     if (!r->loss_D || !r->loss_G || !r->loss_F || !r->eval_it || !r->eval_miou || !r->pred ||
-        (method == M_LSD && !r->recon) || !xs || !xt || !xs01 || !xt01 || !ys || !pred ||
+        (method == M_LSD && !r->recon) || !xs || !xt || !xs01 || !xt01 || !ys ||
         !perm_s || !perm_t) {
         fprintf(stderr, "lsdseg demo: out of memory\n");
         goto done;
@@ -377,7 +442,7 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     if (lsd_model_create(&m, &o->cfg, &e) || lsd_model_init(&m, o->seed, NULL, &e) ||
         lsd_work_create(&w, &o->cfg, 1, o->H, o->W,
                         method == M_LSD ? LSD_WORK_TRAIN : LSD_WORK_SOURCE_ONLY, &e) ||
-        lsd_work_create(&wi, &o->cfg, 1, o->H, o->W, LSD_WORK_INFER, &e)) {
+        eval_create(&ev, &o->cfg, d->val.n, o->H, o->W, &e)) {
         fprintf(stderr, "lsdseg demo: %s\n", e.msg);
         goto done;
     }
@@ -399,8 +464,9 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     }
     fprintf(log, "iter,loss_D,loss_G,loss_F,target_miou\n");
 
-    snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, method_name[method]);
-    progress_start(&pg, label, o->iters, o->quiet);
+    if (label_text) snprintf(label, sizeof label, "%s", label_text);
+    else snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, method_name[method]);
+    progress_start(&pg, label, o->iters, o->quiet || quiet);
     for (it = 0; it < o->iters; it++) {
         int is = synthset_order(perm_s, d->src.n, o->seed, st_src, it);
         int itg = synthset_order(perm_t, d->tgt.n, o->seed, st_tgt, it);
@@ -439,7 +505,7 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
         fprintf(log, "%ld,%.9g,%.9g,%.9g,", it + 1, r->loss_D[it], r->loss_G[it],
                 r->loss_F[it]);
         if ((it + 1) % o->eval_every == 0 || it + 1 == o->iters) {
-            if (evaluate(&m, &wi, &d->val, xs, pred, o->n_show,
+            if (evaluate(&m, &ev, &d->val, o->n_show,
                          it + 1 == o->iters ? r->pred : NULL, &sc))
                 goto done;
             r->eval_it[ne] = (double)(it + 1);
@@ -476,14 +542,13 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
 done:
     if (log) fclose(log);
     lsd_work_free(&w);
-    lsd_work_free(&wi);
+    eval_free(&ev);
     lsd_model_free(&m);
     free(xs);
     free(xt);
     free(xs01);
     free(xt01);
     free(ys);
-    free(pred);
     free(perm_s);
     free(perm_t);
     return rc;
@@ -708,6 +773,44 @@ static void print_table(const DemoOpts *o, const RunResult *r)
 
 /* ------------------------------------------------------------------ command */
 
+/* Trains the methods asked for. Source only and the oracle are independent runs of one
+ * thread-count-independent computation: with two or more threads they run side by side,
+ * each with half of the threads (the progress line is source only's), then LSD with all. */
+static int run_all(const DemoOpts *o, const DemoData *d, RunResult *r, double *left)
+{
+    int k, fail[2] = {0, 0};
+#ifdef _OPENMP
+    int nthr = lsd_num_threads();
+    if (o->run[M_SOURCE] && o->run[M_ORACLE] && nthr >= 2) {
+        *left -= method_cost[M_SOURCE];
+        if (nthr >= 4 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+#pragma omp parallel num_threads(2)
+        {
+            int t = omp_get_thread_num(), m = t ? M_ORACLE : M_SOURCE;
+            if (omp_get_num_threads() < 2) {
+                fail[0] = run_method(M_SOURCE, o, d, &r[M_SOURCE], left, NULL, 0);
+                if (!fail[0]) fail[1] = run_method(M_ORACLE, o, d, &r[M_ORACLE], left, NULL, 0);
+            } else {
+                omp_set_num_threads(t == 0 ? nthr - nthr / 2 : nthr / 2);
+                fail[t] = run_method(m, o, d, &r[m], t ? NULL : left,
+                                     "[1,3/3] source-only + oracle", t);
+            }
+        }
+        if (fail[0] || fail[1]) return -1;
+        if (!o->run[M_LSD]) return 0;
+        *left -= method_cost[M_LSD];
+        return run_method(M_LSD, o, d, &r[M_LSD], left, "[2/3] lsd        ", 0);
+    }
+#endif
+    (void)fail;
+    for (k = 0; k < M_COUNT; k++) {
+        if (!o->run[k]) continue;
+        *left -= method_cost[k];
+        if (run_method(k, o, d, &r[k], left, NULL, 0)) return -1;
+    }
+    return 0;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     DemoOpts o;
@@ -747,11 +850,7 @@ int cmd_demo(int argc, char **argv)
     total_cost = 0;
     for (k = 0; k < M_COUNT; k++) total_cost += o.run[k] ? method_cost[k] : 0;
     left = total_cost;
-    for (k = 0; k < M_COUNT; k++) {
-        if (!o.run[k]) continue;
-        left -= method_cost[k];
-        if (run_method(k, &o, &d, &r[k], &left)) goto done;
-    }
+    if (run_all(&o, &d, r, &left)) goto done;
     if (!o.run[0] || !o.run[1] || !o.run[2]) {
         for (k = 0; k < M_COUNT; k++)
             if (o.run[k]) printf("%s: target mIoU %.2f\n", method_name[k], r[k].miou);

@@ -160,7 +160,7 @@ static void check_command(void)
                                         "oracle/log.csv"};
     static const char *const methods[] = {"source-only", "lsd", "oracle"};
     char d1[1024], d2[1024], path[1200];
-    int i, k, all = 1;
+    int i, k, t, all = 1;
     if (!exe) {
         test_skip("LSD_LSDSEG not set: 'lsdseg demo --quick' not run");
         return;
@@ -209,20 +209,25 @@ static void check_command(void)
               "stdout has the table and the report's place");
         free(s);
     }
-    /* the same seed again, with two threads: identical files */
-    if (!CHECK(run_quick(exe, d2, 2) == 0, "second quick run")) return;
-    for (i = 0; i < (int)(sizeof files / sizeof files[0]); i++) {
-        char p2[1200], *a, *b;
-        size_t la = 0, lb = 0;
-        snprintf(path, sizeof path, "%s/%s", d1, files[i]);
-        snprintf(p2, sizeof p2, "%s/%s", d2, files[i]);
-        a = slurp(path, &la);
-        b = slurp(p2, &lb);
-        if (!a || !b || la != lb || memcmp(a, b, la)) all = 0;
-        free(a);
-        free(b);
+    /* the same seed again, with two threads (source only and the oracle side by side, LSD's
+     * two lanes, the evaluation on two workers) and with four (each of those with two): the
+     * same files */
+    for (t = 2; t <= 4; t += 2) {
+        all = 1;
+        if (!CHECK(run_quick(exe, d2, t) == 0, "quick run with %d threads", t)) return;
+        for (i = 0; i < (int)(sizeof files / sizeof files[0]); i++) {
+            char p2[1200], *a, *b;
+            size_t la = 0, lb = 0;
+            snprintf(path, sizeof path, "%s/%s", d1, files[i]);
+            snprintf(p2, sizeof p2, "%s/%s", d2, files[i]);
+            a = slurp(path, &la);
+            b = slurp(p2, &lb);
+            if (!a || !b || la != lb || memcmp(a, b, la)) all = 0;
+            free(a);
+            free(b);
+        }
+        CHECK(all, "two runs with seed 3 (1 and %d threads) write identical files", t);
     }
-    CHECK(all, "two runs with seed 3 (1 and 2 threads) write identical files");
 }
 
 int main(void)
