@@ -4,14 +4,12 @@
 
 #include "../tensor/rng.h"
 
-/* mask[i] = 0 if uniform(seed, stream, index0 + i) < p, else 1/(1-p) (PyTorch's scaling). */
+/* mask[i] = 0 if uniform(seed, stream, index0 + i) < p, else 1/(1-p) (PyTorch's scaling);
+ * drawn in blocks by rng_fill_bernoulli (same bits as the per-draw test, any thread count). */
 void dropout_mask(real *mask, size_t n, real p, uint64_t seed, uint64_t stream, uint64_t index0)
 {
-    long i, len = (long)n;   /* mask (n) */
-    real keep = (real)(1.0 / (1.0 - (double)p));
-#pragma omp parallel for schedule(static) if (len > 16384)
-    for (i = 0; i < len; i++)
-        mask[i] = rng_uniform(seed, stream, index0 + (uint64_t)i) < (double)p ? 0 : keep;
+    real keep = (real)(1.0 / (1.0 - (double)p));   /* mask (n) */
+    rng_fill_bernoulli(mask, n, (double)p, 0, keep, seed, stream, index0);
 }
 
 /* out = in * mask, element by element. */

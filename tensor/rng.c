@@ -10,6 +10,9 @@
  */
 #include "rng.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "mathfn.h"
 
 #define PHILOX_M0 0xD2511F53u
@@ -118,6 +121,152 @@ void rng_fill_normal(real *x, size_t n, real mean, real std, uint64_t seed, uint
 #endif
     for (i = 0; i < count; i++)
         x[i] = (real)(m + s * rng_normal(seed, stream, index0 + (uint64_t)i));
+}
+
+/* ---- Bernoulli fills, RNG_LANES consecutive draws at a time.
+ *
+ * u < p for u = k 2^-53 (k the top 53 bits of words 0 and 1) is decided on integers:
+ * u < p <=> k < t with t = ceil(p 2^53) (exact in double), and k < t <=> w < t 2^11 for the
+ * 64-bit word w = (w0, w1), compared as two 32-bit halves. The lanes are a struct of arrays
+ * with fixed trip counts, which compilers vectorize; 64 lanes give several independent
+ * vectors per round. A portable x86-64 gcc/clang build (the conditions of tensor/gemm.c)
+ * also compiles the block for AVX-512F+DQ, whose 64-bit multiply gcc uses for the widening
+ * products, and picks it at run time unless LSD_GEMM_KERNEL is base or avx2 (an AVX2 build
+ * of this loop measured no faster than the SSE2 one, so there is none). Every variant
+ * computes the same integers. */
+#define RNG_LANES 64
+
+#if defined(__GNUC__) && !defined(__TINYC__)
+#define RNG_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define RNG_NOINLINE __attribute__((noinline))
+#else
+#define RNG_ALWAYS_INLINE inline
+#define RNG_NOINLINE
+#endif
+
+#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
+    !defined(__TINYC__) && !defined(__AVX__) && \
+    (!defined(__clang__) || __clang_major__ >= 6) && (defined(__clang__) || __GNUC__ >= 6)
+#define LSD_RNG_DISPATCH 1
+#endif
+
+/* What a block of draws needs: key, stream words, the bound (t0, t1) = t 2^11 that words
+ * (0, 1) are compared with, and the two values to write. */
+typedef struct {
+    uint32_t k0, k1, s0, s1, t0, t1;
+    real v1, v0;
+} bern_args;
+
+/* Smallest t with (k 2^-53 < p) == (k < t) for every 53-bit k: 0 for p <= 0 (or NaN),
+ * 2^53 for p >= 1, else ceil(p 2^53) (the product is exact). */
+static uint64_t threshold53(double p)
+{
+    double x;
+    uint64_t t;
+    if (!(p > 0)) return 0;
+    if (p >= 1) return (uint64_t)1 << 53;
+    x = p * 9007199254740992.0; /* 2^53 */
+    t = (uint64_t)x;            /* floor: 0 <= x < 2^53 */
+    return (double)t < x ? t + 1 : t;
+}
+
+/* x[j] = v1 if words (0, 1) of draw index0 + j are below (t0, t1), else v0, j < RNG_LANES.
+ * Counter low word = index0's low word + j; a carry out of it adds 1 to the high word. */
+static RNG_ALWAYS_INLINE void bern_block(real *restrict x, uint64_t index0,
+                                         const bern_args *a)
+{
+    uint32_t c0[RNG_LANES], c1[RNG_LANES], c2[RNG_LANES], c3[RNG_LANES];
+    uint32_t lo = (uint32_t)index0, hi = (uint32_t)(index0 >> 32);
+    uint32_t k0 = a->k0, k1 = a->k1, t0 = a->t0, t1 = a->t1;
+    real v1 = a->v1, v0 = a->v0;
+    int j, round;
+    for (j = 0; j < RNG_LANES; j++) {
+        c0[j] = lo + (uint32_t)j;
+        c1[j] = hi + (c0[j] < lo);
+        c2[j] = a->s0;
+        c3[j] = a->s1;
+    }
+    for (round = 0; round < 10; round++) { /* philox4x32_raw's rounds, lane by lane */
+        for (j = 0; j < RNG_LANES; j++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[j], p1 = (uint64_t)PHILOX_M1 * c2[j];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
+            c1[j] = (uint32_t)p1;
+            c3[j] = (uint32_t)p0;
+            c0[j] = n0;
+            c2[j] = n2;
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    for (j = 0; j < RNG_LANES; j++)
+        x[j] = ((c0[j] < t0) | ((c0[j] == t0) & (c1[j] < t1))) ? v1 : v0;
+}
+
+typedef void (*bern_fn)(real *x, uint64_t index0, const bern_args *a);
+
+/* One block, compiled for the build's target. */
+static RNG_NOINLINE void bern_base(real *x, uint64_t index0, const bern_args *a)
+{
+    bern_block(x, index0, a);
+}
+
+#ifdef LSD_RNG_DISPATCH
+/* One block, compiled for AVX-512F+DQ. */
+__attribute__((noinline, target("avx512f,avx512dq"))) static void
+bern_avx512(real *x, uint64_t index0, const bern_args *a)
+{
+    bern_block(x, index0, a);
+}
+#endif
+
+/* The block function for this CPU: the AVX-512 one where it runs and LSD_GEMM_KERNEL does
+ * not ask for base or avx2 (as for gemm, an unknown value means the automatic choice). */
+static bern_fn pick_bern(void)
+{
+#ifdef LSD_RNG_DISPATCH
+    const char *force = getenv("LSD_GEMM_KERNEL");
+    if (force && (!strcmp(force, "base") || !strcmp(force, "avx2"))) return bern_base;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+        return bern_avx512;
+#endif
+    return bern_base;
+}
+
+/* x[i] = v1 if uniform(index0 + i) < p else v0: whole blocks over OpenMP, the last partial
+ * block through a scratch block; each element depends on its index only. */
+void rng_fill_bernoulli(real *x, size_t n, double p, real v1, real v0, uint64_t seed,
+                        uint64_t stream, uint64_t index0)
+{
+    uint64_t t = threshold53(p);
+    size_t rest = n % RNG_LANES, done = n - rest, i;
+    long long b, nblk = (long long)(n / RNG_LANES);
+    bern_args a;
+    bern_fn fn;
+    if (t == (uint64_t)1 << 53) { /* every u < 1 <= p */
+        for (i = 0; i < n; i++) x[i] = v1;
+        return;
+    }
+    a.k0 = (uint32_t)seed;
+    a.k1 = (uint32_t)(seed >> 32);
+    a.s0 = (uint32_t)stream;
+    a.s1 = (uint32_t)(stream >> 32);
+    a.t0 = (uint32_t)(t >> 21); /* t 2^11 < 2^64 */
+    a.t1 = (uint32_t)(t << 11);
+    a.v1 = v1;
+    a.v0 = v0;
+    fn = pick_bern();
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nblk > 1024)
+#endif
+    for (b = 0; b < nblk; b++)
+        fn(x + (size_t)b * RNG_LANES, index0 + (uint64_t)b * RNG_LANES, &a);
+    if (rest) {
+        real tail[RNG_LANES];
+        fn(tail, index0 + done, &a);
+        for (i = 0; i < rest; i++) x[done + i] = tail[i];
+    }
 }
 
 /* FNV-1a 64 of the bytes of name: offset basis 0xcbf29ce484222325, prime 0x100000001b3. */

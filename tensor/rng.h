@@ -32,6 +32,11 @@ void rng_fill_uniform(real *x, size_t n, real lo, real hi, uint64_t seed, uint64
                       uint64_t index0);
 void rng_fill_normal(real *x, size_t n, real mean, real std, uint64_t seed, uint64_t stream,
                      uint64_t index0);
+/* x[i] = v1 if rng_bernoulli(seed, stream, index0 + i, p) else v0, for i < n: the same bits
+ * as the per-draw test uniform < p, decided on integers, many draws at a time (vectorized;
+ * OpenMP over blocks, independent of the thread count). */
+void rng_fill_bernoulli(real *x, size_t n, double p, real v1, real v0, uint64_t seed,
+                        uint64_t stream, uint64_t index0);
 
 /* A stream number derived from a name (FNV-1a 64 of the string), for per-layer streams. */
 uint64_t rng_stream_of(const char *name);

@@ -101,6 +101,65 @@ static void test_masks(void)
 }
 
 #ifdef LSD_DOUBLE
+#define NEXT_REAL(x, to) nextafter(x, to)
+#else
+#define NEXT_REAL(x, to) nextafterf(x, to)
+#endif
+
+/* dropout_mask equals the per-element reference mask[i] = (rng_uniform(seed, stream,
+ * index0 + i) < p) ? 0 : (real)(1 / (1 - p)) bit for bit: sizes around the block size,
+ * p = 0, 1/2, 1, 0.1, 0.3, a draw's own value and the reals on either side of it, several
+ * seeds and streams, index0 at 0, across the carry into the counter's high word
+ * (2^32 - 5) and across the 2^64 wrap (2^64 - 3). mask[n] must stay untouched. */
+static void test_mask_reference(void)
+{
+    enum { NMAX = 100003, NP = 8 };
+    static const size_t ns[] = {0, 1, 7, 63, 64, 65, 100003};
+    static const uint64_t index0s[] = {0, 4294967291ULL, 18446744073709551613ULL};
+    static const uint64_t keys[][2] = {{1337, 7}, {0x0123456789abcdefULL, 0xfedcba9876543210ULL}};
+    double *u = (double *)test_alloc(NMAX * sizeof *u);
+    real *m = (real *)test_alloc((NMAX + 1) * sizeof *m), canary = (real)-3;
+    size_t cases = 0, bad_cases = 0;
+    int s, q, j;
+    for (s = 0; s < 2; s++) {
+        for (q = 0; q < 3; q++) {
+            uint64_t seed = keys[s][0], stream = keys[s][1], index0 = index0s[q];
+            real ps[NP], b;
+            size_t i, ni;
+            for (i = 0; i < NMAX; i++) u[i] = rng_uniform(seed, stream, index0 + (uint64_t)i);
+            b = (real)u[5];
+            ps[0] = 0; ps[1] = (real)0.5; ps[2] = 1; ps[3] = (real)0.1; ps[4] = (real)0.3;
+            ps[5] = b; ps[6] = NEXT_REAL(b, 0); ps[7] = NEXT_REAL(b, 1);
+            for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                size_t n = ns[ni];
+                for (j = 0; j < NP; j++) {
+                    real p = ps[j], keep = (real)(1.0 / (1.0 - (double)p));
+                    size_t bad = 0;
+                    m[n] = canary;
+                    dropout_mask(m, n, p, seed, stream, index0);
+                    for (i = 0; i < n; i++) {
+                        real want = u[i] < (double)p ? 0 : keep;
+                        bad += memcmp(&m[i], &want, sizeof want) != 0;
+                    }
+                    bad += memcmp(&m[n], &canary, sizeof canary) != 0;
+                    cases++;
+                    if (bad && bad_cases++ < 5)
+                        CHECK(0, "dropout_mask(n %lu, p %.9g, seed 0x%llx, stream 0x%llx, index0 "
+                              "%llu): %lu elements differ from the per-element reference",
+                              (unsigned long)n, (double)p, (unsigned long long)seed,
+                              (unsigned long long)stream, (unsigned long long)index0,
+                              (unsigned long)bad);
+                }
+            }
+        }
+    }
+    CHECK(bad_cases == 0, "dropout_mask: %lu of %lu cases differ from the per-element reference",
+          (unsigned long)bad_cases, (unsigned long)cases);
+    free(u);
+    free(m);
+}
+
+#ifdef LSD_DOUBLE
 typedef struct { const real *r, *mask; int NC, HW, is2d; real *y; } drop_ctx;
 
 /* sum(dropout(x) * r). */
@@ -166,6 +225,7 @@ int main(void)
     test_begin("dropout");
     test_goldens();
     test_masks();
+    test_mask_reference();
     DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
     return test_summary();

@@ -188,6 +188,109 @@ static void check_fill(void)
     CHECK(ok_u && ok_n, "fill element i is draw index0 + i (uniform %d, normal %d)", ok_u, ok_n);
 }
 
+/* The per-draw reference of rng_fill_bernoulli: x[i] = (uniform(index0 + i) < p) ? v1 : v0
+ * compared bit for bit over the first n of the draws u (u[i] = rng_uniform(index0 + i));
+ * x[n] (a canary) must stay untouched. Returns the number of differing elements. */
+static size_t bern_diff(const real *x, const double *u, size_t n, double p, real v1, real v0,
+                        real canary)
+{
+    size_t i, bad = 0;
+    for (i = 0; i < n; i++) {
+        real want = u[i] < p ? v1 : v0;
+        bad += memcmp(&x[i], &want, sizeof want) != 0;
+    }
+    return bad + (memcmp(&x[n], &canary, sizeof canary) != 0);
+}
+
+/* rng_fill_bernoulli equals the per-draw test uniform < p, bit for bit, for every block
+ * variant this build and CPU can run (LSD_GEMM_KERNEL), sizes around the block size,
+ * probabilities at and around the exact boundary of a draw, and index0 crossing the carry
+ * into the counter's high word (2^32 - 5) and the 2^64 wrap (2^64 - 3). */
+static void check_fill_bernoulli(void)
+{
+    enum { NMAX = 100003, NP = 12 };
+    static const size_t ns[] = {0, 1, 7, 63, 64, 65, 127, 129, 1000, NMAX};
+    static const uint64_t index0s[] = {0, 4294967291ULL, 18446744073709551613ULL, 5000000000ULL};
+    static const uint64_t seeds[][2] = {{1, 2}, {0xdeadbeefcafef00dULL, 0x123456789abcdefULL},
+                                        {0, 0}};
+    static const char *const kernels[] = {NULL, "base", "avx2", "avx512"};
+    const char *saved = getenv("LSD_GEMM_KERNEL");
+    char saved_copy[64] = "";
+    double *u = (double *)test_alloc(NMAX * sizeof *u);
+    real *x = (real *)test_alloc((NMAX + 1) * sizeof *x), *y;
+    real canary = (real)-7.25;
+    size_t fills = 0, bad_cases = 0, boundary_bad = 0;
+    int s, q, k;
+    if (saved) snprintf(saved_copy, sizeof saved_copy, "%s", saved);
+    for (s = 0; s < 3; s++) {
+        for (q = 0; q < 4; q++) {
+            uint64_t seed = seeds[s][0], stream = seeds[s][1], index0 = index0s[q];
+            double ps[NP], b;
+            size_t i, ni;
+            int j;
+            for (i = 0; i < NMAX; i++) u[i] = rng_uniform(seed, stream, index0 + (uint64_t)i);
+            /* p equal to draw 3 (u = p: not below), one ulp under it and one over it */
+            b = u[3];
+            ps[0] = 0; ps[1] = 0.5; ps[2] = 1; ps[3] = 0.1; ps[4] = 0.3; ps[5] = b;
+            ps[6] = nextafter(b, 0); ps[7] = nextafter(b, 2); ps[8] = -0.25; ps[9] = 1.5;
+            ps[10] = 1e-300; ps[11] = nextafter(1, 0);
+            boundary_bad += !(u[3] < ps[7]) + (u[3] < ps[5]) + (u[3] < ps[6]); /* the reference */
+            for (k = 0; k < 4; k++) {
+                if (kernels[k]) setenv("LSD_GEMM_KERNEL", kernels[k], 1);
+                else unsetenv("LSD_GEMM_KERNEL");
+                for (ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    size_t n = ns[ni];
+                    for (j = 0; j < NP; j++) {
+                        /* the largest size with a few probabilities only (qemu runs this) */
+                        if (n == NMAX && !(j == 1 || j == 3 || j == 7)) continue;
+                        x[n] = canary;
+                        rng_fill_bernoulli(x, n, ps[j], (real)-1.5, (real)2.75, seed, stream,
+                                           index0);
+                        fills++;
+                        if (bern_diff(x, u, n, ps[j], (real)-1.5, (real)2.75, canary)) {
+                            if (bad_cases++ < 5)
+                                CHECK(0, "rng_fill_bernoulli(n %lu, p %.17g, seed 0x%llx, stream "
+                                      "0x%llx, index0 %llu, kernel %s) differs from uniform < p",
+                                      (unsigned long)n, ps[j], (unsigned long long)seed,
+                                      (unsigned long long)stream, (unsigned long long)index0,
+                                      kernels[k] ? kernels[k] : "auto");
+                        }
+                    }
+                }
+                /* the boundary itself: draw 3 is below nextafter(u3, 2) only */
+                x[7] = canary;
+                rng_fill_bernoulli(x, 7, ps[5], 1, 0, seed, stream, index0);
+                boundary_bad += x[3] != 0;
+                rng_fill_bernoulli(x, 7, ps[6], 1, 0, seed, stream, index0);
+                boundary_bad += x[3] != 0;
+                rng_fill_bernoulli(x, 7, ps[7], 1, 0, seed, stream, index0);
+                boundary_bad += x[3] != 1;
+            }
+        }
+    }
+    if (saved) setenv("LSD_GEMM_KERNEL", saved_copy, 1);
+    else unsetenv("LSD_GEMM_KERNEL");
+    CHECK(bad_cases == 0, "rng_fill_bernoulli: %lu of %lu fills differ from the per-draw test",
+          (unsigned long)bad_cases, (unsigned long)fills);
+    CHECK(boundary_bad == 0, "rng_fill_bernoulli: p = u (not below), one ulp under (not "
+          "below), one ulp over (below) decided wrongly %lu times", (unsigned long)boundary_bad);
+    /* NaN p: u < NaN is false, every element gets v0 */
+    rng_fill_bernoulli(x, 100, nan(""), 1, 0, 1, 2, 3);
+    for (s = 0, q = 0; s < 100; s++) q += x[s] != 0;
+    CHECK(q == 0, "rng_fill_bernoulli with p = NaN: %d elements not v0", q);
+    /* 1 and 2 threads, across the carry into the high word */
+    y = (real *)test_alloc((NMAX + 1) * sizeof *y);
+    test_set_threads(1);
+    rng_fill_bernoulli(x, NMAX, 0.3, 1, 0, 77, 78, 4294967296ULL - 70001);
+    test_set_threads(2);
+    rng_fill_bernoulli(y, NMAX, 0.3, 1, 0, 77, 78, 4294967296ULL - 70001);
+    CHECK(memcmp(x, y, NMAX * sizeof *x) == 0, "rng_fill_bernoulli: 1 and 2 threads differ");
+    printf("rng: rng_fill_bernoulli equals uniform < p in %lu fills\n", (unsigned long)fills);
+    free(u);
+    free(x);
+    free(y);
+}
+
 /* rng_stream_of is FNV-1a 64 (values from the FNV reference test suite). */
 static void check_stream_of(void)
 {
@@ -207,6 +310,7 @@ int main(void)
     check_normal_formula();
     check_discrete(n);
     check_fill();
+    check_fill_bernoulli();
     check_stream_of();
     return test_summary();
 }
