@@ -1,16 +1,21 @@
 /*
  * bench_nets.c - time of one LSD-seg training iteration (lsd_step: D, G, F+C updates),
  * one source-only iteration (lsd_step_source_only) and one inference (lsd_infer), batch 1,
- * with 1 and 2 threads, for two configurations:
+ * with 1 and 2 threads, for three configurations:
  *
  *   reduced  vgg 16, fc 256, ngf 16, ndf 16, 19 classes at 64x128 (case suffix -64x128-reduced)
+ *   demo     `lsdseg demo`'s networks (ref/cmd_demo.c): vgg 4, fc 32, ngf 4, ndf 8, 8 classes
+ *            at 64x128, with its step options: F's Adam 2e-4 (biases 4e-4), G and D's 2e-4,
+ *            adversarial weight 2 (suffix -64x128-demo)
  *   full     the paper's networks (vgg 64, fc 4096, ngf 64, ndf 64, 19 classes) at 320x640
- *            (suffix -320x640-full); the training work needs about 8.5 GB in the float build
+ *            (suffix -320x640-full); the training work needs about 11.4 GB in the float build
  *
  * Prints CSV rows "nets,<case>,<threads>,lsdseg,<ms>,ms", case = lsd-iter-..., sourceonly-iter-...,
  * infer-... . bench/nets_torch.py prints the same rows for PyTorch. Each row is the best of
- * several timed runs after warm-up runs (reduced: 2 warm-ups, then up to 10 runs or 3 s;
- * full: LSD_BENCH_FULL_WARM warm-ups, default 1, then LSD_BENCH_FULL_REPS runs, default 1).
+ * several timed runs after warm-up runs (reduced and demo: 2 warm-ups, then up to 10 runs or
+ * 3 s; full: LSD_BENCH_FULL_WARM warm-ups, default 1, then LSD_BENCH_FULL_REPS runs, default 1).
+ * After each time row, a row "nets-gflops,<case>,<threads>,lsdseg,<GFLOP/s>,GFLOP/s": the
+ * convolution FLOPs of one run (see run_flops) over the best time.
  *
  * Parameters: lsd_model_init (He-normal F, N(0, 0.02) G and D, as in training); inputs of
  * realistic magnitude (BGR minus mean in [-100, 100], RGB in [0, 1]); dropout on (masks
@@ -19,8 +24,10 @@
  * Environment: LSD_BENCH_QUICK=1 or LSD_BENCH_FULL=0 skip the full-size rows;
  * LSD_BENCH_THREADS (default "1,2") lists the thread counts; LSD_BENCH_FULL_WARM and
  * LSD_BENCH_FULL_REPS as above.
- * Usage: bench_nets [substring-of-case-names]. Full-size rows are skipped with a note on
- * stderr when MemAvailable is under 10 GB.
+ * Usage: bench_nets [--list] [substring-of-case-names]. Full-size rows are skipped with a note
+ * on stderr when MemAvailable is under 13 GB. --list prints the names of the cases that would
+ * run (one a line, the environment and the substring applied, memory not checked) and exits:
+ * bench/lib/nets_interleaved.py takes its cases from it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +68,82 @@ static int run_once(LsdModel *m, LsdWork *w, const Inputs *in, lsd_work_mode mod
     return rc;
 }
 
+/* ---- FLOPs of one run: 2 x the multiply-adds of the convolutions, nothing else.
+ *
+ * A convolution's multiply-adds are those of its dense grid, whatever the code path:
+ * conv2d N*OC*OH*OW * C*KH*KW (every output point, taps on the padding included, as in the
+ * common FLOP counters); transposed N*C*H*W * OC*KH*KW (every input point scatters a
+ * KH x KW x OC patch, the part cropped by the padding included). The backward of a
+ * convolution costs the same count once for the input gradient (skipped where the caller
+ * passes NULL: F's conv1_1 always, G's first ConvT and D's conv0 when no gradient flows
+ * into their inputs) and once for the weight gradient (skipped for want_param_grads = 0
+ * and for C's frozen upscore layers). Instance norm, activations, pooling, dropout, losses
+ * and Adam are not counted (cheap in FLOPs, but not in time at the demo's 4-16 channels), so
+ * GFLOP/s is the convolutions' arithmetic over the whole run's time.
+ *
+ * Per network, f = forward multiply-adds, f1 = those of the layer that reads the network's
+ * input, fz = those of frozen layers. gan/lsd.c's passes:
+ *
+ *   lsd_step  F  2 forwards (xs, xt; F changes only in step 3, so they serve all three steps),
+ *                2 backwards (step 3, xs and xt): each (f - f1) + f
+ *             C  1 forward, 1 backward (step 3): f + (f - fz)
+ *             G  4 forwards (2 before step 1, 2 again in step 3 with the updated G);
+ *                2 backwards in step 2 (weights, no gradient into fc7): (f - f1) + f each;
+ *                2 backwards in step 3 (into F's features, no weights): f each
+ *             D  8 forwards (4 in step 1, 2 in step 2, 2 in step 3);
+ *                4 backwards in step 1 (weights, no input gradient): (f - f1) + f each;
+ *                4 backwards in steps 2 and 3 (into G's images, no weights): f each
+ *   lsd_step_source_only  F 1 forward + 1 backward, C 1 forward + 1 backward
+ *   lsd_infer             F 1 forward, C 1 forward
+ *
+ * (golden/model.py's iteration, which PyTorch times, runs more passes than this: F forwards
+ * 4 times and G 6 times; the count here is lsdseg's.) */
+typedef struct {
+    double f, f1, fz;
+} NetMacs;
+
+static double conv_macs(const ConvShape *s)
+{
+    return (double)s->N * s->OC * s->OH * s->OW * s->C * s->KH * s->KW;
+}
+
+static double convt_macs(const ConvShape *s)
+{
+    return (double)s->N * s->C * s->H * s->W * s->OC * s->KH * s->KW;
+}
+
+/* FLOPs of one run of mode on w (shapes from w's activations). */
+static double run_flops(const LsdWork *w, lsd_work_mode mode)
+{
+    NetMacs F = {0, 0, 0}, C = {0, 0, 0}, G = {0, 0, 0}, D = {0, 0, 0};
+    const FActs *fa = &w->fa[LSD_SRC];
+    const CActs *ca = &w->ca;
+    int k;
+    for (k = 0; k < LSD_NCONV; k++) F.f += conv_macs(&fa->conv_s[k]);
+    F.f += conv_macs(&fa->fc6_s) + conv_macs(&fa->fc7_s);
+    F.f1 = conv_macs(&fa->conv_s[0]);
+    C.fz = convt_macs(&ca->up2_s) + convt_macs(&ca->up4_s) + convt_macs(&ca->up8_s);
+    C.f = conv_macs(&ca->score_fr_s) + conv_macs(&ca->sp4_s) + conv_macs(&ca->sp3_s) + C.fz;
+    if (mode == LSD_WORK_INFER) return 2 * (F.f + C.f);
+    if (mode == LSD_WORK_SOURCE_ONLY)
+        return 2 * (F.f + (F.f - F.f1) + F.f + C.f + C.f + (C.f - C.fz));
+    {
+        const GActs *ga = &w->ga[LSD_SRC];
+        const DActs *da = &w->da;
+        for (k = 0; k < LSD_GBLOCKS; k++)
+            G.f += convt_macs(&ga->blk[k].convt_s) + 2 * conv_macs(&ga->blk[k].rb_s);
+        G.f += convt_macs(&ga->out_s);
+        G.f1 = convt_macs(&ga->blk[0].convt_s);
+        D.f = conv_macs(&da->conv0_s) + conv_macs(&da->head_s) + conv_macs(&da->headc_s);
+        for (k = 0; k < LSD_DBLOCKS; k++) D.f += conv_macs(&da->rb_s[k]);
+        D.f1 = conv_macs(&da->conv0_s);
+    }
+    return 2 * (2 * F.f + 2 * ((F.f - F.f1) + F.f) +
+                C.f + C.f + (C.f - C.fz) +
+                4 * G.f + 2 * ((G.f - G.f1) + G.f) + 2 * G.f +
+                8 * D.f + 4 * ((D.f - D.f1) + D.f) + 4 * D.f);
+}
+
 /* The thread counts of LSD_BENCH_THREADS (default 1,2); returns how many. */
 static int thread_list(int *t, int max)
 {
@@ -76,10 +159,27 @@ static int thread_list(int *t, int max)
     return n;
 }
 
-static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, int full,
-                         const char *filter)
+static const char *const prefix[3] = {"lsd-iter", "sourceonly-iter", "infer"};
+
+/* 1 if some case of suffix matches filter (NULL matches everything); with list, prints the
+ * names of those that match. */
+static int config_matches(const char *suffix, const char *filter, int list)
 {
-    static const char *const prefix[3] = {"lsd-iter", "sourceonly-iter", "infer"};
+    int k, any = 0;
+    for (k = 0; k < 3; k++) {
+        char name[96];
+        sprintf(name, "%s-%s", prefix[k], suffix);
+        if (filter && !strstr(name, filter)) continue;
+        any = 1;
+        if (list) printf("%s\n", name);
+    }
+    return any;
+}
+
+/* The rows of one configuration; so: the step options of the training modes. */
+static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, int full,
+                         const LsdStepOptions *so, const char *filter)
+{
     static const lsd_work_mode modes[3] = {LSD_WORK_TRAIN, LSD_WORK_SOURCE_ONLY, LSD_WORK_INFER};
     int threads[8], nthreads = thread_list(threads, 8);
     int warm = full ? env_int("LSD_BENCH_FULL_WARM", 1) : 2;
@@ -89,6 +189,7 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
     Inputs in;
     lsd_err err;
     int k, ti;
+    if (!config_matches(suffix, filter, 0)) return;
     if (lsd_model_create(&m, c, &err)) {
         fprintf(stderr, "bench_nets: model %s: %s\n", suffix, err.msg);
         return;
@@ -102,14 +203,17 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
     for (k = 0; k < 3; k++) {
         char name[96];
         LsdWork w;
-        LsdStepOptions o = lsd_step_defaults();
+        LsdStepOptions o = *so;
+        double flops;
         sprintf(name, "%s-%s", prefix[k], suffix);
         if (filter && !strstr(name, filter)) continue;
         if (lsd_work_create(&w, c, 1, H, W, modes[k], &err)) {
             fprintf(stderr, "bench_nets: %s skipped: %s\n", name, err.msg);
             continue;
         }
-        fprintf(stderr, "bench_nets: %s work %.1f MB\n", name, w.bytes / 1e6);
+        flops = run_flops(&w, modes[k]);
+        fprintf(stderr, "bench_nets: %s work %.1f MB, %.3f GFLOP a run\n", name, w.bytes / 1e6,
+                flops / 1e9);
         for (ti = 0; ti < nthreads; ti++) {
             double best = -1, total = 0;
             int rep, ok = 1;
@@ -128,6 +232,8 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
             }
             if (ok && best >= 0) {
                 printf("nets,%s,%d,lsdseg,%.1f,ms\n", name, threads[ti], best * 1e3);
+                printf("nets-gflops,%s,%d,lsdseg,%.2f,GFLOP/s\n", name, threads[ti],
+                       flops / best / 1e9);
                 fflush(stdout);
             }
         }
@@ -139,22 +245,37 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
 
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
-    LsdConfig red, fullc = lsd_config_default();
+    int list = argc > 1 && !strcmp(argv[1], "--list");
+    const char *filter = argc > 1 + list ? argv[1 + list] : NULL;
+    int skip_full = env_int("LSD_BENCH_QUICK", 0) || !env_int("LSD_BENCH_FULL", 1);
+    LsdConfig red, demo, fullc = lsd_config_default();
+    LsdStepOptions so = lsd_step_defaults(), sodemo = lsd_step_defaults();
     red.vgg = 16, red.fc = 256, red.ngf = 16, red.ndf = 16, red.n_class = 19;
-    bench_config("64x128-reduced", &red, 64, 128, 0, filter);
-    if (env_int("LSD_BENCH_QUICK", 0) || !env_int("LSD_BENCH_FULL", 1)) {
+    /* `lsdseg demo`'s defaults (ref/cmd_demo.c: --width 4,32,4,8, 8 synthetic classes,
+     * --lr-f 2e-4 with biases 2x, --lr-gd 2e-4, --adv 2; c and l1 weights 0.1 and 1) */
+    demo.vgg = 4, demo.fc = 32, demo.ngf = 4, demo.ndf = 8, demo.n_class = 8;
+    sodemo.lr_f_weight = 2e-4, sodemo.lr_f_bias = 4e-4, sodemo.lr_gd = 2e-4;
+    sodemo.adv_weight = 2.0, sodemo.c_weight = 0.1, sodemo.l1_weight = 1.0;
+    sodemo.seed = 1;
+    if (list) {
+        config_matches("64x128-reduced", filter, 1);
+        config_matches("64x128-demo", filter, 1);
+        if (!skip_full) config_matches("320x640-full", filter, 1);
+        return 0;
+    }
+    bench_config("64x128-reduced", &red, 64, 128, 0, &so, filter);
+    bench_config("64x128-demo", &demo, 64, 128, 0, &sodemo, filter);
+    if (skip_full) {
         fprintf(stderr, "bench_nets: full-size rows skipped (LSD_BENCH_QUICK / LSD_BENCH_FULL)\n");
-    } else if (filter && !strstr("lsd-iter-320x640-full sourceonly-iter-320x640-full "
-                                 "infer-320x640-full", filter)) {
+    } else if (!config_matches("320x640-full", filter, 0)) {
         /* nothing of the full size matches */
     } else {
         double avail = mem_available();
-        if (avail >= 0 && avail < 10e9)
-            fprintf(stderr, "bench_nets: full-size rows skipped: %.1f GB available, ~10 GB needed\n",
+        if (avail >= 0 && avail < 13e9)
+            fprintf(stderr, "bench_nets: full-size rows skipped: %.1f GB available, ~13 GB needed\n",
                     avail / 1e9);
         else
-            bench_config("320x640-full", &fullc, 320, 640, 1, filter);
+            bench_config("320x640-full", &fullc, 320, 640, 1, &so, filter);
     }
     return 0;
 }

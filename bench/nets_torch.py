@@ -2,7 +2,8 @@
 """PyTorch CPU (float32) timings of the rows of bench/bench_nets.c: one LSD iteration
 (golden/model.py's `iteration`: D, G, F+C updates with Adam), one source-only iteration
 (`iteration_source_only`) and one inference (C(F(x)) under no_grad), batch 1, with 1 and 2
-threads (torch.set_num_threads), for the reduced configuration at 64x128 and the paper's
+threads (torch.set_num_threads), for the reduced configuration at 64x128, `lsdseg demo`'s
+networks at 64x128 (with the demo's learning rates and adversarial weight) and the paper's
 networks at 320x640. Dropout is on: the masks (Dropout2d for F.fc6/fc7, element dropout in
 every residual block of G and D, p = 0.5) are drawn anew inside each timed iteration, as
 lsd_step does. Prints CSV rows "nets,<case>,<threads>,pytorch,<ms>,ms" (best of the timed runs
@@ -24,7 +25,8 @@ except ImportError:
     sys.exit(0)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from torch_util import REDUCED, build, draw_masks, env_int, inputs, mask_shapes, model  # noqa: E402
+from torch_util import (DEMO, DEMO_STEP, REDUCED, build, draw_masks, env_int,  # noqa: E402
+                        inputs, mask_shapes, model, set_learning_rates)
 
 
 def mem_available():
@@ -37,9 +39,18 @@ def mem_available():
     return None
 
 
-def bench_config(suffix, cfg, H, W, full, filt, threads):
+def bench_config(suffix, cfg, H, W, full, filt, threads, step=None):
+    """The rows of one configuration; step: learning rates and loss weights (DEMO_STEP's keys),
+    None for golden/model.py's defaults (the authors')."""
+    if filt and not any(filt in "%s-%s" % (p, suffix)
+                        for p in ("lsd-iter", "sourceonly-iter", "infer")):
+        return
     F, G, D = build(cfg)
     opts = model.make_optimizers(F, G, D)
+    weights = {}
+    if step:
+        set_learning_rates(opts, step["lr_f"], step["lr_gd"])
+        weights = dict(advw=step["advw"], cw=step["cw"], l1w=step["l1w"])
     b = inputs(H, W, cfg["n_class"])
     shapes = mask_shapes(F, G, D, b)
     warm = env_int("LSD_BENCH_FULL_WARM", 1) if full else 2
@@ -47,7 +58,7 @@ def bench_config(suffix, cfg, H, W, full, filt, threads):
     budget = 1e9 if full else 3.0
 
     def lsd():
-        model.iteration(F, G, D, opts, b, draw_masks(shapes))
+        model.iteration(F, G, D, opts, b, draw_masks(shapes), **weights)
 
     def source_only():
         masks = {k: v for k, v in draw_masks(
@@ -81,6 +92,7 @@ def main():
     filt = sys.argv[1] if len(sys.argv) > 1 else None
     threads = [int(v) for v in os.environ.get("LSD_BENCH_THREADS", "1,2").split(",") if v]
     bench_config("64x128-reduced", REDUCED, 64, 128, False, filt, threads)
+    bench_config("64x128-demo", DEMO, 64, 128, False, filt, threads, DEMO_STEP)
     if env_int("LSD_BENCH_QUICK", 0) or not env_int("LSD_BENCH_FULL", 1):
         sys.stderr.write("nets_torch.py: full-size rows skipped (LSD_BENCH_QUICK / LSD_BENCH_FULL)\n")
         return

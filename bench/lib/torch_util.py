@@ -1,5 +1,5 @@
-"""Helpers shared by bench/nets_torch.py and bench/gpu_torch.py: the reduced configuration,
-an integer from the environment, the networks with bench_nets.c's initialisation, the batch
+"""Helpers shared by bench/nets_torch.py and bench/gpu_torch.py: the reduced and demo
+configurations, an integer from the environment, the networks with bench_nets.c's initialisation, the batch
 inputs and the dropout masks. A module, not a benchmark: bench/run.sh runs only bench/*.py,
 and running this file does nothing. The caller imports torch first (and skips without it)."""
 import os
@@ -11,6 +11,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import model  # noqa: E402  golden/model.py
 
 REDUCED = dict(vgg=16, fc=256, ngf=16, ndf=16, n_class=19)
+# `lsdseg demo`'s networks (ref/cmd_demo.c: --width 4,32,4,8, 8 synthetic classes) and its step
+# options: F's Adam 2e-4 (biases 2x), G and D's 2e-4, adversarial weight 2, c 0.1, l1 1
+DEMO = dict(vgg=4, fc=32, ngf=4, ndf=8, n_class=8)
+DEMO_STEP = dict(lr_f=2e-4, lr_gd=2e-4, advw=2.0, cw=0.1, l1w=1.0)
+
+
+def set_learning_rates(opts, lr_f, lr_gd):
+    """Sets make_optimizers' rates: F's weights lr_f, biases 2 lr_f, G's and D's lr_gd."""
+    optF, optG, optD = opts
+    optF.param_groups[0]["lr"], optF.param_groups[1]["lr"] = lr_f, 2 * lr_f
+    for o in (optG, optD):
+        for g in o.param_groups:
+            g["lr"] = lr_gd
 
 
 def env_int(name, dflt):
