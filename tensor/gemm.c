@@ -8,13 +8,24 @@
  * in `real` arithmetic. The fast gemm performs exactly the same operations in
  * exactly the same order for every element, so the two agree bit for bit and
  * the result does not depend on the thread count. Speed comes from
- *   - packing: blocks of op(A) and op(B) are copied into contiguous panels
- *     (MR rows of A, NR columns of B, interleaved by k), zero-padded at edges;
- *   - a register-blocked micro-kernel: an MR x NR tile of accumulators, updated
- *     with one row of B (NR contiguous values, vectorized by the compiler) per
- *     broadcast element of A;
- *   - cache blocking: the k range is cut into blocks of KC; a running sum
- *     stays in a `real` tile between blocks, which changes no rounding;
+ *   - a register-blocked micro-kernel: a tile of rows x nr sums (rows <= MR), updated
+ *     with one row of B (nr contiguous values, vectorized by the compiler) per
+ *     broadcast element of A. The last strip of rows has exactly the rows left (M = 4
+ *     computes 4 rows, not MR); in the last k block a full tile goes to C straight from
+ *     the registers, alpha * sum (+ beta * C);
+ *   - packing: blocks of op(A) are copied into strips (for each k, the strip's rows
+ *     contiguous), strips of NR columns of op(B) likewise by k, zero-padded at the right
+ *     edge. The kernel takes the row stride of B: a full strip of an untransposed B that
+ *     serves at most four strips of A is read in place, not copied;
+ *   - small M with op(B) transposed (M < N, M <= 4 NR; a convolution's weight gradient:
+ *     M output channels, N = C*KH*KW, K = pixels): the product is computed transposed,
+ *     C^T = op(B)^T op(A)^T, so that the large operand, op(B), is the broadcast side, read
+ *     in place (the kernel takes its row and k strides), and only op(A)^T is packed, in
+ *     strips of NR, NR/2 or NR/4 columns (the narrowest that holds M); the tiles go to C
+ *     transposed. Each element still sums the products a(i,k) * b(k,j) over k in order
+ *     (the product commutes);
+ *   - cache blocking: the k range is cut into blocks of at most KC, evened out; a running
+ *     sum stays in a `real` tile between blocks, which changes no rounding;
  *   - OpenMP over macro tiles of C (MC x NC), each computed by one thread.
  * No intrinsics: the vector width only selects the tile sizes. A portable x86-64
  * build compiles the micro-kernel also for AVX2 and AVX-512 (target attributes) and
@@ -43,6 +54,7 @@
 #define NR_512 (2 * VLEN_OF(64))
 #define MR_MAX 8
 #define NR_MAX NR_512
+#define MR_NARROW 8 /* rows of the tiles NR/2 and NR/4 wide (one vector or less a row) */
 
 /* The tile of the compiler's own target (-march=native picks the wider ones at build time). */
 #if defined(__AVX512F__)
@@ -111,65 +123,72 @@ void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const r
     naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of mr rows:
- * strip s holds, for each k, the mr values a(i0+s*mr+r, k); rows past mc are 0. */
+/* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of mr rows (the last one
+ * has the rows left, mc - s): strip s starts at s * kc and holds, for each k, its rows'
+ * values a(i0+s+r, k), no padding. */
 static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc, int mr,
                    real *restrict Ap)
 {
     int s, r, p;
-    for (s = 0; s < mc; s += mr, Ap += (size_t)mr * kc) {
+    for (s = 0; s < mc; s += mr) {
         int rows = mc - s < mr ? mc - s : mr;
-        if (rows == mr && transA) {
-            /* a(i, k) = A[k][i]: mr contiguous values per k */
+        real *restrict dst = Ap + (size_t)s * kc;
+        if (transA) {
+            /* a(i, k) = A[k][i]: the rows' values are contiguous for each k */
             for (p = 0; p < kc; p++) {
                 const real *src = A + (size_t)(p0 + p) * lda + i0 + s;
-                for (r = 0; r < mr; r++) Ap[p * mr + r] = src[r];
-            }
-        } else if (rows == mr) {
-            /* a(i, k) = A[i][k]: each row read contiguously, written every mr values */
-            for (r = 0; r < mr; r++) {
-                const real *restrict src = A + (size_t)(i0 + s + r) * lda + p0;
-                for (p = 0; p < kc; p++) Ap[p * mr + r] = src[p];
+                for (r = 0; r < rows; r++) dst[p * rows + r] = src[r];
             }
         } else {
-            for (p = 0; p < kc; p++) {
-                for (r = 0; r < rows; r++) Ap[p * mr + r] = OPA(i0 + s + r, p0 + p);
-                for (; r < mr; r++) Ap[p * mr + r] = 0;
+            /* a(i, k) = A[i][k]: each row read contiguously, written every `rows` values */
+            for (r = 0; r < rows; r++) {
+                const real *restrict src = A + (size_t)(i0 + s + r) * lda + p0;
+                for (p = 0; p < kc; p++) dst[p * rows + r] = src[p];
             }
         }
     }
 }
 
 /* Packs k = p0..p0+kc-1, columns j0..j0+nc-1 (nc <= nr) of op(B) into one strip:
- * for each k, the nr values b(k, j0+j), padded with 0. */
+ * for each k, the nr values b(k, j0+j), padded with 0. Columns >= *zero_from are 0 in all
+ * `cap` rows of Bp already, so the padding is written only where it may not be. */
 static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, int nc, int nr,
-                   real *restrict Bp)
+                   real *restrict Bp, int *zero_from, int cap)
 {
     int j, p;
-    if (nc == nr && !transB) {
-        /* b(k, j) = B[k][j]: nr contiguous values per k */
+    if (!transB) {
+        /* b(k, j) = B[k][j]: nc contiguous values per k */
         for (p = 0; p < kc; p++) {
             const real *src = B + (size_t)(p0 + p) * ldb + j0;
-            for (j = 0; j < nr; j++) Bp[p * nr + j] = src[j];
-        }
-    } else if (nc == nr) {
-        /* b(k, j) = B[j][k]: column j of the strip is row j of B */
-        for (j = 0; j < nr; j++) {
-            const real *src = B + (size_t)(j0 + j) * ldb + p0;
-            for (p = 0; p < kc; p++) Bp[p * nr + j] = src[p];
+            for (j = 0; j < nc; j++) Bp[p * nr + j] = src[j];
         }
     } else {
-        for (p = 0; p < kc; p++) {
-            for (j = 0; j < nc; j++) Bp[p * nr + j] = OPB(p0 + p, j0 + j);
-            for (; j < nr; j++) Bp[p * nr + j] = 0;
+        /* b(k, j) = B[j][k]: column j of the strip is row j of B */
+        for (j = 0; j < nc; j++) {
+            const real *restrict src = B + (size_t)(j0 + j) * ldb + p0;
+            for (p = 0; p < kc; p++) Bp[p * nr + j] = src[p];
         }
     }
+    if (*zero_from > nc) {
+        for (p = 0; p < cap; p++)
+            for (j = nc; j < *zero_from; j++) Bp[p * nr + j] = 0;
+    }
+    *zero_from = nc;
 }
 
-/* Micro-kernel body for an MR x NR tile (constants where it is inlined): the running sums
- * in acc (taken as 0 when first) get, for p = 0..kc-1 in order,
- * acc[r][j] += Ap[p][r] * Bp[p][j]; acc is loaded and stored once, the sums live in
- * registers. Every variant below performs exactly these operations in this order. */
+/* One call of the micro-kernel: the rows x nr tile of sums over kc values of k. */
+typedef struct {
+    int kc, rows, nr, first; /* nr: NR, NR/2 or NR/4; first: the sums start at 0 */
+    const real *a;           /* a(r, p) = a[r * ar + p * ak]: packed (1, rows) or in place */
+    size_t ar, ak;
+    const real *b;           /* kc rows of nr values of op(B), ldb apart (nr when packed) */
+    size_t ldb;
+    real *acc;               /* (rows, nr) running sums, kept between k blocks */
+    real *c;                 /* NULL, or the tile's corner in C (full tile, last k block) */
+    size_t ldc;
+    real alpha, beta;        /* the final combination, when c is set */
+} ktile;
+
 #if defined(__GNUC__) && !defined(__TINYC__)
 #define LSD_ALWAYS_INLINE __attribute__((always_inline)) inline
 #define LSD_NOINLINE __attribute__((noinline))
@@ -177,8 +196,8 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
 #define LSD_ALWAYS_INLINE inline
 #define LSD_NOINLINE
 #endif
-/* Unrolling the tile loops lets the compiler keep c[] in registers: gcc needs the row loop
- * unrolled, clang both (without, it keeps the tile on the stack). */
+/* Unrolling the tile loops lets the compiler keep the sums s[] in registers: gcc needs the
+ * row loop unrolled, clang both (without, it keeps the tile on the stack). */
 #if defined(__clang__)
 #define LSD_UNROLL_ROWS _Pragma("clang loop unroll(full)")
 #define LSD_UNROLL_COLS _Pragma("clang loop unroll(full)")
@@ -189,49 +208,106 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
 #define LSD_UNROLL_ROWS
 #define LSD_UNROLL_COLS
 #endif
-static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, int kc, const real *restrict Ap,
-                                          const real *restrict Bp, real *restrict acc, int first)
+
+/* Micro-kernel body for an MR x NR tile (constants where it is inlined): the running sums
+ * (0 when first, else acc) get, for p = 0..kc-1 in order, s[r][j] += a(r, p) * b[p][j];
+ * they live in registers, and at the end go to acc or, when t->c is set, become
+ * c = alpha * s (+ beta * c). Every variant performs exactly these operations in this order. */
+static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, const ktile *t)
 {
-    real c[MR_MAX * NR_MAX];
-    int p, r, j;
-    for (r = 0; r < MR * NR; r++) c[r] = first ? 0 : acc[r];
-    for (p = 0; p < kc; p++) {
-        const real *a = Ap + (size_t)p * MR;
-        const real *b = Bp + (size_t)p * NR;
+    real s[MR_MAX * NR_MAX];
+    const real *restrict a = t->a, *restrict b = t->b;
+    size_t ar = t->ar, ak = t->ak, ldb = t->ldb;
+    int p, r, j, kc = t->kc;
+    LSD_UNROLL_ROWS
+    for (r = 0; r < MR; r++) {
+        LSD_UNROLL_COLS
+        for (j = 0; j < NR; j++) s[r * NR + j] = 0;
+    }
+    if (!t->first) {
+        const real *restrict acc = t->acc;
         LSD_UNROLL_ROWS
         for (r = 0; r < MR; r++) {
-            real ar = a[r];
             LSD_UNROLL_COLS
-            for (j = 0; j < NR; j++) c[r * NR + j] += ar * b[j];
+            for (j = 0; j < NR; j++) s[r * NR + j] = acc[r * NR + j];
         }
     }
-    for (r = 0; r < MR * NR; r++) acc[r] = c[r];
+    for (p = 0; p < kc; p++, a += ak, b += ldb) {
+        LSD_UNROLL_ROWS
+        for (r = 0; r < MR; r++) {
+            real x = a[r * ar];
+            LSD_UNROLL_COLS
+            for (j = 0; j < NR; j++) s[r * NR + j] += x * b[j];
+        }
+    }
+    if (!t->c) {
+        real *restrict acc = t->acc;
+        LSD_UNROLL_ROWS
+        for (r = 0; r < MR; r++) {
+            LSD_UNROLL_COLS
+            for (j = 0; j < NR; j++) acc[r * NR + j] = s[r * NR + j];
+        }
+    } else if (t->beta == 0) {
+        real alpha = t->alpha;
+        LSD_UNROLL_ROWS
+        for (r = 0; r < MR; r++) {
+            real *restrict d = t->c + (size_t)r * t->ldc;
+            LSD_UNROLL_COLS
+            for (j = 0; j < NR; j++) d[j] = alpha * s[r * NR + j];
+        }
+    } else {
+        real alpha = t->alpha, beta = t->beta;
+        LSD_UNROLL_ROWS
+        for (r = 0; r < MR; r++) {
+            real *restrict d = t->c + (size_t)r * t->ldc;
+            LSD_UNROLL_COLS
+            for (j = 0; j < NR; j++) d[j] = alpha * s[r * NR + j] + beta * d[j];
+        }
+    }
 }
 
-typedef void (*kernel_fn)(int kc, const real *restrict Ap, const real *restrict Bp,
-                          real *restrict acc, int first);
+/* The body for t->rows rows (1..MR) of an MR x NR kernel: each row count is its own
+ * instance, with the sums in registers. */
+#define KERNEL_ROWS(MR, NR, t)                                                                 \
+    do {                                                                                       \
+        switch ((t)->rows) {                                                                   \
+        case 1: kernel_body(1, NR, t); break;                                                  \
+        case 2: kernel_body(2, NR, t); break;                                                  \
+        case 3: kernel_body(3, NR, t); break;                                                  \
+        case 4: kernel_body(4, NR, t); break;                                                  \
+        case 5: if ((MR) >= 5) kernel_body(5, NR, t); break;                                   \
+        case 6: if ((MR) >= 6) kernel_body(6, NR, t); break;                                   \
+        case 7: if ((MR) >= 7) kernel_body(7, NR, t); break;                                   \
+        default: if ((MR) >= 8) kernel_body(8, NR, t); break;                                  \
+        }                                                                                      \
+    } while (0)
+
+/* The tiles of a kernel: MR x NR, and MR_NARROW x NR/2 and x NR/4 (t->nr says which). */
+#define KERNEL_TILES(MR, NR, t)                                                                \
+    do {                                                                                       \
+        if ((t)->nr == (NR)) KERNEL_ROWS(MR, NR, t);                                           \
+        else if ((t)->nr == (NR) / 2) KERNEL_ROWS(MR_NARROW, (NR) / 2, t);                     \
+        else KERNEL_ROWS(MR_NARROW, (NR) / 4, t);                                              \
+    } while (0)
+
+typedef void (*kernel_fn)(const ktile *t);
 
 /* The kernel for the compiler's target. */
-static LSD_NOINLINE void kernel_base(int kc, const real *restrict Ap, const real *restrict Bp,
-                                     real *restrict acc, int first)
+static LSD_NOINLINE void kernel_base(const ktile *t)
 {
-    kernel_body(MR_BASE, NR_BASE, kc, Ap, Bp, acc, first);
+    KERNEL_TILES(MR_BASE, NR_BASE, t);
 }
 
 #ifdef LSD_GEMM_DISPATCH
 /* The same kernel compiled for AVX2 and for AVX-512 (tiles of their vector width). */
-__attribute__((noinline, target("avx2,no-fma"))) static void
-kernel_avx2(int kc, const real *restrict Ap, const real *restrict Bp, real *restrict acc,
-            int first)
+__attribute__((noinline, target("avx2,no-fma"))) static void kernel_avx2(const ktile *t)
 {
-    kernel_body(MR_AVX, NR_AVX, kc, Ap, Bp, acc, first);
+    KERNEL_TILES(MR_AVX, NR_AVX, t);
 }
 
-__attribute__((noinline, target("avx512f,no-fma"))) static void
-kernel_avx512(int kc, const real *restrict Ap, const real *restrict Bp, real *restrict acc,
-              int first)
+__attribute__((noinline, target("avx512f,no-fma"))) static void kernel_avx512(const ktile *t)
 {
-    kernel_body(MR_512, NR_512, kc, Ap, Bp, acc, first);
+    KERNEL_TILES(MR_512, NR_512, t);
 }
 #endif
 
@@ -306,25 +382,31 @@ int gemm_check_env(lsd_err *err)
 
 /* Scratch of one thread: packed A block, one packed B strip, running sums. */
 typedef struct {
-    real *ap; /* (MC/MR strips, KC, MR) */
-    real *bp; /* (KC, NR) */
-    real *t;  /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
+    real *ap;     /* (MC/MR strips, KC, MR) */
+    real *bp;     /* (KC, NR) */
+    int bp_zero;  /* the columns of bp from this one on are 0 in all its rows */
+    real *t;      /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
 } scratch;
 
-/* The arguments of one gemm call, shared by every macro tile. */
+/* The product that the macro tiles compute, the same for each: C = alpha op(A) op(B) + beta C,
+ * or, swapped, its transpose (then A, B are the caller's B, A and C is read transposed). */
 typedef struct {
     int transA, transB, M, N, K;
     real alpha, beta;
     const real *A, *B;
-    int lda, ldb, ldc;
-    real *C;
-    kernel k; /* micro-kernel and its tile MR x NR */
+    int lda, ldb;
+    real *C;         /* element (i, j) is C[i * csr + j * csc] */
+    size_t csr, csc;
+    int a_in_place;  /* the kernel reads op(A) in place, a(i, k) = A[i * ar + k * ak] */
+    size_t ar, ak;
+    int mr, nr;      /* the tile: MR x NR, or MR_NARROW x NR/2 or NR/4 */
+    int kc;          /* k block: K cut into blocks of at most KC, evened out */
+    kernel_fn fn;
 } gemm_args;
 
 /* c[j] = combine(alpha, a[j], beta, c[j]) for j < n, with the test on beta hoisted out of
- * the loop; inlined with a constant n (a full tile row) the loop vectorizes even at -O2. */
-static LSD_ALWAYS_INLINE void store_row(real *restrict c, const real *restrict a, int n,
-                                        real alpha, real beta)
+ * the loop. */
+static void store_row(real *restrict c, const real *restrict a, int n, real alpha, real beta)
 {
     int j;
     if (beta == 0)
@@ -333,38 +415,61 @@ static LSD_ALWAYS_INLINE void store_row(real *restrict c, const real *restrict a
         for (j = 0; j < n; j++) c[j] = alpha * a[j] + beta * c[j];
 }
 
-/* Writes the rows x cols corner of an MR x NR tile of sums into C at (i0, j0). */
+/* Writes the rows x cols corner of a tile of sums (rows of g->nr) at (i0, j0). */
 static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, int j0, int cols)
 {
-    int r, nr = g->k.nr;
+    int r, j;
     for (r = 0; r < rows; r++) {
-        real *c = g->C + (size_t)(i0 + r) * g->ldc + j0;
-        const real *a = acc + (size_t)r * nr;
-        if (cols == nr && nr == NR_SSE) store_row(c, a, NR_SSE, g->alpha, g->beta);
-        else if (cols == nr && nr == NR_AVX) store_row(c, a, NR_AVX, g->alpha, g->beta);
-        else if (cols == nr && nr == NR_512) store_row(c, a, NR_512, g->alpha, g->beta);
-        else store_row(c, a, cols, g->alpha, g->beta);
+        real *c = g->C + (size_t)(i0 + r) * g->csr + (size_t)j0 * g->csc;
+        const real *a = acc + (size_t)r * g->nr;
+        if (g->csc == 1)
+            store_row(c, a, cols, g->alpha, g->beta);
+        else
+            for (j = 0; j < cols; j++, c += g->csc) *c = combine(g->alpha, a[j], g->beta, *c);
     }
 }
 
-/* Computes the macro tile of C with rows i0..i0+mc-1 and columns j0..j0+nc-1:
- * for each k block, A is packed once, then each B strip is packed (into L1)
- * and swept by all A strips; after the last k block the sums go to C. */
+/* Computes the macro tile with rows i0..i0+mc-1 and columns j0..j0+nc-1: for each k block,
+ * A is packed once (unless read in place), then each B strip is packed (into L1) or, when it
+ * is full, not transposed and serves at most four A strips, read in place, and swept by all
+ * A strips. In the last k block full tiles go to C from the kernel (where C's rows are
+ * contiguous), the others through store_tile. */
 static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
 {
-    int MR = g->k.mr, NR = g->k.nr, ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
-    int p0, s, t;
-    for (p0 = 0; p0 < g->K; p0 += KC) {
-        int kc = g->K - p0 < KC ? g->K - p0 : KC, last = p0 + kc == g->K;
-        pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, MR, w->ap);
+    int MR = g->mr, NR = g->nr, ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
+    int b_in_place = !g->transB && ms <= 4, p0, s, t, kc;
+    ktile kt;
+    kt.nr = NR; kt.alpha = g->alpha; kt.beta = g->beta; kt.ldc = g->csr;
+    for (p0 = 0; p0 < g->K; p0 += kc) {
+        int last;
+        kc = g->K - p0 < g->kc ? g->K - p0 : g->kc;
+        last = p0 + kc == g->K;
+        kt.kc = kc; kt.first = p0 == 0;
+        if (!g->a_in_place) pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, MR, w->ap);
         for (t = 0; t < ns; t++) {
-            int cols = nc - t * NR < NR ? nc - t * NR : NR;
-            pack_b(g->transB, g->B, g->ldb, p0, kc, j0 + t * NR, cols, NR, w->bp);
+            int j = j0 + t * NR, cols = nc - t * NR < NR ? nc - t * NR : NR;
+            if (b_in_place && cols == NR) {
+                kt.b = g->B + (size_t)p0 * g->ldb + j;
+                kt.ldb = (size_t)g->ldb;
+            } else {
+                pack_b(g->transB, g->B, g->ldb, p0, kc, j, cols, NR, w->bp, &w->bp_zero, g->kc);
+                kt.b = w->bp;
+                kt.ldb = (size_t)NR;
+            }
             for (s = 0; s < ms; s++) {
-                real *acc = w->t + ((size_t)t * ms + s) * MR * NR;
-                int rows = mc - s * MR < MR ? mc - s * MR : MR;
-                g->k.fn(kc, w->ap + (size_t)s * MR * kc, w->bp, acc, p0 == 0);
-                if (last) store_tile(g, acc, i0 + s * MR, rows, j0 + t * NR, cols);
+                int i = i0 + s * MR;
+                kt.rows = mc - s * MR < MR ? mc - s * MR : MR;
+                if (g->a_in_place) {
+                    kt.a = g->A + (size_t)i * g->ar + (size_t)p0 * g->ak;
+                    kt.ar = g->ar; kt.ak = g->ak;
+                } else {
+                    kt.a = w->ap + (size_t)s * MR * kc;
+                    kt.ar = 1; kt.ak = (size_t)kt.rows;
+                }
+                kt.acc = w->t + ((size_t)t * ms + s) * MR * NR;
+                kt.c = last && cols == NR && g->csc == 1 ? g->C + (size_t)i * g->csr + j : NULL;
+                g->fn(&kt);
+                if (last && !kt.c) store_tile(g, kt.acc, i, kt.rows, j, cols);
             }
         }
     }
@@ -378,11 +483,13 @@ static size_t round_up(size_t n)
 }
 
 /* Splits n into parts of at most `most` (a multiple of `unit`), evened out to
- * multiples of unit; at least `want` parts while each keeps >= 4 units. Returns the step. */
-static int split(int n, int most, int unit, int want)
+ * multiples of unit; at least `want` parts while each keeps >= `least` units. Returns the
+ * step. */
+static int split(int n, int most, int unit, int want, int least)
 {
     long long parts = ((long long)n + most - 1) / most, step;
-    while (parts < want && ((long long)n + parts) / (parts + 1) >= 4 * unit) parts++;
+    while (parts < want && ((long long)n + parts) / (parts + 1) >= (long long)least * unit)
+        parts++;
     step = ((long long)n + parts - 1) / parts;
     return (int)((step + unit - 1) / unit * unit);
 }
@@ -392,8 +499,9 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
           const real *B, int ldb, real beta, real *C, int ldc)
 {
     gemm_args g;
+    kernel k;
     size_t per, ap_n, bp_n, t_n;
-    int nthr = 1, mstep, nstep, mt, nt, ntiles, tile, kc;
+    int nthr = 1, mstep, nstep, mt, nt, ntiles, tile, kb;
     double flops = 2.0 * M * N * K;
     real *buf;
     char *raw;
@@ -402,25 +510,44 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
         naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    g.transA = transA; g.transB = transB; g.M = M; g.N = N; g.K = K;
-    g.alpha = alpha; g.beta = beta; g.A = A; g.B = B;
-    g.lda = lda; g.ldb = ldb; g.ldc = ldc; g.C = C;
-    g.k = pick_kernel();
+    k = pick_kernel();
+    g.K = K; g.alpha = alpha; g.beta = beta; g.C = C; g.fn = k.fn;
+    if (transB && M <= 4 * k.nr && M < N) {
+        /* C^T = op(B)^T op(A)^T: op(B)^T read in place, op(A)^T packed (N x K read once,
+         * only M x K copied), in one narrow strip where M is at most NR/4 or NR/2 */
+        g.transA = !transB; g.transB = !transA; g.M = N; g.N = M;
+        g.A = B; g.lda = ldb; g.B = A; g.ldb = lda;
+        g.csr = 1; g.csc = (size_t)ldc;
+        g.a_in_place = 1;
+        g.nr = M <= k.nr / 4 ? k.nr / 4 : M <= k.nr / 2 ? k.nr / 2 : k.nr;
+        g.mr = g.nr == k.nr ? k.mr : MR_NARROW;
+    } else {
+        g.transA = transA; g.transB = transB; g.M = M; g.N = N;
+        g.A = A; g.lda = lda; g.B = B; g.ldb = ldb;
+        g.csr = (size_t)ldc; g.csc = 1;
+        g.a_in_place = 0;
+        g.mr = k.mr; g.nr = k.nr;
+    }
+    g.ar = g.transA ? 1 : (size_t)g.lda;
+    g.ak = g.transA ? (size_t)g.lda : 1;
 
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
     if (flops < 4e6) nthr = 1;
 #endif
-    /* tiles: M first; N is cut further until every thread has a few tiles */
-    mstep = split(M, MC_TILES * g.k.mr, g.k.mr, 1);
-    mt = (M + mstep - 1) / mstep;
-    nstep = split(N, NC_TILES * g.k.nr, g.k.nr, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1);
-    nt = (N + nstep - 1) / nstep;
+    /* tiles: M first; N is cut further until every thread has a few tiles (M is, when N
+     * is a single strip: then the copy of that strip is all that a tile repeats) */
+    mstep = g.N <= g.nr && nthr > 1 ? split(g.M, MC_TILES * g.mr, g.mr, nthr, 1)
+                                    : split(g.M, MC_TILES * g.mr, g.mr, 1, 4);
+    mt = (g.M + mstep - 1) / mstep;
+    nstep = split(g.N, NC_TILES * g.nr, g.nr, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1, 4);
+    nt = (g.N + nstep - 1) / nstep;
     ntiles = mt * nt;
     if (nthr > ntiles) nthr = ntiles;
-    kc = K < KC ? K : KC;
-    ap_n = round_up((size_t)mstep * kc);
-    bp_n = round_up((size_t)g.k.nr * kc);
+    kb = (K + KC - 1) / KC;
+    g.kc = (K + kb - 1) / kb;
+    ap_n = round_up((size_t)mstep * g.kc);
+    bp_n = round_up((size_t)g.nr * g.kc);
     t_n = round_up((size_t)mstep * nstep);
     per = ap_n + bp_n + t_n;
     raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);
@@ -441,13 +568,14 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
 #endif
         w.ap = buf + (size_t)tid * per;
         w.bp = w.ap + ap_n;
+        w.bp_zero = g.nr;
         w.t = w.bp + bp_n;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
         for (tile = 0; tile < ntiles; tile++) {
             int i0 = (tile / nt) * mstep, j0 = (tile % nt) * nstep;
-            int mc = M - i0 < mstep ? M - i0 : mstep, nc = N - j0 < nstep ? N - j0 : nstep;
+            int mc = g.M - i0 < mstep ? g.M - i0 : mstep, nc = g.N - j0 < nstep ? g.N - j0 : nstep;
             macro_tile(&g, i0, mc, j0, nc, &w);
         }
     }

@@ -245,6 +245,116 @@ static void check_kernels(unsigned long long *seed)
     }
 }
 
+/* The kernels to check: the one LSD_GEMM_KERNEL names when it is set, else each one this
+ * build and CPU run (gemm_check_env accepts it). Returns their number. */
+static int runnable_kernels(const char *names[3])
+{
+    static const char *all[] = {"base", "avx2", "avx512"};
+    const char *set = getenv("LSD_GEMM_KERNEL");
+    int i, n = 0;
+    if (set && *set) {
+        names[0] = set;
+        return 1;
+    }
+    for (i = 0; i < 3; i++) {
+        setenv("LSD_GEMM_KERNEL", all[i], 1);
+        if (gemm_check_env(NULL) == LSD_OK) names[n++] = all[i];
+    }
+    unsetenv("LSD_GEMM_KERNEL");
+    return n;
+}
+
+/* One problem on every kernel and with 1, 2 and 3 threads (one check): each result is
+ * bit-identical to gemm_naive's. */
+static void check_paths(int ta, int tb, int M, int N, int K, int pad, double alpha, double beta,
+                        unsigned long long *seed)
+{
+    const char *kernels[3], *env = getenv("LSD_GEMM_KERNEL");
+    int nk = runnable_kernels(kernels), set = env && *env, i, t, maxthr = 1, bad_t = 0;
+    const char *bad_k = NULL;
+    problem p;
+    real *ref, *out;
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+    maxthr = 3;
+#endif
+    if (!make_problem(&p, ta, tb, M, N, K, pad, alpha, beta, seed)) {
+        CHECK(0, "gemm ta=%d tb=%d %dx%dx%d: out of memory", ta, tb, M, N, K);
+        free_problem(&p);
+        return;
+    }
+    ref = malloc(p.nc * sizeof(real));
+    out = malloc(p.nc * sizeof(real));
+    if (ref && out) {
+        run(&p, 0, ref);
+        for (i = 0; i < nk && !bad_k; i++) {
+            if (!set) setenv("LSD_GEMM_KERNEL", kernels[i], 1);
+            for (t = 1; t <= maxthr && !bad_k; t++) {
+#ifdef _OPENMP
+                omp_set_num_threads(t);
+#endif
+                run(&p, 1, out);
+                if (memcmp(ref, out, p.nc * sizeof(real)) != 0) {
+                    bad_k = kernels[i];
+                    bad_t = t;
+                }
+            }
+        }
+        if (!set) unsetenv("LSD_GEMM_KERNEL");
+        CHECK(!bad_k, "gemm ta=%d tb=%d %dx%dx%d pad=%d alpha=%g beta=%g: kernel %s with %d "
+              "thread(s) is not bit-identical to gemm_naive", ta, tb, M, N, K, pad, alpha, beta,
+              bad_k ? bad_k : "-", bad_t);
+    } else {
+        CHECK(0, "gemm ta=%d tb=%d %dx%dx%d: out of memory", ta, tb, M, N, K);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    free(ref); free(out);
+    free_problem(&p);
+}
+
+/* The convolutions' shapes (layers/conv.c; the demo's channels 4..32 and bands of pixels,
+ * narrowed): forward gemm(0,0, CG, pixels, C*K*K), weight gradient gemm(0,1, CG, C*K*K,
+ * pixels) with beta 1, image pass gemm(1,0, C*K*K, pixels, CG), as large as gemm needs to
+ * run them on several threads (2 M N K >= 4e6; without OpenMP, a quarter of the pixels);
+ * then each with the other transposes and the other beta, a quarter of the pixels. Then
+ * every small M (1..9, 15, 16, 17: exact tiles, partial strips) with odd N, every
+ * transpose, both betas. The pixels are few enough for the cross-compiled tests (qemu). */
+static void check_conv_shapes(unsigned long long *seed)
+{
+    static const int shapes[][5] = {
+        /* ta, tb, M, N, K */
+        {0, 0, 4, 20011, 27}, {0, 0, 4, 2711, 192}, {0, 0, 8, 7001, 36},
+        {0, 0, 16, 911, 144}, {0, 0, 32, 229, 288},
+        {0, 1, 4, 27, 20011}, {0, 1, 4, 36, 14507}, {0, 1, 4, 192, 2657},
+        {0, 1, 8, 72, 3571}, {0, 1, 16, 144, 1021}, {0, 1, 32, 288, 229},
+        {1, 0, 192, 2711, 4}, {1, 0, 100, 2633, 8}, {1, 0, 200, 331, 32}};
+    static const int small_m[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17};
+    static const int nk[][2] = {{101, 300}, {37, 520}};
+#ifdef _OPENMP
+    const int cut = 1;
+#else
+    const int cut = 4;
+#endif
+    int s, v, m, c = 0;
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+        for (v = 0; v < 4; v++) {
+            /* v = 0 as the convolution calls it (beta 1 for the weight gradient, else 0);
+             * v = 1, 2, 3 with A, B, both transposed the other way, and the other beta */
+            const int *h = shapes[s];
+            int ta = (v & 1) ? !h[0] : h[0], tb = (v & 2) ? !h[1] : h[1];
+            int div = v ? 4 * cut : cut, pixels = h[1] ? 4 : 3; /* the index of the pixels */
+            int N = pixels == 3 ? h[3] / div : h[3], K = pixels == 4 ? h[4] / div : h[4];
+            double beta = (v == 0) == (h[1] == 1) ? 1 : 0;
+            check_paths(ta, tb, h[2], N, K, v == 3 ? 3 : 0, 1, beta, seed);
+        }
+    for (m = 0; m < (int)(sizeof small_m / sizeof small_m[0]); m++)
+        for (v = 0; v < 4; v++, c++) /* each transpose meets both (N, K) and both betas */
+            check_paths(v & 1, v >> 1, small_m[m], nk[(m + v) % 2][0], nk[(m + v) % 2][1], c % 3,
+                        c % 5 ? 1 : -0.5, (m + v / 2) % 2, seed);
+}
+
 int main(void)
 {
     static const int sizes[] = {0, 1, 2, 7, 13, 31, 97};
@@ -286,5 +396,6 @@ int main(void)
     check_nan_c(&seed);
     check_threads(&seed);
     check_kernels(&seed);
+    check_conv_shapes(&seed);
     return test_summary();
 }
