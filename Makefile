@@ -34,7 +34,9 @@ endif
 CCNAME := $(notdir $(firstword $(CC)))
 BUILD  ?= build/$(CCNAME)-$(PRECISION)-omp$(OPENMP)$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(NATIVE)),-native)$(if $(filter 1,$(OPENCL)),-ocl)
 
-BASEFLAGS := -std=c99 -pedantic -Wall -Wextra -O2 -D_POSIX_C_SOURCE=200809L
+# _FILE_OFFSET_BITS=64: 32-bit builds (i686) otherwise fail readdir/stat with EOVERFLOW on
+# file systems with 64-bit inode numbers (found: datasets and checkpoints not listed under i686)
+BASEFLAGS := -std=c99 -pedantic -Wall -Wextra -O2 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64
 ifneq ($(IS_TCC),1)
 BASEFLAGS += -ffp-contract=off -fno-fast-math
 # gcc's -std=c99 evaluates float expressions in double on some targets (s390x:
