@@ -64,4 +64,14 @@ int lsd_add_size(size_t a, size_t b, size_t *out);
 /* Number of OpenMP threads the library may use (1 without OpenMP). */
 int lsd_num_threads(void);
 
+/* LSD_CPU_DISPATCH: a portable x86-64 build with gcc >= 6 or clang >= 6 (baseline SSE2) also
+ * compiles its hot loops (gemm's micro-kernel, the dropout masks' block) for AVX2/AVX-512 with
+ * target attributes and picks one at run time; tcc, other architectures and -march builds with
+ * AVX have one code path. Define LSD_NO_DISPATCH to turn it off. One definition for all. */
+#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
+    !defined(__TINYC__) && !defined(__AVX__) && \
+    (!defined(__clang__) || __clang_major__ >= 6) && (defined(__clang__) || __GNUC__ >= 6)
+#define LSD_CPU_DISPATCH 1
+#endif
+
 #endif

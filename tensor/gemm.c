@@ -72,11 +72,9 @@
  * for AVX2 and AVX-512 with GCC's/clang's target attribute and picks the widest one the CPU
  * supports (__builtin_cpu_supports). "no-fma" keeps fused multiply-adds out even where the
  * flags would allow contraction; -ffp-contract=off forbids them anyway. Other compilers
- * (tcc), other architectures and -march builds with AVX compile the base kernel only.
- * Define LSD_NO_DISPATCH to turn it off. */
-#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
-    !defined(__TINYC__) && !defined(__AVX__) && \
-    (!defined(__clang__) || __clang_major__ >= 6) && (defined(__clang__) || __GNUC__ >= 6)
+ * (tcc), other architectures and -march builds with AVX compile the base kernel only
+ * (LSD_CPU_DISPATCH, tensor/common.h). */
+#ifdef LSD_CPU_DISPATCH /* tensor/common.h */
 #define LSD_GEMM_DISPATCH 1
 #endif
 

@@ -144,9 +144,7 @@ void rng_fill_normal(real *x, size_t n, real mean, real std, uint64_t seed, uint
 #define RNG_NOINLINE
 #endif
 
-#if !defined(LSD_NO_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && \
-    !defined(__TINYC__) && !defined(__AVX__) && \
-    (!defined(__clang__) || __clang_major__ >= 6) && (defined(__clang__) || __GNUC__ >= 6)
+#ifdef LSD_CPU_DISPATCH /* tensor/common.h */
 #define LSD_RNG_DISPATCH 1
 #endif
 
