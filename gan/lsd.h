@@ -144,7 +144,9 @@ void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step);
 void lsd_work_hash_masks(LsdWork *w);
 
 /* One LSD-seg iteration (method.md): D, then G, then F and C, each with the current
- * parameters. With LSD_DROPOUT_GIVEN the caller has filled the work's masks. */
+ * parameters. With LSD_DROPOUT_GIVEN the caller has filled the work's masks. The source and
+ * target halves of each update run as two lanes (lsd.c, "Lanes"): with 4 or more OpenMP
+ * threads this raises OpenMP's max-active-levels to 2 (nested teams of half the threads). */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err);
 /* The source-only baseline iteration (only b->xs, b->ys used). */
