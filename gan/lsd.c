@@ -18,10 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../layers/dropout.h"
 #include "../layers/loss.h"
 #include "../layers/shape.h"
@@ -573,49 +569,33 @@ static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
     return LSD_OK;
 }
 
-/* Runs fn(s, 0, arg) and fn(s, 1, arg): side by side on two threads, each with half of the
- * threads for its layers (nested), when OpenMP has at least two; one after the other
- * otherwise. Then the first lane error, if any. */
+/* One stage for lsd_run_two: the lane function and its argument. */
+typedef struct {
+    Step *s;
+    void (*fn)(Step *s, int k, int arg);
+    int arg;
+} Stage;
+
+static void stage_lane(void *ctx, int k)
+{
+    Stage *st = (Stage *)ctx;
+    st->fn(st->s, k, st->arg);
+}
+
+/* Runs fn(s, 0, arg) and fn(s, 1, arg) as two lanes (lsd_run_two), then returns the first
+ * lane error, if any. */
 static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_err *err)
 {
+    Stage st;
     int k;
-#ifdef _OPENMP
-    int nthr = omp_get_max_threads();
-    if (nthr >= 2 && !omp_in_parallel()) {
-        if (nthr >= 4 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
-#pragma omp parallel num_threads(2)
-        {
-            int t = omp_get_thread_num();
-            if (omp_get_num_threads() < 2) {
-                fn(s, 0, arg);
-                fn(s, 1, arg);
-            } else {
-                omp_set_num_threads(t == 0 ? nthr - nthr / 2 : nthr / 2);
-                fn(s, t, arg);
-            }
-        }
-    } else
-#endif
-    {
-        fn(s, 0, arg);
-        fn(s, 1, arg);
-    }
+    st.s = s, st.fn = fn, st.arg = arg;
+    lsd_run_two(stage_lane, &st);
     for (k = 0; k < 2; k++)
         if (s->lane[k].rc) {
             if (err) *err = s->lane[k].err;
             return s->lane[k].rc;
         }
     return LSD_OK;
-}
-
-/* grad += term, element by element (the terms' order is the caller's). */
-static void add_term(real *grad, const real *term, size_t n)
-{
-    long i, len = (long)n;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (len > 65536)
-#endif
-    for (i = 0; i < len; i++) grad[i] += term[i];
 }
 
 /* ------------------------------------------------------------------ iteration */
@@ -775,12 +755,12 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     if ((rc = run_lanes(&s, lane_d, 0, err))) return rc;
     out->loss_D += s.lane[0].loss;
     out->loss_D += s.lane[1].loss;
-    add_term(m->D.pa.grad, s.d1.pa.grad, nd);
+    vec_add(m->D.pa.grad, s.d1.pa.grad, nd);
     if ((rc = run_lanes(&s, lane_d, 1, err))) return rc;
     out->loss_D += s.lane[0].loss;
     out->loss_D += s.lane[1].loss;
-    add_term(m->D.pa.grad, s.d0.pa.grad, nd);
-    add_term(m->D.pa.grad, s.d1.pa.grad, nd);
+    vec_add(m->D.pa.grad, s.d0.pa.grad, nd);
+    vec_add(m->D.pa.grad, s.d1.pa.grad, nd);
     arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
 
     /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction,
@@ -790,7 +770,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     if ((rc = run_lanes(&s, lane_g, 0, err))) return rc;
     out->loss_G += s.lane[0].loss;
     out->loss_G += s.lane[1].loss;
-    add_term(m->G.pa.grad, s.g1.pa.grad, ng);
+    vec_add(m->G.pa.grad, s.g1.pa.grad, ng);
     arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
 
     /* 3. F and C: segmentation on the source, domains swapped for D, through the updated G
@@ -803,7 +783,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     out->loss_F += s.lane[0].seg / N;
     out->loss_F += s.lane[0].loss;
     out->loss_F += s.lane[1].loss;
-    add_term(m->F.pa.grad, s.f1.pa.grad, nf);
+    vec_add(m->F.pa.grad, s.f1.pa.grad, nf);
     arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
     m->step = t;
     return LSD_OK;

@@ -774,38 +774,42 @@ static void print_table(const DemoOpts *o, const RunResult *r)
            r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
 }
 
-/* ------------------------------------------------------------------ command */
+/* ------------------------------------------------------------------ training the methods */
+
+/* Source only (k = 0) or the oracle (k = 1) for lsd_run_two; the progress line is source
+ * only's, whose ETA covers the pair and LSD after it. */
+typedef struct {
+    const DemoOpts *o;
+    const DemoData *d;
+    RunResult *r;
+    double *left;
+    int fail[2];
+} Pair;
+
+static void pair_run(void *ctx, int k)
+{
+    Pair *p = (Pair *)ctx;
+    int m = k ? M_ORACLE : M_SOURCE;
+    p->fail[k] = run_method(m, p->o, p->d, &p->r[m], k ? NULL : p->left,
+                            "[1,3/3] source-only + oracle", k);
+}
 
 /* Trains the methods asked for. Source only and the oracle are independent runs of one
  * thread-count-independent computation: with two or more threads they run side by side,
- * each with half of the threads (the progress line is source only's), then LSD with all. */
+ * each with half of the threads (lsd_run_two), then LSD with all. */
 static int run_all(const DemoOpts *o, const DemoData *d, RunResult *r, double *left)
 {
-    int k, fail[2] = {0, 0};
-#ifdef _OPENMP
-    int nthr = lsd_num_threads();
-    if (o->run[M_SOURCE] && o->run[M_ORACLE] && nthr >= 2) {
+    int k;
+    if (o->run[M_SOURCE] && o->run[M_ORACLE] && lsd_num_threads() >= 2) {
+        Pair p;
+        p.o = o, p.d = d, p.r = r, p.left = left, p.fail[0] = p.fail[1] = 0;
         *left = o->run[M_LSD] ? LSD_COST_LANES : 0; /* after the pair, whose cost is 1 */
-        if (nthr >= 4 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
-#pragma omp parallel num_threads(2)
-        {
-            int t = omp_get_thread_num(), m = t ? M_ORACLE : M_SOURCE;
-            if (omp_get_num_threads() < 2) {
-                fail[0] = run_method(M_SOURCE, o, d, &r[M_SOURCE], left, NULL, 0);
-                if (!fail[0]) fail[1] = run_method(M_ORACLE, o, d, &r[M_ORACLE], left, NULL, 0);
-            } else {
-                omp_set_num_threads(t == 0 ? nthr - nthr / 2 : nthr / 2);
-                fail[t] = run_method(m, o, d, &r[m], t ? NULL : left,
-                                     "[1,3/3] source-only + oracle", t);
-            }
-        }
-        if (fail[0] || fail[1]) return -1;
+        lsd_run_two(pair_run, &p);
+        if (p.fail[0] || p.fail[1]) return -1;
         if (!o->run[M_LSD]) return 0;
         *left = 0;
         return run_method(M_LSD, o, d, &r[M_LSD], left, "[2/3] lsd        ", 0);
     }
-#endif
-    (void)fail;
     for (k = 0; k < M_COUNT; k++) {
         if (!o->run[k]) continue;
         *left -= method_cost[k];
@@ -813,6 +817,8 @@ static int run_all(const DemoOpts *o, const DemoData *d, RunResult *r, double *l
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ command */
 
 int cmd_demo(int argc, char **argv)
 {

@@ -79,3 +79,27 @@ int lsd_num_threads(void)
     return 1;
 #endif
 }
+
+void lsd_run_two(void (*fn)(void *ctx, int k), void *ctx)
+{
+#ifdef _OPENMP
+    int nthr = omp_get_max_threads();
+    if (nthr >= 2 && !omp_in_parallel()) {
+        if (nthr >= 4 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+#pragma omp parallel num_threads(2)
+        {
+            int t = omp_get_thread_num();
+            if (omp_get_num_threads() < 2) {
+                fn(ctx, 0);
+                fn(ctx, 1);
+            } else {
+                omp_set_num_threads(t == 0 ? nthr - nthr / 2 : nthr / 2);
+                fn(ctx, t);
+            }
+        }
+        return;
+    }
+#endif
+    fn(ctx, 0);
+    fn(ctx, 1);
+}

@@ -63,6 +63,11 @@ int lsd_add_size(size_t a, size_t b, size_t *out);
 
 /* Number of OpenMP threads the library may use (1 without OpenMP). */
 int lsd_num_threads(void);
+/* Runs fn(ctx, 0) and fn(ctx, 1): side by side on two threads, each with half of the threads
+ * for its own parallel loops (nested; OpenMP's max-active-levels is raised to 2 where there
+ * are 4 or more threads), when OpenMP has two or more threads outside any parallel region;
+ * one after the other otherwise. */
+void lsd_run_two(void (*fn)(void *ctx, int k), void *ctx);
 
 /* LSD_CPU_DISPATCH: a portable x86-64 build with gcc >= 6 or clang >= 6 (baseline SSE2) also
  * compiles its hot loops (gemm's micro-kernel, the dropout masks' block) for AVX2/AVX-512 with

@@ -89,8 +89,11 @@ void vec_copy(real *dst, const real *src, size_t n)
 
 void vec_add(real *y, const real *x, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++) y[i] += x[i];
+    long i, len = (long)n;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (len > 65536)
+#endif
+    for (i = 0; i < len; i++) y[i] += x[i];
 }
 
 void vec_axpy(real *y, real a, const real *x, size_t n)
