@@ -236,6 +236,12 @@ static int info_from_meta(const st_file *sf, CkptInfo *ci, lsd_err *err)
     strcpy(ci->method, s);
     s = st_meta(sf, "config");
     if (s && strlen(s) < sizeof ci->config) strcpy(ci->config, s);
+    ci->recipe = lsd_recipe_paper(); /* checkpoints from before recipes */
+    s = st_meta(sf, "recipe");
+    if (s && lsd_recipe_parse(&ci->recipe, s, err)) {
+        lsd_err_prefix(err, "%s: metadata recipe", sf->path);
+        return LSD_ERR_FORMAT;
+    }
     return LSD_OK;
 }
 
@@ -517,7 +523,7 @@ int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep
 {
     st_writer w;
     int64_t step;
-    char path[CKPT_PATH_MAX], name[64], v[64];
+    char path[CKPT_PATH_MAX], name[64], v[128];
     uint64_t digest, hdig = 0, bytes = 0;
     int rc, i;
     if (keep < 1) keep = CKPT_KEEP_DEFAULT;
@@ -552,6 +558,8 @@ int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep
     METAF("epoch", "%ld", info->epoch);
     METAF("data_index", "%ld", info->data_index);
     META("config", info->config);
+    lsd_recipe_format(v, sizeof v, &info->recipe);
+    META("recipe", v);
     META("digest_alg", CKPT_DIGEST_ALG);
     for (i = 0; i < w.n; i++) bytes += st_out_nelem(&w.t[i]) * st_dtype_size(w.t[i].dtype);
     METAF("data_bytes", "%llu", (unsigned long long)bytes);

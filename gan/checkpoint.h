@@ -40,9 +40,11 @@ typedef struct {
     long epoch;            /* data position: epoch and index within it of the next sample */
     long data_index;
     char config[1024];     /* the run's configuration as text (free form, may be empty) */
+    LsdRecipe recipe;      /* metadata "recipe" (lsd_recipe_format); the paper's if absent */
 } CkptInfo;
 
-/* Defaults: iteration 0, the paper's learning rates, seed 1337, method "lsd". */
+/* Defaults: iteration 0, the paper's learning rates, seed 1337, method "lsd", the paper's
+ * recipe. */
 void ckpt_info_init(CkptInfo *ci);
 
 /* Saves m to dir/ckpt-<info->iteration>.safetensors (the model's step must equal

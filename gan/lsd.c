@@ -273,6 +273,126 @@ LsdStepOptions lsd_step_defaults(void)
     return o;
 }
 
+/* ------------------------------------------------------------------ recipes */
+
+static const char *const SCHEDULE_NAME[2] = {"paper", "authors"};
+static const char *const ADAM_NAME[2] = {"modern", "pytorch02"};
+static const char *const DLABELS_NAME[2] = {"centre", "authors"};
+static const char *const DINPUT_NAME[2] = {"rgb", "bgr"};
+
+/* Every switch at the paper's choice (zero). */
+LsdRecipe lsd_recipe_paper(void)
+{
+    LsdRecipe r;
+    memset(&r, 0, sizeof r);
+    return r;
+}
+
+/* Every switch at the authors' code's choice. */
+LsdRecipe lsd_recipe_authors(void)
+{
+    LsdRecipe r;
+    r.schedule = LSD_SCHEDULE_AUTHORS;
+    r.adam = LSD_ADAM_PYTORCH02;
+    r.d_labels = LSD_DLABELS_AUTHORS;
+    r.d_input = LSD_DINPUT_BGR;
+    return r;
+}
+
+/* "paper" if every switch is 0, "authors" if every switch is 1, else "custom". */
+const char *lsd_recipe_name(const LsdRecipe *r)
+{
+    int n = (int)r->schedule + (int)r->adam + (int)r->d_labels + (int)r->d_input;
+    return n == 0 ? "paper" : n == 4 ? "authors" : "custom";
+}
+
+/* "schedule=S adam=A d_labels=L d_input=I". */
+void lsd_recipe_format(char *buf, size_t cap, const LsdRecipe *r)
+{
+    snprintf(buf, cap, "schedule=%s adam=%s d_labels=%s d_input=%s", SCHEDULE_NAME[r->schedule],
+             ADAM_NAME[r->adam], DLABELS_NAME[r->d_labels], DINPUT_NAME[r->d_input]);
+}
+
+/* The index of value in names[2], or -1. */
+static int name_index(const char *const names[2], const char *value)
+{
+    return !strcmp(value, names[0]) ? 0 : !strcmp(value, names[1]) ? 1 : -1;
+}
+
+/* One switch (or all four for "recipe") by name and value. */
+int lsd_recipe_set(LsdRecipe *r, const char *key, const char *value, lsd_err *err)
+{
+    int v = -1;
+    if (!strcmp(key, "recipe")) {
+        if (!strcmp(value, "paper")) *r = lsd_recipe_paper();
+        else if (!strcmp(value, "authors")) *r = lsd_recipe_authors();
+        else return lsd_fail(err, LSD_ERR_ARG, "recipe '%s': choose paper or authors", value);
+        return LSD_OK;
+    }
+    if (!strcmp(key, "schedule") && (v = name_index(SCHEDULE_NAME, value)) >= 0)
+        r->schedule = (lsd_schedule)v;
+    else if (!strcmp(key, "adam") && (v = name_index(ADAM_NAME, value)) >= 0)
+        r->adam = (lsd_adam)v;
+    else if ((!strcmp(key, "d-labels") || !strcmp(key, "d_labels")) &&
+             (v = name_index(DLABELS_NAME, value)) >= 0)
+        r->d_labels = (lsd_dlabels)v;
+    else if ((!strcmp(key, "d-input") || !strcmp(key, "d_input")) &&
+             (v = name_index(DINPUT_NAME, value)) >= 0)
+        r->d_input = (lsd_dinput)v;
+    if (v < 0)
+        return lsd_fail(err, LSD_ERR_ARG, "%s '%s': choose schedule paper|authors, adam "
+                        "modern|pytorch02, d-labels centre|authors or d-input rgb|bgr", key,
+                        value);
+    return LSD_OK;
+}
+
+/* Reads "key=value" words. */
+int lsd_recipe_parse(LsdRecipe *r, const char *text, lsd_err *err)
+{
+    char word[64], *eq;
+    int len, rc;
+    while (*text) {
+        while (*text == ' ') text++;
+        for (len = 0; text[len] && text[len] != ' '; len++) {}
+        if (!len) break;
+        if (len >= (int)sizeof word || !(eq = (char *)memchr(text, '=', (size_t)len)))
+            return lsd_fail(err, LSD_ERR_FORMAT, "recipe text '%s': expected key=value words",
+                            text);
+        memcpy(word, text, (size_t)len);
+        word[len] = 0;
+        word[eq - text] = 0;
+        if ((rc = lsd_recipe_set(r, word, word + (eq - text) + 1, err))) return rc;
+        text += len;
+    }
+    return LSD_OK;
+}
+
+/* centre: PIL nearest resize of each map to (h, w), which samples Ys[8r+4][8c+4] at 1/8.
+ * authors: PIL's resize given (h, w) as (width, height) makes a w-row, h-column map, which
+ * their code copies element by element into the (h, w) slot: the same bytes, read as (h, w). */
+void lsd_d_labels(uint8_t *yd, const uint8_t *ys, int N, int H, int W, int h, int w,
+                  lsd_dlabels mode)
+{
+    int i;
+    for (i = 0; i < N; i++) {
+        uint8_t *out = yd + (size_t)i * h * w;
+        const uint8_t *in = ys + (size_t)i * H * W;
+        if (mode == LSD_DLABELS_AUTHORS) resize_labels_nearest(out, in, H, W, w, h);
+        else resize_labels_nearest(out, in, H, W, h, w);
+    }
+}
+
+/* Channel c of each image to channel 2 - c. */
+void lsd_flip_channels(real *dst, const real *src, int N, int H, int W)
+{
+    size_t hw = (size_t)H * W;
+    int i, c;
+    for (i = 0; i < N; i++)
+        for (c = 0; c < 3; c++)
+            memcpy(dst + ((size_t)i * 3 + c) * hw, src + ((size_t)i * 3 + 2 - c) * hw,
+                   hw * sizeof(real));
+}
+
 /* ------------------------------------------------------------------ work */
 
 static const char *const KIND_F[2] = {"src", "tgt"};
@@ -415,6 +535,9 @@ void lsd_work_free(LsdWork *w)
     free(w->work);
     free(w->work1);
     free(w->term_grad);
+    d_acts_free(&w->da_fake[0]);
+    d_acts_free(&w->da_fake[1]);
+    free(w->x01_bgr);
     free(w->yd);
     memset(w, 0, sizeof *w);
 }
@@ -496,6 +619,7 @@ typedef struct {
     FNet f1;    /* F, gradients into term_grad's F part (lane 1's term) */
     GNet g1;    /* G, gradients into its G part */
     DNet d0, d1; /* D, gradients into its two D parts (lane 0's and lane 1's terms) */
+    int authors; /* the authors' schedule: D's activations of the first forward are kept */
     Lane lane[2];
 } Step;
 
@@ -557,7 +681,21 @@ static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
                             "(%.0f MB)", (double)n * sizeof(real) / 1e6);
         w->term_grad_n = n;
     }
+    if (o->recipe.schedule == LSD_SCHEDULE_AUTHORS && !w->da_fake[0].mem) {
+        int k, rc;
+        for (k = 0; k < 2; k++)
+            if ((rc = d_acts_alloc(&w->da_fake[k], &m->cfg, w->N, w->H, w->W, 1, err)))
+                return rc;
+        w->bytes += w->da_fake[0].bytes + w->da_fake[1].bytes;
+    }
+    if (o->recipe.d_input == LSD_DINPUT_BGR && !w->x01_bgr) {
+        size_t n_img = (size_t)w->N * 3 * w->H * w->W;
+        if (!(w->x01_bgr = (real *)calloc(2 * n_img, sizeof(real))))
+            return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for D's BGR images");
+        w->bytes += 2 * n_img * sizeof(real);
+    }
     s->m = m, s->w = w, s->b = b, s->o = o;
+    s->authors = o->recipe.schedule == LSD_SCHEDULE_AUTHORS;
     s->f1 = f_view(&m->F, w->term_grad);
     s->g1 = g_view(&m->G, w->term_grad + nf);
     s->d0 = d_view(&m->D, w->term_grad + nf + ng);
@@ -604,16 +742,18 @@ static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_
 #define ZERO_GRADS(acts) memset((acts).mem, 0, (acts).bytes)
 
 /* The D terms on one image x in lane ln: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may
- * be NULL), divided by N. Backward into dx (may be NULL) and, if want, the parameter
- * gradients of d (+=). */
+ * be NULL), divided by N. D runs forward on x in the lane's buffers, or, with saved not NULL,
+ * its activations of x are those already in saved (the authors' schedule). Backward into dx
+ * (may be NULL) and, if want, the parameter gradients of d (+=). */
 static int d_terms(double *loss, const LsdModel *m, Lane *ln, DNet *d, const real *x,
-                   const DMasks *mk, int domain, double ws, const uint8_t *yd, double wc,
-                   real *dx, int want, lsd_err *err)
+                   const DActs *saved, const DMasks *mk, int domain, double ws,
+                   const uint8_t *yd, double wc, real *dx, int want, lsd_err *err)
 {
-    DActs *a = ln->da, *g = ln->dg;
+    const DActs *a = saved ? saved : ln->da;
+    DActs *g = ln->dg;
     int N = a->N, hw = a->h * a->w, rc = LSD_OK;
     double ls = 0, lc = 0;
-    d_forward(a, x, d, mk, ln->work);
+    if (!saved) d_forward(ln->da, x, d, mk, ln->work);
     ZERO_GRADS(*g);
     softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / N));
     if (yd)
@@ -643,6 +783,33 @@ static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
     if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
 }
 
+/* D's activations of one of the four images from the iteration's first forward pass (the
+ * authors' schedule; lane_forward), or NULL in the paper's schedule (D runs again). */
+static const DActs *saved_d(const Step *s, int kind)
+{
+    const LsdWork *w = s->w;
+    if (!s->authors) return NULL;
+    return kind == LSD_SRC_REAL ? &w->da : kind == LSD_TGT_REAL ? &w->da1
+         : &w->da_fake[kind == LSD_TGT_FAKE];
+}
+
+/* The authors' schedule, lane k's domain (0 source, 1 target): F, G, and D on the real image
+ * and on G's, each once, kept for all three updates (see "The authors' schedule" below). */
+static void lane_forward(Step *s, int k, int unused)
+{
+    LsdWork *w = s->w;
+    FActs *fa = &w->fa[k];
+    int real_kind = k ? LSD_TGT_REAL : LSD_SRC_REAL, fake_kind = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
+    (void)unused;
+    f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &w->fm[k], s->lane[k].work);
+    g_forward(&w->ga[k], fa->fc7d, fa->pool[3], fa->pool[2], &s->m->G, &w->gm[k],
+              s->lane[k].work);
+    d_forward((DActs *)saved_d(s, real_kind), k ? s->b->xt01 : s->b->xs01, &s->m->D,
+              &w->dm[real_kind], s->lane[k].work);
+    d_forward((DActs *)saved_d(s, fake_kind), w->ga[k].img, &s->m->D, &w->dm[fake_kind],
+              s->lane[k].work);
+}
+
 /* Lane k's domain through F (if arg) and G: lane 0 the source, lane 1 the target. */
 static void lane_features(Step *s, int k, int with_f)
 {
@@ -666,7 +833,7 @@ static void lane_d(Step *s, int k, int pair)
                   : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
     DNet *d = kind == LSD_SRC_REAL ? &s->m->D : k ? &s->d1 : &s->d0;
     if (d != &s->m->D) arena_zero_grad(&d->pa);
-    ln->rc = d_terms(&ln->loss, s->m, ln, d, x, &w->dm[kind], kind, 1,
+    ln->rc = d_terms(&ln->loss, s->m, ln, d, x, saved_d(s, kind), &w->dm[kind], kind, 1,
                      kind == LSD_SRC_REAL ? w->yd : NULL, kind == LSD_SRC_REAL ? 1 : 0, NULL, 1,
                      &ln->err);
 }
@@ -684,7 +851,8 @@ static void lane_g(Step *s, int k, int unused)
     double l1w = s->o->l1_weight, l;
     (void)unused;
     ZERO_GRADS(*ln->gg);
-    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, &w->dm[fake], k ? 2 : 0, 0.1,
+    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake],
+                     k ? 2 : 0, 0.1,
                      k ? NULL : w->yd, k ? 0 : 1, ln->gg->img, 0, &ln->err);
     if (ln->rc) return;
     ln->loss = l + l1w * l1_loss(ln->gg->img, ga->img, k ? s->b->xt01 : s->b->xs01, nimg,
@@ -702,7 +870,7 @@ static void lane_f(Step *s, int k, int unused)
     Lane *ln = &s->lane[k];
     FActs *fa = &w->fa[k], *fg = ln->fg;
     GActs *ga = &w->ga[k];
-    int N = w->N;
+    int N = w->N, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
     double l;
     (void)unused;
     ZERO_GRADS(*fg);
@@ -717,8 +885,7 @@ static void lane_f(Step *s, int k, int unused)
         c_backward(&w->cg, fg, &w->ca, fa, &s->m->F, 1, ln->work);
     }
     ZERO_GRADS(*ln->gg);
-    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, &w->dm[k ? LSD_TGT_FAKE : LSD_SRC_FAKE],
-                     k ? 0 : 2, s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight,
+    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake], k ? 0 : 2, s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight,
                      ln->gg->img, 0, &ln->err);
     if (ln->rc) return;
     ln->loss = l;
@@ -727,27 +894,47 @@ static void lane_f(Step *s, int k, int unused)
     f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->m->F, &w->fm[k], ln->work);
 }
 
+/* ------------------------------------------------------------------ the authors' schedule
+ *
+ * The authors' trainer_LSD.py runs every forward pass once (F on both domains, G on both, D on
+ * the four images), then lossD.backward(); optimD.step(); lossG.backward(); optimG.step();
+ * lossF.backward(); optim.step() on that one graph. PyTorch 0.2's optimisers change the weights
+ * in place, so the later backward passes combine the activations kept from the forward with
+ * the weights as already updated: a convolution's input gradient uses its current weight;
+ * ReLU, LeakyReLU, instance norm, dropout and pooling use what the forward kept. Here the
+ * same: lane_forward keeps D's activations of all four images (saved_d) and the backward
+ * passes of updates 2 and 3 start from them, through D's (and in update 3 G's) updated
+ * parameters; G is not run again before update 3. The losses are those of the one forward.
+ * Gradients are summed in the same order as in the paper's schedule.
+ */
+
 /* One LSD-seg iteration: D, G, then F and C (see the top of this file), each update's source
- * and target halves in two lanes (see "Lanes" above). */
+ * and target halves in two lanes (see "Lanes" above), in the recipe's schedule. */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err)
 {
     Step s;
-    int N = w->N, H = w->H, W = w->W, i, rc;
+    LsdBatch bb = *b; /* with D's real images in the recipe's channel order */
+    int N = w->N, H = w->H, W = w->W, rc, adam02 = o->recipe.adam == LSD_ADAM_PYTORCH02;
     long t = m->step + 1;
     size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total;
     if (w->mode != LSD_WORK_TRAIN)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
     if ((rc = lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
-    if ((rc = step_begin(&s, m, w, b, o, err))) return rc;
-    for (i = 0; i < N; i++) /* y' = Ys at D's output size, PIL nearest */
-        resize_labels_nearest(w->yd + (size_t)i * w->da.h * w->da.w, b->ys + (size_t)i * H * W,
-                              H, W, w->da.h, w->da.w);
+    if ((rc = step_begin(&s, m, w, &bb, o, err))) return rc;
+    if (o->recipe.d_input == LSD_DINPUT_BGR) {
+        size_t n_img = (size_t)N * 3 * H * W;
+        lsd_flip_channels(w->x01_bgr, b->xs01, N, H, W);
+        lsd_flip_channels(w->x01_bgr + n_img, b->xt01, N, H, W);
+        bb.xs01 = w->x01_bgr, bb.xt01 = w->x01_bgr + n_img;
+    }
+    lsd_d_labels(w->yd, b->ys, N, H, W, w->da.h, w->da.w, o->recipe.d_labels); /* y' */
     iteration_masks(w, o, m->step);
     out->loss_D = out->loss_G = out->loss_F = out->loss_seg = 0;
 
-    /* F's features of both domains (F changes only in update 3) and G's images */
-    if ((rc = run_lanes(&s, lane_features, 1, err))) return rc;
+    /* F's features of both domains (F changes only in update 3) and G's images; in the
+     * authors' schedule also D on the four images */
+    if ((rc = run_lanes(&s, s.authors ? lane_forward : lane_features, 1, err))) return rc;
 
     /* 1. D: real source 0 (and its classes y'), fake source 1, real target 2, fake target 3;
      * G's images are constants */
@@ -761,7 +948,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     out->loss_D += s.lane[1].loss;
     vec_add(m->D.pa.grad, s.d0.pa.grad, nd);
     vec_add(m->D.pa.grad, s.d1.pa.grad, nd);
-    arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
+    arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
 
     /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction,
      * through the updated D; G's images are those computed above (same parameters, masks) */
@@ -771,20 +958,20 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     out->loss_G += s.lane[0].loss;
     out->loss_G += s.lane[1].loss;
     vec_add(m->G.pa.grad, s.g1.pa.grad, ng);
-    arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps);
+    arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
 
     /* 3. F and C: segmentation on the source, domains swapped for D, through the updated G
-     * (its images computed again) and D */
+     * (its images computed again in the paper's schedule) and D */
     arena_zero_grad(&m->F.pa);
     arena_zero_grad(&s.f1.pa);
-    if ((rc = run_lanes(&s, lane_features, 0, err))) return rc;
+    if (!s.authors && (rc = run_lanes(&s, lane_features, 0, err))) return rc;
     if ((rc = run_lanes(&s, lane_f, 0, err))) return rc;
     out->loss_seg = s.lane[0].seg / N;
     out->loss_F += s.lane[0].seg / N;
     out->loss_F += s.lane[0].loss;
     out->loss_F += s.lane[1].loss;
     vec_add(m->F.pa.grad, s.f1.pa.grad, nf);
-    arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
+    arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps, adam02);
     m->step = t;
     return LSD_OK;
 }
@@ -811,7 +998,8 @@ int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdSt
     c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
     f_backward(&w->fg, fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
     m->step++;
-    arena_adam(&m->F.pa, m->step, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps);
+    arena_adam(&m->F.pa, m->step, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps,
+               o->recipe.adam == LSD_ADAM_PYTORCH02);
     *loss = l / N;
     return LSD_OK;
 }

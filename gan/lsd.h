@@ -60,6 +60,41 @@ int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_er
 /* lsd_model_write into a new file (crash-safe replace). */
 int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err);
 
+/* The recipe of an iteration (method.md, "Two schedules"): the paper's (all zero), or the
+ * authors' released code (trainer_LSD.py under PyTorch 0.2); each of its four differences is
+ * a switch of its own. */
+typedef enum { LSD_SCHEDULE_PAPER = 0, LSD_SCHEDULE_AUTHORS = 1 } lsd_schedule;
+typedef enum { LSD_ADAM_MODERN = 0, LSD_ADAM_PYTORCH02 = 1 } lsd_adam;
+typedef enum { LSD_DLABELS_CENTRE = 0, LSD_DLABELS_AUTHORS = 1 } lsd_dlabels;
+typedef enum { LSD_DINPUT_RGB = 0, LSD_DINPUT_BGR = 1 } lsd_dinput;
+typedef struct {
+    lsd_schedule schedule; /* paper: D, G, F, each through fresh forward passes; authors: one
+                              forward pass, then the three backward passes and updates */
+    lsd_adam adam;         /* modern: torch.optim.Adam today; pytorch02: sqrt(v) + eps */
+    lsd_dlabels d_labels;  /* centre: y'[r][c] = Ys[8r+4][8c+4]; authors: their PIL resize to
+                              (W/8) x (H/8) read as (H/8) x (W/8) */
+    lsd_dinput d_input;    /* D's real images and G's targets in RGB or in BGR order */
+} LsdRecipe;
+
+/* All four of the paper's choices / all four of the authors' code. */
+LsdRecipe lsd_recipe_paper(void);
+LsdRecipe lsd_recipe_authors(void);
+/* "paper", "authors", or "custom" for any other mixture. */
+const char *lsd_recipe_name(const LsdRecipe *r);
+/* The text stored in checkpoints: "schedule=paper adam=modern d_labels=centre d_input=rgb". */
+void lsd_recipe_format(char *buf, size_t cap, const LsdRecipe *r);
+/* Reads that text (keys in any order; a missing key keeps r's value). */
+int lsd_recipe_parse(LsdRecipe *r, const char *text, lsd_err *err);
+/* Sets one switch by its option name ("schedule", "adam", "d-labels" or "d_labels", "d-input"
+ * or "d_input") and value ("paper", "pytorch02", ...), or all four with "recipe". */
+int lsd_recipe_set(LsdRecipe *r, const char *key, const char *value, lsd_err *err);
+
+/* D's class labels y' (N, h, w) from Ys (N, H, W), as the recipe says (lsd.h, LsdRecipe). */
+void lsd_d_labels(uint8_t *yd, const uint8_t *ys, int N, int H, int W, int h, int w,
+                  lsd_dlabels mode);
+/* dst = src with the channels of each image reversed (RGB <-> BGR), (N, 3, H, W). */
+void lsd_flip_channels(real *dst, const real *src, int N, int H, int W);
+
 /* Loss weights, optimiser settings and dropout of an iteration. */
 typedef enum { LSD_DROPOUT_RNG = 0, LSD_DROPOUT_OFF = 1, LSD_DROPOUT_GIVEN = 2 } lsd_dropout;
 typedef struct {
@@ -70,6 +105,7 @@ typedef struct {
     double eps;                             /* 1e-8 */
     lsd_dropout dropout;                    /* RNG: masks from (seed, layer, step) */
     uint64_t seed;
+    LsdRecipe recipe;                       /* the paper's */
 } LsdStepOptions;
 
 LsdStepOptions lsd_step_defaults(void);
@@ -125,6 +161,10 @@ typedef struct {
     FActs fg1;
     real *work1;
     real *term_grad;   /* F, G, D and D gradients of the terms summed apart (lsd_step) */
+    /* the authors' schedule keeps D's activations of all four images (lsd.c, "The authors'
+     * schedule"): source real in da, target real in da1, the fakes in these two */
+    DActs da_fake[2];
+    real *x01_bgr;     /* (2, N, 3, H, W) D's real images in BGR order (recipe d_input bgr) */
     size_t term_grad_n;
     size_t bytes;      /* everything this work holds */
 } LsdWork;
@@ -144,7 +184,7 @@ void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step);
 void lsd_work_hash_masks(LsdWork *w);
 
 /* One LSD-seg iteration (method.md): D, then G, then F and C, each with the current
- * parameters. With LSD_DROPOUT_GIVEN the caller has filled the work's masks. The source and
+ * parameters (the authors' schedule: see LsdRecipe). With LSD_DROPOUT_GIVEN the caller has filled the work's masks. The source and
  * target halves of each update run as two lanes (lsd.c, "Lanes"): with 4 or more OpenMP
  * threads this raises OpenMP's max-active-levels to 2 (nested teams of half the threads). */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,

@@ -211,13 +211,13 @@ void arena_zero_grad(ParamArena *a)
 
 /* Adam on each trainable tensor with its group's learning rate. */
 void arena_adam(ParamArena *a, long t, double lr_weight, double lr_bias, double beta1,
-                double beta2, double eps)
+                double beta2, double eps, int pytorch02)
 {
     int k;
     for (k = 0; k < a->n; k++) {
         const ParamSpec *s = &a->spec[k];
         if (s->frozen) continue;
-        adam_update(a->param + s->offset, a->m + s->offset, a->v + s->offset,
+        (pytorch02 ? adam02_update : adam_update)(a->param + s->offset, a->m + s->offset, a->v + s->offset,
                     a->grad + s->offset, s->size, t, s->is_bias ? lr_bias : lr_weight, beta1,
                     beta2, eps, 0.0);
     }

@@ -73,9 +73,10 @@ void arena_bind(LayerParams *lp, ParamArena *a, int iw, int ib);
 void layers_grad_to(LayerParams *lp, int n, const ParamArena *a, real *grad);
 /* Zeroes the gradient array. */
 void arena_zero_grad(ParamArena *a);
-/* One Adam step (t 1-based) on every trainable tensor; biases use lr_bias, weights lr_weight. */
+/* One Adam step (t 1-based) on every trainable tensor; biases use lr_bias, weights lr_weight;
+ * pytorch02: PyTorch 0.2's Adam (adam02_update) instead of today's. */
 void arena_adam(ParamArena *a, long t, double lr_weight, double lr_bias, double beta1,
-                double beta2, double eps);
+                double beta2, double eps, int pytorch02);
 /* Number of trainable (not frozen) elements. */
 size_t arena_trainable(const ParamArena *a);
 

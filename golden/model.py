@@ -14,10 +14,13 @@ dropout masks (every residual block of G and D) have the activation's shape. Val
 and src_real, src_fake, tgt_real, tgt_fake for D (D's domain classes 0..3). masks=None means
 no dropout.
 """
+import math
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as Fn
+from PIL import Image
 
 DEFAULT = dict(vgg=64, fc=4096, ngf=64, ndf=64, n_class=19)
 
@@ -240,10 +243,64 @@ def labels_for_d(ys, oh, ow):
     return ys[:, ri][:, :, ci]
 
 
-def make_optimizers(F, G, D):
-    """Adam as the authors: F weights 1e-5, biases 2e-5, betas (0.9, 0.999); G, D 1e-4, (0.7, 0.999)."""
+def labels_for_d_authors(ys, oh, ow):
+    """The authors' transform_label_forD: PIL's resize given (oh, ow) as (width, height) makes
+    an ow x oh map, which their code copies element by element into the (oh, ow) slot."""
+    out = torch.empty((ys.shape[0], oh, ow), dtype=torch.long)
+    for i in range(ys.shape[0]):
+        img = Image.fromarray(ys[i].numpy().astype(np.uint8))
+        out[i] = torch.from_numpy(np.array(img.resize((oh, ow), Image.NEAREST),
+                                           dtype=np.int64).reshape(oh, ow))
+    return out
+
+
+# The recipes (docs/method.md, "Two schedules"): the paper's, the authors' released code.
+PAPER = dict(schedule="paper", adam="modern", d_labels="centre", d_input="rgb")
+AUTHORS = dict(schedule="authors", adam="pytorch02", d_labels="authors", d_input="bgr")
+
+
+class DataAdam:
+    """Adam that changes the parameters through .data, as PyTorch 0.2's optimisers did: a
+    graph kept from before the step then backpropagates through the updated weights (today's
+    torch.optim.Adam would make autograd refuse). pytorch02=True is 0.2's formula
+    (denominator sqrt(v) + eps, step lr * sqrt(1 - b2^t) / (1 - b1^t)), False today's
+    (sqrt(v) / sqrt(1 - b2^t) + eps, step lr / (1 - b1^t)), operation by operation."""
+
+    def __init__(self, groups, betas, eps, pytorch02):
+        self.groups = groups  # [(params, lr)]
+        self.b1, self.b2 = betas
+        self.eps, self.pytorch02 = eps, pytorch02
+        self.t = 0
+        self.state = {}
+
+    def step(self):
+        self.t += 1
+        bc1, bc2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for params, lr in self.groups:
+            for p in params:
+                g = p.grad.data
+                m, v = self.state.setdefault(id(p), (torch.zeros_like(p.data),
+                                                     torch.zeros_like(p.data)))
+                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                if self.pytorch02:
+                    denom = v.sqrt().add_(self.eps)
+                    p.data.addcdiv_(m, denom, value=-(lr * math.sqrt(bc2) / bc1))
+                else:
+                    denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+                    p.data.addcdiv_(m, denom, value=-(lr / bc1))
+
+
+def make_optimizers(F, G, D, recipe=None):
+    """Adam as the authors: F weights 1e-5, biases 2e-5, betas (0.9, 0.999); G, D 1e-4, (0.7, 0.999).
+    torch.optim.Adam for the paper's recipe, DataAdam for any other."""
     fw = [p for n, p in F.named_parameters() if p.requires_grad and n.endswith("weight")]
     fb = [p for n, p in F.named_parameters() if p.requires_grad and n.endswith("bias")]
+    if recipe is not None and recipe != PAPER:
+        o2 = recipe["adam"] == "pytorch02"
+        return (DataAdam([(fw, 1e-5), (fb, 2e-5)], (0.9, 0.999), 1e-8, o2),
+                DataAdam([(list(G.parameters()), 1e-4)], (0.7, 0.999), 1e-8, o2),
+                DataAdam([(list(D.parameters()), 1e-4)], (0.7, 0.999), 1e-8, o2))
     optF = torch.optim.Adam([{"params": fw, "lr": 1e-5}, {"params": fb, "lr": 2e-5}],
                             betas=(0.9, 0.999), eps=1e-8)
     optG = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.7, 0.999), eps=1e-8)
@@ -251,14 +308,80 @@ def make_optimizers(F, G, D):
     return optF, optG, optD
 
 
-def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None):
+def recipe_inputs(b, recipe):
+    """D's real images (BGR when the recipe says so) and its class labels y'."""
+    xs01, xt01 = b["xs_forD"], b["xt_forD"]
+    if recipe["d_input"] == "bgr":
+        xs01, xt01 = xs01.flip(1), xt01.flip(1)
+    H, W = b["xs"].shape[2], b["xs"].shape[3]
+    yd = (labels_for_d_authors if recipe["d_labels"] == "authors" else labels_for_d)(
+        b["ys"], H // 8, W // 8)
+    return xs01, xt01, yd
+
+
+def iteration_authors(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None,
+                      recipe=AUTHORS):
+    """One iteration in the authors' schedule (trainer_LSD.py): every forward pass once, then
+    lossD.backward(retain_graph); optD.step(); lossG.backward(retain_graph); optG.step();
+    lossF.backward(); optF.step(). opts must change the weights through .data (DataAdam), so
+    that the later backward passes run through the updated weights. Returns the losses of
+    the one forward."""
+    optF, optG, optD = opts
+    xs, ys, xt = b["xs"], b["ys"], b["xt"]
+    xs01, xt01, yd = recipe_inputs(b, recipe)
+    N, H, W = xs.shape[0], xs.shape[2], xs.shape[3]
+    for m in (F, G, D):
+        m.zero_grad(set_to_none=False)
+    fs = F.features(xs, masks, "src")
+    ft = F.features(xt, masks, "tgt")
+    score = F.classify(*fs, H, W)
+    gs = G(*fs, masks=masks, kind="src")
+    gt = G(*ft, masks=masks, kind="tgt")
+    s_fs, c_fs = D(gs, masks, "src_fake")
+    s_rs, c_rs = D(xs01, masks, "src_real")
+    s_rt, _ = D(xt01, masks, "tgt_real")
+    s_ft, _ = D(gt, masks, "tgt_fake")
+    # 1. D
+    D.zero_grad(set_to_none=False)
+    loss_d = (ce_const(s_rs, 0) + ce_const(s_fs, 1) + ce(c_rs, yd) + ce_const(s_rt, 2) +
+              ce_const(s_ft, 3)) / N
+    loss_d.backward(retain_graph=True)
+    if grads is not None:
+        grads.update({"D." + k: v.grad.clone() for k, v in D.named_parameters()})
+    optD.step()
+    # 2. G, through D's updated weights
+    G.zero_grad(set_to_none=False)
+    loss_g = (ce(c_fs, yd) + 0.1 * (ce_const(s_fs, 0) + ce_const(s_ft, 2)) +
+              l1w * (Fn.l1_loss(gs, xs01) + Fn.l1_loss(gt, xt01))) / N
+    loss_g.backward(retain_graph=True)
+    if grads is not None:
+        grads.update({"G." + k: v.grad.clone() for k, v in G.named_parameters()})
+    optG.step()
+    # 3. F and C, through G's and D's updated weights
+    F.zero_grad(set_to_none=False)
+    loss_f = (ce(score, ys) + advw * (ce_const(s_fs, 2) + ce_const(s_ft, 0)) +
+              cw * ce(c_fs, yd)) / N
+    loss_f.backward()
+    if grads is not None:
+        grads.update({"F." + k: v.grad.clone() for k, v in F.named_parameters()
+                      if v.requires_grad})
+    optF.step()
+    for m in (F, G, D):
+        m.zero_grad(set_to_none=False)
+    return loss_d.item(), loss_g.item(), loss_f.item()
+
+
+def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None, recipe=PAPER):
     """One LSD iteration: D update, then G update, then F+C update, each with the current
     parameters. b: dict xs, ys, xt, xs_forD, xt_forD. Returns (loss_D, loss_G, loss_F);
-    grads (a dict), if given, receives each step's gradients (D's, G's, F's)."""
+    grads (a dict), if given, receives each step's gradients (D's, G's, F's). A recipe with
+    the authors' schedule runs iteration_authors."""
+    if recipe["schedule"] == "authors":
+        return iteration_authors(F, G, D, opts, b, masks, advw, cw, l1w, grads, recipe)
     optF, optG, optD = opts
-    xs, ys, xt, xs01, xt01 = b["xs"], b["ys"], b["xt"], b["xs_forD"], b["xt_forD"]
+    xs, ys, xt = b["xs"], b["ys"], b["xt"]
+    xs01, xt01, yd = recipe_inputs(b, recipe)
     N, H, W = xs.shape[0], xs.shape[2], xs.shape[3]
-    yd = labels_for_d(ys, H // 8, W // 8)
     for m in (F, G, D):
         m.zero_grad(set_to_none=False)
     # 1. D: G's outputs are constants

@@ -41,6 +41,27 @@ void adam_update(real *param, real *m, real *v, const real *grad, size_t n, long
     }
 }
 
+/* One PyTorch 0.2 Adam step at step t (torch/optim/adam.py of 0.2, operation by operation):
+ *   g = grad + wd * p;  m = m * b1 + (1 - b1) * g;  v = v * b2 + ((1 - b2) * g) * g;
+ *   p = p + (-(lr * sqrt(1 - b2^t) / (1 - b1^t))) * m / (sqrt(v) + eps). */
+void adam02_update(real *param, real *m, real *v, const real *grad, size_t n, long t,
+                   double lr, double beta1, double beta2, double eps, double weight_decay)
+{
+    /* param, m, v, grad (n) */
+    double bc1 = 1.0 - adam_beta_pow(beta1, t), bc2 = 1.0 - adam_beta_pow(beta2, t);
+    real b1 = (real)beta1, omb1 = (real)(1.0 - beta1), b2 = (real)beta2,
+         omb2 = (real)(1.0 - beta2), wd = (real)weight_decay, ep = (real)eps,
+         neg_step = (real)(-(lr * sqrt(bc2) / bc1));
+    long i, len = (long)n;
+#pragma omp parallel for schedule(static) if (len > 65536)
+    for (i = 0; i < len; i++) {
+        real g = weight_decay != 0 ? grad[i] + wd * param[i] : grad[i];
+        m[i] = m[i] * b1 + omb1 * g;
+        v[i] = v[i] * b2 + omb2 * g * g;
+        param[i] = param[i] + neg_step * m[i] / ((real)sqrt(v[i]) + ep);
+    }
+}
+
 /* One SGD step: g = grad + wd * p; buf = first ? g : buf * momentum + g; p = p + (-lr) * buf. */
 void sgd_update(real *param, real *buf, const real *grad, size_t n, double lr, double momentum,
                 double weight_decay, int first)

@@ -22,6 +22,11 @@ double adam_beta_pow(double beta, long t);
  * param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
 void adam_update(real *param, real *m, real *v, const real *grad, size_t n, long t, double lr,
                  double beta1, double beta2, double eps, double weight_decay);
+/* Adam as PyTorch 0.2 had it (the LSD-seg authors' code): the same moments, then
+ * param -= (lr * sqrt(1 - b2^t) / (1 - b1^t)) * m / (sqrt(v) + eps); eps sits outside the
+ * bias correction, so it weighs sqrt(1 - b2^t) times more than in adam_update. */
+void adam02_update(real *param, real *m, real *v, const real *grad, size_t n, long t,
+                   double lr, double beta1, double beta2, double eps, double weight_decay);
 /* SGD as torch.optim.SGD (dampening 0, not nesterov): g = grad + wd*param;
  * buf = first ? g : momentum*buf + g; param -= lr * buf. */
 void sgd_update(real *param, real *buf, const real *grad, size_t n, double lr, double momentum,

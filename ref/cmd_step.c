@@ -141,12 +141,15 @@ static void usage(FILE *f)
             "  --l1-weight W     weight of G's L1 reconstruction (1)\n"
             "  --seed S          dropout seed (1337)\n"
             "  --backend cpu|opencl, --cl-platform P, --cl-device D\n"
-            "                    where the iteration runs (cpu; opencl: make OPENCL=1)\n");
+            "                    where the iteration runs (cpu; opencl: make OPENCL=1)\n"
+            "\n"
+            "The recipe (RESULT's metadata \"recipe\" records it):\n"
+            OPT_RECIPE_USAGE);
 }
 
 /* Parses the options shared by step and forward; returns 0, or 2 after a message. */
 static int parse(int argc, char **argv, const char **in, const char **out, LsdStepOptions *o,
-                 int *source_only, opt_device *dev)
+                 int *source_only, opt_device *dev, opt_recipe *rec)
 {
     int i;
     for (i = 1; i < argc; i++) {
@@ -165,6 +168,9 @@ static int parse(int argc, char **argv, const char **in, const char **out, LsdSt
             *out = v, i++;
         } else if (v && opt_is_device_option(a)) {
             if (opt_device_arg("step", dev, a, v)) return 2;
+            i++;
+        } else if (v && opt_is_recipe_option(a)) {
+            if (opt_recipe_arg("step", rec, a, v)) return 2;
             i++;
         } else if (v && (!strcmp(a, "--adv-weight") || !strcmp(a, "--c-weight") ||
                          !strcmp(a, "--l1-weight") || !strcmp(a, "--seed"))) {
@@ -211,7 +217,10 @@ int cmd_step(int argc, char **argv)
     opt_dwork dw;
     memset(&dev, 0, sizeof dev);
     memset(&dw, 0, sizeof dw);
-    if ((rc = parse(argc, argv, &in, &out, &o, &source_only, &dev))) return rc;
+    opt_recipe rec;
+    memset(&rec, 0, sizeof rec);
+    if ((rc = parse(argc, argv, &in, &out, &o, &source_only, &dev, &rec))) return rc;
+    o.recipe = opt_recipe_value(&rec);
     memset(&m, 0, sizeof m);
     rc = lsd_case_load(in, source_only, &o, &m, &w, imgs, &ys, &b, &given, &err);
     memset(&l, 0, sizeof l);
@@ -225,7 +234,10 @@ int cmd_step(int argc, char **argv)
     step = m.step;
     if (!rc) {
         st_writer_init(&wr);
+        char text[128];
+        lsd_recipe_format(text, sizeof text, &o.recipe);
         rc = lsd_model_write(&m, &wr, &step_store, &err);
+        if (!rc) rc = st_writer_meta(&wr, "recipe", text, &err);
         if (!rc) rc = add_loss(&wr, "loss_F", &l.loss_F, &err);
         if (!rc && !source_only) rc = add_loss(&wr, "loss_D", &l.loss_D, &err);
         if (!rc && !source_only) rc = add_loss(&wr, "loss_G", &l.loss_G, &err);

@@ -53,6 +53,7 @@ typedef struct {
     double width_mult;
     uint64_t seed;
     LsdStepOptions so;
+    opt_recipe rec; /* --recipe and its switches (a resumed run keeps its checkpoint's) */
     opt_device dev; /* --backend, --cl-platform, --cl-device */
 } TrainArgs;
 
@@ -102,6 +103,9 @@ static void usage(FILE *f)
             "  --lr-f W            F and C weight rate (1e-5; biases twice)\n"
             "  --lr-gd R           G and D rate (1e-4)\n"
             "  --adv-weight W  --c-weight W  --l1-weight W   loss weights (0.1, 0.1, 1)\n"
+            "recipe (recorded in the checkpoints; --resume keeps it):\n"
+            OPT_RECIPE_USAGE);
+    fprintf(f,
             "model (ignored on resume: the checkpoint's sizes are used):\n"
             "  --classes N         output classes (19)\n"
             "  --width-mult X      scales vgg 64, fc 4096, ngf 64, ndf 64 (1; small runs)\n"
@@ -156,6 +160,12 @@ static int parse(int argc, char **argv, TrainArgs *a)
         if (strncmp(o, "--", 2) || !strcmp(o, "--")) {
             fprintf(stderr, "lsdseg train: unexpected argument '%s' (try --help)\n", o);
             return 2;
+        }
+        if (opt_is_recipe_option(o)) {
+            if (!(v = opt_value("train", argc, argv, &i)) ||
+                opt_recipe_arg("train", &a->rec, o, v))
+                return 2;
+            continue;
         }
         d = data_of(a, o, &rest);
         if (d && strcmp(rest, "") && strcmp(rest, "-type") && strcmp(rest, "-split") &&
@@ -457,6 +467,7 @@ static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info, uint
     info->lr_f_bias = 2 * lr_w;
     info->lr_gd = a->so.lr_gd;
     info->seed = a->seed;
+    info->recipe = a->so.recipe;
     snprintf(info->method, sizeof info->method, "%s", a->source_only ? "source_only" : "lsd");
     info->epoch = (long)(spos / ns);
     info->data_index = (long)(spos % ns);
@@ -531,6 +542,19 @@ int cmd_train(int argc, char **argv)
         goto done_data;
     }
     if ((rc = make_model(&a, &m, &info, &resumed))) goto done_data;
+    a.so.recipe = opt_recipe_value(&a.rec);
+    if (resumed && a.rec.any && memcmp(&a.so.recipe, &info.recipe, sizeof info.recipe)) {
+        char want[128], have[128];
+        lsd_recipe_format(want, sizeof want, &a.so.recipe);
+        lsd_recipe_format(have, sizeof have, &info.recipe);
+        fprintf(stderr, "lsdseg train: the checkpoint was trained with %s, not %s: --resume "
+                "keeps the checkpoint's recipe (drop the recipe options, or choose another "
+                "--out)\n", have, want);
+        rc = 2;
+        lsd_model_free(&m);
+        goto done_data;
+    }
+    if (resumed) a.so.recipe = info.recipe;
     n_class = m.cfg.n_class;
     subset = (int)a.subset;
     if (!subset) subset = a.src.kind == DATASET_SYNTHIA && n_class == CS_NUM_CLASSES ? 16 : 19;
@@ -586,13 +610,15 @@ int cmd_train(int argc, char **argv)
     }
     fprintf(stderr,
             "lsdseg train: %s, %s %s (%lu) -> %s %s (%lu), %dx%d, vgg %d fc %d ngf %d ndf %d, "
-            "%d classes, %s iteration %ld of %ld, %.0f MB model + %.0f MB buffers, %s loading\n",
+            "%d classes, %s iteration %ld of %ld, %.0f MB model + %.0f MB buffers, %s loading, "
+            "recipe %s\n",
             a.source_only ? "source only" : "LSD", dataset_kind_name(a.src.kind), a.src.dir,
             (unsigned long)ns, a.tgt.dir ? dataset_kind_name(a.tgt.kind) : "-",
             a.tgt.dir ? a.tgt.dir : "-", (unsigned long)nt, a.H, a.W, m.cfg.vgg, m.cfg.fc,
             m.cfg.ngf, m.cfg.ndf, n_class, resumed ? "resuming at" : "starting at", start,
             a.iters, lsd_model_bytes(&m) / 1e6, w.bytes / 1e6,
-            loader_is_threaded(ss.lo) ? "threaded" : "synchronous");
+            loader_is_threaded(ss.lo) ? "threaded" : "synchronous",
+            lsd_recipe_name(&a.so.recipe));
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

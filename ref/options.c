@@ -208,10 +208,49 @@ void opt_dwork_stop(opt_dwork *dw)
     dw->ready = 0;
 }
 
+static const char *const RECIPE_OPT[5] = {"--recipe", "--schedule", "--adam", "--d-labels",
+                                          "--d-input"};
+
+int opt_is_recipe_option(const char *opt)
+{
+    int k;
+    for (k = 0; k < 5; k++)
+        if (!strcmp(opt, RECIPE_OPT[k])) return 1;
+    return 0;
+}
+
+int opt_recipe_arg(const char *cmd, opt_recipe *r, const char *opt, const char *v)
+{
+    lsd_err err;
+    int k;
+    for (k = 0; k < 5 && strcmp(opt, RECIPE_OPT[k]); k++) {}
+    if (k == 5 || lsd_recipe_set(k ? &r->single : &r->base, opt + 2, v, &err)) {
+        fprintf(stderr, "lsdseg %s: %s\n", cmd, k == 5 ? "not a recipe option" : err.msg);
+        return 2;
+    }
+    if (k) r->given |= 1 << (k - 1);
+    r->any = 1;
+    return 0;
+}
+
+LsdRecipe opt_recipe_value(const opt_recipe *r)
+{
+    LsdRecipe v = r->base;
+    if (r->given & 1) v.schedule = r->single.schedule;
+    if (r->given & 2) v.adam = r->single.adam;
+    if (r->given & 4) v.d_labels = r->single.d_labels;
+    if (r->given & 8) v.d_input = r->single.d_input;
+    return v;
+}
+
 int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const LsdBatch *b,
                  const LsdStepOptions *o, int source_only, LsdLosses *l, lsd_err *err)
 {
 #ifdef LSD_OPENCL
+    LsdRecipe paper = lsd_recipe_paper();
+    if (d && d->ready && dw && dw->ready && memcmp(&o->recipe, &paper, sizeof paper))
+        return lsd_fail(err, LSD_ERR_ARG, "the OpenCL backend runs the paper's recipe only: "
+                        "use --backend cpu for --recipe authors and its switches");
     if (d && d->ready && dw && dw->ready) {
         int rc = source_only ? cl_lsd_step_source_only(&d->m, &dw->cw, b, o, &l->loss_F, err)
                              : cl_lsd_step(&d->m, &dw->cw, b, o, l, err);

@@ -80,6 +80,31 @@ int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, c
                   lsd_err *err);
 int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w,
                         const LsdBatch *b, lsd_err *err);
+/* ---- --recipe paper|authors and its four switches --schedule, --adam, --d-labels,
+ * --d-input (step, forward, train, demo; docs/method.md, "Two schedules"). A switch given on
+ * its own overrides the recipe's choice whatever the order of the options. */
+typedef struct {
+    LsdRecipe base;   /* from --recipe (the paper's if not given) */
+    LsdRecipe single; /* the switches given on their own */
+    int given;        /* bit k: switch k given on its own (1 schedule, 2 adam, 4 labels, 8 input) */
+    int any;          /* 1 if --recipe or any switch was given */
+} opt_recipe;
+#define OPT_RECIPE_USAGE                                                                     \
+    "  --recipe paper|authors   the paper's recipe (default) or the authors' released code\n" \
+    "                           (the four switches below at once; docs/method.md)\n"          \
+    "  --schedule paper|authors fresh forward passes for each update, or one forward pass\n"  \
+    "                           and three backward passes through updated weights\n"          \
+    "  --adam modern|pytorch02  today's Adam, or PyTorch 0.2's (eps outside the correction)\n" \
+    "  --d-labels centre|authors  D's class labels: Ys at pixel centres, or the authors'\n"   \
+    "                           transposed resize\n"                                           \
+    "  --d-input rgb|bgr        channel order of D's real images and G's targets\n"
+/* 1 if opt is --recipe or one of the four switches. */
+int opt_is_recipe_option(const char *opt);
+/* Parses one of them (0, or prints the message and returns 2). */
+int opt_recipe_arg(const char *cmd, opt_recipe *r, const char *opt, const char *v);
+/* The recipe the options ask for. */
+LsdRecipe opt_recipe_value(const opt_recipe *r);
+
 /* --threads N: sets the OpenMP thread count (no effect without OpenMP). */
 int opt_threads(const char *cmd, const char *v);
 /* Prints "lsdseg CMD: unknown option 'A' (try --help)" and returns 2. */

@@ -254,6 +254,39 @@ static void test_train_resume(void)
     CHECK(la[0] && !strcmp(la, lb), "log.csv losses equal:\n%s---\n%s", la, lb);
 }
 
+/* --recipe authors: recorded in the checkpoints, kept by --resume, a different recipe refused
+ * on resume; 2 + 2 iterations with --resume equal 4 in one run. */
+static void test_train_recipe(void)
+{
+    char t[8192], a[4000], p[900], q[900];
+    st_file sf;
+    lsd_err err;
+    const char *rec;
+    int rc;
+    train_args(a, sizeof a, "R", 4, "--recipe authors --val-every 0");
+    rc = run(t, sizeof t, "%s", a);
+    CHECK(rc == 0, "train --recipe authors: %d %s", rc, t);
+    snprintf(p, sizeof p, "%s/R/ckpt-00000004.safetensors", root);
+    if (CHECK(st_open(&sf, p, &err) == LSD_OK, "%s", err.msg)) {
+        rec = st_meta(&sf, "recipe");
+        CHECK(rec && !strcmp(rec, "schedule=authors adam=pytorch02 d_labels=authors "
+                             "d_input=bgr"), "checkpoint's recipe: %s", rec ? rec : "(none)");
+        st_close(&sf);
+    }
+    train_args(a, sizeof a, "S", 2, "--recipe authors --val-every 0");
+    rc = run(t, sizeof t, "%s", a);
+    CHECK(rc == 0, "train 2: %d %s", rc, t);
+    train_args(a, sizeof a, "S", 4, "--resume auto --recipe paper --val-every 0");
+    rc = run(t, sizeof t, "%s", a);
+    CHECK(rc == 2 && strstr(t, "schedule=authors") && strstr(t, "--resume"),
+          "resume with another recipe refused: %d %s", rc, t);
+    train_args(a, sizeof a, "S", 4, "--resume auto --val-every 0");
+    rc = run(t, sizeof t, "%s", a);
+    CHECK(rc == 0 && strstr(t, "recipe authors"), "resume keeps the recipe: %d %s", rc, t);
+    snprintf(q, sizeof q, "%s/S/ckpt-00000004.safetensors", root);
+    CHECK(same_params(p, q), "2 + 2 iterations of the authors' recipe equal 4 in one run");
+}
+
 /* Sends SIGINT to a long run once log.csv has two rows; it must save and exit 130. */
 static void test_interrupt(void)
 {
@@ -424,6 +457,7 @@ int main(void)
     }
     test_usage();
     test_train_resume();
+    test_train_recipe();
     test_interrupt();
     test_eval_predict();
     return test_summary();

@@ -4,7 +4,8 @@
  * safetensors reader and compared as test_step.c and test_nets.c compare the library: the
  * losses, every updated parameter (64x128 batch 1, one iteration), three iterations chained
  * by feeding each RESULT back with the batch (32x64 batch 2: Adam state and step count go
- * through the file), the source-only iteration, the forward intermediates; --help and bad
+ * through the file; also with --recipe authors against golden/gen_authors.py), the
+ * source-only iteration, the forward intermediates; --help and bad
  * arguments give one line and a non-zero status. Needs LSD_LSDSEG (set by make test). */
 #include "gan_fixture.h"
 
@@ -110,9 +111,11 @@ static void result_loss(st_file *res, st_file *gold, const char *name, const cha
     fixture_check_loss(gold, gname, v, it, iters);
 }
 
-/* Iterations of `lsdseg step` chained through RESULT files on a golden case: losses of each
- * iteration, then step count and updated parameters; with so, the source-only iteration. */
-static void step_case(const char *file, int N, int H, int W, int iters, int so)
+/* Iterations of `lsdseg step` (with the options extra) chained through RESULT files on a
+ * golden case: losses of each iteration, then step count and updated parameters; with so, the
+ * source-only iteration. */
+static void step_case(const char *file, int N, int H, int W, int iters, int so,
+                      const char *extra)
 {
     LsdConfig c = fixture_small();
     LsdStepOptions o = lsd_step_defaults();
@@ -139,7 +142,7 @@ static void step_case(const char *file, int N, int H, int W, int iters, int so)
             break;
         sprintf(name, "oracle_result%d_%d.safetensors", N, it);
         test_tmp_path(out, sizeof out, name);
-        if (!run_oracle("step", in, out, "")) break;
+        if (!run_oracle("step", in, out, extra)) break;
         if (!CHECK(st_open(&res, out, &err) == LSD_OK, "%s", err.msg)) break;
         result_loss(&res, &gold, "loss_D", "loss_D", it, iters);
         result_loss(&res, &gold, "loss_G", "loss_G", it, iters);
@@ -235,6 +238,10 @@ static void usage_errors(void)
         rc = test_run(text, sizeof text, "%s %s --in '%s' --out '%s' --bogus", exe, c, bad, out);
         CHECK(rc == 2 && test_one_line_with(text, "--bogus"),
               "%s --bogus: status 2 and one line: %d %s", c, rc, text);
+        rc = test_run(text, sizeof text, "%s %s --in '%s' --out '%s' --recipe fast", exe, c, bad,
+                      out);
+        CHECK(rc == 2 && test_one_line_with(text, "'fast'") && strstr(text, "authors"),
+              "%s --recipe fast: status 2, one line naming the choices: %d %s", c, rc, text);
     }
 }
 
@@ -246,8 +253,9 @@ int main(void)
         test_skip("LSD_LSDSEG is not set (make test sets it): lsdseg step/forward not run");
         return test_summary();
     }
-    step_case("nets_small_b1.safetensors", 1, 64, 128, 1, 0);
-    step_case("nets_small_b2.safetensors", 2, 32, 64, 3, 1);
+    step_case("nets_small_b1.safetensors", 1, 64, 128, 1, 0, "");
+    step_case("nets_small_b2.safetensors", 2, 32, 64, 3, 1, "");
+    step_case("authors_small_b2.safetensors", 2, 32, 64, 3, 0, "--recipe authors");
     forward_case();
     usage_errors();
     return test_summary();
