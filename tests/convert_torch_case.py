@@ -10,7 +10,8 @@ Builds, with random weights,
   (b) the authors' FCN8s_LSD / _netG / _netD as golden/model.py builds them, saved the way the
       authors' code saves them (a checkpoint dict with model_state_dict; 'module.' prefixes;
       running_mean / running_var entries of the instance norms); converts them with
-      `convert_torch.py lsd`.
+      `convert_torch.py lsd --channels bgr` (lsd.safetensors) and `--channels rgb`
+      (lsd_rgb.safetensors).
 Writes OUTDIR/vgg_f.safetensors, OUTDIR/lsd.safetensors and OUTDIR/ref.safetensors with the
 input and PyTorch's outputs (float64, no dropout): x, x01; vgg.fc7, vgg.pool4, vgg.pool3;
 lsd.fc7, lsd.pool4, lsd.pool3, lsd.score, lsd.gen, lsd.d_s, lsd.d_c.
@@ -145,8 +146,11 @@ def main():
     sdD["feature.1.running_mean"] = torch.zeros(2 * CFG["ndf"])
     sdD["feature.1.running_var"] = torch.ones(2 * CFG["ndf"])
     torch.save(sdD, os.path.join(out, "netD.pth"))
-    convert(["lsd", "--fcn", os.path.join(out, "fcn.pth"), "--netG", os.path.join(out, "netG.pth"),
-             "--netD", os.path.join(out, "netD.pth"), os.path.join(out, "lsd.safetensors")])
+    for ch in ("bgr", "rgb"):
+        convert(["lsd", "--fcn", os.path.join(out, "fcn.pth"), "--netG",
+                 os.path.join(out, "netG.pth"), "--netD", os.path.join(out, "netD.pth"),
+                 "--channels", ch,
+                 os.path.join(out, "lsd.safetensors" if ch == "bgr" else "lsd_rgb.safetensors")])
     F, G, D = F.double(), G.double(), D.double()  # exact: the values are float32 numbers
     with torch.no_grad():
         fc7, pool4, pool3 = F.features(x)
@@ -161,8 +165,8 @@ def main():
     convert(["vgg16", os.path.join(out, "netD.pth"), os.path.join(out, "x.safetensors")],
             out, "refuse_vgg")
     convert(["lsd", "--fcn", os.path.join(out, "fcn.pth"), "--netG", os.path.join(out, "netD.pth"),
-             "--netD", os.path.join(out, "netD.pth"), os.path.join(out, "x.safetensors")],
-            out, "refuse_lsd")
+             "--netD", os.path.join(out, "netD.pth"), "--channels", "bgr",
+             os.path.join(out, "x.safetensors")], out, "refuse_lsd")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
  * names and with the authors' FCN8s_LSD / _netG / _netD structure (golden/model.py), saves
  * them the way torchvision and the authors do, converts them, and records PyTorch's outputs.
  * Here the converted files are loaded (lsd_model_init's VGG16 path; ckpt_load, which also
- * checks the digests the Python writer computed) and C's forward must give PyTorch's outputs.
+ * checks the digests the Python writer computed) and C's forward must give PyTorch's outputs;
+ * --channels rgb must give them with G's output and D's input colours reversed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,43 @@ static void test_lsd(const char *dir, st_file *ref, const real *x, const real *x
     CHECK(!rc && found, "resume finds the converted checkpoint: %s", rc ? err.msg : latest);
 }
 
+/* --channels: bgr records the authors' recipe (weights as they are, checked above); rgb
+ * reverses G's output and D's input colours: G(F(x)) is PyTorch's with the channels reversed,
+ * and D on x01 with its channels reversed gives PyTorch's D on x01. */
+static void test_channels(const char *dir, st_file *ref, const real *x, const real *x01,
+                          uint8_t *ys)
+{
+    LsdModel m;
+    LsdWork w;
+    CkptInfo ci;
+    lsd_err err;
+    LsdRecipe a = lsd_recipe_authors(), p = lsd_recipe_paper();
+    char path[1200];
+    size_t hw = (size_t)H_IMG * W_IMG, hw8 = (size_t)(H_IMG / 8) * (W_IMG / 8);
+    real *flip = (real *)malloc(3 * hw * sizeof(real)), *gen = (real *)malloc(3 * hw * sizeof(real));
+    if (!CHECK(flip && gen, "memory")) goto done;
+    snprintf(path, sizeof path, "%s/lsd.safetensors", dir);
+    if (CHECK(!ckpt_load(&m, path, &ci, &err), "ckpt_load: %s", err.msg)) {
+        CHECK(!memcmp(&ci.recipe, &a, sizeof a), "--channels bgr records the authors' recipe");
+        lsd_model_free(&m);
+    }
+    snprintf(path, sizeof path, "%s/lsd_rgb.safetensors", dir);
+    if (!CHECK(!ckpt_load(&m, path, &ci, &err), "ckpt_load: %s", err.msg)) goto done;
+    CHECK(!memcmp(&ci.recipe, &p, sizeof p), "--channels rgb records the paper's recipe");
+    lsd_flip_channels(flip, x01, 1, H_IMG, W_IMG);
+    if (CHECK(!forward(&m, &w, x, flip, ys, &err), "work: %s", err.msg)) {
+        lsd_flip_channels(gen, w.ga[0].img, 1, H_IMG, W_IMG);
+        compare(ref, "lsd.gen", gen, 3 * hw);
+        compare(ref, "lsd.d_s", w.da.out_s, 4 * hw8);
+        compare(ref, "lsd.d_c", w.da.out_c, 5 * hw8);
+        lsd_work_free(&w);
+    }
+    lsd_model_free(&m);
+done:
+    free(flip);
+    free(gen);
+}
+
 /* The conversion that convert_torch_case.py ran as `tag` failed, with word in its stderr. */
 static void refused(const char *dir, const char *tag, const char *word, const char *what)
 {
@@ -198,6 +236,7 @@ int main(void)
         memset(ys, 0, sizeof ys);
         test_vgg16(dir, &ref, x, x01, ys);
         test_lsd(dir, &ref, x, x01, ys);
+        test_channels(dir, &ref, x, x01, ys);
     }
     st_close(&ref);
     refused(dir, "refuse_vgg", "features.0.weight", "convert_torch.py vgg16 on a discriminator");

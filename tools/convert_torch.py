@@ -8,7 +8,7 @@
       Use it as `lsd_model_init(m, seed, "OUT.safetensors", err)` (the train command's VGG16
       option).
 
-  convert_torch.py lsd --fcn FCN.pth --netG G.pth --netD D.pth OUT.safetensors
+  convert_torch.py lsd --fcn FCN.pth --netG G.pth --netD D.pth --channels bgr|rgb OUT.safetensors
       the authors' (swamiviv/LSD-seg) FCN8s_LSD, _netG and _netD state dicts -> a complete
       lsdseg checkpoint at iteration 0 (F., G., D. names, configuration metadata, digests),
       loadable with lsd_model_load or ckpt_load; name it DIR/ckpt-00000000.safetensors to
@@ -17,6 +17,14 @@
       (DataParallel) are stripped and the instance norms' running_mean / running_var /
       num_batches_tracked entries (old PyTorch) are dropped. Adam state is not converted:
       training from the result starts Adam afresh.
+      --channels says what happens to the colour order, which must be chosen: the authors'
+      code gives D its real images and G its targets in BGR order (transform_forD), so their
+      G draws BGR and their D reads BGR. bgr keeps that: the checkpoint records the recipe
+      "d_input=bgr" (with the authors' other choices, docs/method.md "Two schedules"), so that
+      lsdseg feeds D BGR images. rgb reverses the colour axis of G's last layer
+      (stage4_upsample.0.weight's output channels and its bias) and of D's first layer
+      (feature.0.weight's input channels): the same networks for RGB images, lsdseg's order,
+      with the paper's recipe recorded. The tool prints which it did.
 
 Needs torch (CPU is enough) and numpy. Sizes are read from the tensors, so reduced-width
 models convert as well; every expected tensor must be present with its expected shape.
@@ -247,6 +255,19 @@ def convert_lsd(args):
     check_layout("FCN8s_LSD", args.fcn, f, fs)
     check_layout("_netG", args.netG, g, gs)
     check_layout("_netD", args.netD, d, ds)
+    if args.channels == "rgb":  # reverse the colour axis where images enter D and leave G
+        g = dict(g)
+        d = dict(d)
+        g["stage4_upsample.0.weight"] = g["stage4_upsample.0.weight"][:, ::-1].copy()
+        g["stage4_upsample.0.bias"] = g["stage4_upsample.0.bias"][::-1].copy()
+        d["feature.0.weight"] = d["feature.0.weight"][:, ::-1].copy()
+        recipe = "schedule=paper adam=modern d_labels=centre d_input=rgb"
+        said = ("colours flipped to lsdseg's RGB: G.stage4_upsample.0.weight/.bias and "
+                "D.feature.0.weight reversed along their colour axis; recipe paper recorded")
+    else:
+        recipe = "schedule=authors adam=pytorch02 d_labels=authors d_input=bgr"
+        said = ("colours kept in the authors' BGR order (G draws BGR, D reads BGR); recipe "
+                "authors recorded, so lsdseg gives D BGR images")
     out = []
     for prefix, sd, shapes in (("F.", f, fs), ("G.", g, gs), ("D.", d, ds)):
         for k in shapes:  # the layout's order
@@ -260,10 +281,12 @@ def convert_lsd(args):
             "config": "converted from %s, %s, %s" % (os.path.basename(args.fcn),
                                                      os.path.basename(args.netG),
                                                      os.path.basename(args.netD)),
-            "vgg": str(vgg), "fc": str(fc), "ngf": str(ngf), "ndf": str(ndf), "n_class": str(n)}
+            "vgg": str(vgg), "fc": str(fc), "ngf": str(ngf), "ndf": str(ndf), "n_class": str(n),
+            "recipe": recipe, "channels": args.channels}
     write_safetensors(args.out, out, meta, digests=True)
     print("%s: lsdseg checkpoint (vgg %d, fc %d, ngf %d, ndf %d, n_class %d), %d tensors" % (
         args.out, vgg, fc, ngf, ndf, n, len(out)))
+    print("%s: %s" % (args.out, said))
 
 
 def main():
@@ -279,6 +302,8 @@ def main():
     l.add_argument("--fcn", required=True, help="FCN8s_LSD state dict or checkpoint.pth.tar")
     l.add_argument("--netG", required=True, help="_netG state dict")
     l.add_argument("--netD", required=True, help="_netD state dict")
+    l.add_argument("--channels", required=True, choices=("bgr", "rgb"),
+                   help="keep the authors' BGR order (recipe authors) or flip G and D to RGB")
     l.add_argument("out", help="output .safetensors")
     l.add_argument("--double", action="store_true", help="store F64 instead of F32")
     args = p.parse_args()
