@@ -510,6 +510,19 @@ static int load_label(const Dataset *ds, const char *path, uint8_t **out, int *h
     return LSD_OK;
 }
 
+/* Decodes the label of sample i at its stored size. */
+int dataset_load_label(const Dataset *ds, size_t i, uint8_t **label, int *height, int *width,
+                       lsd_err *err)
+{
+    *label = NULL;
+    *height = *width = 0;
+    if (i >= ds->n) {
+        return lsd_fail(err, LSD_ERR_RANGE, "sample %lu out of range (dataset of %lu)",
+                        (unsigned long)i, (unsigned long)ds->n);
+    }
+    return load_label(ds, ds->labels[i], label, height, width, err);
+}
+
 /* Decodes sample i (see dataset.h). */
 int dataset_load(const Dataset *ds, size_t i, sample *s, lsd_err *err)
 {

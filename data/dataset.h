@@ -71,6 +71,10 @@ size_t dataset_size(const Dataset *ds);
 /* Decodes sample i: RGB image, labels mapped to train ids and resized to the image if their
  * size differs. Safe to call from several threads at once (ds is not modified). */
 int dataset_load(const Dataset *ds, size_t i, sample *s, lsd_err *err);
+/* Decodes only the label of sample i into train ids at its stored size (no resize): *label is
+ * malloc'ed (height * width bytes; the caller frees it). Thread-safe like dataset_load. */
+int dataset_load_label(const Dataset *ds, size_t i, uint8_t **label, int *height, int *width,
+                       lsd_err *err);
 /* Frees the dataset's paths; safe on a zeroed Dataset. */
 void dataset_close(Dataset *ds);
 
