@@ -29,7 +29,8 @@
 #   4. lsdseg devices; picks the first platform whose name has "NVIDIA" (else platform 0,
 #      PoCL on a CPU machine, where the full-size benchmark rows are left out)
 #   5. test_opencl and test_clnet (LSD_SLOW=1 on the GPU: the full-size widths too)
-#   6. golden/gen.py --device cuda (only where PyTorch sees CUDA)
+#   6. golden/gen.py --device cuda (only where PyTorch sees CUDA); lsdseg diff of each file
+#      against the CPU golden into the log (informational)
 #   7. bench/gpu_torch.py (PyTorch on CUDA, TF32 off and on)
 #   8. bench_opencl on the chosen device
 # Exit status 0 when every step that ran passed.
@@ -217,6 +218,18 @@ if [ "$HASCUDA" = 1 ]; then
   if step golden-gpu 120 "$PY golden/gen.py --device cuda --out '$WORK/golden-gpu'"; then
     (cd "$WORK/golden-gpu" && tar -cf "$OUTDIR/golden-gpu.tar" *.safetensors) &&
       say "golden-gpu.tar: $(tar -tf "$OUTDIR/golden-gpu.tar" | tr '\n' ' ')"
+    # each CUDA float32 golden against the CPU float64 one (lsdseg diff, every tensor's max
+    # abs/rel/ulp error into the log): PyTorch's own float32 error on the GPU, a yardstick
+    # for the OpenCL results. Informational: it never fails the run.
+    if [ "$BUILT" = 1 ]; then
+      for f in "$WORK"/golden-gpu/*.safetensors; do
+        g="golden/$(basename "$f")"
+        [ -f "$f" ] && [ -f "$g" ] || continue
+        timeout 30 build/gpu/lsdseg diff --rtol 1e-4 --atol 1e-6 "$f" "$g" > "$WORK/diff.txt" 2>&1
+        cat "$WORK/diff.txt" >> "$LOG"
+        say "golden-gpu vs golden/$(basename "$f"): $(tail -n 1 "$WORK/diff.txt")"
+      done
+    fi
   fi
 else
   skip golden-gpu "PyTorch with CUDA not found"

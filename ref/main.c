@@ -11,6 +11,7 @@
 
 /* one line per subcommand; each cmd_* lives in ref/cmd_<name>.c */
 int cmd_info(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
@@ -22,12 +23,13 @@ int cmd_devices(int argc, char **argv);
 
 const lsd_command lsd_commands[] = {
     {"train", cmd_train, "train LSD-seg or source-only on GTA5/SYNTHIA -> Cityscapes"},
-    {"eval", cmd_eval, "mIoU of a checkpoint with the authors' protocol"},
+    {"eval", cmd_eval, "mIoU of a checkpoint (authors' protocol) or of label PNGs"},
     {"predict", cmd_predict, "label-id and colour PNGs of images"},
     {"demo", cmd_demo, "source-only vs LSD vs oracle on the built-in synthetic domains"},
     {"step", cmd_step, "one training iteration on a case file (the oracle for ports)"},
     {"forward", cmd_forward, "forward intermediates of F, C, G, D on a case file"},
     {"info", cmd_info, "tensors, shapes and configuration of a safetensors file"},
+    {"diff", cmd_diff, "compare the tensors of two safetensors files (checking a port)"},
     {"image", cmd_image, "header of a PNG file; --out writes its samples as a tensor"},
     {"devices", cmd_devices, "OpenCL platforms and devices (--cl-platform/--cl-device indices)"},
     {NULL, NULL, NULL}
