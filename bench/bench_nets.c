@@ -11,7 +11,8 @@
  *            (suffix -320x640-full); the training work needs about 11.4 GB in the float build
  *
  * Prints CSV rows "nets,<case>,<threads>,lsdseg,<ms>,ms", case = lsd-iter-..., sourceonly-iter-...,
- * infer-... . bench/nets_torch.py prints the same rows for PyTorch. Each row is the best of
+ * infer-..., and lsd-authors-iter-... (the same iteration in the authors' schedule, one forward
+ * pass: docs/method.md, "Two schedules"). bench/nets_torch.py prints the first three for PyTorch. Each row is the best of
  * several timed runs after warm-up runs (reduced and demo: 2 warm-ups, then up to 10 runs or
  * 3 s; full: LSD_BENCH_FULL_WARM warm-ups, default 1, then LSD_BENCH_FULL_REPS runs, default 1).
  * After each time row, a row "nets-gflops,<case>,<threads>,lsdseg,<GFLOP/s>,GFLOP/s": the
@@ -159,14 +160,18 @@ static int thread_list(int *t, int max)
     return n;
 }
 
-static const char *const prefix[3] = {"lsd-iter", "sourceonly-iter", "infer"};
+/* The cases of a configuration: lsd-authors-iter is lsd_step in the authors' schedule (one
+ * forward pass; docs/method.md, "Two schedules"), timed beside the paper's lsd-iter. */
+#define NCASES 4
+static const char *const prefix[NCASES] = {"lsd-iter", "sourceonly-iter", "infer",
+                                           "lsd-authors-iter"};
 
 /* 1 if some case of suffix matches filter (NULL matches everything); with list, prints the
  * names of those that match. */
 static int config_matches(const char *suffix, const char *filter, int list)
 {
     int k, any = 0;
-    for (k = 0; k < 3; k++) {
+    for (k = 0; k < NCASES; k++) {
         char name[96];
         sprintf(name, "%s-%s", prefix[k], suffix);
         if (filter && !strstr(name, filter)) continue;
@@ -180,7 +185,8 @@ static int config_matches(const char *suffix, const char *filter, int list)
 static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, int full,
                          const LsdStepOptions *so, const char *filter)
 {
-    static const lsd_work_mode modes[3] = {LSD_WORK_TRAIN, LSD_WORK_SOURCE_ONLY, LSD_WORK_INFER};
+    static const lsd_work_mode modes[NCASES] = {LSD_WORK_TRAIN, LSD_WORK_SOURCE_ONLY,
+                                                LSD_WORK_INFER, LSD_WORK_TRAIN};
     int threads[8], nthreads = thread_list(threads, 8);
     int warm = full ? env_int("LSD_BENCH_FULL_WARM", 1) : 2;
     int maxrep = full ? env_int("LSD_BENCH_FULL_REPS", 1) : 10;
@@ -200,10 +206,11 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
         return;
     }
     fprintf(stderr, "bench_nets: %s model %.1f MB\n", suffix, lsd_model_bytes(&m) / 1e6);
-    for (k = 0; k < 3; k++) {
+    for (k = 0; k < NCASES; k++) {
         char name[96];
         LsdWork w;
         LsdStepOptions o = *so;
+        if (k == 3) o.recipe.schedule = LSD_SCHEDULE_AUTHORS;
         double flops;
         sprintf(name, "%s-%s", prefix[k], suffix);
         if (filter && !strstr(name, filter)) continue;
@@ -232,8 +239,9 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
             }
             if (ok && best >= 0) {
                 printf("nets,%s,%d,lsdseg,%.1f,ms\n", name, threads[ti], best * 1e3);
-                printf("nets-gflops,%s,%d,lsdseg,%.2f,GFLOP/s\n", name, threads[ti],
-                       flops / best / 1e9);
+                if (k < 3) /* run_flops counts the paper's schedule */
+                    printf("nets-gflops,%s,%d,lsdseg,%.2f,GFLOP/s\n", name, threads[ti],
+                           flops / best / 1e9);
                 fflush(stdout);
             }
         }

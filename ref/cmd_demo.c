@@ -30,6 +30,8 @@
 #include "../data/synthset.h"
 #include "../gan/lsd.h"
 #include "../tensor/rng.h"
+#include "dview.h"
+#include "options.h"
 #include "progress.h"
 #include "report.h"
 
@@ -58,6 +60,7 @@ typedef struct {
     double decay_at; /* F's learning rates x0.1 from this fraction of the iterations on */
     int threads, quiet;
     int run[M_COUNT]; /* methods to train (--methods); the report needs all three */
+    opt_recipe rec;   /* --recipe and its switches: how each method trains */
 } DemoOpts;
 
 /* What one run leaves behind for the report. */
@@ -69,6 +72,7 @@ typedef struct {
     double iou[SYNTH_NUM_CLASSES], miou, pixel_acc;
     uint8_t *pred;                    /* (n_show, H, W) predictions on the first val scenes */
     double *recon;                    /* lsd only: (2 * n_show, 3, H, W) G(F(src)), G(F(tgt)) */
+    DView dview[4];                   /* lsd only: D's views, source and target, start, end */
     double seconds;
 } RunResult;
 
@@ -103,7 +107,8 @@ static void usage(FILE *f)
             "  --methods LIST   train only these of source-only,lsd,oracle (no report)\n"
             "  --quick          a smoke run: 32x64, 6 iterations, tiny sets\n"
             "  --quiet          no progress lines\n"
-            "  --help           this text\n");
+            "  --help           this text\n"
+            "recipe (LSD; source only and the oracle take its --adam):\n" OPT_RECIPE_USAGE);
 }
 
 /* 1 if a is one of the options that take a value. */
@@ -230,6 +235,8 @@ static int parse(DemoOpts *o, int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             bad = parse_long(val, 1, 1024, &v);
             o->threads = (int)v;
+        } else if (opt_is_recipe_option(a)) {
+            if (opt_recipe_arg("demo", &o->rec, a, val)) return 2;
         } else {
             fprintf(stderr, "lsdseg demo: unknown option '%s' (see lsdseg demo --help)\n", a);
             return 2;
@@ -373,6 +380,7 @@ static void run_free(RunResult *r)
     free(r->eval_miou);
     free(r->pred);
     free(r->recon);
+    dview_free(r->dview, 4);
     memset(r, 0, sizeof *r);
 }
 
@@ -380,8 +388,8 @@ static void run_free(RunResult *r)
 static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOpts *o,
                         real *xs, real *xt, real *xs01, real *xt01, uint8_t *ys, double *recon)
 {
-    size_t n3 = (size_t)3 * o->H * o->W, i;
-    int k;
+    size_t hw = (size_t)o->H * o->W, n3 = 3 * hw, i;
+    int k, bgr = opt_recipe_value(&o->rec).d_input == LSD_DINPUT_BGR;
     LsdBatch b;
     b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
     lsd_work_draw_masks(w, 0, 0, 0);
@@ -389,9 +397,10 @@ static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOp
         synthset_batch(&d->src, &k, 1, xs, xs01, ys);
         synthset_batch(&d->val, &k, 1, xt, xt01, NULL);
         lsd_forward_all(m, w, &b);
-        for (i = 0; i < n3; i++) {
-            recon[(size_t)(2 * k) * n3 + i] = w->ga[LSD_SRC].img[i];
-            recon[(size_t)(2 * k + 1) * n3 + i] = w->ga[LSD_TGT].img[i];
+        for (i = 0; i < n3; i++) { /* G's images in RGB order (G learnt BGR with bgr) */
+            size_t j = bgr ? (2 - i / hw) * hw + i % hw : i;
+            recon[(size_t)(2 * k) * n3 + i] = w->ga[LSD_SRC].img[j];
+            recon[(size_t)(2 * k + 1) * n3 + i] = w->ga[LSD_TGT].img[j];
         }
     }
 }
@@ -454,6 +463,7 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     so.adv_weight = o->adv_w, so.c_weight = o->c_w, so.l1_weight = o->l1_w;
     so.seed = o->seed;
     so.dropout = LSD_DROPOUT_RNG;
+    so.recipe = opt_recipe_value(&o->rec);
 
     snprintf(path, sizeof path, "%s/%s", o->out, method_name[method]);
     if (make_dir(path)) {
@@ -466,6 +476,11 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
         goto done;
     }
     fprintf(log, "iter,loss_D,loss_G,loss_F,target_miou\n");
+    if (method == M_LSD && dview_capture(&r->dview[0], &m, &w, &d->src, &d->val,
+                                         so.recipe.d_input == LSD_DINPUT_BGR, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg); /* D's view at the start */
+        goto done;
+    }
 
     if (label_text) snprintf(label, sizeof label, "%s", label_text);
     else snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, method_name[method]);
@@ -533,6 +548,11 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     r->miou = 100 * sc.miou;
     r->pixel_acc = 100 * sc.pixel_acc;
     if (method == M_LSD) reconstruct(&m, &w, d, o, xs, xt, xs01, xt01, ys, r->recon);
+    if (method == M_LSD && dview_capture(&r->dview[2], &m, &w, &d->src, &d->val,
+                                         so.recipe.d_input == LSD_DINPUT_BGR, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg); /* D's view at the end */
+        goto done;
+    }
     snprintf(text, sizeof text, "target mIoU %.2f", r->miou);
     r->seconds = progress_end(&pg, text);
     if (fclose(log)) {
@@ -662,6 +682,7 @@ static int write_grids(const DemoOpts *o, const DemoData *d, const RunResult *r)
     snprintf(path, sizeof path, "%s/reconstructions.png", o->out);
     rc |= report_grid_save(&g, path);
     report_grid_free(&g);
+    rc |= dview_demo_png(o->out, r[M_LSD].dview); /* D's decisions, start and end */
     return rc ? -1 : 0;
 }
 
@@ -737,15 +758,17 @@ static int write_html(const DemoOpts *o, const RunResult *r)
             "<p><img src=\"predictions.png\" alt=\"predictions\" width=\"%d\"></p>\n"
             "<h2>G's reconstructions (LSD)</h2>\n"
             "<p>Columns: source image, G(F(source)), target image, G(F(target)).</p>\n"
-            "<p><img src=\"reconstructions.png\" alt=\"reconstructions\" width=\"%d\"></p>\n"
+            "<p><img src=\"reconstructions.png\" alt=\"reconstructions\" width=\"%d\"></p>\n",
+            (5 * o->W + 24) * 2 > 960 ? 960 : (5 * o->W + 24) * 2,
+            (4 * o->W + 20) * 2 > 960 ? 960 : (4 * o->W + 20) * 2);
+    dview_demo_html(f, r[M_LSD].dview, 960); /* ref/dview.c: d_decisions.png */
+    fprintf(f,
             "<p>Files: <a href=\"summary.csv\">summary.csv</a>, "
             "<a href=\"source-only/log.csv\">source-only/log.csv</a>, "
             "<a href=\"lsd/log.csv\">lsd/log.csv</a>, "
             "<a href=\"oracle/log.csv\">oracle/log.csv</a>. Written by lsdseg %s "
             "(real = %s).</p>\n</body></html>\n",
-            (5 * o->W + 24) * 2 > 960 ? 960 : (5 * o->W + 24) * 2,
-            (4 * o->W + 20) * 2 > 960 ? 960 : (4 * o->W + 20) * 2, LSD_VERSION,
-            LSD_PRECISION_NAME);
+            LSD_VERSION, LSD_PRECISION_NAME);
     if (fclose(f)) {
         fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
         return -1;

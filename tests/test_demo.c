@@ -156,8 +156,8 @@ static void check_command(void)
     const char *exe = getenv("LSD_LSDSEG"), *tmp = test_tmp_dir();
     static const char *const files[] = {"report.html", "miou.svg", "loss_f.svg", "loss_gd.svg",
                                         "predictions.png", "reconstructions.png",
-                                        "summary.csv", "source-only/log.csv", "lsd/log.csv",
-                                        "oracle/log.csv"};
+                                        "d_decisions.png", "summary.csv",
+                                        "source-only/log.csv", "lsd/log.csv", "oracle/log.csv"};
     static const char *const methods[] = {"source-only", "lsd", "oracle"};
     char d1[1024], d2[1024], path[1200];
     int i, k, t, all = 1;
