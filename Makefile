@@ -13,16 +13,23 @@
 #
 # Switches: CC, CFLAGS, LDFLAGS, PRECISION=float|double, OPENMP=1|0 (default: on
 # when the compiler accepts -fopenmp), SANITIZE=1, NATIVE=1 (-march=native),
-# WERROR=1 (warnings are errors; CI sets it), OPENCL=1 (optional backend).
+# WERROR=1 (warnings are errors; CI sets it), OPENCL=1 (optional backend), MPI=1
+# (data-parallel training over MPI, ref/dist.c: builds with mpicc; `make MPI=1 TESTS=mpi test`).
 
 PRECISION ?= float
 SANITIZE  ?= 0
 NATIVE    ?= 0
 WERROR    ?= 0
 OPENCL    ?= 0
+MPI       ?= 0
 PREFIX    ?= /usr/local
 PYTHON    ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 FUZZ_SECONDS ?= 60
+
+# MPI's compiler wrapper (Debian: libopenmpi-dev); without MPI=1 no MPI header is needed
+ifeq ($(MPI),1)
+CC := mpicc
+endif
 
 IS_TCC := $(shell $(CC) -v 2>&1 | grep -q tcc && echo 1 || echo 0)
 ifeq ($(IS_TCC),1)
@@ -69,6 +76,9 @@ endif
 ifeq ($(WERROR),1)
 BASEFLAGS += -Werror
 endif
+ifeq ($(MPI),1)
+BASEFLAGS += -DLSD_MPI
+endif
 ifeq ($(OPENCL),1)
 BASEFLAGS += -DLSD_OPENCL -DLSD_CL_INSTALL_DIR="\"$(PREFIX)/share/lsdseg/kernels\""
 CLLIBS := -lOpenCL
@@ -102,7 +112,7 @@ LSDSEG    := $(BUILD)/lsdseg
 all: $(LSDSEG) lsdseg
 
 info:
-	@echo "CC=$(CC) PRECISION=$(PRECISION) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) NATIVE=$(NATIVE) BUILD=$(BUILD)"
+	@echo "CC=$(CC) PRECISION=$(PRECISION) OPENMP=$(OPENMP) SANITIZE=$(SANITIZE) NATIVE=$(NATIVE) MPI=$(MPI) BUILD=$(BUILD)"
 
 # objects are rebuilt when the flags change: $(BUILD)/flags holds the ones they were built with
 FLAGS_STAMP := $(BUILD)/flags

@@ -104,7 +104,8 @@ static int produce(const Loader *lo, producer *p, uint64_t pos, loader_item *it,
 }
 
 #ifdef LSD_HAVE_PTHREADS
-/* The worker: produces positions in order into the ring until stopped or failed. */
+/* The worker: produces positions in order (stride apart) into the ring until stopped or
+ * failed. */
 static void *worker_main(void *arg)
 {
     Loader *lo = arg;
@@ -124,7 +125,7 @@ static void *worker_main(void *arg)
         }
         lo->ring[(lo->head + lo->count) % lo->o.prefetch] = s;
         lo->count++;
-        pos++;
+        pos += lo->o.stride ? lo->o.stride : 1;
         pthread_cond_signal(&lo->not_empty);
         if (s.rc != LSD_OK) break; /* the consumer will see the error */
     }
@@ -206,14 +207,14 @@ int loader_next(Loader *lo, loader_item *item, lsd_err *err)
             return s.rc;
         }
         *item = s.item;
-        lo->next_pos++;
+        lo->next_pos += lo->o.stride ? lo->o.stride : 1;
         if (item->s.label_resized) lo->n_resized++;
         return LSD_OK;
     }
 #endif
     rc = produce(lo, &lo->own, lo->next_pos, item, err);
     if (rc != LSD_OK) return rc;
-    lo->next_pos++;
+    lo->next_pos += lo->o.stride ? lo->o.stride : 1;
     if (item->s.label_resized) lo->n_resized++;
     return LSD_OK;
 }

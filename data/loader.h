@@ -27,6 +27,8 @@ typedef struct {
     int prefetch;       /* samples decoded ahead on the worker (0: synchronous; at most 64) */
     int want_f;         /* 1: fill x_f, F's input */
     int want_d;         /* 1: fill x_d, D's input */
+    uint64_t stride;    /* positions from one item to the next (0 or 1: every position; B:
+                           one slot of a batch of B, as a training process takes it) */
 } loader_opts;
 
 typedef struct {

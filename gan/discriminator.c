@@ -1,5 +1,5 @@
 /*
- * discriminator.c - D, the patch discriminator (method.md, "D").
+ * discriminator.c - D, the patch discriminator (docs/method.md, "D").
  *
  *   feature.0  Conv(3, 2ndf, 4, stride 2, pad 2), IN, LeakyReLU(0.2)     -> H/2+1
  *   feature.3-5   RB, RB, RB, MaxPool 2x2 (floor)                         -> H/4
@@ -8,7 +8,8 @@
  *   out_s  Conv(2ndf, 4, 3, pad 1): domain scores (0 source real, 1 source fake,
  *          2 target real, 3 target fake);  out_c  Conv(2ndf, n, 3, pad 1): class scores.
  *
- * Residual blocks here have a conv with bias and LeakyReLU(0.2).
+ * Residual blocks (layers/resblock.h) here have a conv with bias and LeakyReLU(0.2); their
+ * indices in `feature` are gan/arch.h's LSD_DBLOCK_INDEX.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +19,9 @@
 #include "../layers/conv.h"
 #include "../layers/norm.h"
 #include "../layers/pool.h"
-#include "../tensor/tensor.h"
+#include "../layers/resblock.h"
+#include "arch.h"
 #include "net.h"
-
-#define IN_EPS ((real)1e-5)
-#define LEAK ((real)0.2)
-
-/* Index of residual block k in the authors' feature Sequential. */
-static const int DBLOCK_INDEX[LSD_DBLOCKS] = {3, 4, 5, 7, 8, 9, 11, 12, 13};
 
 /* Declares D's layers with the authors' names and allocates the arena. */
 int dnet_create(DNet *d, const LsdConfig *c, lsd_err *err)
@@ -40,7 +36,7 @@ int dnet_create(DNet *d, const LsdConfig *c, lsd_err *err)
     dl[n].bias_len = C;
     dl[n++].lp = &d->conv0;
     for (k = 0; k < LSD_DBLOCKS; k++, n++) {
-        sprintf(dl[n].name, "feature.%d.conv_layer", DBLOCK_INDEX[k]);
+        sprintf(dl[n].name, "feature.%d.conv_layer", LSD_DBLOCK_INDEX[k]);
         dl[n].shape[0] = dl[n].shape[1] = C, dl[n].shape[2] = dl[n].shape[3] = 3;
         dl[n].bias_len = C;
         dl[n].lp = &d->rb[k];
@@ -74,14 +70,7 @@ static void d_layout(DActs *a, Bump *b, int with_cache)
     a->rstd0 = with_cache ? bump_take(b, nc) : NULL;
     for (k = 0; k < LSD_DBLOCKS; k++) {
         const ConvShape *s = &a->rb_s[k];
-        size_t n = (size_t)N * C * s->OH * s->OW;
-        RBActs *r = &a->rb[k];
-        r->z = bump_take(b, n);
-        r->y = bump_take(b, n);
-        r->a = bump_take(b, n);
-        r->out = bump_take(b, n);
-        r->mean = with_cache ? bump_take(b, nc) : NULL;
-        r->rstd = with_cache ? bump_take(b, nc) : NULL;
+        rb_layout(&a->rb[k], b, (size_t)N * C * s->OH * s->OW, nc, with_cache);
         if (k == 2 || k == 5) {
             const ConvShape *t = &a->rb_s[k + 1];
             size_t np = (size_t)N * C * t->H * t->W;
@@ -125,6 +114,19 @@ int d_acts_alloc(DActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
     return LSD_OK;
 }
 
+/* Sample s of D's buffers as a batch of one (net.h, "per-sample views"). */
+void d_acts_view(DActs *v, const DActs *a, int s, int zero)
+{
+    Bump b = bump_view(a->mem, a->imem, a->N, s, zero);
+    int k;
+    *v = *a;
+    v->N = 1;
+    v->conv0_s.N = v->head_s.N = v->headc_s.N = 1;
+    for (k = 0; k < LSD_DBLOCKS; k++) v->rb_s[k].N = 1;
+    d_layout(v, &b, a->mean0 != NULL);
+    v->mem = NULL, v->imem = NULL, v->bytes = 0;
+}
+
 /* Releases D's buffers. */
 void d_acts_free(DActs *a)
 {
@@ -160,11 +162,12 @@ void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *w
     int N = a->N, C = s0->OC, k;
     const real *top;
     conv2d_forward(a->z0, x, d->conv0.w, d->conv0.b, s0, work);
-    instance_norm_forward(a->y0, a->mean0, a->rstd0, a->z0, N, C, s0->OH * s0->OW, IN_EPS);
-    leaky_relu_forward(a->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LEAK);
+    instance_norm_forward(a->y0, a->mean0, a->rstd0, a->z0, N, C, s0->OH * s0->OW, LSD_IN_EPS);
+    leaky_relu_forward(a->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK);
     for (k = 0; k < LSD_DBLOCKS; k++) {
         const ConvShape *s = &a->rb_s[k];
-        rb_forward(&a->rb[k], rb_input(a, k), &d->rb[k], mk->rb[k], s, 1, work);
+        rb_forward(&a->rb[k], rb_input(a, k), d->rb[k].w, d->rb[k].b, mk->rb[k], s, LSD_IN_EPS,
+                   LSD_LEAK, work);
         if (k == 2 || k == 5)
             maxpool2d_forward(a->pool[k / 3], a->argmax[k / 3], a->rb[k].out, N, C, s->OH,
                               s->OW, a->rb_s[k + 1].H, a->rb_s[k + 1].W);
@@ -191,10 +194,11 @@ void d_backward(real *dx, DActs *ga, const DActs *a, const real *x, DNet *d, con
         if (k == 2 || k == 5)
             maxpool2d_backward(ga->rb[k].out, ga->pool[k / 3], a->argmax[k / 3], N, C, s->OH,
                                s->OW, a->rb_s[k + 1].H, a->rb_s[k + 1].W);
-        rb_backward((real *)rb_input(ga, k), &ga->rb[k], &a->rb[k], rb_input(a, k), &d->rb[k],
-                    mk->rb[k], s, 1, w, work);
+        rb_backward((real *)rb_input(ga, k), w ? d->rb[k].dw : NULL, w ? d->rb[k].db : NULL,
+                    &ga->rb[k], &a->rb[k], rb_input(a, k), d->rb[k].w, mk->rb[k], s, LSD_LEAK,
+                    work);
     }
-    leaky_relu_backward(ga->y0, ga->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LEAK);
+    leaky_relu_backward(ga->y0, ga->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK);
     instance_norm_backward(ga->z0, ga->y0, a->z0, a->mean0, a->rstd0, N, C, s0->OH * s0->OW);
     conv2d_backward(dx, w ? d->conv0.dw : NULL, w ? d->conv0.db : NULL, ga->z0, x, d->conv0.w,
                     s0, work);

@@ -1,5 +1,5 @@
 /*
- * fcn.c - F and C: FCN-8s on VGG16 (method.md, "F and C").
+ * fcn.c - F and C: FCN-8s on VGG16 (docs/method.md, "F and C").
  *
  * F: five VGG stages of 3x3 conv + ReLU (conv1_1 padded by 100) each ending in a
  * 2x2 ceil-mode max-pool, then fc6 (7x7) and fc7 (1x1), each ReLU + Dropout2d.
@@ -17,15 +17,8 @@
 #include "../layers/pool.h"
 #include "../layers/shape.h"
 #include "../tensor/tensor.h"
+#include "arch.h"
 #include "net.h"
-
-/* The VGG16 layout: stage of each conv, whether it opens its stage, channel multiple. */
-static const int VGG_STAGE[LSD_NCONV] = {0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
-static const int VGG_MULT[5] = {1, 2, 4, 8, 8};
-static const int VGG_LAST[5] = {1, 3, 6, 9, 12}; /* last conv of each stage */
-static const char *const VGG_NAME[LSD_NCONV] = {
-    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
-    "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"};
 
 /* Declares F and C's layers with the authors' names and allocates the arena. */
 int fnet_create(FNet *f, const LsdConfig *c, lsd_err *err)
@@ -36,8 +29,8 @@ int fnet_create(FNet *f, const LsdConfig *c, lsd_err *err)
     memset(f, 0, sizeof *f);
     memset(d, 0, sizeof d);
     for (l = 0; l < LSD_NCONV; l++, n++) {
-        int cout = v * VGG_MULT[VGG_STAGE[l]];
-        strcpy(d[n].name, VGG_NAME[l]);
+        int cout = v * LSD_VGG_MULT[LSD_VGG_STAGE[l]];
+        strcpy(d[n].name, LSD_VGG_NAME[l]);
         d[n].shape[0] = cout, d[n].shape[1] = cin, d[n].shape[2] = d[n].shape[3] = 3;
         d[n].bias_len = cout;
         d[n].lp = &f->conv[l];
@@ -77,7 +70,7 @@ static void f_layout(FActs *a, Bump *b, int N, int fc, int with_cache)
         a->conv[l] = bump_take(b, (size_t)N * cs->OC * cs->OH * cs->OW);
     }
     for (s = 0; s < 5; s++) {
-        size_t n = (size_t)N * a->conv_s[VGG_LAST[s]].OC * a->pool_h[s] * a->pool_w[s];
+        size_t n = (size_t)N * a->conv_s[LSD_VGG_LAST[s]].OC * a->pool_h[s] * a->pool_w[s];
         a->pool[s] = bump_take(b, n);
         a->argmax[s] = with_cache ? bump_take_i32(b, n) : NULL;
     }
@@ -97,10 +90,10 @@ static int f_plan(FActs *a, const LsdConfig *c, int N, int H, int W, lsd_err *er
     memset(a, 0, sizeof *a);
     a->N = N, a->H = H, a->W = W;
     for (l = 0; l < LSD_NCONV; l++) {
-        int s = VGG_STAGE[l];
-        a->conv_s[l] = conv2d_shape(N, cin, h, w, c->vgg * VGG_MULT[s], 3, 1, l == 0 ? 100 : 1);
+        int s = LSD_VGG_STAGE[l];
+        a->conv_s[l] = conv2d_shape(N, cin, h, w, c->vgg * LSD_VGG_MULT[s], 3, 1, l == 0 ? 100 : 1);
         h = a->conv_s[l].OH, w = a->conv_s[l].OW, cin = a->conv_s[l].OC;
-        if (l == VGG_LAST[s]) {
+        if (l == LSD_VGG_LAST[s]) {
             h = a->pool_h[s] = maxpool_out_size(h, 1);
             w = a->pool_w[s] = maxpool_out_size(w, 1);
         }
@@ -132,6 +125,19 @@ int f_acts_alloc(FActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
     b.base = a->mem, b.ibase = a->imem, b.used = b.iused = 0;
     f_layout(a, &b, N, c->fc, with_cache);
     return LSD_OK;
+}
+
+/* Sample s of a's buffers as a batch of one (net.h, "per-sample views"). */
+void f_acts_view(FActs *v, const FActs *a, int s, int zero)
+{
+    Bump b = bump_view(a->mem, a->imem, a->N, s, zero);
+    int l;
+    *v = *a;
+    v->N = 1;
+    for (l = 0; l < LSD_NCONV; l++) v->conv_s[l].N = 1;
+    v->fc6_s.N = v->fc7_s.N = 1;
+    f_layout(v, &b, 1, a->fc6_s.OC, a->argmax[0] != NULL);
+    v->mem = NULL, v->imem = NULL, v->bytes = 0;
 }
 
 /* Releases F's buffers. */
@@ -185,6 +191,20 @@ int c_acts_alloc(CActs *a, const LsdConfig *c, int N, int H, int W, lsd_err *err
     return LSD_OK;
 }
 
+/* Sample s of C's buffers as a batch of one (net.h, "per-sample views"). */
+void c_acts_view(CActs *v, const CActs *a, int s, int zero)
+{
+    Bump b = bump_view(a->mem, NULL, a->N, s, zero);
+    FActs fa; /* the pool sizes c_layout reads */
+    *v = *a;
+    v->N = 1;
+    v->score_fr_s.N = v->up2_s.N = v->sp4_s.N = v->up4_s.N = v->sp3_s.N = v->up8_s.N = 1;
+    fa.pool_h[3] = a->sp4_s.H, fa.pool_w[3] = a->sp4_s.W;
+    fa.pool_h[2] = a->sp3_s.H, fa.pool_w[2] = a->sp3_s.W;
+    c_layout(v, &b, 1, a->score_fr_s.OC, &fa);
+    v->mem = NULL, v->bytes = 0;
+}
+
 /* Releases C's buffers. */
 void c_acts_free(CActs *a)
 {
@@ -210,14 +230,6 @@ size_t f_work_size(const FActs *a, const CActs *c)
     return m;
 }
 
-/* ReLU's backward in place: d <- d * [y > 0] for the layer's output y. */
-static void relu_backward_inplace(real *d, const real *y, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (!(y[i] > 0)) d[i] = 0;
-}
-
 /* Elements of a convolution's output. */
 static size_t out_size(const ConvShape *s)
 {
@@ -228,7 +240,7 @@ static size_t out_size(const ConvShape *s)
 static const real *conv_input(const FActs *a, const real *x, int l)
 {
     if (l == 0) return x;
-    if (VGG_STAGE[l - 1] != VGG_STAGE[l]) return a->pool[VGG_STAGE[l - 1]];
+    if (LSD_VGG_STAGE[l - 1] != LSD_VGG_STAGE[l]) return a->pool[LSD_VGG_STAGE[l - 1]];
     return a->conv[l - 1];
 }
 
@@ -241,8 +253,8 @@ void f_forward(FActs *a, const real *x, const FNet *f, const FMasks *mk, real *w
         const ConvShape *cs = &a->conv_s[l];
         conv2d_forward(a->conv[l], conv_input(a, x, l), f->conv[l].w, f->conv[l].b, cs, work);
         relu_forward(a->conv[l], a->conv[l], out_size(cs));
-        s = VGG_STAGE[l];
-        if (l == VGG_LAST[s])
+        s = LSD_VGG_STAGE[l];
+        if (l == LSD_VGG_LAST[s])
             maxpool2d_forward(a->pool[s], a->argmax[s], a->conv[l], N, cs->OC, cs->OH, cs->OW,
                               a->pool_h[s], a->pool_w[s]);
     }
@@ -267,8 +279,8 @@ void f_backward(FActs *g, const FActs *a, const real *x, FNet *f, const FMasks *
     conv2d_backward(g->pool[4], f->fc6.dw, f->fc6.db, g->fc6, a->pool[4], f->fc6.w, s6, work);
     for (l = LSD_NCONV - 1; l >= 0; l--) {
         const ConvShape *cs = &a->conv_s[l];
-        s = VGG_STAGE[l];
-        if (l == VGG_LAST[s])
+        s = LSD_VGG_STAGE[l];
+        if (l == LSD_VGG_LAST[s])
             maxpool2d_backward(g->conv[l], g->pool[s], a->argmax[s], N, cs->OC, cs->OH, cs->OW,
                                a->pool_h[s], a->pool_w[s]);
         relu_backward_inplace(g->conv[l], a->conv[l], out_size(cs));

@@ -1,6 +1,5 @@
 /*
- * generator.c - G, the four-stage generator (method.md, "G"), and the residual
- * block that G and D share.
+ * generator.c - G, the four-stage generator (docs/method.md, "G").
  *
  *   stage1: fc7 -> [ConvT 7/1/0, IN, ReLU, RB, RB] -> [ConvT 3/2/1, IN, ReLU, RB, RB]
  *   stage2: concat(stage1, pool4) -> [ConvT 3/2/1, IN, ReLU, RB, RB]
@@ -9,7 +8,9 @@
  *
  * The five bracketed groups are "blocks" here (blk[0..4]); their names in the
  * authors' modules are stage1_upsample.0-4, .5-9, stage2_upsample.0-4,
- * stage3_upsample.0-4, .5-9 (ConvT at .0/.5, residual blocks at .3, .4 / .8, .9).
+ * stage3_upsample.0-4, .5-9 (ConvT at .0/.5, residual blocks at .3, .4 / .8, .9): the
+ * table LSD_GBLOCK in gan/arch.h. The residual blocks (layers/resblock.h) use ReLU and no
+ * bias.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,29 +18,19 @@
 
 #include "../layers/activation.h"
 #include "../layers/conv.h"
-#include "../layers/dropout.h"
 #include "../layers/norm.h"
+#include "../layers/resblock.h"
 #include "../layers/shape.h"
-#include "../tensor/tensor.h"
+#include "arch.h"
 #include "net.h"
 
-#define IN_EPS ((real)1e-5)
-#define LEAK ((real)0.2)
-
-/* Module name and first index of each block, as in the authors' nn.Sequential. */
-static const char *const GBLOCK_STAGE[LSD_GBLOCKS] = {
-    "stage1_upsample", "stage1_upsample", "stage2_upsample", "stage3_upsample",
-    "stage3_upsample"};
-static const int GBLOCK_FIRST[LSD_GBLOCKS] = {0, 5, 0, 0, 5};
-
-/* Each block's ConvT: in channels, out channels, kernel, stride, padding. */
+/* Each block's ConvT: in channels, out channels (from the sizes), kernel, stride, padding. */
 static void gblock_dims(const LsdConfig *c, int k, int *cin, int *cout, int *K, int *S, int *P)
 {
-    static const int KSP[LSD_GBLOCKS][3] = {{7, 1, 0}, {3, 2, 1}, {3, 2, 1}, {5, 2, 2}, {5, 2, 2}};
     const int ci[LSD_GBLOCKS] = {c->fc, 4 * c->ngf, 8 * c->ngf + 8 * c->vgg,
                                  4 * c->ngf + 4 * c->vgg, 2 * c->ngf};
     const int co[LSD_GBLOCKS] = {4 * c->ngf, 8 * c->ngf, 4 * c->ngf, 2 * c->ngf, c->ngf};
-    *cin = ci[k], *cout = co[k], *K = KSP[k][0], *S = KSP[k][1], *P = KSP[k][2];
+    *cin = ci[k], *cout = co[k], *K = LSD_GBLOCK[k].K, *S = LSD_GBLOCK[k].S, *P = LSD_GBLOCK[k].P;
 }
 
 /* Declares G's layers with the authors' names and allocates the arena. */
@@ -52,11 +43,12 @@ int gnet_create(GNet *g, const LsdConfig *c, lsd_err *err)
     memset(d, 0, sizeof d);
     for (k = 0; k < LSD_GBLOCKS; k++) {
         gblock_dims(c, k, &cin, &cout, &K, &S, &P);
-        sprintf(d[n].name, "%s.%d", GBLOCK_STAGE[k], GBLOCK_FIRST[k]);
+        sprintf(d[n].name, "%s.%d", LSD_GBLOCK[k].stage, LSD_GBLOCK[k].first);
         d[n].shape[0] = cin, d[n].shape[1] = cout, d[n].shape[2] = d[n].shape[3] = K;
         d[n++].lp = &g->blk[k].convt;
         for (j = 0; j < 2; j++, n++) {
-            sprintf(d[n].name, "%s.%d.conv_layer", GBLOCK_STAGE[k], GBLOCK_FIRST[k] + 3 + j);
+            sprintf(d[n].name, "%s.%d.conv_layer", LSD_GBLOCK[k].stage,
+                    LSD_GBLOCK[k].first + 3 + j);
             d[n].shape[0] = d[n].shape[1] = cout, d[n].shape[2] = d[n].shape[3] = 3;
             d[n].lp = &g->blk[k].rb[j];
         }
@@ -72,17 +64,6 @@ int gnet_create(GNet *g, const LsdConfig *c, lsd_err *err)
 void gnet_free(GNet *g)
 {
     arena_free(&g->pa);
-}
-
-/* Lays out a residual block's buffers of n elements and (N, C) statistics. */
-static void rb_layout(RBActs *r, Bump *b, size_t n, size_t nc, int with_cache)
-{
-    r->z = bump_take(b, n);
-    r->y = bump_take(b, n);
-    r->a = bump_take(b, n);
-    r->out = bump_take(b, n);
-    r->mean = with_cache ? bump_take(b, nc) : NULL;
-    r->rstd = with_cache ? bump_take(b, nc) : NULL;
 }
 
 /* Lays out G's buffers; blocks 1 and 4 read the previous block's output in place. */
@@ -140,6 +121,19 @@ int g_acts_alloc(GActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
     return LSD_OK;
 }
 
+/* Sample s of G's buffers as a batch of one (net.h, "per-sample views"). */
+void g_acts_view(GActs *v, const GActs *a, int s, int zero)
+{
+    Bump b = bump_view(a->mem, NULL, a->N, s, zero);
+    int k;
+    *v = *a;
+    v->N = 1;
+    for (k = 0; k < LSD_GBLOCKS; k++) v->blk[k].convt_s.N = v->blk[k].rb_s.N = 1;
+    v->out_s.N = 1;
+    g_layout(v, &b, a->blk[0].mean != NULL);
+    v->mem = NULL, v->bytes = 0;
+}
+
 /* Releases G's buffers. */
 void g_acts_free(GActs *a)
 {
@@ -159,38 +153,6 @@ size_t g_work_size(const GActs *a)
     return m;
 }
 
-/* out = x + mask * act(IN(conv(x))): the authors' ResnetBlock. */
-void rb_forward(RBActs *a, const real *x, const LayerParams *p, const real *mask,
-                const ConvShape *s, int leaky, real *work)
-{
-    int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    size_t n = (size_t)N * C * HW;
-    conv2d_forward(a->z, x, p->w, p->b, s, work);
-    instance_norm_forward(a->y, a->mean, a->rstd, a->z, N, C, HW, IN_EPS);
-    if (leaky)
-        leaky_relu_forward(a->a, a->y, n, LEAK);
-    else
-        relu_forward(a->a, a->y, n);
-    dropout_forward(a->out, a->a, mask, n);
-    vec_add(a->out, x, n);
-}
-
-/* rb_forward's backward: the skip, dropout, activation, instance norm, conv. */
-void rb_backward(real *dx, RBActs *g, const RBActs *a, const real *x, const LayerParams *p,
-                 const real *mask, const ConvShape *s, int leaky, int want, real *work)
-{
-    int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    size_t n = (size_t)N * C * HW;
-    vec_add(dx, g->out, n);
-    dropout_backward(g->a, g->out, mask, n);
-    if (leaky)
-        leaky_relu_backward(g->y, g->a, a->y, n, LEAK);
-    else
-        relu_backward(g->y, g->a, a->a, n);
-    instance_norm_backward(g->z, g->y, a->z, a->mean, a->rstd, N, C, HW);
-    conv2d_backward(dx, want ? p->dw : NULL, want ? p->db : NULL, g->z, x, p->w, s, work);
-}
-
 /* One G block: ConvT, IN, ReLU, RB, RB. */
 static void gblock_forward(GBlockActs *a, const real *in, const GBlockParams *p,
                            real *const mask[2], real *work)
@@ -198,10 +160,11 @@ static void gblock_forward(GBlockActs *a, const real *in, const GBlockParams *p,
     const ConvShape *s = &a->convt_s;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
     convt_forward(a->z, in, p->convt.w, NULL, s, work);
-    instance_norm_forward(a->y, a->mean, a->rstd, a->z, N, C, HW, IN_EPS);
+    instance_norm_forward(a->y, a->mean, a->rstd, a->z, N, C, HW, LSD_IN_EPS);
     relu_forward(a->a, a->y, (size_t)N * C * HW);
-    rb_forward(&a->rb[0], a->a, &p->rb[0], mask[0], &a->rb_s, 0, work);
-    rb_forward(&a->rb[1], a->rb[0].out, &p->rb[1], mask[1], &a->rb_s, 0, work);
+    rb_forward(&a->rb[0], a->a, p->rb[0].w, p->rb[0].b, mask[0], &a->rb_s, LSD_IN_EPS, 0, work);
+    rb_forward(&a->rb[1], a->rb[0].out, p->rb[1].w, p->rb[1].b, mask[1], &a->rb_s, LSD_IN_EPS, 0,
+               work);
 }
 
 /* gblock_forward's backward, from g->rb[1].out into din (+=). */
@@ -210,15 +173,16 @@ static void gblock_backward(real *din, GBlockActs *g, const GBlockActs *a, const
 {
     const ConvShape *s = &a->convt_s;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    rb_backward(g->rb[0].out, &g->rb[1], &a->rb[1], a->rb[0].out, &p->rb[1], mask[1], &a->rb_s,
-                0, want, work);
-    rb_backward(g->a, &g->rb[0], &a->rb[0], a->a, &p->rb[0], mask[0], &a->rb_s, 0, want, work);
+    rb_backward(g->rb[0].out, want ? p->rb[1].dw : NULL, want ? p->rb[1].db : NULL, &g->rb[1],
+                &a->rb[1], a->rb[0].out, p->rb[1].w, mask[1], &a->rb_s, 0, work);
+    rb_backward(g->a, want ? p->rb[0].dw : NULL, want ? p->rb[0].db : NULL, &g->rb[0], &a->rb[0],
+                a->a, p->rb[0].w, mask[0], &a->rb_s, 0, work);
     relu_backward(g->y, g->a, a->a, (size_t)N * C * HW);
     instance_norm_backward(g->z, g->y, a->z, a->mean, a->rstd, N, C, HW);
     convt_backward(din, want ? p->convt.dw : NULL, NULL, g->z, in, p->convt.w, s, work);
 }
 
-/* G: decodes F's (fc7, pool4, pool3) into an image (method.md, "G"). */
+/* G: decodes F's (fc7, pool4, pool3) into an image (docs/method.md, "G"). */
 void g_forward(GActs *a, const real *fc7, const real *pool4, const real *pool3, const GNet *g,
                const GMasks *mk, real *work)
 {

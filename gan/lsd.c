@@ -1,6 +1,6 @@
 /*
- * lsd.c - the LSD-seg model and one training iteration (method.md, "Losses" and
- * "One training iteration"), the source-only baseline and inference.
+ * lsd.c - the LSD-seg model and one training iteration (docs/method.md, "Losses" and
+ * "One iteration"), the source-only baseline and inference.
  *
  * The iteration, with N the batch size and every loss divided by N:
  *   F's features of both domains (F is unchanged until step 3, so computed once)
@@ -252,7 +252,7 @@ int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err)
     return rc;
 }
 
-/* The paper's settings (method.md, "Optimisers"). */
+/* The authors' settings (docs/method.md, "Optimisers"). */
 LsdStepOptions lsd_step_defaults(void)
 {
     LsdStepOptions o;
@@ -401,7 +401,7 @@ static const char *const GMASK_NAME[LSD_GBLOCKS][2] = {
     {"G.stage1_upsample.3", "G.stage1_upsample.4"}, {"G.stage1_upsample.8", "G.stage1_upsample.9"},
     {"G.stage2_upsample.3", "G.stage2_upsample.4"}, {"G.stage3_upsample.3", "G.stage3_upsample.4"},
     {"G.stage3_upsample.8", "G.stage3_upsample.9"}};
-static const int DMASK_INDEX[LSD_DBLOCKS] = {3, 4, 5, 7, 8, 9, 11, 12, 13};
+#define DMASK_INDEX LSD_DBLOCK_INDEX /* gan/arch.h, through net.h */
 
 /* Records mask number w->nmasks (or only counts when w->masks is NULL). */
 static real *add_mask(LsdWork *w, size_t *used, const char *layer, const char *kind, int ndim,
@@ -535,6 +535,9 @@ void lsd_work_free(LsdWork *w)
     free(w->work);
     free(w->work1);
     free(w->term_grad);
+    free(w->sample_grad);
+    free(w->sample_ptr);
+    free(w->sample_loss);
     d_acts_free(&w->da_fake[0]);
     d_acts_free(&w->da_fake[1]);
     free(w->x01_bgr);
@@ -554,12 +557,21 @@ LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name)
 /* Ones, or counter-RNG draws addressed by (seed, layer-and-kind stream, step, element). */
 void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step)
 {
+    lsd_work_draw_masks_part(w, dropout_on, seed, step, w->N, 0);
+}
+
+/* Part first .. first + N - 1 of each batch mask: the counter RNG's draws are addressed by
+ * element, so any part is drawn on its own. */
+void lsd_work_draw_masks_part(LsdWork *w, int dropout_on, uint64_t seed, long step, int batch,
+                              int first)
+{
     int i;
     for (i = 0; i < w->nmasks; i++) {
         LsdMaskRef *r = &w->masks[i];
+        uint64_t one = r->size / (size_t)w->N; /* one sample's mask */
         if (dropout_on)
             dropout_mask(r->data, r->size, (real)0.5, seed, rng_stream_of(r->name),
-                         (uint64_t)step * r->size);
+                         (uint64_t)step * one * (uint64_t)batch + one * (uint64_t)first);
         else
             vec_fill(r->data, r->size, 1);
     }
@@ -588,13 +600,14 @@ void lsd_work_hash_masks(LsdWork *w)
  * otherwise. Lane 0 computes in the work's da, dg, gg, fg and work, lane 1 in da1, dg1, gg1,
  * fg1 and work1; only a few parallel regions per iteration are entered (one per stage).
  *
- * The sums are the same whatever the thread count. Each term's parameter gradient is summed
- * over the batch's samples in a zeroed buffer of its own (the update's first term directly
- * in the arena's zeroed gradient), and the terms are added in the paper's order after the
- * lanes join: D's gradient is ((T1 + T2) + T3) + T4, G's and F's Tsrc + Ttgt, where each T
- * is the layers' own fixed sum over samples and bands (layers/conv.c). (Until lanes, the
- * terms were added onto the running gradient one band at a time: the same sums in another
- * association, so the last bits of the parameters differ from lsdseg before the change.)
+ * The sums are the same whatever the thread count. The lanes run one sample at a time (see
+ * "Samples" below). Each term's parameter gradient is summed in a zeroed buffer of its own
+ * (the update's first term directly in the sample's zeroed gradient), and the terms are added
+ * in the paper's order after the lanes join: D's gradient is ((T1 + T2) + T3) + T4, G's and
+ * F's Tsrc + Ttgt, where each T is the layers' own fixed sum over pixels and bands
+ * (layers/conv.c). (Until lanes, the terms were added onto the running gradient one band at
+ * a time: the same sums in another association, so the last bits of the parameters differ
+ * from lsdseg before the change.)
  */
 
 /* A lane's buffers and its share of an update's loss. */
@@ -602,6 +615,9 @@ typedef struct {
     DActs *da, *dg;
     GActs *gg;
     FActs *fg;
+    const DActs *dg_of; /* the work's buffers dg, gg, fg are sample 0 of (zeroed through them) */
+    const GActs *gg_of;
+    const FActs *fg_of;
     real *work;
     double loss; /* the lane's term of the update's loss */
     double seg;  /* lane 0 of update 3: the segmentation loss (sum over the batch) */
@@ -610,16 +626,26 @@ typedef struct {
 } Lane;
 
 /* What the lanes of one iteration share: the model, its views whose parameter gradients go
- * to the term buffers (lsd_work's term_grad), and the inputs. */
+ * to the term buffers (lsd_work's term_grad) or to the sample's gradient, and the inputs. */
 typedef struct {
     LsdModel *m;
-    LsdWork *w;
-    const LsdBatch *b;
+    LsdWork *w;         /* the current sample's view of the work (sample_view) */
+    const LsdBatch *b;  /* the current sample's inputs */
     const LsdStepOptions *o;
     FNet f1;    /* F, gradients into term_grad's F part (lane 1's term) */
     GNet g1;    /* G, gradients into its G part */
     DNet d0, d1; /* D, gradients into its two D parts (lane 0's and lane 1's terms) */
+    FNet ft;    /* F, G and D with the gradients into the sample's gradient (sample_target): */
+    GNet gt;    /* the networks themselves for the batch's first sample here */
+    DNet dt;
     int authors; /* the authors' schedule: D's activations of the first forward are kept */
+    int batch;   /* B: every loss and gradient is divided by it */
+    int keep;    /* 1: samples 1 .. N - 1 keep their gradients apart (LsdDist, first > 0) */
+    size_t stride; /* reals of each sample gradient buffer */
+    LsdWork *whole;      /* the work and the whole batch */
+    const LsdBatch *wb;
+    LsdWork v;           /* sample j's view of the work */
+    LsdBatch vb;         /* sample j's inputs */
     Lane lane[2];
 } Step;
 
@@ -666,12 +692,66 @@ static FNet f_view(const FNet *f, real *grad)
     return v;
 }
 
+/* The batch and this work's place in it (LsdDist), checked. */
+static int batch_of(const LsdWork *w, const LsdStepOptions *o, int *batch, int *first,
+                    lsd_err *err)
+{
+    const LsdDist *d = o->dist;
+    *batch = d ? d->batch : w->N;
+    *first = d ? d->first : 0;
+    if (d && (d->first < 0 || d->batch < 1 || d->first + w->N > d->batch || !d->reduce ||
+              !d->gather))
+        return lsd_fail(err, LSD_ERR_ARG, "samples %d .. %d of a batch of %d with%s hooks: "
+                        "not a part of the batch", d->first, d->first + w->N - 1, d->batch,
+                        d->reduce && d->gather ? "" : "out the");
+    return LSD_OK;
+}
+
+/* The per-sample buffers (see "Samples" below): n_grad reals for each sample gradient kept
+ * apart (keep: N - 1 of them, else one when N > 1), the reduce hook's pointers and the loss
+ * rows. */
+static int samples_begin(Step *s, LsdWork *w, const LsdStepOptions *o, size_t n_grad,
+                         lsd_err *err)
+{
+    int batch, first, rc, N = w->N;
+    size_t nbuf, nl;
+    if ((rc = batch_of(w, o, &batch, &first, err))) return rc;
+    s->batch = batch;
+    s->keep = first > 0;
+    s->stride = n_grad;
+    nbuf = (size_t)(s->keep ? N - 1 : N > 1) * n_grad;
+    if (nbuf > w->sample_grad_n) {
+        free(w->sample_grad);
+        w->bytes -= w->sample_grad_n * sizeof(real);
+        w->sample_grad_n = 0;
+        if (!(w->sample_grad = (real *)calloc(nbuf, sizeof(real))))
+            return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample gradients "
+                            "(%.0f MB)", (double)nbuf * sizeof(real) / 1e6);
+        w->sample_grad_n = nbuf;
+        w->bytes += nbuf * sizeof(real);
+    }
+    if (!w->sample_ptr && !(w->sample_ptr = (real **)calloc((size_t)N, sizeof(real *))))
+        return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample pointers");
+    nl = 4 * ((size_t)N + (size_t)batch);
+    if (nl > w->sample_loss_n) {
+        free(w->sample_loss);
+        w->sample_loss_n = 0;
+        if (!(w->sample_loss = (double *)calloc(nl, sizeof(double))))
+            return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample losses");
+        w->sample_loss_n = nl;
+    }
+    return LSD_OK;
+}
+
 /* Allocates the term buffers (once per model size) and points the views at them. */
 static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
                       const LsdStepOptions *o, lsd_err *err)
 {
     size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total, n = nf + ng + 2 * nd;
+    size_t most = nf > ng ? (nf > nd ? nf : nd) : (ng > nd ? ng : nd);
+    int rc;
     memset(s, 0, sizeof *s);
+    if ((rc = samples_begin(s, w, o, most, err))) return rc;
     if (w->term_grad_n != n) {
         free(w->term_grad);
         w->term_grad_n = 0;
@@ -695,15 +775,141 @@ static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
         w->bytes += 2 * n_img * sizeof(real);
     }
     s->m = m, s->w = w, s->b = b, s->o = o;
+    s->whole = w, s->wb = b;
     s->authors = o->recipe.schedule == LSD_SCHEDULE_AUTHORS;
     s->f1 = f_view(&m->F, w->term_grad);
     s->g1 = g_view(&m->G, w->term_grad + nf);
     s->d0 = d_view(&m->D, w->term_grad + nf + ng);
     s->d1 = d_view(&m->D, w->term_grad + nf + ng + nd);
-    s->lane[0].da = &w->da, s->lane[0].dg = &w->dg, s->lane[0].gg = &w->gg;
-    s->lane[0].fg = &w->fg, s->lane[0].work = w->work;
-    s->lane[1].da = &w->da1, s->lane[1].dg = &w->dg1, s->lane[1].gg = &w->gg1;
-    s->lane[1].fg = &w->fg1, s->lane[1].work = w->work1;
+    return LSD_OK;
+}
+
+/* ------------------------------------------------------------------ samples
+ *
+ * A batch of B runs one sample at a time (lsd.h, LsdDist): every pass is a pass of one sample
+ * (views of the work's buffers, net.h "per-sample views"), and each update's gradient is
+ * g = (((g_0 + g_1) + g_2) + ... + g_{B-1}), where g_s is sample s's gradient (its terms in the
+ * paper's order as the lanes add them, each divided by B). Sample 0's goes directly into the
+ * network's gradient, each later one into a buffer of its own and is then added. The losses
+ * are per-sample rows added in the same order. The same definition serves a process that
+ * holds a part of the batch (LsdDist): its samples' gradients are handed to the reduce hook,
+ * which adds them onto the running sum of the processes before it (ref/dist.c), so any split
+ * of the batch into processes gives the same bits. With B = 1 this is the lanes' iteration
+ * unchanged. Why per sample: inside one pass of N samples the convolutions sum their weight
+ * gradients over the samples and the terms are added after that, an order that no split of
+ * the samples into processes can reproduce.
+ */
+
+/* Points s->w and s->b at sample j: activations, masks, y' and inputs of sample j, the
+ * gradient scratch (dg, gg, fg, cg and lane 1's) at sample 0 of theirs. */
+static void sample_view(Step *s, int j)
+{
+    const LsdWork *w = s->whole;
+    const LsdBatch *b = s->wb;
+    LsdWork *v = &s->v;
+    size_t img = (size_t)3 * w->H * w->W, pix = (size_t)w->H * w->W;
+    int d, k, r, nf = w->mode == LSD_WORK_TRAIN ? 2 : 1;
+    *v = *w;
+    v->N = 1;
+#define VIEW(FN, F, J) \
+    if (w->F.mem) FN(&v->F, &w->F, J, 0)
+    for (d = 0; d < 2; d++) {
+        VIEW(f_acts_view, fa[d], j);
+        VIEW(g_acts_view, ga[d], j);
+        VIEW(d_acts_view, da_fake[d], j);
+    }
+    VIEW(c_acts_view, ca, j);
+    VIEW(d_acts_view, da, j);
+    VIEW(d_acts_view, da1, j);
+    VIEW(f_acts_view, fg, 0);
+    VIEW(f_acts_view, fg1, 0);
+    VIEW(c_acts_view, cg, 0);
+    VIEW(g_acts_view, gg, 0);
+    VIEW(g_acts_view, gg1, 0);
+    VIEW(d_acts_view, dg, 0);
+    VIEW(d_acts_view, dg1, 0);
+#undef VIEW
+    for (d = 0; d < nf; d++) {
+        size_t one = (size_t)w->fa[0].fc6_s.OC;
+        v->fm[d].fc6 = w->fm[d].fc6 + j * one;
+        v->fm[d].fc7 = w->fm[d].fc7 + j * one;
+    }
+    if (w->mode == LSD_WORK_TRAIN) {
+        for (d = 0; d < 2; d++)
+            for (k = 0; k < LSD_GBLOCKS; k++)
+                for (r = 0; r < 2; r++) {
+                    const ConvShape *c = &w->ga[0].blk[k].rb_s;
+                    v->gm[d].rb[k][r] = w->gm[d].rb[k][r] + (size_t)j * c->OC * c->OH * c->OW;
+                }
+        for (d = 0; d < 4; d++)
+            for (k = 0; k < LSD_DBLOCKS; k++) {
+                const ConvShape *c = &w->da.rb_s[k];
+                v->dm[d].rb[k] = w->dm[d].rb[k] + (size_t)j * c->OC * c->OH * c->OW;
+            }
+        v->yd = w->yd + (size_t)j * w->da.h * w->da.w;
+    }
+    s->vb.xs = b->xs + j * img;
+    s->vb.xt = b->xt ? b->xt + j * img : NULL;
+    s->vb.xs01 = b->xs01 ? b->xs01 + j * img : NULL;
+    s->vb.xt01 = b->xt01 ? b->xt01 + j * img : NULL;
+    s->vb.ys = b->ys + j * pix;
+    s->w = v, s->b = &s->vb;
+    s->lane[0].da = &v->da, s->lane[0].dg = &v->dg, s->lane[0].gg = &v->gg;
+    s->lane[0].fg = &v->fg, s->lane[0].work = w->work;
+    s->lane[0].dg_of = &w->dg, s->lane[0].gg_of = &w->gg, s->lane[0].fg_of = &w->fg;
+    s->lane[1].da = &v->da1, s->lane[1].dg = &v->dg1, s->lane[1].gg = &v->gg1;
+    s->lane[1].fg = &v->fg1, s->lane[1].work = w->work1;
+    s->lane[1].dg_of = &w->dg1, s->lane[1].gg_of = &w->gg1, s->lane[1].fg_of = &w->fg1;
+}
+
+/* Where sample j's gradient of the update (n reals) is summed: the network's own gradient
+ * for the first sample, else a sample buffer (its own one when kept apart). */
+static real *sample_grad(const Step *s, int j, real *own)
+{
+    if (j == 0) return own;
+    return s->whole->sample_grad + (s->keep ? (size_t)(j - 1) * s->stride : 0);
+}
+
+/* Points dt, gt and ft at sample j's gradients (the networks themselves for j = 0). */
+static void sample_target(Step *s, int j)
+{
+    LsdModel *m = s->m;
+    s->ft = j ? f_view(&m->F, sample_grad(s, j, NULL)) : m->F;
+    s->gt = j ? g_view(&m->G, sample_grad(s, j, NULL)) : m->G;
+    s->dt = j ? d_view(&m->D, sample_grad(s, j, NULL)) : m->D;
+}
+
+/* After sample j: adds its gradient g onto the network's (unless kept apart). */
+static void sample_fold(const Step *s, int j, real *own, const real *g, size_t n)
+{
+    if (j > 0 && !s->keep) vec_add(own, g, n);
+}
+
+/* After the work's samples: hands the update's gradient to LsdDist's reduce (if any), which
+ * leaves the batch's gradient in own. */
+static int update_reduce(const Step *s, int update, real *own, size_t n, lsd_err *err)
+{
+    const LsdDist *d = s->o->dist;
+    real **g = s->whole->sample_ptr;
+    int j, ng = s->keep ? s->whole->N : 1;
+    if (!d) return LSD_OK;
+    for (j = 0; j < ng; j++) g[j] = sample_grad(s, j, own);
+    return d->reduce(d->ctx, update, g, ng, n, err);
+}
+
+/* The batch's losses: every sample's row of k values (this work's in sample_loss), gathered
+ * from the other processes (LsdDist), added in sample order into sum (k). */
+static int sum_losses(const Step *s, int k, double *sum, lsd_err *err)
+{
+    const LsdDist *d = s->o->dist;
+    const double *mine = s->whole->sample_loss;
+    double *all = s->whole->sample_loss + (size_t)k * s->whole->N;
+    int j, i, rc;
+    if (d && (rc = d->gather(d->ctx, mine, s->whole->N, all, k, err))) return rc;
+    if (!d) all = (double *)mine;
+    for (i = 0; i < k; i++) sum[i] = 0;
+    for (j = 0; j < s->batch; j++)
+        for (i = 0; i < k; i++) sum[i] += all[(size_t)j * k + i];
     return LSD_OK;
 }
 
@@ -738,30 +944,27 @@ static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_
 
 /* ------------------------------------------------------------------ iteration */
 
-/* Zeroes a gradient struct's buffers (gradient structs hold reals only). */
-#define ZERO_GRADS(acts) memset((acts).mem, 0, (acts).bytes)
-
 /* The D terms on one image x in lane ln: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may
- * be NULL), divided by N. D runs forward on x in the lane's buffers, or, with saved not NULL,
- * its activations of x are those already in saved (the authors' schedule). Backward into dx
- * (may be NULL) and, if want, the parameter gradients of d (+=). */
+ * be NULL), divided by the batch size B. D runs forward on x in the lane's buffers, or, with
+ * saved not NULL, its activations of x are those already in saved (the authors' schedule).
+ * Backward into dx (may be NULL) and, if want, the parameter gradients of d (+=). */
 static int d_terms(double *loss, const LsdModel *m, Lane *ln, DNet *d, const real *x,
                    const DActs *saved, const DMasks *mk, int domain, double ws,
-                   const uint8_t *yd, double wc, real *dx, int want, lsd_err *err)
+                   const uint8_t *yd, double wc, real *dx, int want, int B, lsd_err *err)
 {
     const DActs *a = saved ? saved : ln->da;
     DActs *g = ln->dg;
     int N = a->N, hw = a->h * a->w, rc = LSD_OK;
     double ls = 0, lc = 0;
     if (!saved) d_forward(ln->da, x, d, mk, ln->work);
-    ZERO_GRADS(*g);
-    softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / N));
+    d_acts_view(g, ln->dg_of, 0, 1); /* zeroed */
+    softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / B));
     if (yd)
         rc = softmax_ce(&lc, g->out_c, a->out_c, yd, N, m->cfg.n_class, hw, 255, LOSS_SUM,
-                        (real)(wc / N), err);
+                        (real)(wc / B), err);
     if (rc) return rc;
     d_backward(dx, g, a, x, d, mk, want, ln->work);
-    *loss = (ws * ls + wc * lc) / N;
+    *loss = (ws * ls + wc * lc) / B;
     return LSD_OK;
 }
 
@@ -776,10 +979,12 @@ int lsd_check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
     return LSD_OK;
 }
 
-/* Draws or resets the masks as the options say. */
+/* Draws or resets the masks as the options say (the work's part of the batch's masks). */
 static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
 {
-    if (o->dropout == LSD_DROPOUT_RNG) lsd_work_draw_masks(w, 1, o->seed, step);
+    const LsdDist *d = o->dist;
+    if (o->dropout == LSD_DROPOUT_RNG)
+        lsd_work_draw_masks_part(w, 1, o->seed, step, d ? d->batch : w->N, d ? d->first : 0);
     if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
 }
 
@@ -831,11 +1036,11 @@ static void lane_d(Step *s, int k, int pair)
     int kind = KIND[pair][k];
     const real *x = kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? w->ga[LSD_SRC].img
                   : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
-    DNet *d = kind == LSD_SRC_REAL ? &s->m->D : k ? &s->d1 : &s->d0;
-    if (d != &s->m->D) arena_zero_grad(&d->pa);
+    DNet *d = kind == LSD_SRC_REAL ? &s->dt : k ? &s->d1 : &s->d0;
+    if (d != &s->dt) arena_zero_grad(&d->pa);
     ln->rc = d_terms(&ln->loss, s->m, ln, d, x, saved_d(s, kind), &w->dm[kind], kind, 1,
                      kind == LSD_SRC_REAL ? w->yd : NULL, kind == LSD_SRC_REAL ? 1 : 0, NULL, 1,
-                     &ln->err);
+                     s->batch, &ln->err);
 }
 
 /* Update 2, lane k's domain: its fake classified as real (source 0 with classes y', target
@@ -846,52 +1051,55 @@ static void lane_g(Step *s, int k, int unused)
     LsdWork *w = s->w;
     Lane *ln = &s->lane[k];
     GActs *ga = &w->ga[k];
-    int N = w->N, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
-    size_t nimg = (size_t)N * 3 * w->H * w->W;
+    int B = s->batch, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
+    size_t nimg = (size_t)w->N * 3 * w->H * w->W;
     double l1w = s->o->l1_weight, l;
     (void)unused;
-    ZERO_GRADS(*ln->gg);
+    g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
     ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake],
                      k ? 2 : 0, 0.1,
-                     k ? NULL : w->yd, k ? 0 : 1, ln->gg->img, 0, &ln->err);
+                     k ? NULL : w->yd, k ? 0 : 1, ln->gg->img, 0, B, &ln->err);
     if (ln->rc) return;
+    /* the batch's term is l1w * (mean over the batch's pixels) / B: a sample's mean / B^2 */
     ln->loss = l + l1w * l1_loss(ln->gg->img, ga->img, k ? s->b->xt01 : s->b->xs01, nimg,
-                                 (real)(l1w / N)) / N;
-    g_backward(NULL, NULL, NULL, ln->gg, ga, w->fa[k].fc7d, k ? &s->g1 : &s->m->G, &w->gm[k],
+                                 (real)(l1w / ((double)B * B))) / B / B;
+    g_backward(NULL, NULL, NULL, ln->gg, ga, w->fa[k].fc7d, k ? &s->g1 : &s->gt, &w->gm[k],
                1, ln->work);
 }
 
-/* Update 3, lane k's domain. Source (lane 0): C's segmentation loss (into seg), then G(F(Xs)) as real target (2) with the classes y'. Target
- * (lane 1): G(F(Xt)) as real source (0). Back through the updated D and G into F; F's and
- * C's gradients (+=) into F's (lane 0) or the term buffer (lane 1). */
+/* Update 3, lane k's domain. Source (lane 0): C's segmentation loss (into seg), then G(F(Xs))
+ * as real target (2) with the classes y'. Target (lane 1): G(F(Xt)) as real source (0). Back
+ * through the updated D and G into F; F's and C's gradients (+=) into F's (lane 0) or the term
+ * buffer (lane 1). */
 static void lane_f(Step *s, int k, int unused)
 {
     LsdWork *w = s->w;
     Lane *ln = &s->lane[k];
     FActs *fa = &w->fa[k], *fg = ln->fg;
     GActs *ga = &w->ga[k];
-    int N = w->N, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
+    int B = s->batch, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
     double l;
     (void)unused;
-    ZERO_GRADS(*fg);
+    f_acts_view(fg, ln->fg_of, 0, 1); /* zeroed */
     if (k == 0) {
         double lseg;
-        ZERO_GRADS(w->cg);
+        c_acts_view(&w->cg, &s->whole->cg, 0, 1); /* zeroed */
         c_forward(&w->ca, fa, &s->m->F, ln->work);
-        ln->rc = softmax_ce(&lseg, w->cg.score, w->ca.score, s->b->ys, N, s->m->cfg.n_class,
-                            w->H * w->W, 255, LOSS_SUM, (real)(1.0 / N), &ln->err);
+        ln->rc = softmax_ce(&lseg, w->cg.score, w->ca.score, s->b->ys, w->N, s->m->cfg.n_class,
+                            w->H * w->W, 255, LOSS_SUM, (real)(1.0 / B), &ln->err);
         if (ln->rc) return;
         ln->seg = lseg;
-        c_backward(&w->cg, fg, &w->ca, fa, &s->m->F, 1, ln->work);
+        c_backward(&w->cg, fg, &w->ca, fa, &s->ft, 1, ln->work);
     }
-    ZERO_GRADS(*ln->gg);
-    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake], k ? 0 : 2, s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight,
-                     ln->gg->img, 0, &ln->err);
+    g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
+    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake], k ? 0 : 2,
+                     s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight, ln->gg->img, 0,
+                     B, &ln->err);
     if (ln->rc) return;
     ln->loss = l;
     g_backward(fg->fc7d, fg->pool[3], fg->pool[2], ln->gg, ga, fa->fc7d, &s->m->G, &w->gm[k], 0,
                ln->work);
-    f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->m->F, &w->fm[k], ln->work);
+    f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->ft, &w->fm[k], ln->work);
 }
 
 /* ------------------------------------------------------------------ the authors' schedule
@@ -909,15 +1117,17 @@ static void lane_f(Step *s, int k, int unused)
  */
 
 /* One LSD-seg iteration: D, G, then F and C (see the top of this file), each update's source
- * and target halves in two lanes (see "Lanes" above), in the recipe's schedule. */
+ * and target halves in two lanes (see "Lanes" above), sample by sample (see "Samples"), in
+ * the recipe's schedule. */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err)
 {
     Step s;
     LsdBatch bb = *b; /* with D's real images in the recipe's channel order */
-    int N = w->N, H = w->H, W = w->W, rc, adam02 = o->recipe.adam == LSD_ADAM_PYTORCH02;
+    int N = w->N, H = w->H, W = w->W, rc, j, adam02 = o->recipe.adam == LSD_ADAM_PYTORCH02;
     long t = m->step + 1;
     size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total;
+    double sum[4], *row;
     if (w->mode != LSD_WORK_TRAIN)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
     if ((rc = lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
@@ -930,78 +1140,120 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
     }
     lsd_d_labels(w->yd, b->ys, N, H, W, w->da.h, w->da.w, o->recipe.d_labels); /* y' */
     iteration_masks(w, o, m->step);
-    out->loss_D = out->loss_G = out->loss_F = out->loss_seg = 0;
+    row = w->sample_loss; /* per sample: D, G, F, seg */
 
     /* F's features of both domains (F changes only in update 3) and G's images; in the
      * authors' schedule also D on the four images */
-    if ((rc = run_lanes(&s, s.authors ? lane_forward : lane_features, 1, err))) return rc;
+    for (j = 0; j < N; j++) {
+        sample_view(&s, j);
+        if ((rc = run_lanes(&s, s.authors ? lane_forward : lane_features, 1, err))) return rc;
+    }
 
     /* 1. D: real source 0 (and its classes y'), fake source 1, real target 2, fake target 3;
      * G's images are constants */
-    arena_zero_grad(&m->D.pa);
-    if ((rc = run_lanes(&s, lane_d, 0, err))) return rc;
-    out->loss_D += s.lane[0].loss;
-    out->loss_D += s.lane[1].loss;
-    vec_add(m->D.pa.grad, s.d1.pa.grad, nd);
-    if ((rc = run_lanes(&s, lane_d, 1, err))) return rc;
-    out->loss_D += s.lane[0].loss;
-    out->loss_D += s.lane[1].loss;
-    vec_add(m->D.pa.grad, s.d0.pa.grad, nd);
-    vec_add(m->D.pa.grad, s.d1.pa.grad, nd);
+    for (j = 0; j < N; j++) {
+        double *r = row + 4 * j;
+        sample_view(&s, j);
+        sample_target(&s, j);
+        arena_zero_grad(&s.dt.pa);
+        if ((rc = run_lanes(&s, lane_d, 0, err))) return rc;
+        r[0] = 0;
+        r[0] += s.lane[0].loss;
+        r[0] += s.lane[1].loss;
+        vec_add(s.dt.pa.grad, s.d1.pa.grad, nd);
+        if ((rc = run_lanes(&s, lane_d, 1, err))) return rc;
+        r[0] += s.lane[0].loss;
+        r[0] += s.lane[1].loss;
+        vec_add(s.dt.pa.grad, s.d0.pa.grad, nd);
+        vec_add(s.dt.pa.grad, s.d1.pa.grad, nd);
+        sample_fold(&s, j, m->D.pa.grad, s.dt.pa.grad, nd);
+    }
+    if ((rc = update_reduce(&s, 0, m->D.pa.grad, nd, err))) return rc;
     arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
 
     /* 2. G: fakes classified as real with the source's classes, plus L1 reconstruction,
      * through the updated D; G's images are those computed above (same parameters, masks) */
-    arena_zero_grad(&m->G.pa);
-    arena_zero_grad(&s.g1.pa);
-    if ((rc = run_lanes(&s, lane_g, 0, err))) return rc;
-    out->loss_G += s.lane[0].loss;
-    out->loss_G += s.lane[1].loss;
-    vec_add(m->G.pa.grad, s.g1.pa.grad, ng);
+    for (j = 0; j < N; j++) {
+        double *r = row + 4 * j;
+        sample_view(&s, j);
+        sample_target(&s, j);
+        arena_zero_grad(&s.gt.pa);
+        arena_zero_grad(&s.g1.pa);
+        if ((rc = run_lanes(&s, lane_g, 0, err))) return rc;
+        r[1] = 0;
+        r[1] += s.lane[0].loss;
+        r[1] += s.lane[1].loss;
+        vec_add(s.gt.pa.grad, s.g1.pa.grad, ng);
+        sample_fold(&s, j, m->G.pa.grad, s.gt.pa.grad, ng);
+    }
+    if ((rc = update_reduce(&s, 1, m->G.pa.grad, ng, err))) return rc;
     arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
 
     /* 3. F and C: segmentation on the source, domains swapped for D, through the updated G
      * (its images computed again in the paper's schedule) and D */
-    arena_zero_grad(&m->F.pa);
-    arena_zero_grad(&s.f1.pa);
-    if (!s.authors && (rc = run_lanes(&s, lane_features, 0, err))) return rc;
-    if ((rc = run_lanes(&s, lane_f, 0, err))) return rc;
-    out->loss_seg = s.lane[0].seg / N;
-    out->loss_F += s.lane[0].seg / N;
-    out->loss_F += s.lane[0].loss;
-    out->loss_F += s.lane[1].loss;
-    vec_add(m->F.pa.grad, s.f1.pa.grad, nf);
+    for (j = 0; j < N; j++) {
+        double *r = row + 4 * j;
+        sample_view(&s, j);
+        sample_target(&s, j);
+        arena_zero_grad(&s.ft.pa);
+        arena_zero_grad(&s.f1.pa);
+        if (!s.authors && (rc = run_lanes(&s, lane_features, 0, err))) return rc;
+        if ((rc = run_lanes(&s, lane_f, 0, err))) return rc;
+        r[3] = s.lane[0].seg / s.batch;
+        r[2] = 0;
+        r[2] += s.lane[0].seg / s.batch;
+        r[2] += s.lane[0].loss;
+        r[2] += s.lane[1].loss;
+        vec_add(s.ft.pa.grad, s.f1.pa.grad, nf);
+        sample_fold(&s, j, m->F.pa.grad, s.ft.pa.grad, nf);
+    }
+    if ((rc = update_reduce(&s, 2, m->F.pa.grad, nf, err))) return rc;
     arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps, adam02);
     m->step = t;
+    if ((rc = sum_losses(&s, 4, sum, err))) return rc;
+    out->loss_D = sum[0], out->loss_G = sum[1], out->loss_F = sum[2], out->loss_seg = sum[3];
     return LSD_OK;
 }
 
-/* The source-only baseline: CE(C(F(Xs)), Ys) / N, Adam on F and C. */
+/* The source-only baseline: CE(C(F(Xs)), Ys) / B, Adam on F and C; sample by sample as
+ * lsd_step (see "Samples"). */
 int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
                          double *loss, lsd_err *err)
 {
-    FActs *fs = &w->fa[LSD_SRC];
-    int N = w->N, rc;
+    Step s;
+    LsdWork *v = &s.v;
+    int N = w->N, rc, j;
+    size_t nf = m->F.pa.total;
     double l;
     if (w->mode == LSD_WORK_INFER)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step_source_only needs a training work");
     if ((rc = lsd_check_labels(b->ys, (size_t)N * w->H * w->W, m->cfg.n_class, err))) return rc;
+    memset(&s, 0, sizeof s);
+    if ((rc = samples_begin(&s, w, o, nf, err))) return rc;
+    s.m = m, s.o = o, s.whole = w, s.wb = b;
     iteration_masks(w, o, m->step);
-    arena_zero_grad(&m->F.pa);
-    ZERO_GRADS(w->fg);
-    ZERO_GRADS(w->cg);
-    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
-    c_forward(&w->ca, fs, &m->F, w->work);
-    rc = softmax_ce(&l, w->cg.score, w->ca.score, b->ys, N, m->cfg.n_class, w->H * w->W, 255,
-                    LOSS_SUM, (real)(1.0 / N), err);
-    if (rc) return rc;
-    c_backward(&w->cg, &w->fg, &w->ca, fs, &m->F, 1, w->work);
-    f_backward(&w->fg, fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
+    for (j = 0; j < N; j++) {
+        FActs *fs = &v->fa[LSD_SRC];
+        sample_view(&s, j);
+        s.ft = j ? f_view(&m->F, sample_grad(&s, j, NULL)) : m->F;
+        arena_zero_grad(&s.ft.pa);
+        f_acts_view(&v->fg, &w->fg, 0, 1);
+        c_acts_view(&v->cg, &w->cg, 0, 1);
+        f_forward(fs, s.vb.xs, &m->F, &v->fm[LSD_SRC], w->work);
+        c_forward(&v->ca, fs, &m->F, w->work);
+        rc = softmax_ce(&l, v->cg.score, v->ca.score, s.vb.ys, 1, m->cfg.n_class, w->H * w->W,
+                        255, LOSS_SUM, (real)(1.0 / s.batch), err);
+        if (rc) return rc;
+        c_backward(&v->cg, &v->fg, &v->ca, fs, &s.ft, 1, w->work);
+        f_backward(&v->fg, fs, s.vb.xs, &s.ft, &v->fm[LSD_SRC], w->work);
+        w->sample_loss[j] = l / s.batch;
+        sample_fold(&s, j, m->F.pa.grad, s.ft.pa.grad, nf);
+    }
+    if ((rc = update_reduce(&s, 2, m->F.pa.grad, nf, err))) return rc;
     m->step++;
     arena_adam(&m->F.pa, m->step, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps,
                o->recipe.adam == LSD_ADAM_PYTORCH02);
-    *loss = l / N;
-    return LSD_OK;
+    return sum_losses(&s, 1, loss, err);
 }
 
 /* C(F(x)) with masks of ones (dropout is off in evaluation). */

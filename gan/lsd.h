@@ -1,6 +1,6 @@
 /*
  * lsd.h - the LSD-seg model (F, C, G, D) and its training iteration
- * (method.md, "Losses" and "One training iteration").
+ * (docs/method.md, "Losses" and "One iteration").
  *
  * LsdModel holds the parameters, gradients and Adam state of the four networks
  * and the number of completed iterations. LsdWork holds every buffer of one input
@@ -60,7 +60,7 @@ int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_er
 /* lsd_model_write into a new file (crash-safe replace). */
 int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err);
 
-/* The recipe of an iteration (method.md, "Two schedules"): the paper's (all zero), or the
+/* The recipe of an iteration (docs/method.md, "Two schedules"): the paper's (all zero), or the
  * authors' released code (trainer_LSD.py under PyTorch 0.2); each of its four differences is
  * a switch of its own. */
 typedef enum { LSD_SCHEDULE_PAPER = 0, LSD_SCHEDULE_AUTHORS = 1 } lsd_schedule;
@@ -95,6 +95,26 @@ void lsd_d_labels(uint8_t *yd, const uint8_t *ys, int N, int H, int W, int h, in
 /* dst = src with the channels of each image reversed (RGB <-> BGR), (N, 3, H, W). */
 void lsd_flip_channels(real *dst, const real *src, int N, int H, int W);
 
+/* Data-parallel training (lsd.c, "Samples"; ref/dist.c runs it over MPI). A batch of B
+ * samples is computed sample by sample: each update's gradient is
+ * g = (((g_0 + g_1) + g_2) + ... + g_{B-1}), g_s sample s's gradient of the update from a pass
+ * of one sample (its terms added in the paper's order, each divided by B); losses likewise
+ * (doubles). A work of N samples may hold only samples first .. first + N - 1 of the batch;
+ * these hooks then join the processes' parts, the same on every process. */
+typedef struct {
+    int batch; /* B */
+    int first; /* the batch index of the work's first sample */
+    /* Once per update (0 D, 1 G, 2 F and C), after this process's samples: g[0] .. g[ng-1]
+     * (n reals each) are its part, to be added in that order onto the running sum of the
+     * samples before it: ng = 1 and g[0] their sum when first is 0 (nothing comes before),
+     * else ng = N, each sample's gradient apart. Leaves the batch's gradient in g[0]. */
+    int (*reduce)(void *ctx, int update, real *const *g, int ng, size_t n, lsd_err *err);
+    /* Fills all (B * k values) with every process's mine (N * k: k values per sample), in
+     * sample order. */
+    int (*gather)(void *ctx, const double *mine, int n_mine, double *all, int k, lsd_err *err);
+    void *ctx;
+} LsdDist;
+
 /* Loss weights, optimiser settings and dropout of an iteration. */
 typedef enum { LSD_DROPOUT_RNG = 0, LSD_DROPOUT_OFF = 1, LSD_DROPOUT_GIVEN = 2 } lsd_dropout;
 typedef struct {
@@ -106,6 +126,7 @@ typedef struct {
     lsd_dropout dropout;                    /* RNG: masks from (seed, layer, step) */
     uint64_t seed;
     LsdRecipe recipe;                       /* the paper's */
+    const LsdDist *dist;                    /* NULL: the work's N samples are the batch */
 } LsdStepOptions;
 
 LsdStepOptions lsd_step_defaults(void);
@@ -121,7 +142,7 @@ typedef struct {
 } LsdBatch;
 
 typedef struct {
-    double loss_D, loss_G, loss_F; /* the three totals of method.md, each divided by N */
+    double loss_D, loss_G, loss_F; /* docs/method.md, "Losses": the totals / N */
     double loss_seg;               /* CE(C(F(Xs)), Ys) / N, the segmentation part of loss_F */
 } LsdLosses;
 
@@ -166,6 +187,14 @@ typedef struct {
     DActs da_fake[2];
     real *x01_bgr;     /* (2, N, 3, H, W) D's real images in BGR order (recipe d_input bgr) */
     size_t term_grad_n;
+    /* the steps' per-sample passes (lsd.c, "Samples"), allocated by the first step: gradients
+     * of samples 1 .. N - 1 while they wait to be added (one buffer, or N - 1 when a later
+     * process's samples are kept apart for LsdDist's reduce), and per-sample losses */
+    real *sample_grad;
+    real **sample_ptr;  /* (N) the parts handed to LsdDist's reduce */
+    size_t sample_grad_n;
+    double *sample_loss; /* (N + B) * 4 */
+    size_t sample_loss_n;
     size_t bytes;      /* everything this work holds */
 } LsdWork;
 
@@ -179,14 +208,22 @@ LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name);
 /* Fills every mask: off (ones), or from the counter RNG: mask (seed, stream of the name,
  * index step * size + i) < 0.5 dropped, else 2. */
 void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step);
+/* The same for a work holding samples first .. first + N - 1 of a batch of `batch` (LsdDist):
+ * each mask is that part of the batch's mask, whose element i has index step * size + i
+ * (size = the batch's mask size); lsd_work_draw_masks is the case batch = N, first = 0. */
+void lsd_work_draw_masks_part(LsdWork *w, int dropout_on, uint64_t seed, long step, int batch,
+                              int first);
 /* Fills every mask from the hash rule: 0 if lsd_hash_uniform("masks." + name, i) < 0, else 2
  * (golden/model.py's hash_masks). */
 void lsd_work_hash_masks(LsdWork *w);
 
-/* One LSD-seg iteration (method.md): D, then G, then F and C, each with the current
- * parameters (the authors' schedule: see LsdRecipe). With LSD_DROPOUT_GIVEN the caller has filled the work's masks. The source and
- * target halves of each update run as two lanes (lsd.c, "Lanes"): with 4 or more OpenMP
- * threads this raises OpenMP's max-active-levels to 2 (nested teams of half the threads). */
+/* One LSD-seg iteration (docs/method.md, "One iteration"): D, then G, then F and C, each
+ * with the current parameters (the authors' schedule: see LsdRecipe). With
+ * LSD_DROPOUT_GIVEN the caller has filled the work's masks. The source and target halves
+ * of each update run as two lanes (lsd.c, "Lanes"): with 4 or more OpenMP
+ * threads this raises OpenMP's max-active-levels to 2 (nested teams of half the threads).
+ * The samples of the batch run one at a time and their gradients are added in order
+ * (LsdDist, lsd.c "Samples"); with o->dist the work holds a part of the batch. */
 int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err);
 /* The source-only baseline iteration (only b->xs, b->ys used). */

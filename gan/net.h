@@ -1,5 +1,5 @@
 /*
- * net.h - the four networks of LSD-seg (method.md, "Four networks"):
+ * net.h - the four networks of LSD-seg (docs/method.md, "The four networks"):
  *
  *   F  VGG16 trunk of FCN-8s: image -> fc7 (after dropout), pool4, pool3     gan/fcn.c
  *   C  FCN-8s score layers and skip fusion: -> class scores at input size     gan/fcn.c
@@ -14,6 +14,8 @@
  * accumulates parameter gradients (NULL-free: pass want_param_grads = 0 to skip)
  * and writes input gradients into the caller's buffers (NULL to skip).
  * Dropout masks are arguments (FMasks, GMasks, DMasks): a mask of ones is "no dropout".
+ * The fixed tables (block counts, the authors' module indices, the instance norm's epsilon,
+ * the LeakyReLU slope) are gan/arch.h's; the residual block of G and D is layers/resblock.h.
  */
 #ifndef LSD_NET_H
 #define LSD_NET_H
@@ -21,6 +23,8 @@
 #include <stdint.h>
 #include "../tensor/common.h"
 #include "../layers/conv.h"
+#include "../layers/resblock.h"
+#include "arch.h"
 #include "params.h"
 
 /* Sizes of the networks; lsd_config_default() gives the paper's. */
@@ -37,10 +41,6 @@ LsdConfig lsd_config_default(void);
 int lsd_config_check(const LsdConfig *c, lsd_err *err);
 /* Refuses H, W that are not positive multiples of 32, naming the nearest valid sizes. */
 int lsd_check_size(int H, int W, lsd_err *err);
-
-#define LSD_NCONV 13 /* conv1_1 .. conv5_3 */
-#define LSD_GBLOCKS 5 /* G's ConvT-IN-ReLU-RB-RB blocks */
-#define LSD_DBLOCKS 9 /* D's residual blocks */
 
 /* ---------------------------------------------------------------- F and C */
 typedef struct {
@@ -118,12 +118,6 @@ typedef struct {
     GBlockParams blk[LSD_GBLOCKS]; /* stage1 .0-.4, stage1 .5-.9, stage2, stage3 .0-.4, .5-.9 */
     LayerParams out;               /* stage4_upsample.0 (with bias), then Sigmoid */
 } GNet;
-
-/* A residual block's buffers: out = x + mask * act(IN(conv(x))). */
-typedef struct {
-    real *z, *y, *a, *out; /* (N, C, h, w): conv, instance norm, activation, block output */
-    real *mean, *rstd;     /* cache (N, C) */
-} RBActs;
 
 /* One ConvT-IN-ReLU-RB-RB block. */
 typedef struct {
@@ -206,22 +200,33 @@ void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *w
 void d_backward(real *dx, DActs *ga, const DActs *a, const real *x, DNet *d, const DMasks *mk,
                 int want_param_grads, real *work);
 
+/* ---------------------------------------------------------------- per-sample views
+ * Sample s of a batch's activations (or gradients) a, as a batch of one (lsd.c, "Samples"):
+ * v's buffers are sample s's in a's (nothing allocated; v->mem is NULL, never freed), its
+ * shapes those of a batch of one. With zero, those buffers are zeroed. */
+void f_acts_view(FActs *v, const FActs *a, int s, int zero);
+void c_acts_view(CActs *v, const CActs *a, int s, int zero);
+void g_acts_view(GActs *v, const GActs *a, int s, int zero);
+void d_acts_view(DActs *v, const DActs *a, int s, int zero);
+
 /* ---------------------------------------------------------------- shared pieces */
 /* A bump allocator for activation structs: a layout function runs twice, first with
- * base NULL to count elements, then with the allocated block to hand out pointers. */
+ * base NULL to count elements, then with the allocated block to hand out pointers. A view
+ * (x_acts_view) lays out a batch of one over a batch's block: slices > 0 says each buffer
+ * holds `slices` samples and hands out sample `slice` of it (zeroed when zero is set). */
 typedef struct {
     real *base;
     int32_t *ibase;
     size_t used, iused;
+    int slices, slice, zero;
 } Bump;
 real *bump_take(Bump *b, size_t n);
 int32_t *bump_take_i32(Bump *b, size_t n);
+/* A view Bump: sample s of the `slices` samples of the block at base, ibase. */
+Bump bump_view(real *base, int32_t *ibase, int slices, int s, int zero);
 
-/* out = x + mask * act(IN(conv(x))), act = ReLU (leaky = 0) or LeakyReLU(0.2). */
-void rb_forward(RBActs *a, const real *x, const LayerParams *p, const real *mask,
-                const ConvShape *s, int leaky, real *work);
-/* The residual block's backward from g->out into dx (+=) and, if want, p's gradients. */
-void rb_backward(real *dx, RBActs *g, const RBActs *a, const real *x, const LayerParams *p,
-                 const real *mask, const ConvShape *s, int leaky, int want, real *work);
+/* Lays out a residual block's buffers (layers/resblock.h) of n elements and, with_cache,
+ * its (N, C) statistics of nc elements each. */
+void rb_layout(RBActs *r, Bump *b, size_t n, size_t nc, int with_cache);
 
 #endif

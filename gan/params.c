@@ -1,7 +1,8 @@
 /*
  * params.c - parameter arenas (one flat array per network with gradient and Adam
  * arrays of the same layout), the configuration, the deterministic hash rule, and
- * safetensors I/O of parameters and Adam state.
+ * safetensors I/O of parameters and Adam state; and the bump allocator that lays out the
+ * networks' activation structs (net.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ int lsd_config_check(const LsdConfig *c, lsd_err *err)
     return LSD_OK;
 }
 
-/* G's stages line up with F's pools only for multiples of 32 (method.md, "G"). */
+/* G's stages line up with F's pools only for multiples of 32 (docs/method.md, "G"). */
 int lsd_check_size(int H, int W, lsd_err *err)
 {
     if (H >= 32 && W >= 32 && H % 32 == 0 && W % 32 == 0 && H <= 65536 && W <= 65536)
@@ -53,20 +54,43 @@ int lsd_check_size(int H, int W, lsd_err *err)
     }
 }
 
-/* Hands out n elements of the block (or counts them when base is NULL). */
+/* Hands out n elements of the block (or counts them when base is NULL); in a view, sample
+ * `slice` of a buffer of slices * n (zeroed if asked). */
 real *bump_take(Bump *b, size_t n)
 {
-    real *p = b->base ? b->base + b->used : NULL;
-    b->used += n;
+    real *p = b->base ? b->base + b->used + (size_t)b->slice * n : NULL;
+    b->used += (b->slices > 0 ? (size_t)b->slices : 1) * n;
+    if (p && b->zero) memset(p, 0, n * sizeof *p);
     return p;
 }
 
 /* The int32 counterpart of bump_take (pooling argmax). */
 int32_t *bump_take_i32(Bump *b, size_t n)
 {
-    int32_t *p = b->ibase ? b->ibase + b->iused : NULL;
-    b->iused += n;
+    int32_t *p = b->ibase ? b->ibase + b->iused + (size_t)b->slice * n : NULL;
+    b->iused += (b->slices > 0 ? (size_t)b->slices : 1) * n;
+    if (p && b->zero) memset(p, 0, n * sizeof *p);
     return p;
+}
+
+/* A Bump over a's block (base, ibase) that hands out sample s of its `slices` samples. */
+Bump bump_view(real *base, int32_t *ibase, int slices, int s, int zero)
+{
+    Bump b;
+    memset(&b, 0, sizeof b);
+    b.base = base, b.ibase = ibase, b.slices = slices, b.slice = s, b.zero = zero;
+    return b;
+}
+
+/* Lays out a residual block's buffers of n elements and (N, C) statistics (G's and D's). */
+void rb_layout(RBActs *r, Bump *b, size_t n, size_t nc, int with_cache)
+{
+    r->z = bump_take(b, n);
+    r->y = bump_take(b, n);
+    r->a = bump_take(b, n);
+    r->out = bump_take(b, n);
+    r->mean = with_cache ? bump_take(b, nc) : NULL;
+    r->rstd = with_cache ? bump_take(b, nc) : NULL;
 }
 
 /* Starts an empty table. */
@@ -217,9 +241,9 @@ void arena_adam(ParamArena *a, long t, double lr_weight, double lr_bias, double 
     for (k = 0; k < a->n; k++) {
         const ParamSpec *s = &a->spec[k];
         if (s->frozen) continue;
-        (pytorch02 ? adam02_update : adam_update)(a->param + s->offset, a->m + s->offset, a->v + s->offset,
-                    a->grad + s->offset, s->size, t, s->is_bias ? lr_bias : lr_weight, beta1,
-                    beta2, eps, 0.0);
+        (pytorch02 ? adam02_update : adam_update)(
+            a->param + s->offset, a->m + s->offset, a->v + s->offset, a->grad + s->offset,
+            s->size, t, s->is_bias ? lr_bias : lr_weight, beta1, beta2, eps, 0.0);
     }
 }
 

@@ -4,7 +4,7 @@
  * A table of ParamSpec (name, offset, shape, learning-rate group, frozen) drives
  * initialisation, Adam, zeroing and safetensors I/O, so each of those is one loop.
  *
- * Names are the authors' PyTorch module names (method.md, "Parameter names");
+ * Names are the authors' PyTorch module names (docs/method.md, "Parameter names");
  * in files they carry the network's prefix "F.", "G." or "D.". Adam state is
  * stored as "opt.<prefixed name>.exp_avg" and ".exp_avg_sq" (frozen tensors have
  * none), the completed iteration count as "opt.step" (I64, shape [1]), and the

@@ -22,6 +22,15 @@ void relu_backward(real *din, const real *dout, const real *out, size_t n)
         if (out[i] > 0) din[i] += dout[i];
 }
 
+/* d = d * [out > 0] in place: 0 where out <= 0 (or NaN), d unchanged elsewhere. */
+void relu_backward_inplace(real *d, const real *out, size_t n)
+{
+    long i, len = (long)n;
+#pragma omp parallel for schedule(static) if (len > 65536)
+    for (i = 0; i < len; i++)
+        if (!(out[i] > 0)) d[i] = 0;
+}
+
 /* out = x > 0 ? x : slope * x. */
 void leaky_relu_forward(real *out, const real *in, size_t n, real slope)
 {

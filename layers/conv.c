@@ -1,183 +1,24 @@
 /*
- * conv.c - conv2d and conv_transpose2d with PyTorch semantics.
+ * conv.c - conv2d and conv_transpose2d with PyTorch semantics (see conv.h).
  *
- * Both kinds share one geometry: a convolution reads an "image" (C, IH, IW)
- * through a KH x KW window with stride and padding and produces values on a
- * "grid" (GH, GW). conv2d's image is its input and its grid is its output;
- * a transposed convolution is the data-gradient of a convolution, so its
- * image is its *output* and its grid is its *input*.
- *
- * im2col unfolds the image into col (C*KH*KW, rows*GW), one column per grid
- * point of a band of grid rows; col2im folds such a buffer back, adding into
- * the image. Two passes, with W the weight as a (grid channels, C*KH*KW) matrix:
- *   grid pass   grid_band = W * col (+ grid_band);  dW += grid_band' * col^T
- *   image pass  col = W^T * grid_band; image += col2im(col)
- * conv2d forward is the grid pass, its backward the dW part of the grid pass and the
- * image pass; convt forward is the image pass, its backward the grid pass (of dout).
- * With stride 1 the image pass is itself a grid pass: the image is a convolution of the
- * grid (padded by K-1-pad) with the weights transposed and flipped, which needs no col2im
- * and runs its gemm with the large inner dimension grid channels * K * K.
- * The grid is processed in bands of rows so that col stays below
- * CONV_COL_BUDGET elements (conv_work_size). Bands are visited in a fixed
- * order and every parallel loop writes disjoint elements, so the results do
- * not depend on the thread count. 1x1 convolutions with stride 1 and no
- * padding need no unfolding and call gemm on the tensors directly.
+ * Both kinds share one geometry (layers/conv_geom.h): an "image" read through the window
+ * and a "grid" of output points. conv2d's image is its input and its grid its output; a
+ * transposed convolution, the data-gradient of a convolution, has them the other way
+ * round. Every function here is one or two of two passes (layers/conv_kernels.c):
+ *   grid pass   grid = W * im2col(image) (+ grid);  dW += grid * im2col(image)^T
+ *   image pass  image (+)= col2im(W^T * grid)
+ * run in bands of grid rows within CONV_COL_BUDGET elements of work, in a fixed order, so
+ * that the results do not depend on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv.h"
+#include "conv_kernels.h"
 #include "../tensor/gemm.h"
 
-/* Full unrolling of small_grid's channel loop keeps its tile in registers. */
-#if defined(__clang__)
-#define LSD_CONV_UNROLL _Pragma("clang loop unroll(full)")
-#elif defined(__GNUC__) && !defined(__TINYC__)
-#define LSD_CONV_UNROLL _Pragma("GCC unroll 16")
-#else
-#define LSD_CONV_UNROLL
-#endif
-
-/* Largest im2col buffer, in elements (16 MiB in float, 32 MiB in double). */
-#define CONV_COL_BUDGET ((size_t)1 << 22)
-/* Preferred band: a col buffer of about 4 MiB stays in cache between im2col and gemm's
- * packing (15-25% faster than 16 MiB bands for the 3x3 layers), but has at least
- * CONV_MIN_COLS columns so that gemm's tiles are not narrow (fc6: 21 columns a row). */
-#define CONV_COL_TARGET (((size_t)4 << 20) / sizeof(real))
-#define CONV_MIN_COLS 512
-
-/* The shared geometry: image (C, IH, IW), window KH x KW, grid (CG, GH, GW). */
-typedef struct {
-    int C, IH, IW;
-    int KH, KW, stride, pad;
-    int CG, GH, GW;
-    int point; /* 1x1, stride 1, no padding: the image is the grid's col buffer */
-} Geom;
-
-/* floor(a / b) for b > 0 and any sign of a. */
-static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/* Clamps v to [lo, hi]. */
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-/* Grid columns [*lo, *hi) whose window column kw lands inside the image:
- * 0 <= g*stride - pad + kw < IW. */
-static void valid_cols(const Geom *g, int kw, int *lo, int *hi)
-{
-    *lo = clampi(-floor_div(kw - g->pad, g->stride), 0, g->GW);
-    *hi = clampi(floor_div(g->IW - 1 + g->pad - kw, g->stride) + 1, *lo, g->GW);
-}
-
-/* col (C*KH*KW, nr*GW) = the image values seen by grid rows r0..r0+nr-1 (0 outside). */
-static void im2col(real *col, const real *img, const Geom *g, int r0, int nr)
-{
-    int KK = g->KH * g->KW, rows = g->C * KK, q;
-    size_t P = (size_t)nr * g->GW;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows * P > 32768)
-#endif
-    for (q = 0; q < rows; q++) {
-        int c = q / KK, kh = (q % KK) / g->KW, kw = q % g->KW, lo, hi, r, x;
-        const real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
-        real *dst = col + (size_t)q * P;                      /* (nr, GW) */
-        valid_cols(g, kw, &lo, &hi);
-        for (r = 0; r < nr; r++) {
-            int ih = (r0 + r) * g->stride - g->pad + kh;
-            real *d = dst + (size_t)r * g->GW;
-            const real *s;
-            if (ih < 0 || ih >= g->IH) {
-                for (x = 0; x < g->GW; x++) d[x] = 0;
-                continue;
-            }
-            s = plane + (size_t)ih * g->IW - g->pad + kw;
-            for (x = 0; x < lo; x++) d[x] = 0;
-            if (g->stride == 1)
-                memcpy(d + lo, s + lo, (size_t)(hi - lo) * sizeof(real));
-            else
-                for (x = lo; x < hi; x++) d[x] = s[x * g->stride];
-            for (x = hi; x < g->GW; x++) d[x] = 0;
-        }
-    }
-}
-
-/* img += the fold of col (C*KH*KW, nr*GW) for grid rows r0..r0+nr-1; each image element
- * receives its terms in the fixed order (kh, kw, row, column). Parallel over channels. */
-static void col2im(real *img, const real *col, const Geom *g, int r0, int nr)
-{
-    int KK = g->KH * g->KW, c;
-    size_t P = (size_t)nr * g->GW;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->C * KK * P > 32768)
-#endif
-    for (c = 0; c < g->C; c++) {
-        real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
-        int kh, kw, lo, hi, r, x;
-        for (kh = 0; kh < g->KH; kh++)
-            for (kw = 0; kw < g->KW; kw++) {
-                const real *src = col + ((size_t)c * KK + (size_t)kh * g->KW + kw) * P;
-                valid_cols(g, kw, &lo, &hi);
-                for (r = 0; r < nr; r++) {
-                    int ih = (r0 + r) * g->stride - g->pad + kh;
-                    const real *s = src + (size_t)r * g->GW;
-                    real *d;
-                    if (ih < 0 || ih >= g->IH) continue;
-                    d = plane + (size_t)ih * g->IW - g->pad + kw;
-                    if (g->stride == 1)
-                        for (x = lo; x < hi; x++) d[x] += s[x];
-                    else
-                        for (x = lo; x < hi; x++) d[x * g->stride] += s[x];
-                }
-            }
-    }
-}
-
-/* 1 if the layer is a 1x1 convolution with stride 1 and no padding (no unfolding needed). */
-static int pointwise(const ConvShape *s)
-{
-    return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0 && s->outpad == 0;
-}
-
-/* 1 if a tensor of the shape has no elements (nothing to compute). */
-static int empty(const ConvShape *s) { return s->OH <= 0 || s->OW <= 0; }
-
-/* The geometry of a convolution from image (C, IH, IW) to grid (CG, GH, GW). */
-static Geom geom(const ConvShape *s, int C, int IH, int IW, int CG, int GH, int GW)
-{
-    Geom g;
-    g.C = C; g.IH = IH; g.IW = IW;
-    g.KH = s->KH; g.KW = s->KW; g.stride = s->stride; g.pad = s->pad;
-    g.CG = CG; g.GH = GH; g.GW = GW;
-    g.point = pointwise(s);
-    return g;
-}
-
-/* The geometry of conv2d (image = input, grid = output). */
-static Geom conv_geom(const ConvShape *s)
-{
-    return geom(s, s->C, s->H, s->W, s->OC, s->OH, s->OW);
-}
-
-/* The geometry of a transposed convolution (image = output, grid = input). */
-static Geom convt_geom(const ConvShape *s)
-{
-    return geom(s, s->OC, s->OH, s->OW, s->C, s->H, s->W);
-}
-
-/* Grid rows per band: those of CONV_COL_TARGET col elements or CONV_MIN_COLS columns,
- * whichever is more, but no more than fit `budget`; at least 1, at most GH. */
-static int band_rows(const Geom *g, size_t budget)
-{
-    size_t gw = (size_t)(g->GW > 0 ? g->GW : 1), per_row = (size_t)g->C * g->KH * g->KW * gw;
-    size_t r = CONV_COL_TARGET / (per_row > 0 ? per_row : 1), most;
-    most = budget / (per_row > 0 ? per_row : 1);
-    if (r < (CONV_MIN_COLS + gw - 1) / gw) r = (CONV_MIN_COLS + gw - 1) / gw;
-    if (r > most) r = most;
-    if (r < 1) r = 1;
-    if (r > (size_t)g->GH) r = (size_t)(g->GH > 0 ? g->GH : 1);
-    return (int)r;
-}
-
+/* Shape of conv2d: OH = (H + 2*pad - K)/stride + 1, 0 where the input is too small. */
 ConvShape conv2d_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad)
 {
     ConvShape s;
@@ -188,6 +29,7 @@ ConvShape conv2d_shape(int N, int C, int H, int W, int OC, int K, int stride, in
     return s;
 }
 
+/* Shape of conv_transpose2d: OH = (H-1)*stride - 2*pad + K + outpad. */
 ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad, int outpad)
 {
     ConvShape s;
@@ -198,315 +40,24 @@ ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int
     return s;
 }
 
-/* y (N, OC, HW) += bias[oc] for every sample and position. */
-static void add_bias(real *y, const real *bias, int N, int OC, size_t HW)
-{
-    int o;
-    size_t i;
-    for (o = 0; o < N * OC; o++) {
-        real *row = y + (size_t)o * HW, b = bias[o % OC];
-        for (i = 0; i < HW; i++) row[i] += b;
-    }
-}
-
-/* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order
- * (also the direct references' bias gradient). */
-static void bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
-{
-    int o;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)N * OC * HW > 65536)
-#endif
-    for (o = 0; o < OC; o++) {
-        double acc = 0;
-        int n;
-        size_t i;
-        for (n = 0; n < N; n++) {
-            const real *row = dout + ((size_t)n * OC + o) * HW;
-            for (i = 0; i < HW; i++) acc += row[i];
-        }
-        dbias[o] += (real)acc;
-    }
-}
-
-/* Direct path for convolutions with few channels (conv1 of the reduced VGG on its 100-padded
- * maps: C*K*K = 27 or 144, 16 grid channels), where im2col and gemm's packing cost more
- * than the products. Tiles of SMALL_O grid channels x SMALL_X grid columns of one grid row;
- * each element is acc = 0, then acc += w[o,c,kh,kw] * x (x = 0 outside the image, the
- * term still added) for (c, kh, kw) in im2col's row order, then acc (+ beta * y): exactly
- * gemm's operations in gemm's order, so the results are bit-identical to the im2col path. */
-/* The tile is gemm's: SMALL_O rows, two vectors of the compile-time width (the sums fill
- * 12-16 registers). A portable x86-64 gcc/clang build runs gemm's AVX2/AVX-512 kernels by
- * run-time dispatch (tensor/gemm.c) and this path, compiled for SSE2 only, would be slower
- * there (reduced infer 30 -> 70 ms): by default it is used only where gemm runs its base
- * kernel (-march builds with AVX, other architectures, tcc, CPUs without AVX2).
- * LSD_CONV_DIRECT=1 or 0 forces it on or off (conv_direct_on); the bits are the same. */
-#if defined(__AVX512F__)
-#define SMALL_O 8
-#define SMALL_X (128 / (int)sizeof(real))
-#elif defined(__AVX__)
-#define SMALL_O 6
-#define SMALL_X (64 / (int)sizeof(real))
-#else
-#define SMALL_O 4
-#define SMALL_X (32 / (int)sizeof(real))
-#endif
-#define SMALL_KMAX 8 /* widest window */
-#define SMALL_CKK 288 /* largest C*KH*KW */
-#define SMALL_CG 32   /* most grid channels */
-
-int conv_direct_on(void)
-{
-    const char *v = getenv("LSD_CONV_DIRECT");
-    if (v && !strcmp(v, "1")) return 1;
-    if (v && !strcmp(v, "0")) return 0;
-    return !strcmp(gemm_kernel_name(), "base");
-}
-
-int conv_check_env(lsd_err *err)
-{
-    const char *v = getenv("LSD_CONV_DIRECT");
-    if (!v || !*v || !strcmp(v, "0") || !strcmp(v, "1")) return LSD_OK;
-    return lsd_fail(err, LSD_ERR_ARG, "LSD_CONV_DIRECT=%.40s: it takes 1 (the direct path for "
-                    "convolutions with few channels) or 0 (always im2col and gemm); unset, the "
-                    "direct path is used where gemm runs its base kernel", v);
-}
-
-/* 1 if the grid pass of g may take the direct path with `avail` work elements. */
-static int small_ok(const Geom *g, size_t avail)
-{
-    int ckk = g->C * g->KH * g->KW, cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-    return conv_direct_on() && !g->point && g->stride == 1 && g->KW <= SMALL_KMAX && ckk <= SMALL_CKK &&
-           g->CG <= SMALL_CG && (size_t)ckk * cgp <= avail;
-}
-
-/* wt (C*KH*KW, CGp) = weight (CG, C*KH*KW) transposed, columns CG..CGp-1 zero. */
-static void small_weights(real *wt, const real *weight, const Geom *g, int cgp)
-{
-    int ckk = g->C * g->KH * g->KW, q, o;
-    for (q = 0; q < ckk; q++)
-        for (o = 0; o < cgp; o++) wt[(size_t)q * cgp + o] = o < g->CG ? weight[(size_t)o * ckk + q] : 0;
-}
-
-/* y (CG, GH, GW) = (beta * y +) weight * im2col(x) for one sample x (C, IH, IW), by the
- * direct path (wt from small_weights). For each tile of SMALL_X columns the image rows it
- * reads are copied (zero-padded) into seg once, then for each channel block one flat loop
- * over k keeps the sums in registers. A tile whose window lies wholly in the padding,
- * with finite weights, has sums of +0 and w * 0 terms: acc is +0 without the loop.
- * Parallel over grid rows. */
-static void small_grid(real *y, real beta, const real *x, const real *wt, const Geom *g)
-{
-    int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-    int gh, ckk = g->C * g->KH * g->KW, segw = SMALL_X + g->KW - 1, q, finite = 1;
-    int segoff[SMALL_CKK]; /* offset in seg of k's window: (c*KH + kh) * segw + kw */
-    size_t GHW = (size_t)g->GH * g->GW;
-    for (q = 0; q < ckk; q++) segoff[q] = (q / g->KW) * segw + q % g->KW;
-    for (q = 0; q < ckk * cgp; q++)
-        if (!(wt[q] - wt[q] == 0)) finite = 0;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->CG * GHW * ckk > 65536)
-#endif
-    for (gh = 0; gh < g->GH; gh++) {
-        int x0, r, o, o0, j, k;
-        real seg[(SMALL_CKK) * (SMALL_X + SMALL_KMAX)]; /* (C*KH, segw) */
-        for (x0 = 0; x0 < g->GW; x0 += SMALL_X) {
-            int cols = g->GW - x0 < SMALL_X ? g->GW - x0 : SMALL_X, i0 = x0 - g->pad;
-            int zero = finite; /* every row of seg is padding */
-            for (r = 0; r < g->C * g->KH; r++) {
-                int c = r / g->KH, ih = gh - g->pad + r % g->KH, lo, hi;
-                const real *row = x + ((size_t)c * g->IH + (ih < 0 ? 0 : ih)) * g->IW;
-                real *sg = seg + (size_t)r * segw; /* image row ih, columns i0.. (0 outside) */
-                lo = clampi(-i0, 0, segw);
-                hi = clampi(g->IW - i0, lo, segw);
-                if (ih < 0 || ih >= g->IH) lo = hi = 0;
-                if (hi > lo) zero = 0;
-                for (j = 0; j < lo; j++) sg[j] = 0;
-                if (hi > lo) memcpy(sg + lo, row + i0 + lo, (size_t)(hi - lo) * sizeof(real));
-                for (j = hi > lo ? hi : 0; j < segw; j++) sg[j] = 0;
-            }
-            for (o0 = 0; o0 < cgp; o0 += SMALL_O) {
-                real acc[SMALL_O * SMALL_X];
-                int oc = g->CG - o0 < SMALL_O ? g->CG - o0 : SMALL_O;
-                for (j = 0; j < SMALL_O * SMALL_X; j++) acc[j] = 0;
-                if (!zero)
-                    for (k = 0; k < ckk; k++) {
-                        const real *wk = wt + (size_t)k * cgp + o0, *v = seg + segoff[k];
-                        LSD_CONV_UNROLL
-                        for (o = 0; o < SMALL_O; o++) {
-                            real w = wk[o];
-                            for (j = 0; j < SMALL_X; j++) acc[o * SMALL_X + j] += w * v[j];
-                        }
-                    }
-                for (o = 0; o < oc; o++) {
-                    real *d = y + (size_t)(o0 + o) * GHW + (size_t)gh * g->GW + x0;
-                    const real *av = acc + o * SMALL_X;
-                    if (beta == 0)
-                        for (j = 0; j < cols; j++) d[j] = av[j];
-                    else
-                        for (j = 0; j < cols; j++) d[j] = av[j] + beta * d[j];
-                }
-            }
-        }
-    }
-}
-
-/* The grid direction, for N samples (weight (CG, C, KH, KW)):
- *   gout (N, CG, GH, GW) = beta * gout + weight * im2col(img)   (gout may be NULL)
- *   dweight (CG, C*KH*KW) += gin (N, CG, GH, GW) * im2col(img)^T  (dweight may be NULL)
- * img is (N, C, IH, IW). Band by band, samples in order; one im2col serves both. */
-static void grid_pass(real *gout, real beta, real *dweight, const real *gin, const real *img,
-                      const real *weight, const Geom *g, int N, size_t budget, real *work)
-{
-    int ckk = g->C * g->KH * g->KW, band = band_rows(g, budget), n, r0;
-    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
-    if (!gout && !dweight) return;
-    for (n = 0; n < N; n++) {
-        const real *x = img + (size_t)n * g->C * IHW;                 /* (C, IH, IW) */
-        real *y = gout ? gout + (size_t)n * g->CG * GHW : NULL;        /* (CG, GH, GW) */
-        const real *dy = dweight ? gin + (size_t)n * g->CG * GHW : NULL; /* (CG, GH, GW) */
-        if (g->point) {
-            if (y)
-                gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
-            if (dy)
-                gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
-            continue;
-        }
-        if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
-            int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-            if (n == 0) small_weights(work, weight, g, cgp);
-            small_grid(y, beta, x, work, g);
-            continue;
-        }
-        for (r0 = 0; r0 < g->GH; r0 += band) {
-            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
-            size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
-            im2col(work, x, g, r0, nr);     /* work: (C*KH*KW, nr*GW) */
-            if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, work, P, beta, y + at, (int)GHW);
-            if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, work, P, 1, dweight, ckk);
-        }
-    }
-}
-
-/* 1 if image_pass may run as a grid_pass of the flipped geometry (stride 1, pad <= K-1)
- * with the flipped weight copy taking at most half the budget. */
-static int flippable(const Geom *g)
-{
-    return !g->point && g->stride == 1 && g->KH == g->KW && g->pad <= g->KH - 1 &&
-           (size_t)g->CG * g->C * g->KH * g->KW <= CONV_COL_BUDGET / 2;
-}
-
-/* With stride 1, img[c, ih, iw] = sum over o,kh,kw of grid[o, ih+p-kh, iw+p-kw] *
- * w[o,c,kh,kw] is a convolution of the grid (padded by K-1-p) with the weights transposed
- * and flipped: the image becomes the grid of this geometry. */
-static Geom flip_geom(const Geom *g)
-{
-    Geom f = *g;
-    f.C = g->CG; f.IH = g->GH; f.IW = g->GW;
-    f.CG = g->C; f.GH = g->IH; f.GW = g->IW;
-    f.pad = g->KH - 1 - g->pad;
-    return f;
-}
-
-/* wf (C, CG, K, K)[c][o][kh][kw] = w (CG, C, K, K)[o][c][K-1-kh][K-1-kw]. */
-static void flip_weight(real *wf, const real *w, const Geom *g)
-{
-    int KK = g->KH * g->KW, c;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->C * g->CG * KK > 65536)
-#endif
-    for (c = 0; c < g->C; c++) {
-        int o, k;
-        for (o = 0; o < g->CG; o++) {
-            const real *src = w + ((size_t)o * g->C + c) * KK; /* (K, K) */
-            real *dst = wf + ((size_t)c * g->CG + o) * KK;     /* (K, K) */
-            for (k = 0; k < KK; k++) dst[k] = src[KK - 1 - k];
-        }
-    }
-}
-
-/* Elements of the flipped weight copy, rounded up to a 64-byte multiple. */
-static size_t flip_elems(const Geom *g)
-{
-    size_t n = (size_t)g->CG * g->C * g->KH * g->KW, q = 64 / sizeof(real);
-    return (n + q - 1) / q * q;
-}
-
-/* The image direction, the adjoint of grid_pass's product, for N samples:
- *   img (N, C, IH, IW) = (add ? img : 0) + weight^T "*" grid (N, CG, GH, GW).
- * Stride 1: a grid_pass of the flipped geometry (im2col of the grid, then one gemm with
- * the large inner dimension CG*K*K, no col2im). Otherwise col = weight^T * grid band,
- * folded into the image by col2im. */
-static void image_pass(real *img, int add, const real *grid, const real *weight, const Geom *g,
-                       int N, real *work)
-{
-    int ckk = g->C * g->KH * g->KW, n, r0, band;
-    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
-    if (flippable(g)) {
-        Geom f = flip_geom(g);
-        size_t nf = flip_elems(g);
-        flip_weight(work, weight, g);
-        grid_pass(img, add ? 1 : 0, NULL, NULL, grid, work, &f, N, CONV_COL_BUDGET - nf,
-                  work + nf);
-        return;
-    }
-    band = band_rows(g, CONV_COL_BUDGET);
-    for (n = 0; n < N; n++) {
-        real *x = img + (size_t)n * g->C * IHW;              /* (C, IH, IW) */
-        const real *y = grid + (size_t)n * g->CG * GHW;      /* (CG, GH, GW) */
-        if (g->point) {
-            gemm(1, 0, g->C, (int)IHW, g->CG, 1, weight, g->C, y, (int)GHW, add ? 1 : 0, x,
-                 (int)IHW);
-            continue;
-        }
-        if (!add) memset(x, 0, IHW * g->C * sizeof(real));
-        for (r0 = 0; r0 < g->GH; r0 += band) {
-            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
-            /* work (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
-            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, work, P);
-            col2im(x, work, g, r0, nr);
-        }
-    }
-}
-
-/* col elements of one band of geometry g within `budget`. */
-static size_t band_elems(const Geom *g, size_t budget)
-{
-    return (size_t)g->C * g->KH * g->KW * (size_t)band_rows(g, budget) *
-           (size_t)(g->GW > 0 ? g->GW : 1);
-}
-
-/* Work of both passes of geometry g: one band, or the flipped weights and a band of the
- * flipped geometry (see image_pass). The band counted is the largest that fits
- * CONV_COL_BUDGET, more than band_rows picks: opencl/ops.c cuts such bands and sizes its
- * device work with conv_work_size. */
-static size_t pass_elems(const Geom *g)
-{
-    size_t gw = (size_t)(g->GW > 0 ? g->GW : 1), per_row = (size_t)g->C * g->KH * g->KW * gw;
-    size_t rows = CONV_COL_BUDGET / (per_row > 0 ? per_row : 1), a, b = 0;
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)g->GH) rows = (size_t)(g->GH > 0 ? g->GH : 1);
-    a = per_row * rows;
-    if (flippable(g)) {
-        Geom f = flip_geom(g);
-        b = flip_elems(g) + band_elems(&f, CONV_COL_BUDGET - flip_elems(g));
-    }
-    return a > b ? a : b;
-}
-
 /* The larger work of the kinds the shape is consistent with: a shape from conv2d_shape has
  * OH = (H + 2p - KH)/s + 1, one from convt_shape OH = (H-1)*s - 2p + KH + outpad (a shape
  * may satisfy both, e.g. 3x3 stride 1 padding 1). */
 size_t conv_work_size(const ConvShape *s)
 {
-    Geom gc = conv_geom(s), gt = convt_geom(s);
+    ConvGeom gc = conv_geom(s), gt = convt_geom(s);
     ConvShape c, t;
     size_t a = 0, b = 0;
-    if (pointwise(s)) return 1;
+    if (conv_pointwise(s)) return 1;
     c = conv2d_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad);
     t = convt_shape(s->N, s->C, s->H, s->W, s->OC, s->KH, s->stride, s->pad, s->outpad);
-    if (s->KH != s->KW || (c.OH == s->OH && c.OW == s->OW && s->outpad == 0)) a = pass_elems(&gc);
-    if (s->KH != s->KW || (t.OH == s->OH && t.OW == s->OW)) b = pass_elems(&gt);
-    if (a == 0 && b == 0) { a = pass_elems(&gc); b = pass_elems(&gt); } /* set by hand */
+    if (s->KH != s->KW || (c.OH == s->OH && c.OW == s->OW && s->outpad == 0))
+        a = conv_pass_elems(&gc);
+    if (s->KH != s->KW || (t.OH == s->OH && t.OW == s->OW)) b = conv_pass_elems(&gt);
+    if (a == 0 && b == 0) { /* set by hand */
+        a = conv_pass_elems(&gc);
+        b = conv_pass_elems(&gt);
+    }
     a = a > b ? a : b;
     return a > 0 ? a : 1;
 }
@@ -516,10 +67,10 @@ size_t conv_work_size(const ConvShape *s)
 void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
                     const ConvShape *s, real *work)
 {
-    Geom g = conv_geom(s);
-    if (empty(s)) return;
-    grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
-    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+    ConvGeom g = conv_geom(s);
+    if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
+    conv_grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (bias) conv_add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* din += dL/din = sum over oc,kh,kw of weight[oc,c,kh,kw] * dout[oc,oh,ow] where
@@ -529,11 +80,11 @@ void conv2d_forward(real *out, const real *in, const real *weight, const real *b
 void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
                      const real *weight, const ConvShape *s, real *work)
 {
-    Geom g = conv_geom(s);
-    if (empty(s)) return;
-    grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
-    if (din) image_pass(din, 1, dout, weight, &g, s->N, work);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+    ConvGeom g = conv_geom(s);
+    if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
+    conv_grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
+    if (din) conv_image_pass(din, 1, dout, weight, &g, s->N, work);
+    if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out (N,OC,OH,OW): out[oc, ih*s-p+kh, iw*s-p+kw] gets in[c,ih,iw] * weight[c,oc,kh,kw]
@@ -541,10 +92,10 @@ void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, co
 void convt_forward(real *out, const real *in, const real *weight, const real *bias,
                    const ConvShape *s, real *work)
 {
-    Geom g = convt_geom(s);
-    if (empty(s)) return;
-    image_pass(out, 0, in, weight, &g, s->N, work);
-    if (bias) add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+    ConvGeom g = convt_geom(s);
+    if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
+    conv_image_pass(out, 0, in, weight, &g, s->N, work);
+    if (bias) conv_add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* din[c,ih,iw] += sum over oc,kh,kw of weight[c,oc,kh,kw] * dout[oc, ih*s-p+kh, iw*s-p+kw]
@@ -554,98 +105,10 @@ void convt_forward(real *out, const real *in, const real *weight, const real *bi
 void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
                     const real *weight, const ConvShape *s, real *work)
 {
-    Geom g = convt_geom(s);
-    if (empty(s)) return;
-    grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
-}
-
-/* ---- direct references: every output element is a sum gathered in double. They share the
- * geometry too: grid channels o, image channels c, weight (CG, C, KH, KW), and grid point
- * (gh, gw) sees image point (gh*s-p+kh, gw*s-p+kw). */
-
-/* Element (n, c, h, w) of a tensor (N, C, H, W). */
-#define AT(t, n, c, h, w, C, H, W) (t)[(((size_t)(n) * (C) + (c)) * (H) + (h)) * (W) + (w)]
-
-/* grid[n,o,gh,gw] (= or +=) bias[o] + sum over c,kh,kw of w[o,c,kh,kw] * img[n,c,ih,iw]
- * with ih = gh*s-p+kh, iw = gw*s-p+kw inside the image (bias may be NULL). */
-static void direct_to_grid(real *grid, int add, const real *img, const real *w,
-                           const real *bias, const Geom *g, int N)
-{
-    int n, o, gh, gw, c, kh, kw;
-    for (n = 0; n < N; n++)
-        for (o = 0; o < g->CG; o++)
-            for (gh = 0; gh < g->GH; gh++)
-                for (gw = 0; gw < g->GW; gw++) {
-                    double acc = 0;
-                    real v;
-                    for (c = 0; c < g->C; c++)
-                        for (kh = 0; kh < g->KH; kh++)
-                            for (kw = 0; kw < g->KW; kw++) {
-                                int ih = gh * g->stride - g->pad + kh;
-                                int iw = gw * g->stride - g->pad + kw;
-                                if (ih < 0 || ih >= g->IH || iw < 0 || iw >= g->IW) continue;
-                                acc += (double)AT(w, o, c, kh, kw, g->C, g->KH, g->KW) *
-                                       AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
-                            }
-                    if (bias) acc += bias[o];
-                    v = (real)acc;
-                    if (add) AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) += v;
-                    else AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) = v;
-                }
-}
-
-/* img[n,c,ih,iw] (= or +=) bias[c] + sum over o,kh,kw with (ih+p-kh)/s = gh, (iw+p-kw)/s = gw
- * exact and in range of grid[n,o,gh,gw] * w[o,c,kh,kw] (bias may be NULL). */
-static void direct_to_image(real *img, int add, const real *grid, const real *w,
-                            const real *bias, const Geom *g, int N)
-{
-    int n, o, ih, iw, c, kh, kw;
-    for (n = 0; n < N; n++)
-        for (c = 0; c < g->C; c++)
-            for (ih = 0; ih < g->IH; ih++)
-                for (iw = 0; iw < g->IW; iw++) {
-                    double acc = 0;
-                    real v;
-                    for (o = 0; o < g->CG; o++)
-                        for (kh = 0; kh < g->KH; kh++)
-                            for (kw = 0; kw < g->KW; kw++) {
-                                int th = ih + g->pad - kh, tw = iw + g->pad - kw, gh, gw;
-                                if (th < 0 || tw < 0 || th % g->stride || tw % g->stride)
-                                    continue;
-                                gh = th / g->stride;
-                                gw = tw / g->stride;
-                                if (gh >= g->GH || gw >= g->GW) continue;
-                                acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
-                                       AT(w, o, c, kh, kw, g->C, g->KH, g->KW);
-                            }
-                    if (bias) acc += bias[c];
-                    v = (real)acc;
-                    if (add) AT(img, n, c, ih, iw, g->C, g->IH, g->IW) += v;
-                    else AT(img, n, c, ih, iw, g->C, g->IH, g->IW) = v;
-                }
-}
-
-/* dw[o,c,kh,kw] += sum over n,gh,gw of grid[n,o,gh,gw] * img[n,c,gh*s-p+kh,gw*s-p+kw]. */
-static void direct_weight_grad(real *dw, const real *grid, const real *img, const Geom *g, int N)
-{
-    int n, o, c, kh, kw, gh, gw;
-    for (o = 0; o < g->CG; o++)
-        for (c = 0; c < g->C; c++)
-            for (kh = 0; kh < g->KH; kh++)
-                for (kw = 0; kw < g->KW; kw++) {
-                    double acc = 0;
-                    for (n = 0; n < N; n++)
-                        for (gh = 0; gh < g->GH; gh++)
-                            for (gw = 0; gw < g->GW; gw++) {
-                                int ih = gh * g->stride - g->pad + kh;
-                                int iw = gw * g->stride - g->pad + kw;
-                                if (ih < 0 || ih >= g->IH || iw < 0 || iw >= g->IW) continue;
-                                acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
-                                       AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
-                            }
-                    AT(dw, o, c, kh, kw, g->C, g->KH, g->KW) += (real)acc;
-                }
+    ConvGeom g = convt_geom(s);
+    if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
+    conv_grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
+    if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw of weight[oc,c,kh,kw] * in[n,c,ih,iw]
@@ -653,8 +116,8 @@ static void direct_weight_grad(real *dw, const real *grid, const real *img, cons
 void conv2d_forward_direct(real *out, const real *in, const real *weight, const real *bias,
                            const ConvShape *s)
 {
-    Geom g = conv_geom(s);
-    direct_to_grid(out, 0, in, weight, bias, &g, s->N);
+    ConvGeom g = conv_geom(s);
+    conv_direct_to_grid(out, 0, in, weight, bias, &g, s->N);
 }
 
 /* din[n,c,ih,iw] += sum over oc,kh,kw with (ih+p-kh)/s = oh, (iw+p-kw)/s = ow exact and in
@@ -662,10 +125,10 @@ void conv2d_forward_direct(real *out, const real *in, const real *weight, const 
 void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *dout,
                             const real *in, const real *weight, const ConvShape *s)
 {
-    Geom g = conv_geom(s);
-    if (din) direct_to_image(din, 1, dout, weight, NULL, &g, s->N);
-    if (dweight) direct_weight_grad(dweight, dout, in, &g, s->N);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+    ConvGeom g = conv_geom(s);
+    if (din) conv_direct_to_image(din, 1, dout, weight, NULL, &g, s->N);
+    if (dweight) conv_direct_weight_grad(dweight, dout, in, &g, s->N);
+    if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out[n,oc,oh,ow] = bias[oc] + sum over c,kh,kw with (oh+p-kh)/s = ih, (ow+p-kw)/s = iw exact
@@ -673,8 +136,8 @@ void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *d
 void convt_forward_direct(real *out, const real *in, const real *weight, const real *bias,
                           const ConvShape *s)
 {
-    Geom g = convt_geom(s);
-    direct_to_image(out, 0, in, weight, bias, &g, s->N);
+    ConvGeom g = convt_geom(s);
+    conv_direct_to_image(out, 0, in, weight, bias, &g, s->N);
 }
 
 /* din[n,c,ih,iw] += sum over oc,kh,kw of weight[c,oc,kh,kw] * dout[n,oc,ih*s-p+kh,iw*s-p+kw];
@@ -683,10 +146,29 @@ void convt_forward_direct(real *out, const real *in, const real *weight, const r
 void convt_backward_direct(real *din, real *dweight, real *dbias, const real *dout,
                            const real *in, const real *weight, const ConvShape *s)
 {
-    Geom g = convt_geom(s);
-    if (din) direct_to_grid(din, 1, dout, weight, NULL, &g, s->N);
-    if (dweight) direct_weight_grad(dweight, in, dout, &g, s->N);
-    if (dbias) bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+    ConvGeom g = convt_geom(s);
+    if (din) conv_direct_to_grid(din, 1, dout, weight, NULL, &g, s->N);
+    if (dweight) conv_direct_weight_grad(dweight, in, dout, &g, s->N);
+    if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
+}
+
+/* LSD_CONV_DIRECT=1 or 0; unset, on where gemm runs its base kernel (tensor/gemm.h). */
+int conv_direct_on(void)
+{
+    const char *v = getenv("LSD_CONV_DIRECT");
+    if (v && !strcmp(v, "1")) return 1;
+    if (v && !strcmp(v, "0")) return 0;
+    return !strcmp(gemm_kernel_name(), "base");
+}
+
+/* Refuses an LSD_CONV_DIRECT other than 0 or 1. */
+int conv_check_env(lsd_err *err)
+{
+    const char *v = getenv("LSD_CONV_DIRECT");
+    if (!v || !*v || !strcmp(v, "0") || !strcmp(v, "1")) return LSD_OK;
+    return lsd_fail(err, LSD_ERR_ARG, "LSD_CONV_DIRECT=%.40s: it takes 1 (the direct path for "
+                    "convolutions with few channels) or 0 (always im2col and gemm); unset, the "
+                    "direct path is used where gemm runs its base kernel", v);
 }
 
 /* weight (C, C, K, K): weight[i][i] = (1 - |y - c|/f) * (1 - |x - c|/f), f = (K+1)/2,

@@ -56,9 +56,9 @@ void convt_forward_direct(real *out, const real *in, const real *weight, const r
 void convt_backward_direct(real *din, real *dweight, real *dbias, const real *dout,
                            const real *in, const real *weight, const ConvShape *s);
 
-/* 1 if convolutions with few channels take the direct path (layers/conv.c, small_grid) rather
- * than im2col and gemm: LSD_CONV_DIRECT=1 or 0 forces it; unset, where gemm runs its base
- * kernel. Both paths give the same bits. */
+/* 1 if convolutions with few channels take the direct path (layers/conv_kernels.c,
+ * small_grid) rather than im2col and gemm: LSD_CONV_DIRECT=1 or 0 forces it; unset, where
+ * gemm runs its base kernel. Both paths give the same bits. */
 int conv_direct_on(void);
 /* LSD_OK unless LSD_CONV_DIRECT has a value other than 0 or 1 (the message says). */
 int conv_check_env(lsd_err *err);

@@ -10,8 +10,6 @@
 
 #include "../tensor/mathfn.h"
 
-#define LOSS_BLOCKS 64
-
 /* Start of block b of nblk blocks over [0, n). */
 static long block_start(long n, long nblk, long b) { return n / nblk * b + n % nblk * b / nblk; }
 

@@ -14,6 +14,10 @@
 
 typedef enum { LOSS_SUM = 0, LOSS_MEAN = 1 } loss_reduction;
 
+/* The sums are cut into at most LOSS_BLOCKS consecutive blocks, added in block order
+ * (loss.c; the device's block sums, opencl/ops.c and kernels/loss.cl, use the same). */
+#define LOSS_BLOCKS 64
+
 /* *loss = sum (or mean over labelled pixels) of -log softmax(logits)[label];
  * dlogits (may be NULL) += grad_scale * d(loss)/d(logits) = grad_scale * (softmax - onehot)
  * (divided by the labelled count for LOSS_MEAN). A label that is neither < C nor ignore is

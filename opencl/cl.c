@@ -383,8 +383,9 @@ static int build(lsd_cl *cl, const char *src, lsd_err *err)
 again:
     clGetDeviceInfo(cl->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
     snprintf(opts, sizeof opts,
-             "-cl-std=CL1.2 -DGEMM_TM=%d -DGEMM_TN=%d -DGEMM_TK=%d -DGEMM_RM=%d -DGEMM_RN=%d%s",
-             cl->gemm_tm, cl->gemm_tn, cl->gemm_tk, cl->gemm_rm, cl->gemm_rn,
+             "-cl-std=CL1.2 -DGEMM_TM=%d -DGEMM_TN=%d -DGEMM_TK=%d -DGEMM_RM=%d -DGEMM_RN=%d "
+             "-DLOSS_BLOCKS=%d%s",
+             cl->gemm_tm, cl->gemm_tn, cl->gemm_tk, cl->gemm_rm, cl->gemm_rn, LOSS_BLOCKS,
              (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT)
                  ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
     cl->program = clCreateProgramWithSource(cl->ctx, 1, &src, NULL, &rc);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include "../tensor/common.h"
+#include "../layers/loss.h"
 
 #ifdef LSD_DOUBLE
 #error "the OpenCL backend computes in float32 only: build it with OPENCL=1 PRECISION=float"
@@ -144,8 +145,9 @@ int lsd_cl_finish(lsd_cl *cl, lsd_err *err);
 /* A short name for an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
 const char *lsd_cl_error_name(cl_int code);
 
-/* Words of cl->part: the losses' block partials (64 sums, 64 counts, 64 first-bad indices). */
-#define LSD_CL_PART 256
+/* Words of cl->part: the losses' block partials (LOSS_BLOCKS sums, then as many counts and
+ * first-bad indices; layers/loss.h), rounded up to 4 * LOSS_BLOCKS. */
+#define LSD_CL_PART (4 * LOSS_BLOCKS)
 
 /* Buffers. alloc gives an uninitialised buffer of n elements (at least one is allocated);
  * write/read copy n elements at element offset off; fill sets n float elements from off. */

@@ -5,14 +5,13 @@
  *   vec_add(y, x)               -> cl_vec_add(y, y, x)   (y += x, the same float sum)
  *   relu_backward_inplace(d, y) -> tmp = 0; cl_relu_backward(tmp, d, y); d = tmp
  *   memset of a gradient struct -> one fill of its device buffer
+ * The networks' tables and constants (block indices, epsilon, slope) are gan/arch.h's.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../gan/arch.h"
 #include "clnet.h"
-
-#define IN_EPS 1e-5f
-#define LEAK 0.2f
 
 #define TRY(x)                                                                             \
     do {                                                                                   \
@@ -539,10 +538,7 @@ int cl_work_download(ClWork *w, lsd_err *err)
 
 /* ------------------------------------------------------------------ F and C (fcn.c) */
 
-static const int VGG_STAGE[LSD_NCONV] = {0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
-static const int VGG_LAST[5] = {1, 3, 6, 9, 12};
-
-/* fcn.c's relu_backward_inplace: d <- d * [y > 0], through tmp. */
+/* layers/activation.c's relu_backward_inplace: d <- d * [y > 0], through tmp. */
 static int relu_backward_inplace(lsd_cl *cl, lsd_clbuf *d, const lsd_clbuf *y, size_t n,
                                  lsd_clbuf *tmp, lsd_err *err)
 {
@@ -555,7 +551,7 @@ static int relu_backward_inplace(lsd_cl *cl, lsd_clbuf *d, const lsd_clbuf *y, s
 static const lsd_clbuf *conv_input(const ClFActs *a, const lsd_clbuf *x, int l)
 {
     if (l == 0) return x;
-    if (VGG_STAGE[l - 1] != VGG_STAGE[l]) return &a->pool[VGG_STAGE[l - 1]];
+    if (LSD_VGG_STAGE[l - 1] != LSD_VGG_STAGE[l]) return &a->pool[LSD_VGG_STAGE[l - 1]];
     return &a->conv[l - 1];
 }
 
@@ -570,8 +566,8 @@ int cl_f_forward(lsd_cl *cl, ClFActs *a, const lsd_clbuf *x, const ClFNet *f,
         TRY(cl_conv2d_forward(cl, &a->conv[l], conv_input(a, x, l), &f->conv[l].w,
                               COPT(&f->conv[l].b), cs, work, err));
         TRY(cl_relu_forward(cl, &a->conv[l], &a->conv[l], conv_out_n(cs), err));
-        s = VGG_STAGE[l];
-        if (l == VGG_LAST[s])
+        s = LSD_VGG_STAGE[l];
+        if (l == LSD_VGG_LAST[s])
             TRY(cl_maxpool2d_forward(cl, &a->pool[s], &a->argmax[s], &a->conv[l], N, cs->OC,
                                      cs->OH, cs->OW, h->pool_h[s], h->pool_w[s], err));
     }
@@ -603,8 +599,8 @@ int cl_f_backward(lsd_cl *cl, ClFActs *g, const ClFActs *a, const lsd_clbuf *x, 
                            &f->fc6.w, s6, work, err));
     for (l = LSD_NCONV - 1; l >= 0; l--) {
         const ConvShape *cs = &h->conv_s[l];
-        s = VGG_STAGE[l];
-        if (l == VGG_LAST[s])
+        s = LSD_VGG_STAGE[l];
+        if (l == LSD_VGG_LAST[s])
             TRY(cl_maxpool2d_backward(cl, &g->conv[l], &g->pool[s], &a->argmax[s], N, cs->OC,
                                       cs->OH, cs->OW, h->pool_h[s], h->pool_w[s], err));
         TRY(relu_backward_inplace(cl, &g->conv[l], &a->conv[l], conv_out_n(cs), tmp, err));
@@ -677,41 +673,6 @@ int cl_c_backward(lsd_cl *cl, ClCActs *gc, ClFActs *gf, const ClCActs *c, const 
 
 /* ------------------------------------------------------------------ G (generator.c) */
 
-/* rb_forward: out = x + mask * act(IN(conv(x))). */
-static int dev_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const ClLayer *p,
-                      const lsd_clbuf *mask, const ConvShape *s, int leaky, lsd_clbuf *work,
-                      lsd_err *err)
-{
-    int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    size_t n = (size_t)N * C * HW;
-    TRY(cl_conv2d_forward(cl, &a->z, x, &p->w, COPT(&p->b), s, work, err));
-    TRY(cl_instance_norm_forward(cl, &a->y, &a->mean, &a->rstd, &a->z, N, C, HW, IN_EPS, err));
-    if (leaky)
-        TRY(cl_leaky_relu_forward(cl, &a->a, &a->y, n, LEAK, err));
-    else
-        TRY(cl_relu_forward(cl, &a->a, &a->y, n, err));
-    TRY(cl_dropout_forward(cl, &a->out, &a->a, mask, n, err));
-    return cl_vec_add(cl, &a->out, &a->out, x, n, err);
-}
-
-/* rb_backward. */
-static int dev_rb_backward(lsd_cl *cl, lsd_clbuf *dx, ClRBActs *g, const ClRBActs *a,
-                       const lsd_clbuf *x, ClLayer *p, const lsd_clbuf *mask,
-                       const ConvShape *s, int leaky, int want, lsd_clbuf *work, lsd_err *err)
-{
-    int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    size_t n = (size_t)N * C * HW;
-    TRY(cl_vec_add(cl, dx, dx, &g->out, n, err));
-    TRY(cl_dropout_backward(cl, &g->a, &g->out, mask, n, err));
-    if (leaky)
-        TRY(cl_leaky_relu_backward(cl, &g->y, &g->a, &a->y, n, LEAK, err));
-    else
-        TRY(cl_relu_backward(cl, &g->y, &g->a, &a->a, n, err));
-    TRY(cl_instance_norm_backward(cl, &g->z, &g->y, &a->z, &a->mean, &a->rstd, N, C, HW, err));
-    return cl_conv2d_backward(cl, dx, want ? &p->dw : NULL, want ? OPT(&p->db) : NULL, &g->z,
-                              x, &p->w, s, work, err);
-}
-
 static int gblock_forward(lsd_cl *cl, ClGBlockActs *a, const GBlockActs *h,
                           const lsd_clbuf *in, const ClGBlock *p, const lsd_clbuf *mask,
                           lsd_clbuf *work, lsd_err *err)
@@ -719,11 +680,12 @@ static int gblock_forward(lsd_cl *cl, ClGBlockActs *a, const GBlockActs *h,
     const ConvShape *s = &h->convt_s;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
     TRY(cl_convt_forward(cl, &a->z, in, &p->convt.w, NULL, s, work, err));
-    TRY(cl_instance_norm_forward(cl, &a->y, &a->mean, &a->rstd, &a->z, N, C, HW, IN_EPS, err));
+    TRY(cl_instance_norm_forward(cl, &a->y, &a->mean, &a->rstd, &a->z, N, C, HW, LSD_IN_EPS, err));
     TRY(cl_relu_forward(cl, &a->a, &a->y, (size_t)N * C * HW, err));
-    TRY(dev_rb_forward(cl, &a->rb[0], &a->a, &p->rb[0], &mask[0], &h->rb_s, 0, work, err));
-    return dev_rb_forward(cl, &a->rb[1], &a->rb[0].out, &p->rb[1], &mask[1], &h->rb_s, 0, work,
-                      err);
+    TRY(cl_rb_forward(cl, &a->rb[0], &a->a, &p->rb[0].w, COPT(&p->rb[0].b), &mask[0], &h->rb_s,
+                      LSD_IN_EPS, 0, work, err));
+    return cl_rb_forward(cl, &a->rb[1], &a->rb[0].out, &p->rb[1].w, COPT(&p->rb[1].b), &mask[1],
+                         &h->rb_s, LSD_IN_EPS, 0, work, err);
 }
 
 static int gblock_backward(lsd_cl *cl, lsd_clbuf *din, ClGBlockActs *g, const ClGBlockActs *a,
@@ -732,10 +694,12 @@ static int gblock_backward(lsd_cl *cl, lsd_clbuf *din, ClGBlockActs *g, const Cl
 {
     const ConvShape *s = &h->convt_s;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    TRY(dev_rb_backward(cl, &g->rb[0].out, &g->rb[1], &a->rb[1], &a->rb[0].out, &p->rb[1], &mask[1],
-                    &h->rb_s, 0, want, work, err));
-    TRY(dev_rb_backward(cl, &g->a, &g->rb[0], &a->rb[0], &a->a, &p->rb[0], &mask[0], &h->rb_s, 0,
-                    want, work, err));
+    TRY(cl_rb_backward(cl, &g->rb[0].out, want ? &p->rb[1].dw : NULL,
+                       want ? OPT(&p->rb[1].db) : NULL, &g->rb[1], &a->rb[1], &a->rb[0].out,
+                       &p->rb[1].w, &mask[1], &h->rb_s, 0, work, err));
+    TRY(cl_rb_backward(cl, &g->a, want ? &p->rb[0].dw : NULL, want ? OPT(&p->rb[0].db) : NULL,
+                       &g->rb[0], &a->rb[0], &a->a, &p->rb[0].w, &mask[0], &h->rb_s, 0, work,
+                       err));
     TRY(cl_relu_backward(cl, &g->y, &g->a, &a->a, (size_t)N * C * HW, err));
     TRY(cl_instance_norm_backward(cl, &g->z, &g->y, &a->z, &a->mean, &a->rstd, N, C, HW, err));
     return cl_convt_backward(cl, din, want ? &p->convt.dw : NULL, NULL, &g->z, in, &p->convt.w,
@@ -817,11 +781,12 @@ int cl_d_forward(lsd_cl *cl, ClDActs *a, const lsd_clbuf *x, const ClDNet *d,
     const lsd_clbuf *top;
     TRY(cl_conv2d_forward(cl, &a->z0, x, &d->conv0.w, COPT(&d->conv0.b), s0, work, err));
     TRY(cl_instance_norm_forward(cl, &a->y0, &a->mean0, &a->rstd0, &a->z0, N, C,
-                                 s0->OH * s0->OW, IN_EPS, err));
-    TRY(cl_leaky_relu_forward(cl, &a->a0, &a->y0, (size_t)N * C * s0->OH * s0->OW, LEAK, err));
+                                 s0->OH * s0->OW, LSD_IN_EPS, err));
+    TRY(cl_leaky_relu_forward(cl, &a->a0, &a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK, err));
     for (k = 0; k < LSD_DBLOCKS; k++) {
         const ConvShape *s = &h->rb_s[k];
-        TRY(dev_rb_forward(cl, &a->rb[k], rb_input(a, k), &d->rb[k], &mk->rb[k], s, 1, work, err));
+        TRY(cl_rb_forward(cl, &a->rb[k], rb_input(a, k), &d->rb[k].w, COPT(&d->rb[k].b),
+                          &mk->rb[k], s, LSD_IN_EPS, LSD_LEAK, work, err));
         if (k == 2 || k == 5)
             TRY(cl_maxpool2d_forward(cl, &a->pool[k / 3], &a->argmax[k / 3], &a->rb[k].out, N,
                                      C, s->OH, s->OW, h->rb_s[k + 1].H, h->rb_s[k + 1].W, err));
@@ -852,11 +817,12 @@ int cl_d_backward(lsd_cl *cl, lsd_clbuf *dx, ClDActs *ga, const ClDActs *a, cons
             TRY(cl_maxpool2d_backward(cl, &ga->rb[k].out, &ga->pool[k / 3], &a->argmax[k / 3],
                                       N, C, s->OH, s->OW, h->rb_s[k + 1].H, h->rb_s[k + 1].W,
                                       err));
-        TRY(dev_rb_backward(cl, (lsd_clbuf *)rb_input(ga, k), &ga->rb[k], &a->rb[k], rb_input(a, k),
-                        &d->rb[k], &mk->rb[k], s, 1, w, work, err));
+        TRY(cl_rb_backward(cl, (lsd_clbuf *)rb_input(ga, k), w ? &d->rb[k].dw : NULL,
+                           w ? OPT(&d->rb[k].db) : NULL, &ga->rb[k], &a->rb[k], rb_input(a, k),
+                           &d->rb[k].w, &mk->rb[k], s, LSD_LEAK, work, err));
     }
     TRY(cl_leaky_relu_backward(cl, &ga->y0, &ga->a0, &a->y0, (size_t)N * C * s0->OH * s0->OW,
-                               LEAK, err));
+                               LSD_LEAK, err));
     TRY(cl_instance_norm_backward(cl, &ga->z0, &ga->y0, &a->z0, &a->mean0, &a->rstd0, N, C,
                                   s0->OH * s0->OW, err));
     return cl_conv2d_backward(cl, OPT(dx), w ? &d->conv0.dw : NULL, w ? OPT(&d->conv0.db) : NULL,

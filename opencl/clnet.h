@@ -90,10 +90,6 @@ typedef struct {
 } ClCActs;
 
 typedef struct {
-    lsd_clbuf z, y, a, out, mean, rstd;
-} ClRBActs;
-
-typedef struct {
     lsd_clbuf in, z, y, a, mean, rstd;
     ClRBActs rb[2];
 } ClGBlockActs;

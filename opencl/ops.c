@@ -1,22 +1,19 @@
 /*
  * ops.c - host wrappers of the device kernels, one per function of layers/ (see ops.h).
  *
- * The convolutions follow layers/conv.c step by step: the same bands of grid rows (the same
- * CONV_COL_BUDGET), the same im2col / gemm / col2im sequence per sample, the same 1x1 path
- * straight to gemm. Only the gemm and the summation orders of the reductions differ from
- * the C code, so results agree to float rounding.
+ * The convolutions follow layers/conv.c step by step, with its geometry (layers/conv_geom.h):
+ * bands of grid rows within the same CONV_COL_BUDGET (the largest that fit, where the CPU
+ * prefers smaller ones), the same im2col / gemm / col2im sequence per sample, the same 1x1
+ * path straight to gemm. Only the gemm and the summation orders of the reductions differ
+ * from the C code, so results agree to float rounding.
  */
 #include "ops.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "../layers/conv_geom.h"
 #include "../layers/optim.h"
-
-/* layers/conv.c's band budget (elements of one im2col band). */
-#define CONV_COL_BUDGET ((size_t)1 << 22)
-/* layers/loss.c's block count. */
-#define LOSS_BLOCKS 64
 
 /* ---- kernel arguments */
 
@@ -134,45 +131,10 @@ int cl_gemm(lsd_cl *cl, int transA, int transB, int M, int N, int K, float alpha
     return lsd_cl_launch2(cl, LSD_K_GEMM, gx, gy, nx, ny, "cl_gemm", err);
 }
 
-/* ---- convolutions (layers/conv.c's geometry) */
-
-typedef struct {
-    int C, IH, IW, KH, KW, stride, pad, GH, GW;
-} Geom;
-
-static Geom conv_geom(const ConvShape *s)
-{
-    Geom g;
-    g.C = s->C; g.IH = s->H; g.IW = s->W; g.KH = s->KH; g.KW = s->KW;
-    g.stride = s->stride; g.pad = s->pad; g.GH = s->OH; g.GW = s->OW;
-    return g;
-}
-
-static Geom convt_geom(const ConvShape *s)
-{
-    Geom g;
-    g.C = s->OC; g.IH = s->OH; g.IW = s->OW; g.KH = s->KH; g.KW = s->KW;
-    g.stride = s->stride; g.pad = s->pad; g.GH = s->H; g.GW = s->W;
-    return g;
-}
-
-/* conv.c's band_rows. */
-static int band_rows(const Geom *g)
-{
-    size_t per_row = (size_t)g->C * g->KH * g->KW * (size_t)(g->GW > 0 ? g->GW : 1);
-    size_t r = CONV_COL_BUDGET / (per_row > 0 ? per_row : 1);
-    if (r < 1) r = 1;
-    if (r > (size_t)g->GH) r = (size_t)(g->GH > 0 ? g->GH : 1);
-    return (int)r;
-}
-
-static int pointwise(const ConvShape *s)
-{
-    return s->KH == 1 && s->KW == 1 && s->stride == 1 && s->pad == 0 && s->outpad == 0;
-}
+/* ---- convolutions (layers/conv_geom.h's geometry) */
 
 /* col (C*KH*KW, nr*GW) of work = im2col of the image at element io of img. */
-static int im2col(lsd_cl *cl, lsd_clbuf *work, const lsd_clbuf *img, size_t io, const Geom *g,
+static int im2col(lsd_cl *cl, lsd_clbuf *work, const lsd_clbuf *img, size_t io, const ConvGeom *g,
                   int r0, int nr, lsd_err *err)
 {
     Args a = args_of(cl, LSD_K_IM2COL, err);
@@ -184,7 +146,7 @@ static int im2col(lsd_cl *cl, lsd_clbuf *work, const lsd_clbuf *img, size_t io, 
 }
 
 /* The image at element io of img += col2im of work. */
-static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, const Geom *g,
+static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, const ConvGeom *g,
                   int r0, int nr, lsd_err *err)
 {
     Args a = args_of(cl, LSD_K_COL2IM, err);
@@ -196,13 +158,14 @@ static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, 
 }
 
 /* The two passes both convolution kinds are made of, on grid rows r0 .. r0+nr-1 of one
- * sample (as gan's layers/conv.c: grid_pass and image_pass). The weight is viewed as (R, KK)
- * with KK = g->C*KH*KW; a grid tensor at element go has rows of g->GW and planes of GH*GW.
+ * sample (as layers/conv_kernels.c: conv_grid_pass and conv_image_pass). The weight is
+ * viewed as (R, KK) with KK = g->C*KH*KW; a grid tensor at element go has rows of g->GW and
+ * planes of GH*GW.
  *
  * image_to_grid: col = im2col(image at io); then, when gout is given,
  *   gout band = weight * col + beta * gout band; and, when dweight is given,
  *   dweight += gin band * col^T. */
-static int image_to_grid(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_clbuf *img,
+static int image_to_grid(lsd_cl *cl, const ConvGeom *g, int r0, int nr, const lsd_clbuf *img,
                          size_t io, const lsd_clbuf *weight, int R, lsd_clbuf *gout,
                          float beta, const lsd_clbuf *gin, lsd_clbuf *dweight, size_t go,
                          lsd_clbuf *work, lsd_err *err)
@@ -220,7 +183,7 @@ static int image_to_grid(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_cl
 }
 
 /* grid_to_image: col = weight^T * gin band; image at io += col2im(col). */
-static int grid_to_image(lsd_cl *cl, const Geom *g, int r0, int nr, const lsd_clbuf *gin,
+static int grid_to_image(lsd_cl *cl, const ConvGeom *g, int r0, int nr, const lsd_clbuf *gin,
                          size_t go, const lsd_clbuf *weight, int R, lsd_clbuf *img, size_t io,
                          lsd_clbuf *work, lsd_err *err)
 {
@@ -265,14 +228,14 @@ static Passes passes_of(const lsd_clbuf *weight, int R)
 /* Runs p for the s->N samples in order: per band of grid rows the grid pass (where gout or
  * dweight is given), then the image pass (where dimg is given). A pointwise shape needs no
  * unfolding: the image is its own col buffer, one gemm per product and sample. */
-static int conv_passes(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+static int conv_passes(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
                        lsd_clbuf *work, lsd_err *err)
 {
-    int band = band_rows(g), KK = g->C, n, r0, rc;
+    int band = conv_band_rows_fit(g, CONV_COL_BUDGET), KK = g->C, n, r0, rc;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     for (n = 0; n < s->N; n++) {
         size_t io = (size_t)n * g->C * IHW, go = (size_t)n * p->R * GHW;
-        if (pointwise(s)) {
+        if (conv_pointwise(s)) {
             if (p->gout && (rc = cl_gemm(cl, 0, 0, p->R, (int)GHW, KK, 1, p->weight, 0, KK,
                                          p->img, io, (int)IHW, p->beta, p->gout, go,
                                          (int)GHW, err)))
@@ -341,7 +304,7 @@ static int conv_check(const ConvShape *s, const lsd_clbuf *x, const lsd_clbuf *y
         (rc = need(w, nw, 4, 0, what, "the weight (or its gradient)", err)) ||
         (rc = need(b, (size_t)s->OC, 4, bopt, what, "the bias (or its gradient)", err)))
         return rc;
-    if (!pointwise(s)) {
+    if (!conv_pointwise(s)) {
         size_t nwork = conv_work_size(s);
         if ((rc = need(work, nwork, 4, 0, what, "work", err))) return rc;
     }
@@ -349,7 +312,7 @@ static int conv_check(const ConvShape *s, const lsd_clbuf *x, const lsd_clbuf *y
 }
 
 /* A forward: the buffer checks, p, then out += bias (bias may be NULL). */
-static int conv_forward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+static int conv_forward(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
                         lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *bias,
                         lsd_clbuf *work, const char *what, lsd_err *err)
 {
@@ -364,7 +327,7 @@ static int conv_forward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Pas
 
 /* A backward: the buffer checks (in, dout, weight, dbias and work as for the forward, then
  * din and dweight, weight's size when NULL), p, then dbias += the sums of dout. */
-static int conv_backward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Passes *p,
+static int conv_backward(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
                          lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                          const lsd_clbuf *dout, const lsd_clbuf *in, lsd_clbuf *work,
                          const char *what, lsd_err *err)
@@ -384,7 +347,7 @@ static int conv_backward(lsd_cl *cl, const ConvShape *s, const Geom *g, const Pa
 int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
                       const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
-    Geom g = conv_geom(s);
+    ConvGeom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
     p.img = in;
     p.gout = out;
@@ -396,7 +359,7 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
                        const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                        const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
-    Geom g = conv_geom(s);
+    ConvGeom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
     p.img = in;
     p.gin = dout;
@@ -411,7 +374,7 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
 int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
-    Geom g = convt_geom(s);
+    ConvGeom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
     p.gin = in;
     p.dimg = out;
@@ -423,7 +386,7 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
                       const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
                       const ConvShape *s, lsd_clbuf *work, lsd_err *err)
 {
-    Geom g = convt_geom(s);
+    ConvGeom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
     p.img = dout;
     p.gout = din;
@@ -725,6 +688,41 @@ int cl_concat_backward(lsd_cl *cl, lsd_clbuf *da, lsd_clbuf *db, const lsd_clbuf
     a_int(&a, Cb);
     a_int(&a, HW);
     return run2(&a, (size_t)(Ca + Cb) * HW, (size_t)N, what);
+}
+
+/* ---- the residual block (layers/resblock.c, op for op) */
+
+int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
+                  const lsd_clbuf *b, const lsd_clbuf *mask, const ConvShape *s, float eps,
+                  float slope, lsd_clbuf *work, lsd_err *err)
+{
+    int N = s->N, C = s->OC, HW = s->OH * s->OW, rc;
+    size_t n = (size_t)N * C * HW;
+    if ((rc = cl_conv2d_forward(cl, &a->z, x, w, b, s, work, err)) ||
+        (rc = cl_instance_norm_forward(cl, &a->y, &a->mean, &a->rstd, &a->z, N, C, HW, eps,
+                                       err)) ||
+        (rc = slope != 0 ? cl_leaky_relu_forward(cl, &a->a, &a->y, n, slope, err)
+                         : cl_relu_forward(cl, &a->a, &a->y, n, err)) ||
+        (rc = cl_dropout_forward(cl, &a->out, &a->a, mask, n, err)))
+        return rc;
+    return cl_vec_add(cl, &a->out, &a->out, x, n, err);
+}
+
+int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dw, lsd_clbuf *db, ClRBActs *g,
+                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
+                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *work,
+                   lsd_err *err)
+{
+    int N = s->N, C = s->OC, HW = s->OH * s->OW, rc;
+    size_t n = (size_t)N * C * HW;
+    if ((rc = cl_vec_add(cl, dx, dx, &g->out, n, err)) ||
+        (rc = cl_dropout_backward(cl, &g->a, &g->out, mask, n, err)) ||
+        (rc = slope != 0 ? cl_leaky_relu_backward(cl, &g->y, &g->a, &a->y, n, slope, err)
+                         : cl_relu_backward(cl, &g->y, &g->a, &a->a, n, err)) ||
+        (rc = cl_instance_norm_backward(cl, &g->z, &g->y, &a->z, &a->mean, &a->rstd, N, C, HW,
+                                        err)))
+        return rc;
+    return cl_conv2d_backward(cl, dx, dw, db, &g->z, x, w, s, work, err);
 }
 
 /* ---- losses */

@@ -86,6 +86,19 @@ int cl_concat_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *a, int Ca, co
 int cl_concat_backward(lsd_cl *cl, lsd_clbuf *da, lsd_clbuf *db, const lsd_clbuf *dout, int Ca,
                        int Cb, int N, int HW, lsd_err *err);
 
+/* layers/resblock.h; ClRBActs holds the block's device buffers (zero buffers for the caches
+ * of a gradient). b, dw, db may be NULL. */
+typedef struct {
+    lsd_clbuf z, y, a, out, mean, rstd;
+} ClRBActs;
+int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
+                  const lsd_clbuf *b, const lsd_clbuf *mask, const ConvShape *s, float eps,
+                  float slope, lsd_clbuf *work, lsd_err *err);
+int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dw, lsd_clbuf *db, ClRBActs *g,
+                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
+                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *work,
+                   lsd_err *err);
+
 /* layers/loss.h; labels is a uint8 buffer (N, HW). Per-pixel terms are computed on the
  * device, summed per loss.c block on the device and the block sums added on the host in
  * double. A bad label is LSD_ERR_RANGE with loss.c's message; nothing is written then. */

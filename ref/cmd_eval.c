@@ -1,11 +1,12 @@
 /*
  * cmd_eval.c - `lsdseg eval`: a checkpoint scored on a labelled set with the
- * LSD-seg authors' protocol (method.md, "Inputs"; datasets.md): each image
- * resized to 320x640 with Lanczos, BGR minus mean, C(F(x)) without dropout,
- * argmax, the label map upsampled to the full label size with nearest
- * neighbour, one 64-bit confusion matrix over the whole set. Prints the
- * per-class IoU table, mIoU, pixel accuracy, mean accuracy and fwIoU; --csv
- * writes them, --save-predictions writes official label-id PNGs.
+ * LSD-seg authors' protocol (docs/method.md, "Inputs"; docs/real-data.md,
+ * "Evaluation"): each image resized to 320x640 with Lanczos, BGR minus mean,
+ * C(F(x)) without dropout, argmax, the label map upsampled to the full label
+ * size with nearest neighbour, one 64-bit confusion matrix over the whole
+ * set. Prints the per-class IoU table, mIoU, pixel accuracy, mean accuracy
+ * and fwIoU; --csv writes them, --save-predictions writes official label-id
+ * PNGs.
  *
  * `lsdseg eval --predictions DIR` scores label PNGs written by another program
  * instead (found and read as cityscapesScripts does: data/predfiles.h) with
@@ -24,6 +25,7 @@
 #include "../data/png.h"
 #include "../data/predfiles.h"
 #include "../data/transform.h"
+#include "dist.h"
 #include "options.h"
 
 int cmd_eval(int argc, char **argv);
@@ -82,10 +84,14 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     loader_item it;
     opt_progress pr;
     uint8_t *pred = NULL, *up = NULL;
-    size_t n = dataset_size(ds), i;
+    size_t n = dataset_size(ds), i, first = 0;
     int n_class = m->cfg.n_class, rc;
     char path[4400], stem[256];
     if (o->max_images && o->max_images < n) n = o->max_images;
+    if (o->parts > 1) { /* this rank's share: images first .. n - 1 */
+        first = n * (size_t)o->part / (size_t)o->parts;
+        n = n * (size_t)(o->part + 1) / (size_t)o->parts;
+    }
     memset(&it, 0, sizeof it);
     memset(&lopt, 0, sizeof lopt);
     lopt.t = transform_defaults(ds->kind, 0, o->H, o->W, 0);
@@ -106,9 +112,9 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
         if (!rc) rc = opt_mkdirs(path, err);
     }
     if (!rc && o->sample_dir && o->n_samples > 0) rc = opt_mkdirs(o->sample_dir, err);
-    if (!rc) rc = loader_open(&lo, ds, &lopt, 0, err);
+    if (!rc) rc = loader_open(&lo, ds, &lopt, first, err);
     if (o->cmd) opt_progress_start(&pr, 50);
-    for (i = 0; !rc && i < n; i++) {
+    for (i = first; !rc && i < n; i++) {
         size_t gn;
         if ((rc = loader_next(lo, &it, err))) break;
         gn = (size_t)it.s.label_height * it.s.label_width;
@@ -137,7 +143,8 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
                             it.s.label_width, o->H, o->W, err);
         }
         loader_item_free(&it);
-        if (!rc && o->cmd) opt_progress_show(&pr, o->cmd, (long)i + 1, (long)n, 0, "images");
+        if (!rc && o->cmd)
+            opt_progress_show(&pr, o->cmd, (long)(i + 1 - first), (long)(n - first), 0, "images");
     }
     if (o->cmd) opt_progress_end(&pr);
     loader_item_free(&it);
@@ -193,6 +200,8 @@ static void usage(FILE *f)
             "  --backend cpu|opencl   compute backend (opencl: a build with make OPENCL=1)\n"
             "  --cl-platform P, --cl-device D   the OpenCL device (lsdseg devices lists them)\n"
             "  --quiet                no progress line\n"
+            "  (under mpirun -np K, a build with make MPI=1, the images are split over the K\n"
+            "  processes and their counts summed; --predictions runs as one process)\n"
             "  --help                 this text\n"
             "\n"
             "--size, --save-predictions and the device options need --ckpt.\n"
@@ -375,9 +384,18 @@ static int eval_checkpoint(eval_args *a, confusion *c, int *n_cls)
     rc = opt_device_start(&a->dev, &m, &err);
     if (!rc) rc = confusion_init(c, m.cfg.n_class, &err);
     if (!rc) {
-        fprintf(stderr, "lsdseg eval: %s (step %ld) on %lu %s images at %dx%d\n", a->ckpt, m.step,
-                (unsigned long)n_images(a, &ds), dataset_kind_name(a->kind), a->eo.H, a->eo.W);
+        if (a->eo.part == 0)
+            fprintf(stderr, "lsdseg eval: %s (step %ld) on %lu %s images at %dx%d%s\n", a->ckpt,
+                    m.step, (unsigned long)n_images(a, &ds), dataset_kind_name(a->kind),
+                    a->eo.H, a->eo.W, a->eo.parts > 1 ? ", split over the processes" : "");
         rc = lsd_evaluate(&m, &ds, &a->eo, c, &err);
+    }
+    /* the processes' matrices summed (integers: exact in any order) */
+    if (!rc) rc = dist_sum_u64(c->count, (size_t)c->n * c->n, &err);
+    if (rc && a->eo.parts > 1) {
+        fprintf(stderr, "lsdseg eval (rank %d of %d): %s; ending every rank\n", a->eo.part,
+                a->eo.parts, err.msg);
+        dist_abort(1);
     }
     if (rc) fprintf(stderr, "lsdseg eval: %s\n", err.msg);
     opt_device_stop(&a->dev);
@@ -459,10 +477,20 @@ int cmd_eval(int argc, char **argv)
     eval_args a;
     confusion c;
     int rc, n_cls = CS_NUM_CLASSES;
+    Dist *d = dist_world();
     memset(&c, 0, sizeof c);
     if ((rc = parse_args(argc, argv, &a)) >= 0) return rc;
+    if (a.preds && d->size > 1) {
+        if (d->rank == 0)
+            fprintf(stderr, "lsdseg eval: --predictions runs as one process (start it without "
+                    "mpirun)\n");
+        return 2;
+    }
+    a.eo.part = d->rank, a.eo.parts = d->size; /* images split over mpirun's processes */
+    if (d->rank > 0) a.eo.cmd = NULL;
     rc = a.preds ? eval_predictions(&a, &c) : eval_checkpoint(&a, &c, &n_cls);
-    if (!rc) rc = report(&c, n_cls, (int)a.subset, a.csv);
+    if (!rc && d->rank == 0) rc = report(&c, n_cls, (int)a.subset, a.csv);
+    if (rc == 1 && d->size > 1) dist_abort(1); /* no rank waits for this one */
     confusion_free(&c);
     return rc;
 }

@@ -1,9 +1,9 @@
 /*
  * cmd_train.c - `lsdseg train`: LSD-seg (or the source-only baseline) on real
- * datasets with the authors' defaults (method.md, "Inputs", "Optimisers"):
+ * datasets with the authors' defaults (docs/method.md, "Inputs", "Optimisers"):
  * batch 1, 320x640 crops chosen per dataset kind, Adam (F, C: lr 1e-5 weights,
  * 2e-5 biases, betas 0.9/0.999; G, D: lr 1e-4, betas 0.7/0.999), F's learning
- * rates x0.1 every 8 epochs (an epoch = min(#source, #target) iterations),
+ * rates x0.1 every 8 epochs (an epoch = min(#source, #target) samples),
  * 100k iterations, validation every 500, seed 1337.
  *
  * The output folder receives crash-safe checkpoints (gan/checkpoint.h), log.csv
@@ -14,6 +14,13 @@
  * kills at once (the previous checkpoint stays valid). --resume auto continues
  * from the newest valid checkpoint with the same data stream, dropout masks and
  * learning rates as an uninterrupted run.
+ *
+ * --batch B takes B samples per iteration: slot s of every batch reads stream positions
+ * s, s + B, s + 2B, ... (each slot steps over its own failed samples), so the data order is
+ * decided by the seed alone. Under mpirun -np K (a build with MPI=1; ref/dist.h) rank k
+ * computes slots k * B/K .. (k + 1) * B/K - 1, and every rank ends each iteration with the
+ * bits of one process running the whole batch; rank 0 writes every file, validation images
+ * are split over the ranks.
  */
 #include <math.h>
 #include <signal.h>
@@ -24,6 +31,7 @@
 #include "../data/labels.h"
 #include "../data/loader.h"
 #include "../gan/checkpoint.h"
+#include "dist.h"
 #include "options.h"
 
 int cmd_train(int argc, char **argv);
@@ -50,6 +58,7 @@ typedef struct {
     long iters, val_every, val_max, save_every, samples, keep, print_every, prefetch,
         decay_epochs, classes, subset;
     long vgg, fc, ngf, ndf;
+    long batch;     /* --batch (0: not given; the checkpoint's or 1) */
     double width_mult;
     uint64_t seed;
     LsdStepOptions so;
@@ -67,7 +76,7 @@ static void usage(FILE *f)
             "batch 1, 320x640 crops (GTA5 resized to width 1280 first, SYNTHIA and Cityscapes\n"
             "cropped from the full image; source crops hold a labelled pixel), Adam (F, C: lr\n"
             "1e-5 weights, 2e-5 biases, betas 0.9, 0.999; G, D: lr 1e-4, betas 0.7, 0.999),\n"
-            "F's rates x0.1 every 8 epochs (epoch = min(#source, #target) iterations).\n"
+            "F's rates x0.1 every 8 epochs (epoch = min(#source, #target) samples).\n"
             "KIND is cityscapes, gta5, synthia or list (then DIR is the list file).\n"
             "Labels are Cityscapes train ids; ids >= --classes are ignored. SYNTHIA maps onto\n"
             "16 of the 19 classes: train with 19 outputs, report mIoU over 16 (automatic).\n"
@@ -92,6 +101,9 @@ static void usage(FILE *f)
             "                      in --out (auto starts afresh when there is none)\n"
             "  --size HxW          crop and validation size, multiples of 32 (320x640)\n"
             "  --seed S            initialisation, data order, crops, dropout (1337)\n"
+            "  --batch B           samples per iteration (1, the paper's); with mpirun -np K\n"
+            "                      (a build with make MPI=1) each of the K processes takes\n"
+            "                      B/K of them, with the same results as one process\n"
             "  --val-every N       validate every N iterations (500; 0: never)\n"
             "  --val-max N         validate on the first N images only (0: all)\n"
             "  --val-subset N      classes in the validation mIoU: 19, 16, 13 (default 16\n"
@@ -143,7 +155,7 @@ static int parse(int argc, char **argv, TrainArgs *a)
         "--val-max", "--val-subset", "--samples", "--save-every", "--keep", "--lr-decay-epochs",
         "--lr-f", "--lr-gd", "--adv-weight", "--c-weight", "--l1-weight", "--classes",
         "--width-mult", "--vgg", "--fc", "--ngf", "--ndf", "--threads", "--prefetch", "--backend",
-        "--print-every", "--cl-platform", "--cl-device", NULL};
+        "--print-every", "--cl-platform", "--cl-device", "--batch", NULL};
     int i, k, rc;
     for (i = 1; i < argc; i++) {
         const char *o = argv[i], *v, *rest = NULL;
@@ -232,6 +244,7 @@ static int parse(int argc, char **argv, TrainArgs *a)
             if (!strcmp(o, "--ndf")) dst = &a->ndf, hi = 4096;
             if (!strcmp(o, "--prefetch")) dst = &a->prefetch, lo = 0, hi = 64;
             if (!strcmp(o, "--print-every")) dst = &a->print_every;
+            if (!strcmp(o, "--batch")) dst = &a->batch, hi = 4096;
             rc = opt_long("train", o, v, lo, hi, dst);
             if (!rc && dst == &a->subset && *dst != 13 && *dst != 16 && *dst != 19) {
                 fprintf(stderr, "lsdseg train: --val-subset needs 19, 16 or 13, not '%s'\n", v);
@@ -330,14 +343,14 @@ static int stream_next(Stream *s, loader_item *it, int n_class, lsd_err *err)
             n = (size_t)it->s.height * it->s.width;
             for (j = 0; j < n; j++)
                 if (it->s.label[j] >= n_class) it->s.label[j] = LABEL_IGNORE;
-            s->pos++;
+            s->pos += s->o.stride ? s->o.stride : 1;
             return LSD_OK;
         }
         if (err->code == LSD_ERR_NOMEM) return rc;
         fprintf(stderr, "lsdseg train: %s sample at position %llu skipped: %s\n", s->what,
                 (unsigned long long)s->pos, err->msg);
         s->skipped++;
-        s->pos++;
+        s->pos += s->o.stride ? s->o.stride : 1;
         loader_close(s->lo);
         s->lo = NULL;
         if ((rc = stream_open(s, err))) return rc;
@@ -366,27 +379,86 @@ static int save_best(const LsdModel *m, const char *dir, lsd_err *err)
     return rc;
 }
 
-/* The run's configuration text stored in checkpoints; positions are read back on resume. */
-static void config_text(char *buf, size_t cap, const TrainArgs *a, uint64_t spos,
-                        uint64_t tpos)
+/* Appends " key=d0,d1,..." for the slots of a batch whose stream positions are not slot 0's
+ * plus the slot number (a slot stepped over failed samples): pos[s] = pos[0] + s + B * d_s. */
+static size_t put_slots(char *buf, size_t cap, const char *key, const uint64_t *pos, long B)
 {
-    snprintf(buf, cap,
-             "source_pos=%llu target_pos=%llu method=%s size=%dx%d source=%s:%s target=%s:%s "
-             "decay_epochs=%ld adv=%g c=%g l1=%g",
-             (unsigned long long)spos, (unsigned long long)tpos,
-             a->source_only ? "sourceonly" : "lsd", a->H, a->W, dataset_kind_name(a->src.kind),
-             a->src.dir, a->tgt.dir ? dataset_kind_name(a->tgt.kind) : "-",
-             a->tgt.dir ? a->tgt.dir : "-", a->decay_epochs, a->so.adv_weight, a->so.c_weight,
-             a->so.l1_weight);
+    size_t n;
+    long s;
+    int any = 0;
+    for (s = 1; s < B; s++) any |= pos[s] != pos[0] + (uint64_t)s;
+    if (!any || cap < 2) return 0;
+    n = (size_t)snprintf(buf, cap, " %s=", key);
+    for (s = 0; s < B && n < cap; s++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", s ? "," : "",
+                              ((long long)pos[s] - (long long)pos[0] - s) / B);
+    return n < cap ? n : cap - 1;
+}
+
+/* The run's configuration text stored in checkpoints; positions are read back on resume:
+ * source_pos, target_pos (slot 0's), and with --batch B > 1 batch=B and the slots'
+ * (put_slots), all before the free-form part. spos, tpos: (B) every slot's next position. */
+static void config_text(char *buf, size_t cap, const TrainArgs *a, const uint64_t *spos,
+                        const uint64_t *tpos)
+{
+    size_t n = (size_t)snprintf(buf, cap, "source_pos=%llu target_pos=%llu",
+                                (unsigned long long)spos[0], (unsigned long long)tpos[0]);
+    if (a->batch > 1 && n < cap) {
+        n += (size_t)snprintf(buf + n, cap - n, " batch=%ld", a->batch);
+        if (n < cap) n += put_slots(buf + n, cap - n, "source_slots", spos, a->batch);
+        if (n < cap) n += put_slots(buf + n, cap - n, "target_slots", tpos, a->batch);
+    }
+    if (n < cap)
+        snprintf(buf + n, cap - n,
+                 " method=%s size=%dx%d source=%s:%s target=%s:%s "
+                 "decay_epochs=%ld adv=%g c=%g l1=%g",
+                 a->source_only ? "sourceonly" : "lsd", a->H, a->W,
+                 dataset_kind_name(a->src.kind), a->src.dir,
+                 a->tgt.dir ? dataset_kind_name(a->tgt.kind) : "-",
+                 a->tgt.dir ? a->tgt.dir : "-", a->decay_epochs, a->so.adv_weight,
+                 a->so.c_weight, a->so.l1_weight);
+}
+
+/* The value of key= among the words of a configuration text before its free-form part
+ * (" method=" on, which holds paths), or NULL. */
+static const char *config_find(const char *text, const char *key)
+{
+    const char *end = strstr(text, " method="), *p = text;
+    size_t k = strlen(key);
+    while (p && *p && (!end || p < end)) {
+        while (*p == ' ') p++;
+        if (!strncmp(p, key, k)) return p + k;
+        p = strchr(p, ' ');
+    }
+    return NULL;
 }
 
 /* Reads key=N from a configuration text; def if absent. */
 static uint64_t config_pos(const char *text, const char *key, uint64_t def)
 {
-    const char *p = strstr(text, key);
+    const char *p = config_find(text, key);
     unsigned long long v;
-    if (!p || sscanf(p + strlen(key), "%llu", &v) != 1) return def;
+    if (!p || sscanf(p, "%llu", &v) != 1) return def;
     return (uint64_t)v;
+}
+
+/* Every slot's position (B) from a configuration text: slot 0's from key_pos (def0 if
+ * absent), the others' from it and key_slots (put_slots). */
+static void config_slots(uint64_t *pos, long B, const char *text, const char *key_pos,
+                         const char *key_slots, uint64_t def0)
+{
+    const char *q = config_find(text, key_slots);
+    uint64_t p0 = config_pos(text, key_pos, def0);
+    long s;
+    for (s = 0; s < B; s++) {
+        long long d = 0;
+        char *e;
+        if (q) {
+            d = strtoll(q, &e, 10);
+            q = *e == ',' ? e + 1 : NULL;
+        }
+        pos[s] = p0 + (uint64_t)s + (uint64_t)(d * B);
+    }
 }
 
 /* The model: fresh, or from --resume. info receives the checkpoint's record. */
@@ -457,9 +529,11 @@ static int make_model(TrainArgs *a, LsdModel *m, CkptInfo *info, int *resumed)
     return 0;
 }
 
-/* Saves a checkpoint at the model's step; prints the failure. */
-static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info, uint64_t spos,
-                     uint64_t tpos, size_t ns, double lr_w, char *path, size_t cap)
+/* Saves a checkpoint at the model's step; prints the failure. spos, tpos: every slot's
+ * stream position (--batch). */
+static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info,
+                     const uint64_t *spos, const uint64_t *tpos, size_t ns, double lr_w,
+                     char *path, size_t cap)
 {
     lsd_err err;
     info->iteration = m->step;
@@ -469,13 +543,61 @@ static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info, uint
     info->seed = a->seed;
     info->recipe = a->so.recipe;
     snprintf(info->method, sizeof info->method, "%s", a->source_only ? "source_only" : "lsd");
-    info->epoch = (long)(spos / ns);
-    info->data_index = (long)(spos % ns);
+    info->epoch = (long)(spos[0] / ns);
+    info->data_index = (long)(spos[0] % ns);
     config_text(info->config, sizeof info->config, a, spos, tpos);
     if (ckpt_save(m, a->out, info, (int)a->keep, path, cap, &err)) {
         fprintf(stderr, "lsdseg train: saving a checkpoint: %s\n", err.msg);
         return 1;
     }
+    return 0;
+}
+
+/* A failure of this process at run time: with several processes, the message names the rank
+ * and every rank ends (dist_abort), so that none waits forever for this one. */
+static int run_failed(const char *msg)
+{
+    Dist *d = dist_world();
+    if (d->size > 1) {
+        fprintf(stderr, "lsdseg train (rank %d of %d): %s; ending every rank\n", d->rank,
+                d->size, msg);
+        dist_abort(1);
+    }
+    fprintf(stderr, "lsdseg train: %s\n", msg);
+    return 1;
+}
+
+/* Every slot's next stream positions (B each) on every rank: this rank's nb slots from its
+ * streams, the others' summed in from theirs (a collective call). */
+static int slot_positions(uint64_t *spos, uint64_t *tpos, const Stream *ss, const Stream *ts,
+                          int nb, long B, lsd_err *err)
+{
+    int j, first = dist_world()->rank * nb, rc;
+    memset(spos, 0, (size_t)B * sizeof *spos);
+    memset(tpos, 0, (size_t)B * sizeof *tpos);
+    for (j = 0; j < nb; j++) spos[first + j] = ss[j].pos, tpos[first + j] = ts[j].pos;
+    if ((rc = dist_sum_u64(spos, (size_t)B, err))) return rc;
+    return dist_sum_u64(tpos, (size_t)B, err);
+}
+
+/* Rank 0's model (fresh or resumed), its checkpoint record and the resume flag on every rank;
+ * rc: rank 0's status of make_model (0, or 1/2 after its message), the same on every rank. */
+static int share_model(LsdModel *m, CkptInfo *info, int *resumed, int rc)
+{
+    Dist *d = dist_world();
+    int st[2];
+    LsdConfig c;
+    lsd_err err;
+    st[0] = rc, st[1] = *resumed;
+    if (d->size <= 1) return rc;
+    dist_bcast(st, sizeof st, &err);
+    if ((rc = st[0])) return rc;
+    *resumed = st[1];
+    if (d->rank == 0) c = m->cfg;
+    dist_bcast(&c, sizeof c, &err);
+    dist_bcast(info, sizeof *info, &err);
+    if (d->rank > 0 && lsd_model_create(m, &c, &err)) return run_failed(err.msg);
+    if (dist_bcast_model(m, &err)) return run_failed(err.msg);
     return 0;
 }
 
@@ -486,17 +608,23 @@ int cmd_train(int argc, char **argv)
     LsdWork w;
     opt_dwork dw;
     CkptInfo info;
-    Stream ss, ts;
-    loader_item si, ti;
+    Stream *ss = NULL, *ts = NULL;     /* (nb) this process's slots of the batch */
+    loader_item *si = NULL, *ti = NULL; /* (nb) */
+    uint64_t *spos = NULL, *tpos = NULL; /* (B) every slot's position, for checkpoints */
+    real *bx = NULL;                   /* (4, nb, 3, H, W) the batch when nb > 1 */
+    uint8_t *by = NULL;                /* (nb, H, W) */
     FILE *logf = NULL, *valf = NULL;
     lsd_err err;
     opt_progress pr;
     struct sigaction sa, old_int, old_term;
     char path[CKPT_PATH_MAX + 64], text[256];
-    int rc, resumed = 0, n_class, subset;
-    long start, epoch_len, saved_at = -1;
-    double best = -1, lr_w = 0, lr_b = 0, base_w, base_b;
-    size_t ns, nt = 0;
+    Dist *dist = dist_world();
+    int rc, resumed = 0, n_class, subset, rank = dist->rank, K = dist->size, nb = 1, stop = 0;
+    int j, have_data = 0, kill_rank = -1;
+    long kill_iter = -1;
+    long start, epoch_len, saved_at = -1, B = 1, skipped_s = 0, skipped_t = 0;
+    double best = -1, lr_w = 0, lr_b = 0, base_w, base_b, t_run;
+    size_t ns, nt = 0, img, pix;
 
     memset(&a, 0, sizeof a);
     a.src.split = a.tgt.split = "train";
@@ -510,6 +638,10 @@ int cmd_train(int argc, char **argv)
     if ((rc = parse(argc, argv, &a))) return rc < 0 ? 0 : rc;
     a.so.seed = a.seed;
     a.so.dropout = LSD_DROPOUT_RNG;
+    /* LSD_TEST_KILL=RANK:ITER: that rank dies after that iteration (tests/test_mpi.c) */
+    if (getenv("LSD_TEST_KILL") && sscanf(getenv("LSD_TEST_KILL"), "%d:%ld", &kill_rank,
+                                          &kill_iter) != 2)
+        kill_rank = -1;
     if (lsd_check_size(a.H, a.W, &err)) {
         fprintf(stderr, "lsdseg train: --size: %s\n", err.msg);
         return 2;
@@ -517,6 +649,11 @@ int cmd_train(int argc, char **argv)
     if (a.init && a.resume) {
         fprintf(stderr, "lsdseg train: --init and --resume exclude each other (the checkpoint "
                 "holds the weights)\n");
+        return 2;
+    }
+    if (a.batch && a.batch % K) {
+        fprintf(stderr, "lsdseg train: --batch %ld is not a multiple of the %d processes "
+                "(mpirun -np)\n", a.batch, K);
         return 2;
     }
     /* data first: a missing folder is reported before any long setup */
@@ -536,25 +673,50 @@ int cmd_train(int argc, char **argv)
         dataset_close(&a.tgt.ds);
         return 1;
     }
-    if ((rc = opt_mkdirs(a.out, &err))) {
+    /* the model on rank 0 (only it reads and writes --out), then on every rank */
+    rc = 0;
+    memset(&m, 0, sizeof m);
+    ckpt_info_init(&info);
+    if (rank == 0 && (rc = opt_mkdirs(a.out, &err))) {
         fprintf(stderr, "lsdseg train: --out: %s\n", err.msg);
         rc = 1;
-        goto done_data;
     }
-    if ((rc = make_model(&a, &m, &info, &resumed))) goto done_data;
+    if (rank == 0 && !rc) rc = make_model(&a, &m, &info, &resumed);
+    if ((rc = share_model(&m, &info, &resumed, rc))) goto done_data;
     a.so.recipe = opt_recipe_value(&a.rec);
     if (resumed && a.rec.any && memcmp(&a.so.recipe, &info.recipe, sizeof info.recipe)) {
         char want[128], have[128];
         lsd_recipe_format(want, sizeof want, &a.so.recipe);
         lsd_recipe_format(have, sizeof have, &info.recipe);
-        fprintf(stderr, "lsdseg train: the checkpoint was trained with %s, not %s: --resume "
-                "keeps the checkpoint's recipe (drop the recipe options, or choose another "
-                "--out)\n", have, want);
+        if (rank == 0)
+            fprintf(stderr, "lsdseg train: the checkpoint was trained with %s, not %s: --resume "
+                    "keeps the checkpoint's recipe (drop the recipe options, or choose another "
+                    "--out)\n", have, want);
         rc = 2;
         lsd_model_free(&m);
         goto done_data;
     }
     if (resumed) a.so.recipe = info.recipe;
+    /* the batch: --batch, or the checkpoint's on resume */
+    B = resumed ? (long)config_pos(info.config, "batch=", 1) : a.batch ? a.batch : 1;
+    if ((resumed && a.batch && a.batch != B) || B < 1 || B > 4096 || B % K ||
+        (a.dev.opencl && B > 1)) {
+        if (rank == 0 && a.dev.opencl && B > 1)
+            fprintf(stderr, "lsdseg train: the OpenCL backend trains with --batch 1 in one "
+                    "process: use --backend cpu for --batch and mpirun\n");
+        else if (rank == 0 && B % K)
+            fprintf(stderr, "lsdseg train: the checkpoint's batch %ld is not a multiple of the "
+                    "%d processes (mpirun -np): choose -np among its divisors\n", B, K);
+        else if (rank == 0)
+            fprintf(stderr, "lsdseg train: the checkpoint was trained with --batch %ld, not %ld: "
+                    "--resume keeps the checkpoint's batch (drop --batch, or choose another "
+                    "--out)\n", B, a.batch);
+        rc = 2;
+        lsd_model_free(&m);
+        goto done_data;
+    }
+    a.batch = B;
+    nb = (int)(B / K);
     n_class = m.cfg.n_class;
     subset = (int)a.subset;
     if (!subset) subset = a.src.kind == DATASET_SYNTHIA && n_class == CS_NUM_CLASSES ? 16 : 19;
@@ -562,63 +724,87 @@ int cmd_train(int argc, char **argv)
     start = m.step;
     epoch_len = (long)(a.source_only || !nt ? ns : (ns < nt ? ns : nt));
     base_w = a.so.lr_f_weight, base_b = a.so.lr_f_bias;
+    img = (size_t)3 * a.H * a.W, pix = (size_t)a.H * a.W;
 
-    memset(&ss, 0, sizeof ss);
-    memset(&ts, 0, sizeof ts);
-    memset(&si, 0, sizeof si);
-    memset(&ti, 0, sizeof ti);
     memset(&w, 0, sizeof w);
     memset(&dw, 0, sizeof dw);
-    ss.what = "source", ss.ds = &a.src.ds;
-    ss.o.t = transform_defaults(a.src.kind, 1, a.H, a.W, a.seed);
-    ss.o.shuffle = 1, ss.o.prefetch = (int)a.prefetch, ss.o.want_f = 1;
-    ss.o.want_d = !a.source_only;
-    ts.what = "target", ts.ds = &a.tgt.ds;
-    ts.o.t = transform_defaults(a.tgt.kind, 1, a.H, a.W, a.seed + 1);
-    ts.o.t.need_label = 0; /* the target's labels are not used */
-    ts.o.shuffle = 1, ts.o.prefetch = (int)a.prefetch, ts.o.want_f = 1, ts.o.want_d = 1;
-    ss.pos = ts.pos = (uint64_t)start;
-    if (resumed) {
-        ss.pos = config_pos(info.config, "source_pos=", ss.pos);
-        ts.pos = config_pos(info.config, "target_pos=", ts.pos);
+    ss = (Stream *)calloc((size_t)nb, sizeof *ss);
+    ts = (Stream *)calloc((size_t)nb, sizeof *ts);
+    si = (loader_item *)calloc((size_t)nb, sizeof *si);
+    ti = (loader_item *)calloc((size_t)nb, sizeof *ti);
+    spos = (uint64_t *)calloc((size_t)B, sizeof *spos);
+    tpos = (uint64_t *)calloc((size_t)B, sizeof *tpos);
+    if (nb > 1) {
+        bx = (real *)calloc(4 * (size_t)nb * img, sizeof *bx);
+        by = (uint8_t *)calloc((size_t)nb * pix, 1);
     }
-    snprintf(path, sizeof path, "%s/log.csv", a.out);
-    rc = trim_csv(path, start, &err);
-    snprintf(path, sizeof path, "%s/val.csv", a.out);
-    if (!rc) rc = trim_csv(path, start, &err);
-    if (!rc) logf = open_csv(a.out, "log.csv",
-                             a.source_only ? "iter,loss,lr_f,seconds"
-                                           : "iter,loss_D,loss_G,loss_F,loss_seg,lr_f,seconds",
-                             &err);
-    if (!rc && !logf) rc = 1;
-    if (!rc && a.val.dir) {
-        valf = open_csv(a.out, "val.csv", "iter,miou,classes,pixel_acc,mean_acc,fwiou,seconds",
-                        &err);
-        if (!valf) rc = 1;
+    have_data = 1;
+    if (!ss || !ts || !si || !ti || !spos || !tpos || (nb > 1 && (!bx || !by))) {
+        rc = lsd_fail(&err, LSD_ERR_NOMEM, "out of memory for the batch of %ld", B);
+        goto failed;
+    }
+    /* slot s of every batch reads positions s, s + B, s + 2B, ... of the stream */
+    config_slots(spos, B, resumed ? info.config : "", "source_pos=", "source_slots=",
+                 (uint64_t)start * (uint64_t)B);
+    config_slots(tpos, B, resumed ? info.config : "", "target_pos=", "target_slots=",
+                 (uint64_t)start * (uint64_t)B);
+    for (j = 0; j < nb; j++) {
+        Stream *s = &ss[j], *t = &ts[j];
+        s->what = "source", s->ds = &a.src.ds;
+        s->o.t = transform_defaults(a.src.kind, 1, a.H, a.W, a.seed);
+        s->o.shuffle = 1, s->o.prefetch = (int)a.prefetch, s->o.want_f = 1;
+        s->o.want_d = !a.source_only;
+        s->o.stride = (uint64_t)B;
+        s->pos = spos[rank * nb + j];
+        t->what = "target", t->ds = &a.tgt.ds;
+        t->o.t = transform_defaults(a.tgt.kind, 1, a.H, a.W, a.seed + 1);
+        t->o.t.need_label = 0; /* the target's labels are not used */
+        t->o.shuffle = 1, t->o.prefetch = (int)a.prefetch, t->o.want_f = 1, t->o.want_d = 1;
+        t->o.stride = (uint64_t)B;
+        t->pos = tpos[rank * nb + j];
+    }
+    if (rank == 0) {
+        snprintf(path, sizeof path, "%s/log.csv", a.out);
+        rc = trim_csv(path, start, &err);
+        snprintf(path, sizeof path, "%s/val.csv", a.out);
+        if (!rc) rc = trim_csv(path, start, &err);
+        if (!rc) logf = open_csv(a.out, "log.csv",
+                                 a.source_only ? "iter,loss,lr_f,seconds"
+                                               : "iter,loss_D,loss_G,loss_F,loss_seg,lr_f,seconds",
+                                 &err);
+        if (!rc && !logf) rc = 1;
+        if (!rc && a.val.dir) {
+            valf = open_csv(a.out, "val.csv", "iter,miou,classes,pixel_acc,mean_acc,fwiou,seconds",
+                            &err);
+            if (!valf) rc = 1;
+        }
     }
     if (!rc)
-        rc = lsd_work_create(&w, &m.cfg, 1, a.H, a.W,
+        rc = lsd_work_create(&w, &m.cfg, nb, a.H, a.W,
                              a.source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, &err);
     if (!rc) rc = opt_device_start(&a.dev, &m, &err);
     if (!rc) rc = opt_dwork_start(&a.dev, &dw, &w, &err);
-    if (!rc) rc = stream_open(&ss, &err);
-    if (!rc && !a.source_only) rc = stream_open(&ts, &err);
-    if (rc) {
-        fprintf(stderr, "lsdseg train: %s\n", err.msg);
-        rc = 1;
-        goto done;
+    for (j = 0; j < nb && !rc; j++) {
+        rc = stream_open(&ss[j], &err);
+        if (!rc && !a.source_only) rc = stream_open(&ts[j], &err);
     }
-    fprintf(stderr,
-            "lsdseg train: %s, %s %s (%lu) -> %s %s (%lu), %dx%d, vgg %d fc %d ngf %d ndf %d, "
-            "%d classes, %s iteration %ld of %ld, %.0f MB model + %.0f MB buffers, %s loading, "
-            "recipe %s\n",
-            a.source_only ? "source only" : "LSD", dataset_kind_name(a.src.kind), a.src.dir,
-            (unsigned long)ns, a.tgt.dir ? dataset_kind_name(a.tgt.kind) : "-",
-            a.tgt.dir ? a.tgt.dir : "-", (unsigned long)nt, a.H, a.W, m.cfg.vgg, m.cfg.fc,
-            m.cfg.ngf, m.cfg.ndf, n_class, resumed ? "resuming at" : "starting at", start,
-            a.iters, lsd_model_bytes(&m) / 1e6, w.bytes / 1e6,
-            loader_is_threaded(ss.lo) ? "threaded" : "synchronous",
-            lsd_recipe_name(&a.so.recipe));
+    if (rc) goto failed;
+    a.so.dist = dist_hooks((int)B, nb);
+    if (rank == 0) {
+        char procs[96] = "";
+        if (K > 1) snprintf(procs, sizeof procs, " in %d processes of %d", K, nb);
+        fprintf(stderr,
+                "lsdseg train: %s, %s %s (%lu) -> %s %s (%lu), %dx%d, vgg %d fc %d ngf %d ndf %d, "
+                "%d classes, %s iteration %ld of %ld, batch %ld%s, %.0f MB model + %.0f MB "
+                "buffers, %s loading, recipe %s\n",
+                a.source_only ? "source only" : "LSD", dataset_kind_name(a.src.kind), a.src.dir,
+                (unsigned long)ns, a.tgt.dir ? dataset_kind_name(a.tgt.kind) : "-",
+                a.tgt.dir ? a.tgt.dir : "-", (unsigned long)nt, a.H, a.W, m.cfg.vgg, m.cfg.fc,
+                m.cfg.ngf, m.cfg.ndf, n_class, resumed ? "resuming at" : "starting at", start,
+                a.iters, B, procs, lsd_model_bytes(&m) / 1e6, w.bytes / 1e6,
+                loader_is_threaded(ss[0].lo) ? "threaded" : "synchronous",
+                lsd_recipe_name(&a.so.recipe));
+    }
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -628,45 +814,75 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     opt_progress_start(&pr, a.print_every);
+    t_run = opt_now();
 
-    while (!rc && m.step < a.iters && !g_stop) {
+    while (!rc && m.step < a.iters && !stop) {
         LsdBatch b;
         LsdLosses l;
         double t0 = opt_now(), dt;
-        long decays = a.decay_epochs > 0 ? m.step / (a.decay_epochs * epoch_len) : 0;
+        /* epochs in samples: B per iteration */
+        long decays = a.decay_epochs > 0 ? m.step * B / (a.decay_epochs * epoch_len) : 0;
         lr_w = base_w * pow(0.1, (double)decays), lr_b = base_b * pow(0.1, (double)decays);
         a.so.lr_f_weight = lr_w, a.so.lr_f_bias = lr_b;
-        if ((rc = stream_next(&ss, &si, n_class, &err))) break;
-        if (!a.source_only && (rc = stream_next(&ts, &ti, n_class, &err))) break;
+        for (j = 0; j < nb && !rc; j++) {
+            rc = stream_next(&ss[j], &si[j], n_class, &err);
+            if (!rc && !a.source_only) rc = stream_next(&ts[j], &ti[j], n_class, &err);
+            if (!rc && nb > 1) { /* the batch's slot j */
+                if ((size_t)si[j].s.height * si[j].s.width != pix)
+                    rc = lsd_fail(&err, LSD_ERR_FORMAT, "a source sample of %dx%d, not the crop "
+                                  "size %dx%d", si[j].s.height, si[j].s.width, a.H, a.W);
+                if (!rc) {
+                    memcpy(bx + j * img, si[j].x_f, img * sizeof *bx);
+                    memcpy(by + j * pix, si[j].s.label, pix);
+                    if (si[j].x_d) memcpy(bx + (2 * nb + j) * img, si[j].x_d, img * sizeof *bx);
+                    if (ti[j].x_f) memcpy(bx + (nb + j) * img, ti[j].x_f, img * sizeof *bx);
+                    if (ti[j].x_d) memcpy(bx + (3 * nb + j) * img, ti[j].x_d, img * sizeof *bx);
+                }
+            }
+        }
+        if (rc) break;
         memset(&b, 0, sizeof b);
         memset(&l, 0, sizeof l);
-        b.xs = si.x_f, b.xs01 = si.x_d, b.ys = si.s.label;
-        b.xt = ti.x_f, b.xt01 = ti.x_d;
-        rc = opt_dev_step(&a.dev, &dw, &m, &w, &b, &a.so, a.source_only, &l, &err);
-        loader_item_free(&si);
-        loader_item_free(&ti);
-        if (rc) break;
-        dt = opt_now() - t0;
-        if (a.source_only) {
-            fprintf(logf, "%ld,%.9g,%.6g,%.4f\n", m.step, l.loss_F, lr_w, dt);
-            snprintf(text, sizeof text, "loss %.4g lr %.3g", l.loss_F, lr_w);
+        if (nb == 1) {
+            b.xs = si[0].x_f, b.xs01 = si[0].x_d, b.ys = si[0].s.label;
+            b.xt = ti[0].x_f, b.xt01 = ti[0].x_d;
         } else {
-            fprintf(logf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.4f\n", m.step, l.loss_D, l.loss_G,
-                    l.loss_F, l.loss_seg, lr_w, dt);
+            b.xs = bx, b.xt = bx + nb * img, b.xs01 = bx + 2 * nb * img;
+            b.xt01 = bx + 3 * nb * img, b.ys = by;
+        }
+        rc = opt_dev_step(&a.dev, &dw, &m, &w, &b, &a.so, a.source_only, &l, &err);
+        for (j = 0; j < nb; j++) {
+            loader_item_free(&si[j]);
+            loader_item_free(&ti[j]);
+        }
+        if (rc) break;
+        if (kill_rank == rank && kill_iter == m.step) raise(SIGKILL); /* tests/test_mpi.c */
+        dt = opt_now() - t0;
+        if (a.source_only)
+            snprintf(text, sizeof text, "loss %.4g lr %.3g", l.loss_F, lr_w);
+        else
             snprintf(text, sizeof text, "D %.4g G %.4g F %.4g (seg %.4g) lr %.3g", l.loss_D,
                      l.loss_G, l.loss_F, l.loss_seg, lr_w);
+        if (logf) {
+            if (a.source_only)
+                fprintf(logf, "%ld,%.9g,%.6g,%.4f\n", m.step, l.loss_F, lr_w, dt);
+            else
+                fprintf(logf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.4f\n", m.step, l.loss_D,
+                        l.loss_G, l.loss_F, l.loss_seg, lr_w, dt);
+            fflush(logf);
         }
-        fflush(logf);
         if (!isfinite(l.loss_F) || !isfinite(l.loss_D) || !isfinite(l.loss_G)) {
             rc = lsd_fail(&err, LSD_ERR_RANGE, "a loss is not finite at iteration %ld (%s); "
                           "the last checkpoint is kept", m.step, text);
             break;
         }
-        if (!a.quiet) opt_progress_show(&pr, "iter", m.step, a.iters, start, text);
+        if (!a.quiet && rank == 0) opt_progress_show(&pr, "iter", m.step, a.iters, start, text);
         if (m.step % a.save_every == 0 || m.step == a.iters) {
             opt_progress_end(&pr);
             if ((rc = opt_device_sync(&a.dev, &m, &err))) break;
-            if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
+            if ((rc = slot_positions(spos, tpos, ss, ts, nb, B, &err))) break;
+            if (rank == 0 &&
+                (rc = save_ckpt(&m, &a, &info, spos, tpos, ns, lr_w, path, sizeof path)))
                 goto done;
             saved_at = m.step;
         }
@@ -683,23 +899,30 @@ int cmd_train(int argc, char **argv)
             eo.H = a.H, eo.W = a.W, eo.max_images = (size_t)a.val_max;
             snprintf(sdir, sizeof sdir, "%s/samples", a.out);
             snprintf(prefix, sizeof prefix, "iter%08ld", m.step);
-            eo.sample_dir = sdir, eo.n_samples = (int)a.samples, eo.sample_prefix = prefix;
+            eo.sample_dir = rank == 0 ? sdir : NULL; /* the first images: rank 0's share */
+            eo.n_samples = (int)a.samples, eo.sample_prefix = prefix;
             eo.dev = &a.dev;
+            eo.part = rank, eo.parts = K;
             if ((rc = confusion_init(&c, n_class, &err))) break;
             rc = lsd_evaluate(&m, &a.val.ds, &eo, &c, &err);
+            if (!rc) rc = dist_sum_u64(c.count, (size_t)n_class * n_class, &err);
             if (!rc) {
                 confusion_scores(&c, nsub ? ids : NULL, nsub, &sc);
-                fprintf(valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", m.step, sc.miou,
-                        nsub ? nsub : n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
-                        opt_now() - v0);
-                fflush(valf);
-                fprintf(stderr, "lsdseg train: validation at iteration %ld: mIoU %.2f (%d "
-                        "classes), pixel acc %.2f%s\n", m.step, 100 * sc.miou,
-                        nsub ? nsub : n_class, 100 * sc.pixel_acc,
-                        sc.miou > best ? ", best so far" : "");
+                if (valf) {
+                    fprintf(valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", m.step, sc.miou,
+                            nsub ? nsub : n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
+                            opt_now() - v0);
+                    fflush(valf);
+                }
+                if (rank == 0)
+                    fprintf(stderr, "lsdseg train: validation at iteration %ld: mIoU %.2f (%d "
+                            "classes), pixel acc %.2f%s\n", m.step, 100 * sc.miou,
+                            nsub ? nsub : n_class, 100 * sc.pixel_acc,
+                            sc.miou > best ? ", best so far" : "");
                 if (sc.miou > best || best < 0) {
                     best = sc.miou;
-                    if ((rc = opt_device_sync(&a.dev, &m, &err)) || (rc = save_best(&m, a.out, &err))) {
+                    if (rank == 0 && ((rc = opt_device_sync(&a.dev, &m, &err)) ||
+                                      (rc = save_best(&m, a.out, &err)))) {
                         confusion_free(&c);
                         break;
                     }
@@ -708,42 +931,55 @@ int cmd_train(int argc, char **argv)
             confusion_free(&c);
             if (rc) break;
         }
+        stop = dist_max_int(g_stop != 0); /* every rank stops after the same iteration */
     }
     opt_progress_end(&pr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (rc) {
-        fprintf(stderr, "lsdseg train: %s\n", err.msg);
-        rc = 1;
-        goto done;
-    }
+    if (rc) goto failed;
     if (saved_at != m.step && m.step > start) {
-        if ((rc = opt_device_sync(&a.dev, &m, &err))) {
-            fprintf(stderr, "lsdseg train: %s\n", err.msg);
-            rc = 1;
-            goto done;
-        }
-        if ((rc = save_ckpt(&m, &a, &info, ss.pos, ts.pos, ns, lr_w, path, sizeof path)))
+        if ((rc = opt_device_sync(&a.dev, &m, &err)) ||
+            (rc = slot_positions(spos, tpos, ss, ts, nb, B, &err)))
+            goto failed;
+        if (rank == 0 && (rc = save_ckpt(&m, &a, &info, spos, tpos, ns, lr_w, path, sizeof path)))
             goto done;
     }
-    if (g_stop && m.step < a.iters) {
-        fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; continue "
-                "with --resume auto\n", m.step, m.step > start ? path : "(none new)");
+    if (rank == 0 && K > 1 && m.step > start)
+        fprintf(stderr, "lsdseg train: %d processes of %d samples: rank 0 sent %.1f MB and spent "
+                "%.3f s joining gradients and losses per iteration (of %.3f s)\n", K, nb,
+                dist->bytes_sent / 1e6 / (double)(m.step - start),
+                dist->seconds / (double)(m.step - start),
+                (opt_now() - t_run) / (double)(m.step - start));
+    if (stop && m.step < a.iters) {
+        if (rank == 0)
+            fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; "
+                    "continue with --resume auto\n", m.step, m.step > start ? path : "(none new)");
         rc = 130;
-    } else if (m.step > start) {
+    } else if (rank == 0 && m.step > start) {
         fprintf(stderr, "lsdseg train: done, iteration %ld; checkpoint %s\n", m.step, path);
-    } else {
+    } else if (rank == 0) {
         fprintf(stderr, "lsdseg train: already at iteration %ld (--iters %ld): nothing to do\n",
                 m.step, a.iters);
     }
-    if (ss.skipped || ts.skipped)
-        fprintf(stderr, "lsdseg train: %ld source and %ld target samples skipped\n", ss.skipped,
-                ts.skipped);
+    for (j = 0; j < nb; j++) skipped_s += ss[j].skipped, skipped_t += ts[j].skipped;
+    if (skipped_s || skipped_t)
+        fprintf(stderr, "lsdseg train: %ld source and %ld target samples skipped%s\n", skipped_s,
+                skipped_t, K > 1 ? " (this rank's slots)" : "");
+    goto done;
+failed:
+    rc = run_failed(err.msg);
 done:
-    loader_item_free(&si);
-    loader_item_free(&ti);
-    loader_close(ss.lo);
-    loader_close(ts.lo);
+    /* a rank that leaves early would leave the others waiting: every one ends */
+    if (rc == 1 && K > 1) dist_abort(1);
+    if (have_data && ss && ts && si && ti) {
+        for (j = 0; j < nb; j++) {
+            loader_item_free(&si[j]);
+            loader_item_free(&ti[j]);
+            loader_close(ss[j].lo);
+            loader_close(ts[j].lo);
+        }
+    }
+    free(ss), free(ts), free(si), free(ti), free(spos), free(tpos), free(bx), free(by);
     opt_dwork_stop(&dw);
     opt_device_stop(&a.dev);
     lsd_work_free(&w);

@@ -8,6 +8,7 @@
 #include "../tensor/common.h"
 #include "../tensor/gemm.h"
 #include "commands.h"
+#include "dist.h"
 
 /* one line per subcommand; each cmd_* lives in ref/cmd_<name>.c */
 int cmd_info(int argc, char **argv);
@@ -54,6 +55,26 @@ static void usage(FILE *f)
             "  --version  version and build configuration\n");
 }
 
+/* Runs command i; in a build with MPI (ref/dist.h) inside MPI_Init .. MPI_Finalize, and only
+ * train and eval run as several processes (mpirun -np K). */
+static int run_command(int i, int argc, char **argv)
+{
+    const char *name = lsd_commands[i].name;
+    int rc;
+    if (!dist_built()) return lsd_commands[i].fn(argc, argv);
+    if (dist_start()) return 1;
+    if (dist_world()->size > 1 && strcmp(name, "train") && strcmp(name, "eval")) {
+        if (dist_world()->rank == 0)
+            fprintf(stderr, "lsdseg %s runs as one process: start it without mpirun (only "
+                    "train and eval split their work over processes)\n", name);
+        dist_stop();
+        return 2;
+    }
+    rc = lsd_commands[i].fn(argc, argv);
+    dist_stop();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -72,13 +93,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("lsdseg %s (real = %s, threads = %d, gemm kernel %s, direct convolutions %s)\n",
+        printf("lsdseg %s (real = %s, threads = %d, gemm kernel %s, direct convolutions %s%s)\n",
                LSD_VERSION, LSD_PRECISION_NAME, lsd_num_threads(), gemm_kernel_name(),
-               conv_direct_on() ? "on" : "off");
+               conv_direct_on() ? "on" : "off", dist_built() ? ", MPI" : "");
         return 0;
     }
     for (i = 0; lsd_commands[i].name; i++)
-        if (!strcmp(argv[1], lsd_commands[i].name)) return lsd_commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], lsd_commands[i].name)) return run_command(i, argc - 1, argv + 1);
     fprintf(stderr, "lsdseg: unknown command '%s' (run 'lsdseg --help' for the list)\n", argv[1]);
     return 2;
 }

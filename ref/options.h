@@ -152,6 +152,8 @@ typedef struct {
     const char *sample_prefix;
     const char *cmd;         /* for progress ("lsdseg eval"); NULL: no progress line */
     opt_device *dev;         /* NULL or cpu: C inference; opencl: the started device's model */
+    int part, parts;         /* parts > 1: only images part * n / parts .. (part + 1) * n /
+                                parts - 1 of the n (one MPI rank's share) */
 } eval_opts;
 
 /* Runs every image of ds through the protocol (resize to H x W with Lanczos, BGR minus mean,

@@ -39,34 +39,18 @@
 
 #include "gemm.h"
 
-/* Register tiles MR x NR: NR is two SIMD vectors of `real`, MR rows keep the MR * NR / VLEN
- * accumulators (12 to 16) in registers. VLEN_OF(bytes) is a vector's length in reals. */
-#ifdef LSD_DOUBLE
-#define VLEN_OF(bytes) ((bytes) / 8)
-#else
-#define VLEN_OF(bytes) ((bytes) / 4)
-#endif
-#define MR_SSE 4 /* 16-byte vectors: SSE2, NEON, VSX, ... */
-#define NR_SSE (2 * VLEN_OF(16))
-#define MR_AVX 6 /* 32-byte vectors: AVX, AVX2 */
-#define NR_AVX (2 * VLEN_OF(32))
-#define MR_512 8 /* 64-byte vectors: AVX-512 */
-#define NR_512 (2 * VLEN_OF(64))
-#define MR_MAX 8
+/* Register tiles MR x NR (tensor/gemm.h, GEMM_MR_OF and GEMM_NR_OF): the base kernel's, of
+ * the compiler's own target (-march=native picks the wider ones at build time), and those
+ * of the run-time AVX2 and AVX-512 kernels. */
+#define MR_BASE GEMM_BASE_MR
+#define NR_BASE GEMM_BASE_NR
+#define MR_AVX GEMM_MR_OF(32)
+#define NR_AVX GEMM_NR_OF(32)
+#define MR_512 GEMM_MR_OF(64)
+#define NR_512 GEMM_NR_OF(64)
+#define MR_MAX MR_512
 #define NR_MAX NR_512
 #define MR_NARROW 8 /* rows of the tiles NR/2 and NR/4 wide (one vector or less a row) */
-
-/* The tile of the compiler's own target (-march=native picks the wider ones at build time). */
-#if defined(__AVX512F__)
-#define MR_BASE MR_512
-#define NR_BASE NR_512
-#elif defined(__AVX__)
-#define MR_BASE MR_AVX
-#define NR_BASE NR_AVX
-#else
-#define MR_BASE MR_SSE
-#define NR_BASE NR_SSE
-#endif
 
 /* Run-time dispatch: a portable x86-64 build (baseline SSE2) also compiles the micro-kernel
  * for AVX2 and AVX-512 with GCC's/clang's target attribute and picks the widest one the CPU

@@ -26,6 +26,24 @@ const char *gemm_kernel_name(void);
  * cannot run (the message says which can). */
 int gemm_check_env(lsd_err *err);
 
+/* Register tiles of the micro-kernels for vectors of `vbytes` bytes: GEMM_NR_OF columns of C
+ * (two vectors of `real`) by GEMM_MR_OF rows, whose MR * NR / VLEN sums (8 to 16) stay in
+ * registers: 16-byte vectors (SSE2, NEON, VSX, ...) 4 rows, 32 (AVX, AVX2) 6, 64 (AVX-512) 8. */
+#define GEMM_MR_OF(vbytes) ((vbytes) >= 64 ? 8 : (vbytes) >= 32 ? 6 : 4)
+#define GEMM_NR_OF(vbytes) (2 * (vbytes) / (int)sizeof(real))
+/* The base kernel's vectors: those of the compiler's own target (16 bytes, or 32 / 64 in
+ * -march builds with AVX / AVX-512), and its tile. Code that repeats gemm's operations tile
+ * by tile (layers/conv_kernels.c's direct path) uses this tile. */
+#if defined(__AVX512F__)
+#define GEMM_BASE_VBYTES 64
+#elif defined(__AVX__)
+#define GEMM_BASE_VBYTES 32
+#else
+#define GEMM_BASE_VBYTES 16
+#endif
+#define GEMM_BASE_MR GEMM_MR_OF(GEMM_BASE_VBYTES)
+#define GEMM_BASE_NR GEMM_NR_OF(GEMM_BASE_VBYTES)
+
 /* The naive triple loop: the reference gemm is tested against. */
 void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const real *A, int lda,
                 const real *B, int ldb, real beta, real *C, int ldc);

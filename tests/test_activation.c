@@ -129,12 +129,45 @@ static void test_threads(void)
     free(x); free(dout); free(o1); free(o2); free(d1); free(d2);
 }
 
+/* relu_backward_inplace: d keeps its value where out > 0 and becomes 0 elsewhere (NaN
+ * included); on a large input (parallel) it equals relu_backward into a zeroed buffer (the
+ * gradients are nonzero, so 0 + d = d exactly), with 1 and 2 threads. */
+static void test_relu_inplace(void)
+{
+    real d[5] = {1, -2, 3, 4, 5}, out[5] = {0, 1, -1, 0, 2};
+    size_t n = 200003, i;
+    real *g = zalloc(n), *y = zalloc(n), *ref = zalloc(n), *d1 = zalloc(n), *d2 = zalloc(n);
+    out[3] = out[3] / out[3]; /* NaN */
+    relu_backward_inplace(d, out, 5);
+    CHECK(d[0] == 0 && d[1] == -2 && d[2] == 0 && d[3] == 0 && d[4] == 5,
+          "relu_backward_inplace of 1 -2 3 4 5 at out 0 1 -1 NaN 2: %g %g %g %g %g",
+          (double)d[0], (double)d[1], (double)d[2], (double)d[3], (double)d[4]);
+    if (!g || !y || !ref || !d1 || !d2) {
+        CHECK(0, "out of memory");
+    } else {
+        fill_uniform(g, n, 0.5, 1, 5);
+        fill_uniform(y, n, -1, 1, 6);
+        relu_backward(ref, g, y, n);
+        memcpy(d1, g, n * sizeof *g);
+        memcpy(d2, g, n * sizeof *g);
+        test_set_threads(1);
+        relu_backward_inplace(d1, y, n);
+        test_set_threads(2);
+        relu_backward_inplace(d2, y, n);
+        for (i = 0; i < n && d1[i] == ref[i]; i++) {}
+        CHECK(i == n, "relu_backward_inplace differs from relu_backward at %lu", (unsigned long)i);
+        CHECK(memcmp(d1, d2, n * sizeof *d1) == 0, "relu_backward_inplace: 1 and 2 threads differ");
+    }
+    free(g); free(y); free(ref); free(d1); free(d2);
+}
+
 int main(void)
 {
     real x[4] = {-1, 0, 2, -3}, y[4];
     test_begin("activation");
     relu_forward(y, x, 4);
     CHECK(y[0] == 0 && y[1] == 0 && y[2] == 2 && y[3] == 0, "relu of -1 0 2 -3");
+    test_relu_inplace();
     leaky_relu_forward(y, x, 4, (real)0.2);
     CHECK(y[0] == (real)-0.2 && y[1] == 0 && y[2] == 2 && y[3] == (real)-3 * (real)0.2,
           "leaky relu of -1 0 2 -3");

@@ -25,8 +25,8 @@ __kernel void softmax_ce_label_scan(__global int *part, __global const uchar *la
         }
         count++;
     }
-    part[64 + b] = count;
-    part[128 + b] = bad;
+    part[LOSS_BLOCKS + b] = count; /* LOSS_BLOCKS: layers/loss.h, passed by opencl/cl.c */
+    part[2 * LOSS_BLOCKS + b] = bad;
 }
 
 /* loss.c's pixel_ce for pixel q (work-item q of N*HW): loss[q] = log(sum_c e^(x_c - max))
