@@ -1,6 +1,6 @@
 /*
  * dataset.h - the datasets LSD-seg trains and evaluates on, read from their
- * own folder layouts (../shared/docs/datasets.md):
+ * own folder layouts (docs/real-data.md, "Dataset layouts"):
  *
  *   DATASET_CITYSCAPES  leftImg8bit/<split>/<city>/<name>_leftImg8bit.png and
  *                       gtFine/<split>/<city>/<name>_gtFine_labelIds.png (label ids 0..33)

@@ -1,6 +1,6 @@
 /*
  * labels.h - the label spaces of Cityscapes, GTA5 and SYNTHIA and the maps
- * between them (../shared/docs/datasets.md).
+ * between them (docs/real-data.md, "Dataset layouts").
  *
  * Training and evaluation work in the 19 Cityscapes train ids 0..18, with 255
  * meaning "ignore". Cityscapes and GTA5 store label ids 0..33 (GTA5 as palette

@@ -1,6 +1,6 @@
 /*
  * metrics.h - segmentation scores over a whole set, and prediction files in
- * the official Cityscapes formats (../shared/docs/datasets.md).
+ * the official Cityscapes formats (docs/real-data.md, "Evaluation").
  *
  * The confusion matrix counts pixels C[gt][pred] in 64 bits over all images
  * (500 x 2048 x 1024 pixels overflow 32 bits). Labels are train ids 0..n-1;

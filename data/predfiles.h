@@ -2,7 +2,7 @@
  * predfiles.h - label maps written by another program (a port, another
  * framework, the authors' code), found and read the way the official
  * Cityscapes evaluation does (cityscapesscripts' evalPixelLevelSemanticLabeling,
- * getPrediction and evaluatePair; ../shared/docs/datasets.md).
+ * getPrediction and evaluatePair; docs/real-data.md, "Evaluation").
  *
  * Finding: every *.png under a folder, searched recursively (links to
  * folders are not followed, as os.walk), is a candidate. The prediction of a

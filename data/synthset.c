@@ -44,7 +44,7 @@ void synthset_free(SynthSet *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The VGG mean of method.md, in BGR order. */
+/* The VGG mean of docs/method.md ("Inputs"), in BGR order. */
 static const double vgg_mean_bgr[3] = {104.00698793, 116.66876762, 122.67891434};
 
 void synth_image_to_input(real *x, real *x01, const uint8_t *rgb, int H, int W)

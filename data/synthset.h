@@ -33,7 +33,7 @@ int synthset_create(SynthSet *s, synth_style style, uint64_t seed, uint64_t firs
 void synthset_free(SynthSet *s);
 
 /* One 8-bit RGB image (H, W, 3) as the networks' inputs: x (3, H, W) BGR minus the VGG mean
- * (method.md, "Inputs"), and x01 (3, H, W) RGB / 255. Either output may be NULL. */
+ * (docs/method.md, "Inputs"), and x01 (3, H, W) RGB / 255. Either output may be NULL. */
 void synth_image_to_input(real *x, real *x01, const uint8_t *rgb, int H, int W);
 /* Scenes idx[0..N-1] of the set into x, x01 (N, 3, H, W) and y (N, H, W); any may be NULL. */
 void synthset_batch(const SynthSet *s, const int *idx, int N, real *x, real *x01, uint8_t *y);

@@ -1,5 +1,5 @@
 /*
- * transform.h - the input pipeline of the LSD-seg authors (method.md, "Inputs").
+ * transform.h - the input pipeline of the LSD-seg authors (docs/method.md, "Inputs").
  *
  * Resizing copies Pillow: images with Image.LANCZOS (a = 3, the kernel
  * stretched by the scale when downsampling, separable horizontal then
@@ -26,7 +26,7 @@
 #include "../tensor/common.h"
 #include "dataset.h"
 
-/* Per-channel means of F's input, in BGR order (method.md). */
+/* Per-channel means of F's input, in BGR order (docs/method.md, "Inputs"). */
 #define MEAN_B 104.00698793
 #define MEAN_G 116.66876762
 #define MEAN_R 122.67891434

@@ -224,7 +224,7 @@ def init_hash(F, G, D):
                 p.copy_(torch.from_numpy(v).reshape(p.shape))
 
 
-# ---- losses and one training iteration (method.md, "One training iteration")
+# ---- losses and one training iteration (docs/method.md, "Losses", "One iteration")
 def ce(scores, labels):
     """Pixel-wise softmax cross-entropy summed over labelled pixels (ignore 255)."""
     return Fn.cross_entropy(scores, labels, ignore_index=255, reduction="sum")

@@ -140,7 +140,7 @@ static inline void check_against(st_file *sf, const char *name, const real *got,
 #define DELTA_TOL 0.5 /* a tiny gradient's sign may flip in float: compare the bulk */
 #endif
 
-/* 1 for D's biases that feed an instance norm (true gradient zero, method.md). */
+/* 1 for D's biases that feed an instance norm (true gradient zero: docs/method.md, "D"). */
 static inline int fixture_in_fed_bias(const ParamArena *a, const ParamSpec *s)
 {
     return a->prefix[0] == 'D' && s->is_bias && strncmp(s->name, "out_", 4) != 0;

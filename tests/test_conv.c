@@ -433,7 +433,8 @@ static void thread_identity(const char *label, ConvShape s, int tr)
 #endif
 }
 
-/* The networks' sizes for an input H x W (a multiple of 32) line up as method.md says. */
+/* The networks' sizes for an input H x W (a multiple of 32) line up as docs/method.md says
+ * ("F and C", "G", "D"). */
 static void network_sizes(void)
 {
     int k;

@@ -1,7 +1,7 @@
 /*
  * test_demo.c - the demo pipeline: synthetic sets and their conversion to network
- * inputs (checked against the formulas of method.md "Inputs"), the data order, a few
- * LSD and source-only iterations on a tiny configuration (finite losses, the model
+ * inputs (checked against the formulas of docs/method.md, "Inputs"), the data order,
+ * a few LSD and source-only iterations on a tiny configuration (finite losses, the model
  * changes), and `lsdseg demo --quick` end to end (run twice: the report files exist,
  * summary.csv has one row per method, the log has one row per iteration, and a second
  * run with another thread count writes the same bits).
@@ -65,7 +65,7 @@ static void check_sets(void)
     CHECK(!memcmp(s.rgb + 2 * hw * 3, rgb, hw * 3) && !memcmp(s.label + 2 * hw, lab, hw),
           "scene 2 of the set is synth_render(seed 7, index 102)");
     synthset_batch(&s, idx, 2, x, x01, y);
-    /* x: BGR minus the VGG mean; x01: RGB / 255 (method.md, "Inputs") */
+    /* x: BGR minus the VGG mean; x01: RGB / 255 (docs/method.md, "Inputs") */
     CHECK(fabs((double)x[0 * hw + p] - (rgb[3 * p + 2] - 104.00698793)) < 1e-4 &&
               fabs((double)x[1 * hw + p] - (rgb[3 * p + 1] - 116.66876762)) < 1e-4 &&
               fabs((double)x[2 * hw + p] - (rgb[3 * p + 0] - 122.67891434)) < 1e-4,

@@ -24,7 +24,7 @@
  *    neighbours). L is the longest chain of roundings that reaches one value: the longest
  *    sum, times the number of iterations chained where a file holds several.
  *    One exception, derived the same way: D's biases that feed an instance norm have a true
- *    gradient of zero (docs/method.md), so the Adam steps they take are driven by rounding
+ *    gradient of zero (docs/method.md, "D"), so the Adam steps they take are driven by rounding
  *    noise alone and only Adam's own step bound holds for them: each step moves a parameter
  *    by at most lr * (1 - beta1) / sqrt(1 - beta2) (Kingma and Ba, section 2.1), so two
  *    evaluations of t iterations differ by at most 2 * t * lr * (1 - beta1) / sqrt(1 - beta2),

@@ -3,7 +3,7 @@
  *
  *  1. PyTorch goldens for crop and concat with their gradients, Pillow's
  *     NEAREST resize for label maps (golden/conv_shape.safetensors).
- *  2. The D-sized resize takes Ys[8i+4][8j+4] (method.md).
+ *  2. The D-sized resize takes Ys[8i+4][8j+4] (docs/method.md, "Inputs").
  *  3. Central finite differences of crop and concat (double builds only).
  * These layers copy or add single values: results are exact; in the float build
  * the float64 goldens are rounded to float once on reading (rtol FLT_EPSILON).

@@ -213,7 +213,7 @@ int main(void)
         sample_free(&s);
     }
 
-    /* F's and D's inputs from the means of method.md. */
+    /* F's and D's inputs from the means of docs/method.md, "Inputs". */
     {
         uint8_t rgb[6] = {10, 20, 30, 255, 0, 128};
         real f[6], d[6];

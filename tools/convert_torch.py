@@ -97,7 +97,7 @@ def f_shapes(vgg, fc, n):
 
 
 def g_shapes(vgg, fc, ngf):
-    """G: name -> shape (method.md, "Parameter names")."""
+    """G: name -> shape (docs/method.md, "Parameter names")."""
     s = {}
 
     def up(stage, base, cin, cout, k):
