@@ -933,6 +933,7 @@ static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_
     Stage st;
     int k;
     st.s = s, st.fn = fn, st.arg = arg;
+    s->lane[0].rc = s->lane[1].rc = LSD_OK; /* a lane that cannot fail leaves it so */
     lsd_run_two(stage_lane, &st);
     for (k = 0; k < 2; k++)
         if (s->lane[k].rc) {
@@ -944,14 +945,52 @@ static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_
 
 /* ------------------------------------------------------------------ iteration */
 
-/* The D terms on one image x in lane ln: ws * CE(Ds(x), domain) + wc * CE(Dc(x), yd) (yd may
- * be NULL), divided by the batch size B. D runs forward on x in the lane's buffers, or, with
- * saved not NULL, its activations of x are those already in saved (the authors' schedule).
- * Backward into dx (may be NULL) and, if want, the parameter gradients of d (+=). */
-static int d_terms(double *loss, const LsdModel *m, Lane *ln, DNet *d, const real *x,
-                   const DActs *saved, const DMasks *mk, int domain, double ws,
-                   const uint8_t *yd, double wc, real *dx, int want, int B, lsd_err *err)
+/* D's activations of one of the four images from the iteration's first forward pass (the
+ * authors' schedule; lane_forward), or NULL in the paper's schedule (D runs again). */
+static const DActs *saved_d(const Step *s, int kind)
 {
+    const LsdWork *w = s->w;
+    if (!s->authors) return NULL;
+    return kind == LSD_SRC_REAL ? &w->da : kind == LSD_TGT_REAL ? &w->da1
+         : &w->da_fake[kind == LSD_TGT_FAKE];
+}
+
+/* One call of d_terms, as the paper writes its D terms on one image x:
+ * w_domain * CE(Ds(x), domain) + w_class * CE(Dc(x), labels). Fields left out of a compound
+ * literal are 0 or NULL: no class term, no input gradient, no parameter gradients. */
+typedef struct {
+    int domain;            /* the class Ds is scored against: LSD_SRC_REAL .. LSD_TGT_FAKE */
+    double w_domain;       /* its weight */
+    const uint8_t *labels; /* y' (h, w) for Dc, or NULL: no class term */
+    double w_class;        /* its weight (0 without labels) */
+    real *dx;              /* the gradient with respect to x (+=), or NULL: not needed */
+    int param_grads;       /* 1: D's parameter gradients (+=) into d */
+} DTerm;
+
+/* The image D sees as kind (LSD_SRC_REAL .. LSD_TGT_FAKE) in the current sample:
+ * Xs01, G(F(Xs)), Xt01, G(F(Xt)). */
+static const real *d_image(const Step *s, int kind)
+{
+    const LsdWork *w = s->w;
+    return kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? w->ga[LSD_SRC].img
+         : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
+}
+
+/* The D terms t on D's image of kind image (d_image) in lane ln, divided by the batch size
+ * B = s->batch. D runs forward on it in the lane's buffers with that image's masks, or, in
+ * the authors' schedule, its activations are those kept by the first forward (saved_d).
+ * Backward into t->dx (if not NULL) and, if t->param_grads, the parameter gradients of d
+ * (+=). */
+static int d_terms(double *loss, const Step *s, Lane *ln, DNet *d, int image, const DTerm *t,
+                   lsd_err *err)
+{
+    const real *x = d_image(s, image);
+    const DActs *saved = saved_d(s, image);
+    const DMasks *mk = &s->w->dm[image];
+    const LsdModel *m = s->m;
+    const uint8_t *yd = t->labels;
+    double ws = t->w_domain, wc = t->w_class;
+    int domain = t->domain, B = s->batch;
     const DActs *a = saved ? saved : ln->da;
     DActs *g = ln->dg;
     int N = a->N, hw = a->h * a->w, rc = LSD_OK;
@@ -963,7 +1002,7 @@ static int d_terms(double *loss, const LsdModel *m, Lane *ln, DNet *d, const rea
         rc = softmax_ce(&lc, g->out_c, a->out_c, yd, N, m->cfg.n_class, hw, 255, LOSS_SUM,
                         (real)(wc / B), err);
     if (rc) return rc;
-    d_backward(dx, g, a, x, d, mk, want, ln->work);
+    d_backward(t->dx, g, a, x, d, mk, t->param_grads, ln->work);
     *loss = (ws * ls + wc * lc) / B;
     return LSD_OK;
 }
@@ -988,16 +1027,6 @@ static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
     if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
 }
 
-/* D's activations of one of the four images from the iteration's first forward pass (the
- * authors' schedule; lane_forward), or NULL in the paper's schedule (D runs again). */
-static const DActs *saved_d(const Step *s, int kind)
-{
-    const LsdWork *w = s->w;
-    if (!s->authors) return NULL;
-    return kind == LSD_SRC_REAL ? &w->da : kind == LSD_TGT_REAL ? &w->da1
-         : &w->da_fake[kind == LSD_TGT_FAKE];
-}
-
 /* The authors' schedule, lane k's domain (0 source, 1 target): F, G, and D on the real image
  * and on G's, each once, kept for all three updates (see "The authors' schedule" below). */
 static void lane_forward(Step *s, int k, int unused)
@@ -1009,10 +1038,10 @@ static void lane_forward(Step *s, int k, int unused)
     f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &w->fm[k], s->lane[k].work);
     g_forward(&w->ga[k], fa->fc7d, fa->pool[3], fa->pool[2], &s->m->G, &w->gm[k],
               s->lane[k].work);
-    d_forward((DActs *)saved_d(s, real_kind), k ? s->b->xt01 : s->b->xs01, &s->m->D,
+    d_forward((DActs *)saved_d(s, real_kind), d_image(s, real_kind), &s->m->D,
               &w->dm[real_kind], s->lane[k].work);
-    d_forward((DActs *)saved_d(s, fake_kind), w->ga[k].img, &s->m->D, &w->dm[fake_kind],
-              s->lane[k].work);
+    d_forward((DActs *)saved_d(s, fake_kind), d_image(s, fake_kind), &s->m->D,
+              &w->dm[fake_kind], s->lane[k].work);
 }
 
 /* Lane k's domain through F (if arg) and G: lane 0 the source, lane 1 the target. */
@@ -1034,13 +1063,18 @@ static void lane_d(Step *s, int k, int pair)
     LsdWork *w = s->w;
     Lane *ln = &s->lane[k];
     int kind = KIND[pair][k];
-    const real *x = kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? w->ga[LSD_SRC].img
-                  : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
     DNet *d = kind == LSD_SRC_REAL ? &s->dt : k ? &s->d1 : &s->d0;
     if (d != &s->dt) arena_zero_grad(&d->pa);
-    ln->rc = d_terms(&ln->loss, s->m, ln, d, x, saved_d(s, kind), &w->dm[kind], kind, 1,
-                     kind == LSD_SRC_REAL ? w->yd : NULL, kind == LSD_SRC_REAL ? 1 : 0, NULL, 1,
-                     s->batch, &ln->err);
+    if (kind == LSD_SRC_REAL) /* CE(Ds(Xs),0) + CE(Dc(Xs),y') */
+        ln->rc = d_terms(&ln->loss, s, ln, d, kind,
+                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = 1, .labels = w->yd,
+                                  .w_class = 1, .dx = NULL, .param_grads = 1},
+                         &ln->err);
+    else /* CE(Ds(G(F(Xs))),1), CE(Ds(Xt),2), CE(Ds(G(F(Xt))),3): each image as itself */
+        ln->rc = d_terms(&ln->loss, s, ln, d, kind,
+                         &(DTerm){.domain = kind, .w_domain = 1, .labels = NULL, .w_class = 0,
+                                  .dx = NULL, .param_grads = 1},
+                         &ln->err);
 }
 
 /* Update 2, lane k's domain: its fake classified as real (source 0 with classes y', target
@@ -1056,9 +1090,16 @@ static void lane_g(Step *s, int k, int unused)
     double l1w = s->o->l1_weight, l;
     (void)unused;
     g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
-    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake],
-                     k ? 2 : 0, 0.1,
-                     k ? NULL : w->yd, k ? 0 : 1, ln->gg->img, 0, B, &ln->err);
+    if (k == 0) /* 0.1 CE(Ds(G(F(Xs))),0) + CE(Dc(G(F(Xs))),y') */
+        ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
+                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = 0.1, .labels = w->yd,
+                                  .w_class = 1, .dx = ln->gg->img, .param_grads = 0},
+                         &ln->err);
+    else /* 0.1 CE(Ds(G(F(Xt))),2) */
+        ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
+                         &(DTerm){.domain = LSD_TGT_REAL, .w_domain = 0.1, .labels = NULL,
+                                  .w_class = 0, .dx = ln->gg->img, .param_grads = 0},
+                         &ln->err);
     if (ln->rc) return;
     /* the batch's term is l1w * (mean over the batch's pixels) / B: a sample's mean / B^2 */
     ln->loss = l + l1w * l1_loss(ln->gg->img, ga->img, k ? s->b->xt01 : s->b->xs01, nimg,
@@ -1092,9 +1133,18 @@ static void lane_f(Step *s, int k, int unused)
         c_backward(&w->cg, fg, &w->ca, fa, &s->ft, 1, ln->work);
     }
     g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
-    ln->rc = d_terms(&l, s->m, ln, &s->m->D, ga->img, saved_d(s, fake), &w->dm[fake], k ? 0 : 2,
-                     s->o->adv_weight, k ? NULL : w->yd, k ? 0 : s->o->c_weight, ln->gg->img, 0,
-                     B, &ln->err);
+    if (k == 0) /* advw CE(Ds(G(F(Xs))),2) + cw CE(Dc(G(F(Xs))),y') */
+        ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
+                         &(DTerm){.domain = LSD_TGT_REAL, .w_domain = s->o->adv_weight,
+                                  .labels = w->yd, .w_class = s->o->c_weight,
+                                  .dx = ln->gg->img, .param_grads = 0},
+                         &ln->err);
+    else /* advw CE(Ds(G(F(Xt))),0) */
+        ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
+                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = s->o->adv_weight,
+                                  .labels = NULL, .w_class = 0, .dx = ln->gg->img,
+                                  .param_grads = 0},
+                         &ln->err);
     if (ln->rc) return;
     ln->loss = l;
     g_backward(fg->fc7d, fg->pool[3], fg->pool[2], ln->gg, ga, fa->fc7d, &s->m->G, &w->gm[k], 0,

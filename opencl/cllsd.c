@@ -19,7 +19,7 @@
         if (rc_) return rc_;                                                               \
     } while (0)
 
-/* ZERO_GRADS of lsd.c: one fill of a gradient struct's device block. */
+/* One fill of a gradient struct's device block (zeroed before each use, as lsd.c's views). */
 static int zero(lsd_cl *cl, lsd_clbuf *mem, lsd_err *err)
 {
     return lsd_clbuf_fill(cl, mem, 0, mem->n, 0.0f, err);
