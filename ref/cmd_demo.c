@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -123,28 +121,6 @@ static int takes_value(const char *a)
     return 0;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0) || v > 1e6) return -1;
-    *out = v;
-    return 0;
-}
-
 static void defaults(DemoOpts *o)
 {
     memset(o, 0, sizeof *o);
@@ -202,9 +178,9 @@ static int parse(DemoOpts *o, int argc, char **argv)
             o->out = val;
             bad = !*val;
         } else if (!strcmp(a, "--iters")) {
-            bad = parse_long(val, 1, 100000000L, &o->iters);
+            if (opt_long("demo", a, val, 1, 100000000L, &o->iters)) return 2;
         } else if (!strcmp(a, "--eval-every")) {
-            bad = parse_long(val, 1, 100000000L, &v);
+            if (opt_long("demo", a, val, 1, 100000000L, &v)) return 2;
             o->eval_every = (int)v;
         } else if (!strcmp(a, "--size")) {
             bad = sscanf(val, "%dx%d", &o->H, &o->W) != 2 || o->H < 32 || o->W < 32 ||
@@ -215,25 +191,25 @@ static int parse(DemoOpts *o, int argc, char **argv)
                   o->cfg.ngf < 1 || o->cfg.ndf < 1 || o->cfg.vgg > 64 || o->cfg.fc > 4096 ||
                   o->cfg.ngf > 64 || o->cfg.ndf > 64;
         } else if (!strcmp(a, "--n-train")) {
-            bad = parse_long(val, 1, 100000, &v);
+            if (opt_long("demo", a, val, 1, 100000, &v)) return 2;
             o->n_src = o->n_tgt = (int)v;
         } else if (!strcmp(a, "--n-val")) {
-            bad = parse_long(val, 1, 100000, &v);
+            if (opt_long("demo", a, val, 1, 100000, &v)) return 2;
             o->n_val = (int)v;
         } else if (!strcmp(a, "--lr-f")) {
-            bad = parse_double(val, &o->lr_f);
+            if (opt_double("demo", a, val, 0, 1e6, &o->lr_f)) return 2;
         } else if (!strcmp(a, "--lr-gd")) {
-            bad = parse_double(val, &o->lr_gd);
+            if (opt_double("demo", a, val, 0, 1e6, &o->lr_gd)) return 2;
         } else if (!strcmp(a, "--decay-at")) {
-            bad = parse_double(val, &o->decay_at) || o->decay_at > 1;
+            if (opt_double("demo", a, val, 0, 1, &o->decay_at)) return 2;
         } else if (!strcmp(a, "--adv")) {
-            bad = parse_double(val, &o->adv_w);
+            if (opt_double("demo", a, val, 0, 1e6, &o->adv_w)) return 2;
         } else if (!strcmp(a, "--methods")) {
             int k;
             for (k = 0; k < M_COUNT; k++) o->run[k] = strstr(val, method_name[k]) != NULL;
             bad = !o->run[0] && !o->run[1] && !o->run[2];
         } else if (!strcmp(a, "--threads")) {
-            bad = parse_long(val, 1, 1024, &v);
+            if (opt_long("demo", a, val, 1, 1024, &v)) return 2;
             o->threads = (int)v;
         } else if (opt_is_recipe_option(a)) {
             if (opt_recipe_arg("demo", &o->rec, a, val)) return 2;
@@ -252,29 +228,7 @@ static int parse(DemoOpts *o, int argc, char **argv)
     return 0;
 }
 
-/* mkdir -p of one level (the parent must exist); 0 if it exists or was made. */
-static int make_dir(const char *path)
-{
-    struct stat st;
-    if (!stat(path, &st)) return S_ISDIR(st.st_mode) ? 0 : -1;
-    return mkdir(path, 0777) ? -1 : 0;
-}
-
 /* ------------------------------------------------------------------ evaluation */
-
-/* Argmax over classes of scores (n, H, W) into pred (H, W); the first maximum wins. */
-static void argmax_classes(uint8_t *pred, const real *score, int n, size_t hw)
-{
-    size_t i;
-    int c;
-    for (i = 0; i < hw; i++) {
-        int best = 0;
-        real bv = score[i];
-        for (c = 1; c < n; c++)
-            if (score[(size_t)c * hw + i] > bv) bv = score[(size_t)c * hw + i], best = c;
-        pred[i] = (uint8_t)best;
-    }
-}
 
 /* The evaluation's inference buffers: one work and one input per worker thread, and the
  * predictions of every val scene. */
@@ -354,7 +308,7 @@ static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_
 #endif
         synth_image_to_input(x, NULL, val->rgb + (size_t)k * hw * 3, val->H, val->W);
         lsd_infer(m, &ev->w[t], x);
-        argmax_classes(ev->pred + (size_t)k * hw, ev->w[t].ca.score, m->cfg.n_class, hw);
+        lsd_argmax(ev->pred + (size_t)k * hw, ev->w[t].ca.score, m->cfg.n_class, val->H, val->W);
     }
     for (k = 0; k < val->n; k++) {
         if (confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw, &e)) {
@@ -466,8 +420,8 @@ static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResul
     so.recipe = opt_recipe_value(&o->rec);
 
     snprintf(path, sizeof path, "%s/%s", o->out, method_name[method]);
-    if (make_dir(path)) {
-        fprintf(stderr, "lsdseg demo: cannot create the folder %s\n", path);
+    if (opt_mkdirs(path, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
         goto done;
     }
     snprintf(path, sizeof path, "%s/%s/log.csv", o->out, method_name[method]);
@@ -860,8 +814,8 @@ int cmd_demo(int argc, char **argv)
 #endif
     memset(&d, 0, sizeof d);
     memset(r, 0, sizeof r);
-    if (make_dir(o.out)) {
-        fprintf(stderr, "lsdseg demo: cannot create the folder %s\n", o.out);
+    if (opt_mkdirs(o.out, &e)) {
+        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
         return 1;
     }
     if (!o.quiet)

@@ -27,6 +27,7 @@
 #include "../data/transform.h"
 #include "dist.h"
 #include "options.h"
+#include "progress.h"
 
 int cmd_eval(int argc, char **argv);
 
@@ -82,7 +83,7 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     Loader *lo = NULL;
     loader_opts lopt;
     loader_item it;
-    opt_progress pr;
+    lsd_progress pr;
     uint8_t *pred = NULL, *up = NULL;
     size_t n = dataset_size(ds), i, first = 0;
     int n_class = m->cfg.n_class, rc;
@@ -113,7 +114,10 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     }
     if (!rc && o->sample_dir && o->n_samples > 0) rc = opt_mkdirs(o->sample_dir, err);
     if (!rc) rc = loader_open(&lo, ds, &lopt, first, err);
-    if (o->cmd) opt_progress_start(&pr, 50);
+    if (o->cmd) {
+        progress_start(&pr, o->cmd, (long)(n - first), 0);
+        pr.every = 50;
+    }
     for (i = first; !rc && i < n; i++) {
         size_t gn;
         if ((rc = loader_next(lo, &it, err))) break;
@@ -144,9 +148,9 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
         }
         loader_item_free(&it);
         if (!rc && o->cmd)
-            opt_progress_show(&pr, o->cmd, (long)(i + 1 - first), (long)(n - first), 0, "images");
+            progress_update(&pr, (long)(i + 1 - first), "images");
     }
-    if (o->cmd) opt_progress_end(&pr);
+    if (o->cmd) progress_break(&pr);
     loader_item_free(&it);
     loader_close(lo);
     free(pred);
@@ -409,11 +413,14 @@ static int score_predictions(const Dataset *ds, const pred_files *pf, const size
                              size_t n, pred_format fmt, const char *cmd, confusion *c,
                              lsd_err *err)
 {
-    opt_progress pr;
+    lsd_progress pr;
     uint8_t *gt = NULL, *pred = NULL, *p;
     size_t i;
     int GH, GW, rc = LSD_OK;
-    if (cmd) opt_progress_start(&pr, 50);
+    if (cmd) {
+        progress_start(&pr, cmd, (long)n, 0);
+        pr.every = 50;
+    }
     for (i = 0; !rc && i < n; i++) {
         rc = dataset_load_label(ds, i, &gt, &GH, &GW, err);
         p = rc ? NULL : realloc(pred, (size_t)GH * GW);
@@ -424,9 +431,9 @@ static int score_predictions(const Dataset *ds, const pred_files *pf, const size
         if (!rc) rc = confusion_add(c, gt, pred, (size_t)GH * GW, err);
         free(gt);
         gt = NULL;
-        if (!rc && cmd) opt_progress_show(&pr, cmd, (long)i + 1, (long)n, 0, "images");
+        if (!rc && cmd) progress_update(&pr, (long)i + 1, "images");
     }
-    if (cmd) opt_progress_end(&pr);
+    if (cmd) progress_break(&pr);
     free(pred);
     return rc;
 }

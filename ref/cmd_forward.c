@@ -10,14 +10,10 @@
 #include "../gan/lsd.h"
 #include "../tensor/safetensors.h"
 #include "dview.h"
+#include "case.h"
 #include "options.h"
 
 int cmd_forward(int argc, char **argv);
-int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
-                  LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
-                  lsd_err *err);
-int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
-                  real **imgs, uint8_t *ys);
 
 /* Adds an (N, C, h, w) buffer to the writer. */
 static int add4(st_writer *wr, const char *name, const real *p, int n, int c, int h, int w,

@@ -93,6 +93,13 @@ static int predict_one(const LsdModel *m, opt_device *dev, const char *image, co
     return rc;
 }
 
+/* 1 if a is an option followed by its value (skipped when looking for the IMAGEs). */
+static int takes_value(const char *a)
+{
+    return !strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
+           !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a);
+}
+
 int cmd_predict(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL, *v;
@@ -135,8 +142,7 @@ int cmd_predict(int argc, char **argv)
     }
     for (i = 1; i < argc; i++) { /* every image exists before any work */
         const char *a = argv[i];
-        if (!strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
-            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a)) {
+        if (takes_value(a)) {
             i++;
             continue;
         }
@@ -156,8 +162,7 @@ int cmd_predict(int argc, char **argv)
     if (rc) fprintf(stderr, "lsdseg predict: %s\n", err.msg);
     for (i = 1; i < argc && !rc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--ckpt") || !strcmp(a, "--out") || !strcmp(a, "--size") ||
-            !strcmp(a, "--alpha") || !strcmp(a, "--threads") || opt_is_device_option(a)) {
+        if (takes_value(a)) {
             i++;
             continue;
         }

@@ -15,14 +15,10 @@
 
 #include "../gan/lsd.h"
 #include "../tensor/safetensors.h"
+#include "case.h"
 #include "options.h"
 
 int cmd_step(int argc, char **argv);
-int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
-                  LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
-                  lsd_err *err);
-int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
-                  real **imgs, uint8_t *ys);
 
 /* Reads one (N,3,H,W) image tensor of the case into a new array. */
 static int read_image(st_file *sf, const char *name, const int64_t *shape, real **out,

@@ -33,6 +33,7 @@
 #include "../gan/checkpoint.h"
 #include "dist.h"
 #include "options.h"
+#include "progress.h"
 
 int cmd_train(int argc, char **argv);
 
@@ -615,7 +616,7 @@ int cmd_train(int argc, char **argv)
     uint8_t *by = NULL;                /* (nb, H, W) */
     FILE *logf = NULL, *valf = NULL;
     lsd_err err;
-    opt_progress pr;
+    lsd_progress pr;
     struct sigaction sa, old_int, old_term;
     char path[CKPT_PATH_MAX + 64], text[256];
     Dist *dist = dist_world();
@@ -813,13 +814,14 @@ int cmd_train(int argc, char **argv)
     g_stop = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    opt_progress_start(&pr, a.print_every);
-    t_run = opt_now();
+    progress_start(&pr, "iter", a.iters, a.quiet || rank != 0);
+    pr.start = start, pr.every = a.print_every;
+    t_run = lsd_now();
 
     while (!rc && m.step < a.iters && !stop) {
         LsdBatch b;
         LsdLosses l;
-        double t0 = opt_now(), dt;
+        double t0 = lsd_now(), dt;
         /* epochs in samples: B per iteration */
         long decays = a.decay_epochs > 0 ? m.step * B / (a.decay_epochs * epoch_len) : 0;
         lr_w = base_w * pow(0.1, (double)decays), lr_b = base_b * pow(0.1, (double)decays);
@@ -857,7 +859,7 @@ int cmd_train(int argc, char **argv)
         }
         if (rc) break;
         if (kill_rank == rank && kill_iter == m.step) raise(SIGKILL); /* tests/test_mpi.c */
-        dt = opt_now() - t0;
+        dt = lsd_now() - t0;
         if (a.source_only)
             snprintf(text, sizeof text, "loss %.4g lr %.3g", l.loss_F, lr_w);
         else
@@ -876,9 +878,9 @@ int cmd_train(int argc, char **argv)
                           "the last checkpoint is kept", m.step, text);
             break;
         }
-        if (!a.quiet && rank == 0) opt_progress_show(&pr, "iter", m.step, a.iters, start, text);
+        progress_update(&pr, m.step, text);
         if (m.step % a.save_every == 0 || m.step == a.iters) {
-            opt_progress_end(&pr);
+            progress_break(&pr);
             if ((rc = opt_device_sync(&a.dev, &m, &err))) break;
             if ((rc = slot_positions(spos, tpos, ss, ts, nb, B, &err))) break;
             if (rank == 0 &&
@@ -892,9 +894,9 @@ int cmd_train(int argc, char **argv)
             eval_opts eo;
             const int *ids = NULL;
             int nsub = subset && subset != CS_NUM_CLASSES ? labels_subset(subset, &ids) : 0;
-            double v0 = opt_now();
+            double v0 = lsd_now();
             char sdir[4200], prefix[64];
-            opt_progress_end(&pr);
+            progress_break(&pr);
             memset(&eo, 0, sizeof eo);
             eo.H = a.H, eo.W = a.W, eo.max_images = (size_t)a.val_max;
             snprintf(sdir, sizeof sdir, "%s/samples", a.out);
@@ -911,7 +913,7 @@ int cmd_train(int argc, char **argv)
                 if (valf) {
                     fprintf(valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", m.step, sc.miou,
                             nsub ? nsub : n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
-                            opt_now() - v0);
+                            lsd_now() - v0);
                     fflush(valf);
                 }
                 if (rank == 0)
@@ -933,7 +935,7 @@ int cmd_train(int argc, char **argv)
         }
         stop = dist_max_int(g_stop != 0); /* every rank stops after the same iteration */
     }
-    opt_progress_end(&pr);
+    progress_break(&pr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (rc) goto failed;
@@ -949,7 +951,7 @@ int cmd_train(int argc, char **argv)
                 "%.3f s joining gradients and losses per iteration (of %.3f s)\n", K, nb,
                 dist->bytes_sent / 1e6 / (double)(m.step - start),
                 dist->seconds / (double)(m.step - start),
-                (opt_now() - t_run) / (double)(m.step - start));
+                (lsd_now() - t_run) / (double)(m.step - start));
     if (stop && m.step < a.iters) {
         if (rank == 0)
             fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; "

@@ -1,6 +1,6 @@
 /*
- * options.c - option values, datasets, folders, clocks and the progress line
- * shared by lsdseg train, eval and predict (see options.h).
+ * options.c - option values, datasets and folders shared by the lsdseg commands
+ * (see options.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -9,8 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -88,22 +86,6 @@ int opt_kind(const char *cmd, const char *opt, const char *v, dataset_kind *kind
         return 2;
     }
     return 0;
-}
-
-int opt_backend(const char *cmd, const char *v)
-{
-    if (!strcmp(v, "cpu")) return 0;
-    if (!strcmp(v, "opencl")) {
-#ifdef LSD_OPENCL
-        fprintf(stderr, "lsdseg %s: --backend opencl: this command runs on the cpu backend only "
-                "for now\n", cmd);
-#else
-        fprintf(stderr, "lsdseg %s: --backend opencl: not built with OPENCL=1\n", cmd);
-#endif
-        return 2;
-    }
-    fprintf(stderr, "lsdseg %s: --backend needs cpu or opencl, not '%s'\n", cmd, v);
-    return 2;
 }
 
 int opt_is_device_option(const char *opt)
@@ -364,55 +346,6 @@ void opt_stem(char *out, size_t cap, const char *path)
     n = strlen(out);
     if (n > 4 && !strcmp(out + n - 4, ".png")) out[n -= 4] = '\0';
     if (n > 12 && !strcmp(out + n - 12, "_leftImg8bit")) out[n - 12] = '\0';
-}
-
-double opt_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-void opt_duration(char *out, size_t cap, double s)
-{
-    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
-}
-
-void opt_progress_start(opt_progress *p, long every)
-{
-    p->tty = isatty(2);
-    p->every = every > 0 ? every : 1;
-    p->t0 = opt_now();
-    p->open = 0;
-}
-
-void opt_progress_show(opt_progress *p, const char *label, long done, long total, long start,
-                       const char *text)
-{
-    double el = opt_now() - p->t0;
-    long did = done - start;
-    char e[32], eta[32];
-    if (!p->tty && did != 1 && done != total && did % p->every != 0) return;
-    opt_duration(e, sizeof e, el);
-    if (did > 0)
-        opt_duration(eta, sizeof eta, el / did * (double)(total - done));
-    else
-        snprintf(eta, sizeof eta, "?");
-    fprintf(stderr, "%s%s %ld/%ld (%.0f%%) %s  [%s, ETA %s]%s", p->tty ? "\r" : "", label, done,
-            total, total > 0 ? 100.0 * done / total : 100.0, text ? text : "", e, eta,
-            p->tty ? "\033[K" : "\n");
-    p->open = p->tty;
-    fflush(stderr);
-}
-
-void opt_progress_end(opt_progress *p)
-{
-    if (p->open) fputc('\n', stderr);
-    p->open = 0;
 }
 
 int opt_load_model(const char *cmd, LsdModel *m, const char *path)

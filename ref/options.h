@@ -1,9 +1,9 @@
 /*
- * options.h - helpers shared by the lsdseg commands train, eval and predict:
- * option values checked with one-line messages, dataset opening from
- * "--X-type KIND --X DIR" pairs, folders, clocks, a progress line, and the
- * authors' evaluation protocol (implemented in cmd_eval.c, used by train's
- * validation).
+ * options.h - helpers shared by the lsdseg commands (train, eval, predict, demo,
+ * ...): option values checked with one-line messages, dataset opening from
+ * "--X-type KIND --X DIR" pairs, folders, and the authors' evaluation protocol
+ * (implemented in cmd_eval.c, used by train's validation). The clock and the
+ * progress line are progress.h's.
  *
  * Message and exit-code rule of every command: a usage problem (unknown
  * option, missing or invalid value) prints "lsdseg CMD: <what is wrong>" on
@@ -40,8 +40,6 @@ int opt_double(const char *cmd, const char *opt, const char *v, double lo, doubl
 int opt_size(const char *cmd, const char *opt, const char *v, int *h, int *w);
 /* A dataset kind name (cityscapes, gta5, synthia, list). */
 int opt_kind(const char *cmd, const char *opt, const char *v, dataset_kind *kind);
-/* --backend: "cpu" is accepted; "opencl" is refused with the reason. */
-int opt_backend(const char *cmd, const char *v);
 /* ---- --backend cpu|opencl, --cl-platform P, --cl-device D (train, eval, predict, step,
  * forward). With opencl the model lives on the device between opt_device_start and
  * opt_device_stop; opt_device_sync reads it back (before a checkpoint). Without OPENCL=1,
@@ -122,26 +120,6 @@ int opt_is_file(const char *path);
 int opt_mkdirs(const char *path, lsd_err *err);
 /* The file name of path without its folder, its ".png" and a "_leftImg8bit" suffix. */
 void opt_stem(char *out, size_t cap, const char *path);
-/* Seconds on a monotonic clock. */
-double opt_now(void);
-/* "1:02:03" or "2:03" for a number of seconds. */
-void opt_duration(char *out, size_t cap, double seconds);
-
-/* A progress line on stderr: rewritten in place on a terminal, a new line every `every`
- * calls (and at the end) otherwise. */
-typedef struct {
-    int tty;
-    long every;
-    double t0;
-    int open; /* a \r line waits for its newline */
-} opt_progress;
-void opt_progress_start(opt_progress *p, long every);
-/* "label done/total (pct) text, elapsed, ETA". done counts from start; rate from t0. */
-void opt_progress_show(opt_progress *p, const char *label, long done, long total, long start,
-                       const char *text);
-/* Ends a pending \r line. */
-void opt_progress_end(opt_progress *p);
-
 /* ---- the authors' evaluation protocol (cmd_eval.c) */
 typedef struct {
     int H, W;                /* inference size (320 x 640) */

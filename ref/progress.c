@@ -60,12 +60,13 @@ static void draw(lsd_progress *p, const char *line, int final)
 void progress_update(lsd_progress *p, long done, const char *text)
 {
     double t = lsd_now(), el = t - p->t0, rate, eta;
+    long did = done - p->start;
     char line[512], a[16], b[16];
     if (p->quiet) return;
-    if (p->tty ? (t - p->last < 0.25 && done < p->total) : (done % p->every && done != 1))
+    if (p->tty ? (t - p->last < 0.25 && done < p->total) : (did % p->every && did != 1 && done != p->total))
         return;
     p->last = t;
-    rate = el > 0 ? (double)done / el : 0;
+    rate = el > 0 ? (double)did / el : 0;
     eta = rate > 0 ? (double)(p->total - done) / rate : 0;
     if (p->extra_s > 0)
         snprintf(line, sizeof line, "%s  it %ld/%ld %3d%%  %s  %.2f it/s  ETA %s (all %s)",
@@ -76,6 +77,15 @@ void progress_update(lsd_progress *p, long done, const char *text)
                  done, p->total, (int)(100.0 * done / p->total), text ? text : "", rate,
                  lsd_fmt_duration(a, eta));
     draw(p, line, 0);
+}
+
+void progress_break(lsd_progress *p)
+{
+    if (p->tty && p->width > 0) {
+        fputc('\n', p->f);
+        fflush(p->f);
+    }
+    p->width = 0;
 }
 
 double progress_end(lsd_progress *p, const char *text)
