@@ -243,6 +243,25 @@ def labels_for_d(ys, oh, ow):
     return ys[:, ri][:, :, ci]
 
 
+def loss_D(s_rs, c_rs, s_fs, s_rt, s_ft, yd, N):
+    """D's loss from its outputs on the four images (real source with classes, fake source, real
+    target, fake target), divided by N."""
+    return (ce_const(s_rs, 0) + ce_const(s_fs, 1) + ce(c_rs, yd) + ce_const(s_rt, 2) +
+            ce_const(s_ft, 3)) / N
+
+
+def loss_G(c_fs, s_fs, s_ft, gs, gt, xs01, xt01, yd, l1w, N):
+    """G's loss: its fakes classified as real (with the source's classes), plus L1 / N."""
+    return (ce(c_fs, yd) + 0.1 * (ce_const(s_fs, 0) + ce_const(s_ft, 2)) +
+            l1w * (Fn.l1_loss(gs, xs01) + Fn.l1_loss(gt, xt01))) / N
+
+
+def loss_F(score, ys, s_fs, s_ft, c_fs, yd, advw, cw, N):
+    """F's loss: segmentation, plus the domains swapped for D and D's classes, / N."""
+    return (ce(score, ys) + advw * (ce_const(s_fs, 2) + ce_const(s_ft, 0)) +
+            cw * ce(c_fs, yd)) / N
+
+
 def labels_for_d_authors(ys, oh, ow):
     """The authors' transform_label_forD: PIL's resize given (oh, ow) as (width, height) makes
     an ow x oh map, which their code copies element by element into the (oh, ow) slot."""
@@ -343,24 +362,21 @@ def iteration_authors(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=
     s_ft, _ = D(gt, masks, "tgt_fake")
     # 1. D
     D.zero_grad(set_to_none=False)
-    loss_d = (ce_const(s_rs, 0) + ce_const(s_fs, 1) + ce(c_rs, yd) + ce_const(s_rt, 2) +
-              ce_const(s_ft, 3)) / N
+    loss_d = loss_D(s_rs, c_rs, s_fs, s_rt, s_ft, yd, N)
     loss_d.backward(retain_graph=True)
     if grads is not None:
         grads.update({"D." + k: v.grad.clone() for k, v in D.named_parameters()})
     optD.step()
     # 2. G, through D's updated weights
     G.zero_grad(set_to_none=False)
-    loss_g = (ce(c_fs, yd) + 0.1 * (ce_const(s_fs, 0) + ce_const(s_ft, 2)) +
-              l1w * (Fn.l1_loss(gs, xs01) + Fn.l1_loss(gt, xt01))) / N
+    loss_g = loss_G(c_fs, s_fs, s_ft, gs, gt, xs01, xt01, yd, l1w, N)
     loss_g.backward(retain_graph=True)
     if grads is not None:
         grads.update({"G." + k: v.grad.clone() for k, v in G.named_parameters()})
     optG.step()
     # 3. F and C, through G's and D's updated weights
     F.zero_grad(set_to_none=False)
-    loss_f = (ce(score, ys) + advw * (ce_const(s_fs, 2) + ce_const(s_ft, 0)) +
-              cw * ce(c_fs, yd)) / N
+    loss_f = loss_F(score, ys, s_fs, s_ft, c_fs, yd, advw, cw, N)
     loss_f.backward()
     if grads is not None:
         grads.update({"F." + k: v.grad.clone() for k, v in F.named_parameters()
@@ -394,8 +410,7 @@ def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None, re
     s_fs, _ = D(gs, masks, "src_fake")
     s_rt, _ = D(xt01, masks, "tgt_real")
     s_ft, _ = D(gt, masks, "tgt_fake")
-    loss_d = (ce_const(s_rs, 0) + ce_const(s_fs, 1) + ce(c_rs, yd) + ce_const(s_rt, 2) +
-              ce_const(s_ft, 3)) / N
+    loss_d = loss_D(s_rs, c_rs, s_fs, s_rt, s_ft, yd, N)
     loss_d.backward()
     if grads is not None:
         grads.update({"D." + k: v.grad.clone() for k, v in D.named_parameters()})
@@ -407,8 +422,7 @@ def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None, re
     gt = G(*ft, masks=masks, kind="tgt")
     s_fs, c_fs = D(gs, masks, "src_fake")
     s_ft, _ = D(gt, masks, "tgt_fake")
-    loss_g = (ce(c_fs, yd) + 0.1 * (ce_const(s_fs, 0) + ce_const(s_ft, 2)) +
-              l1w * (Fn.l1_loss(gs, xs01) + Fn.l1_loss(gt, xt01))) / N
+    loss_g = loss_G(c_fs, s_fs, s_ft, gs, gt, xs01, xt01, yd, l1w, N)
     loss_g.backward()
     if grads is not None:
         grads.update({"G." + k: v.grad.clone() for k, v in G.named_parameters()})
@@ -423,8 +437,7 @@ def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None, re
     gt = G(*ft, masks=masks, kind="tgt")
     s_fs, c_fs = D(gs, masks, "src_fake")
     s_ft, _ = D(gt, masks, "tgt_fake")
-    loss_f = (ce(score, ys) + advw * (ce_const(s_fs, 2) + ce_const(s_ft, 0)) +
-              cw * ce(c_fs, yd)) / N
+    loss_f = loss_F(score, ys, s_fs, s_ft, c_fs, yd, advw, cw, N)
     loss_f.backward()
     if grads is not None:
         grads.update({"F." + k: v.grad.clone() for k, v in F.named_parameters()

@@ -19,6 +19,7 @@
 #include "../gan/checkpoint.h"
 #include "../gan/lsd.h"
 #include "harness.h"
+#include "mini_data.h"
 
 static const char *exe;
 static char root[256];
@@ -27,12 +28,6 @@ static char root[256];
 static const int IDS19[19] = {7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
                               31, 32, 33};
 
-static int mkdirs(const char *p)
-{
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
-    return system(cmd);
-}
 
 /* Runs "exe ARGS" (exe unquoted: under qemu it starts with the runner); returns the exit
  * status and the output (stdout and stderr) in text. */
@@ -46,67 +41,10 @@ static int run(char *text, size_t cap, const char *fmt, ...)
     return test_run(text, cap, "%s %s", exe, args);
 }
 
-/* Deterministic bytes for the fixture. */
-static uint32_t hash32(uint32_t x)
-{
-    x ^= x >> 16, x *= 0x7feb352dU, x ^= x >> 15, x *= 0x846ca68bU, x ^= x >> 16;
-    return x;
-}
-
-/* A street-like image and its label ids: sky on top (23), building (11) or car (26) in the
- * middle, road (7) at the bottom, some void (0) pixels; colours follow the class. */
-static void scene(uint8_t *rgb, uint8_t *ids, int H, int W, uint32_t seed)
-{
-    int y, x;
-    for (y = 0; y < H; y++)
-        for (x = 0; x < W; x++) {
-            uint32_t r = hash32(seed * 7919u + (uint32_t)(y * W + x));
-            int id = y < H / 3 ? 23 : y < 2 * H / 3 ? ((x + (int)(seed % 13)) % 24 < 12 ? 11 : 26) : 7;
-            uint8_t *p = rgb + 3 * ((size_t)y * W + x);
-            if (r % 17 == 0) id = 0;
-            p[0] = (uint8_t)((id * 37 + (r & 31)) & 255);
-            p[1] = (uint8_t)((id * 91 + ((r >> 5) & 31)) & 255);
-            p[2] = (uint8_t)((id * 53 + ((r >> 10) & 31)) & 255);
-            ids[(size_t)y * W + x] = (uint8_t)id;
-        }
-}
-
-/* Writes the miniature datasets: GTA5 (3 frames 40x1280, already at the authors' width
- * 1280, so no resize; palette labels) and Cityscapes train
- * (3) and val (2) at 48x96. */
+/* The miniature datasets of mini_data.h: GTA5 (3 frames) and Cityscapes (5: 3 train, 2 val). */
 static int make_data(void)
 {
-    uint8_t rgb[3 * 48 * 1280], ids[48 * 1280], pal[3 * 256];
-    char p[900];
-    lsd_err err;
-    int k, rc = 0;
-    for (k = 0; k < 256; k++) pal[3 * k] = (uint8_t)k, pal[3 * k + 1] = (uint8_t)(255 - k), pal[3 * k + 2] = 9;
-    snprintf(p, sizeof p, "%s/gta/images", root);
-    rc |= mkdirs(p);
-    snprintf(p, sizeof p, "%s/gta/labels", root);
-    rc |= mkdirs(p);
-    for (k = 1; k <= 3 && !rc; k++) {
-        scene(rgb, ids, 40, 1280, (uint32_t)k);
-        snprintf(p, sizeof p, "%s/gta/images/%05d.png", root, k);
-        rc |= png_save(p, rgb, 1280, 40, 3, NULL, 0, &err);
-        snprintf(p, sizeof p, "%s/gta/labels/%05d.png", root, k);
-        rc |= png_save(p, ids, 1280, 40, 1, pal, 256, &err);
-    }
-    for (k = 0; k < 5 && !rc; k++) {
-        const char *split = k < 3 ? "train" : "val";
-        snprintf(p, sizeof p, "%s/cs/leftImg8bit/%s/ulm", root, split);
-        rc |= mkdirs(p);
-        snprintf(p, sizeof p, "%s/cs/gtFine/%s/ulm", root, split);
-        rc |= mkdirs(p);
-        scene(rgb, ids, 48, 96, (uint32_t)(100 + k));
-        snprintf(p, sizeof p, "%s/cs/leftImg8bit/%s/ulm/ulm_000000_%06d_leftImg8bit.png", root,
-                 split, k);
-        rc |= png_save(p, rgb, 96, 48, 3, NULL, 0, &err);
-        snprintf(p, sizeof p, "%s/cs/gtFine/%s/ulm/ulm_000000_%06d_gtFine_labelIds.png", root,
-                 split, k);
-        rc |= png_save(p, ids, 96, 48, 1, NULL, 0, &err);
-    }
-    return rc;
+    return write_mini_datasets(root, 3, 5);
 }
 
 /* Number of lines of a file (-1 if missing). */

@@ -23,17 +23,11 @@
 #include "../gan/checkpoint.h"
 #include "../gan/lsd.h"
 #include "harness.h"
+#include "mini_data.h"
 
 static const char *exe;
 static char root[256], mpirun[512];
 
-/* mkdir -p. */
-static int mkdirs(const char *p)
-{
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
-    return system(cmd);
-}
 
 /* 1 if path exists. */
 static int exists(const char *path)
@@ -42,65 +36,10 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Deterministic bytes for the fixture. */
-static uint32_t hash32(uint32_t x)
-{
-    x ^= x >> 16, x *= 0x7feb352dU, x ^= x >> 15, x *= 0x846ca68bU, x ^= x >> 16;
-    return x;
-}
-
-/* A street-like image and its label ids (test_cli.c's scene). */
-static void scene(uint8_t *rgb, uint8_t *ids, int H, int W, uint32_t seed)
-{
-    int y, x;
-    for (y = 0; y < H; y++)
-        for (x = 0; x < W; x++) {
-            uint32_t r = hash32(seed * 7919u + (uint32_t)(y * W + x));
-            int id = y < H / 3 ? 23 : y < 2 * H / 3 ? ((x + (int)(seed % 13)) % 24 < 12 ? 11 : 26) : 7;
-            uint8_t *p = rgb + 3 * ((size_t)y * W + x);
-            if (r % 17 == 0) id = 0;
-            p[0] = (uint8_t)((id * 37 + (r & 31)) & 255);
-            p[1] = (uint8_t)((id * 91 + ((r >> 5) & 31)) & 255);
-            p[2] = (uint8_t)((id * 53 + ((r >> 10) & 31)) & 255);
-            ids[(size_t)y * W + x] = (uint8_t)id;
-        }
-}
-
-/* GTA5 (4 frames 40x1280) and Cityscapes train (3) and val (3) at 48x96. */
+/* The miniature datasets of mini_data.h: GTA5 (4 frames) and Cityscapes (6: 3 train, 3 val). */
 static int make_data(void)
 {
-    static uint8_t rgb[3 * 48 * 1280], ids[48 * 1280];
-    uint8_t pal[3 * 256];
-    char p[900];
-    lsd_err err;
-    int k, rc = 0;
-    for (k = 0; k < 256; k++) pal[3 * k] = (uint8_t)k, pal[3 * k + 1] = (uint8_t)(255 - k), pal[3 * k + 2] = 9;
-    snprintf(p, sizeof p, "%s/gta/images", root);
-    rc |= mkdirs(p);
-    snprintf(p, sizeof p, "%s/gta/labels", root);
-    rc |= mkdirs(p);
-    for (k = 1; k <= 4 && !rc; k++) {
-        scene(rgb, ids, 40, 1280, (uint32_t)k);
-        snprintf(p, sizeof p, "%s/gta/images/%05d.png", root, k);
-        rc |= png_save(p, rgb, 1280, 40, 3, NULL, 0, &err);
-        snprintf(p, sizeof p, "%s/gta/labels/%05d.png", root, k);
-        rc |= png_save(p, ids, 1280, 40, 1, pal, 256, &err);
-    }
-    for (k = 0; k < 6 && !rc; k++) {
-        const char *split = k < 3 ? "train" : "val";
-        snprintf(p, sizeof p, "%s/cs/leftImg8bit/%s/ulm", root, split);
-        rc |= mkdirs(p);
-        snprintf(p, sizeof p, "%s/cs/gtFine/%s/ulm", root, split);
-        rc |= mkdirs(p);
-        scene(rgb, ids, 48, 96, (uint32_t)(100 + k));
-        snprintf(p, sizeof p, "%s/cs/leftImg8bit/%s/ulm/ulm_000000_%06d_leftImg8bit.png", root,
-                 split, k);
-        rc |= png_save(p, rgb, 96, 48, 3, NULL, 0, &err);
-        snprintf(p, sizeof p, "%s/cs/gtFine/%s/ulm/ulm_000000_%06d_gtFine_labelIds.png", root,
-                 split, k);
-        rc |= png_save(p, ids, 96, 48, 1, NULL, 0, &err);
-    }
-    return rc;
+    return write_mini_datasets(root, 4, 6);
 }
 
 /* Runs `lsdseg train` on np processes (np 0: without mpirun) into root/out; env is a prefix

@@ -23,6 +23,18 @@ static void check_grads(st_file *sf, const ParamArena *a)
     }
 }
 
+/* The three losses of iteration it against the golden's <tag>loss_D, _G, _F (iters long). */
+static void check_losses(st_file *sf, const char *tag, const LsdLosses *l, int it, int iters)
+{
+    char name[64];
+    sprintf(name, "%sloss_D", tag);
+    fixture_check_loss(sf, name, l->loss_D, it, iters);
+    sprintf(name, "%sloss_G", tag);
+    fixture_check_loss(sf, name, l->loss_G, it, iters);
+    sprintf(name, "%sloss_F", tag);
+    fixture_check_loss(sf, name, l->loss_F, it, iters);
+}
+
 /* Runs `iters` iterations of recipe r on a golden case and checks losses, gradients (if the
  * file has them) and updates; the golden's names start with tag. */
 static void golden_case(const char *file, int N, int H, int W, int iters, LsdRecipe r,
@@ -37,7 +49,6 @@ static void golden_case(const char *file, int N, int H, int W, int iters, LsdRec
     st_file sf;
     lsd_err err;
     real *f0, *g0, *d0;
-    char name[64];
     int it;
     if (!fixture_open(&sf, file)) return;
     o.recipe = r;
@@ -50,12 +61,7 @@ static void golden_case(const char *file, int N, int H, int W, int iters, LsdRec
     d0 = fixture_snapshot(&m.D.pa);
     for (it = 0; it < iters; it++) {
         CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_OK, "step %d: %s", it, err.msg);
-        sprintf(name, "%sloss_D", tag);
-        fixture_check_loss(&sf, name, l.loss_D, it, iters);
-        sprintf(name, "%sloss_G", tag);
-        fixture_check_loss(&sf, name, l.loss_G, it, iters);
-        sprintf(name, "%sloss_F", tag);
-        fixture_check_loss(&sf, name, l.loss_F, it, iters);
+        check_losses(&sf, tag, &l, it, iters);
     }
     CHECK(m.step == iters, "step count %ld", m.step);
     if (iters == 1 && st_find(&sf, "grad.F.score_fr.weight")) {
@@ -169,12 +175,7 @@ static void full_recipes(void)
         lr[0] = o.lr_f_weight, lr[1] = lr[2] = o.lr_gd;
         for (a = 0; a < 3; a++) init[a] = fixture_snapshot(arena[a]);
         CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_OK, "full step: %s", err.msg);
-        sprintf(name, "%sloss_D", TAG[k]);
-        fixture_check_loss(&sf, name, l.loss_D, 0, 1);
-        sprintf(name, "%sloss_G", TAG[k]);
-        fixture_check_loss(&sf, name, l.loss_G, 0, 1);
-        sprintf(name, "%sloss_F", TAG[k]);
-        fixture_check_loss(&sf, name, l.loss_F, 0, 1);
+        check_losses(&sf, TAG[k], &l, 0, 1);
         for (a = 0; a < 3; a++) {
             const ParamArena *pa = arena[a];
             for (j = 0; j < pa->n && init[a]; j++) {
