@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../data/png.h"
 
@@ -43,6 +44,22 @@ static void scene(uint8_t *rgb, uint8_t *ids, int H, int W, uint32_t seed)
             p[2] = (uint8_t)((id * 53 + ((r >> 10) & 31)) & 255);
             ids[(size_t)y * W + x] = (uint8_t)id;
         }
+}
+
+/* The rows of a CSV file without their last column (log.csv's and val.csv's seconds). */
+static void csv_without_last(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t o = 0;
+    out[0] = '\0';
+    if (!f) return;
+    while (fgets(line, sizeof line, f) && o + strlen(line) < cap) {
+        char *c = strrchr(line, ',');
+        if (c) *c = '\0';
+        o += (size_t)snprintf(out + o, cap - o, "%s\n", line);
+    }
+    fclose(f);
 }
 
 /* Writes under root: GTA5 (n_gta frames 40x1280, already at the authors' width 1280, so no

@@ -97,22 +97,6 @@ static int same_params(const char *a, const char *b)
     return ok;
 }
 
-/* Copies the log rows without the seconds column. */
-static void log_losses(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t o = 0;
-    out[0] = '\0';
-    if (!f) return;
-    while (fgets(line, sizeof line, f) && o + strlen(line) < cap) {
-        char *c = strrchr(line, ',');
-        if (c) *c = '\0';
-        o += (size_t)snprintf(out + o, cap - o, "%s\n", line);
-    }
-    fclose(f);
-}
-
 static void test_usage(void)
 {
     static const char *const cmds[] = {"train", "eval", "predict"};
@@ -187,8 +171,8 @@ static void test_train_resume(void)
     CHECK(same_params(p, q), "4 + 2 iterations with --resume auto equal 6 in one run");
     snprintf(p, sizeof p, "%s/A/log.csv", root);
     snprintf(q, sizeof q, "%s/B/log.csv", root);
-    log_losses(p, la, sizeof la);
-    log_losses(q, lb, sizeof lb);
+    csv_without_last(p, la, sizeof la);
+    csv_without_last(q, lb, sizeof lb);
     CHECK(la[0] && !strcmp(la, lb), "log.csv losses equal:\n%s---\n%s", la, lb);
 }
 

@@ -22,6 +22,7 @@
 #include "../gan/lsd.h"
 #include "../tensor/rng.h"
 #include "../tensor/tensor.h"
+#include "../gan/checkpoint.h" /* ckpt_fnv1a64 */
 #include "harness.h"
 
 #ifdef LSD_NO_THREADS
@@ -64,24 +65,12 @@ typedef struct {
     lsd_err err;
 } Part;
 
-/* FNV-1a 64 over n bytes. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Parameters and both Adam moments of an arena. */
 static uint64_t hash_arena(uint64_t h, const ParamArena *a)
 {
-    h = fnv(h, a->param, a->total * sizeof(real));
-    h = fnv(h, a->m, a->total * sizeof(real));
-    return fnv(h, a->v, a->total * sizeof(real));
+    h = ckpt_fnv1a64(h, a->param, a->total * sizeof(real));
+    h = ckpt_fnv1a64(h, a->m, a->total * sizeof(real));
+    return ckpt_fnv1a64(h, a->v, a->total * sizeof(real));
 }
 
 /* Waits for the part's turn, runs fn, passes the turn on, waits for all, then runs after. */
@@ -212,10 +201,10 @@ static void *run_part(void *arg)
     for (it = 0; !p->rc && it < p->iters; it++) {
         if (p->so) {
             p->rc = lsd_step_source_only(&p->m, &p->w, &p->b, &o, &loss, &p->err);
-            h = fnv(h, &loss, sizeof loss);
+            h = ckpt_fnv1a64(h, &loss, sizeof loss);
         } else {
             p->rc = lsd_step(&p->m, &p->w, &p->b, &o, &L, &p->err);
-            h = fnv(h, &L, sizeof L);
+            h = ckpt_fnv1a64(h, &L, sizeof L);
         }
     }
     h = hash_arena(h, &p->m.F.pa);

@@ -83,22 +83,6 @@ static int same_model(const char *a, const char *b)
     return ok;
 }
 
-/* A CSV file's rows without the last (seconds) column. */
-static void csv_values(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t o = 0;
-    out[0] = '\0';
-    if (!f) return;
-    while (fgets(line, sizeof line, f) && o + strlen(line) < cap) {
-        char *c = strrchr(line, ',');
-        if (c) *c = '\0';
-        o += (size_t)snprintf(out + o, cap - o, "%s\n", line);
-    }
-    fclose(f);
-}
-
 /* run out's checkpoint of iteration 3, log.csv and (with val) val.csv equal those of the
  * one-process run (a run cut short validates at its end as well). */
 static void same_run(const char *out, const char *what, int val)
@@ -110,15 +94,15 @@ static void same_run(const char *out, const char *what, int val)
           "process's bit for bit", what);
     snprintf(p, sizeof p, "%s/one/log.csv", root);
     snprintf(q, sizeof q, "%s/%s/log.csv", root, out);
-    csv_values(p, a, sizeof a);
-    csv_values(q, b, sizeof b);
+    csv_without_last(p, a, sizeof a);
+    csv_without_last(q, b, sizeof b);
     CHECK(a[0] && !strcmp(a, b), "%s: log.csv losses equal one process's:\n%s---\n%s", what, a,
           b);
     if (!val) return;
     snprintf(p, sizeof p, "%s/one/val.csv", root);
     snprintf(q, sizeof q, "%s/%s/val.csv", root, out);
-    csv_values(p, a, sizeof a);
-    csv_values(q, b, sizeof b);
+    csv_without_last(p, a, sizeof a);
+    csv_without_last(q, b, sizeof b);
     CHECK(a[0] && !strcmp(a, b), "%s: val.csv equals one process's:\n%s---\n%s", what, a, b);
 }
 
