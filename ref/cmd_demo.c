@@ -24,59 +24,21 @@
 #endif
 
 #include "../data/metrics.h"
-#include "../data/synth.h"
-#include "../data/synthset.h"
-#include "../gan/lsd.h"
 #include "../tensor/rng.h"
-#include "dview.h"
-#include "options.h"
+#include "demo.h"
+#include "loop.h"
 #include "progress.h"
 #include "report.h"
 
 int cmd_demo(int argc, char **argv);
 
-enum { M_SOURCE = 0, M_LSD = 1, M_ORACLE = 2, M_COUNT = 3 };
-static const char *const method_name[M_COUNT] = {"source-only", "lsd", "oracle"};
-static const char *const method_title[M_COUNT] = {"source only", "LSD (adapted)",
-                                                  "oracle (target labels)"};
-static const char *const method_color[M_COUNT] = {"#d62728", "#1f77b4", "#2ca02c"};
 /* relative cost of an iteration at 64x128 with one thread (lsd_step ~ 6x
  * lsd_step_source_only); with two or more threads LSD's lanes run side by side (~3x the
  * source-only run, which then shares the machine with the oracle's) */
 static const double method_cost[M_COUNT] = {1, 6, 1};
 #define LSD_COST_LANES 3.0
 
-typedef struct {
-    uint64_t seed;
-    const char *out;
-    int H, W;
-    LsdConfig cfg;
-    long iters;
-    int eval_every;
-    int n_src, n_tgt, n_val, n_show;
-    double lr_f, lr_gd, adv_w, c_w, l1_w;
-    double decay_at; /* F's learning rates x0.1 from this fraction of the iterations on */
-    int threads, quiet;
-    int run[M_COUNT]; /* methods to train (--methods); the report needs all three */
-    opt_recipe rec;   /* --recipe and its switches: how each method trains */
-} DemoOpts;
-
-/* What one run leaves behind for the report. */
-typedef struct {
-    long iters;
-    double *loss_D, *loss_G, *loss_F; /* (iters) */
-    int n_eval;
-    double *eval_it, *eval_miou;      /* (n_eval) */
-    double iou[SYNTH_NUM_CLASSES], miou, pixel_acc;
-    uint8_t *pred;                    /* (n_show, H, W) predictions on the first val scenes */
-    double *recon;                    /* lsd only: (2 * n_show, 3, H, W) G(F(src)), G(F(tgt)) */
-    DView dview[4];                   /* lsd only: D's views, source and target, start, end */
-    double seconds;
-} RunResult;
-
-typedef struct {
-    SynthSet src, tgt, val;
-} DemoData;
+const char *const demo_method_name[M_COUNT] = {"source-only", "lsd", "oracle"};
 
 static void usage(FILE *f)
 {
@@ -206,7 +168,7 @@ static int parse(DemoOpts *o, int argc, char **argv)
             if (opt_double("demo", a, val, 0, 1e6, &o->adv_w)) return 2;
         } else if (!strcmp(a, "--methods")) {
             int k;
-            for (k = 0; k < M_COUNT; k++) o->run[k] = strstr(val, method_name[k]) != NULL;
+            for (k = 0; k < M_COUNT; k++) o->run[k] = strstr(val, demo_method_name[k]) != NULL;
             bad = !o->run[0] && !o->run[1] && !o->run[2];
         } else if (!strcmp(a, "--threads")) {
             if (opt_long("demo", a, val, 1, 1024, &v)) return 2;
@@ -287,16 +249,12 @@ static int eval_create(EvalWork *ev, const LsdConfig *c, int n_val, int H, int W
  * scenes are shared among the workers (each prediction is the same whichever computes it),
  * then counted in order. */
 static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_show,
-                    uint8_t *pred_out, seg_scores *sc)
+                    uint8_t *pred_out, seg_scores *sc, lsd_err *e)
 {
     confusion cm;
-    lsd_err e;
     size_t hw = (size_t)val->H * (size_t)val->W;
-    int k;
-    if (confusion_init(&cm, m->cfg.n_class, &e)) {
-        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
-        return -1;
-    }
+    int k, rc;
+    if ((rc = confusion_init(&cm, m->cfg.n_class, e))) return rc;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic) num_threads(ev->n) if (ev->n > 1)
 #endif
@@ -311,21 +269,21 @@ static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_
         lsd_argmax(ev->pred + (size_t)k * hw, ev->w[t].ca.score, m->cfg.n_class, val->H, val->W);
     }
     for (k = 0; k < val->n; k++) {
-        if (confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw, &e)) {
-            fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+        if ((rc = confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw,
+                                e))) {
             confusion_free(&cm);
-            return -1;
+            return rc;
         }
         if (pred_out && k < n_show) memcpy(pred_out + (size_t)k * hw, ev->pred + (size_t)k * hw, hw);
     }
     confusion_scores(&cm, NULL, 0, sc);
     confusion_free(&cm);
-    return 0;
+    return LSD_OK;
 }
 
 /* ------------------------------------------------------------------ one run */
 
-static void run_free(RunResult *r)
+static void run_free(DemoResult *r)
 {
     free(r->loss_D);
     free(r->loss_G);
@@ -359,396 +317,195 @@ static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOp
     }
 }
 
-/* Trains one method from the seed's initialisation; fills r. Returns 0 or -1. */
-static int run_method(int method, const DemoOpts *o, const DemoData *d, RunResult *r,
-                      double *est_left, const char *label_text, int quiet)
-{
+/* One method's run: its model (the seed's initialisation), buffers and log. */
+typedef struct {
+    int method;
+    const DemoOpts *o;
+    const DemoData *d;
+    DemoResult *r;
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     EvalWork ev;
-    LsdStepOptions so = lsd_step_defaults();
-    lsd_err e;
-    size_t hw = (size_t)o->H * o->W, n3 = 3 * hw;
-    real *xs = NULL, *xt = NULL, *xs01 = NULL, *xt01 = NULL;
-    uint8_t *ys = NULL;
-    int *perm_s = NULL, *perm_t = NULL, rc = -1, ne = 0;
-    long it;
-    char path[4096], text[200], label[64];
-    FILE *log = NULL;
+    LsdStepOptions so;
+    real *xs, *xt, *xs01, *xt01; /* (3, H, W) the batch's images (docs/method.md, "Inputs") */
+    uint8_t *ys;                 /* (H, W) the source labels */
+    int *perm_s, *perm_t;        /* the current epoch's order of the source, target scenes */
+    uint64_t order_s, order_t;   /* their RNG streams */
+    FILE *log;                   /* <out>/<method>/log.csv */
+    char log_path[4096];
     lsd_progress pg;
-    uint64_t st_src = rng_stream_of("demo.order.source"),
-             st_tgt = rng_stream_of("demo.order.target");
-    seg_scores sc;
+    double *est_left;            /* the other runs' cost left, for the overall ETA (or NULL) */
+    seg_scores sc;               /* the last evaluation */
+} DemoRun;
 
-    memset(r, 0, sizeof *r);
-    memset(&m, 0, sizeof m);
-    memset(&w, 0, sizeof w);
-    memset(&ev, 0, sizeof ev);
+static void run_close(DemoRun *u)
+{
+    if (u->log) fclose(u->log);
+    lsd_work_free(&u->work);
+    eval_free(&u->ev);
+    lsd_model_free(&u->m);
+    free(u->xs), free(u->xt), free(u->xs01), free(u->xt01), free(u->ys);
+    free(u->perm_s), free(u->perm_t);
+    memset(u, 0, sizeof *u);
+}
+
+/* The run's results and buffers, model, step options, log.csv, and D's view at the start.
+ * Returns LSD_OK or an error. */
+static int run_open(DemoRun *u, lsd_err *e)
+{
+    const DemoOpts *o = u->o;
+    DemoResult *r = u->r;
+    size_t hw = (size_t)o->H * o->W, n3 = 3 * hw;
+    long n_eval = o->iters / o->eval_every + 2;
+    int rc, lsd = u->method == M_LSD;
     r->iters = o->iters;
     r->loss_D = (double *)calloc((size_t)o->iters, sizeof(double));
     r->loss_G = (double *)calloc((size_t)o->iters, sizeof(double));
     r->loss_F = (double *)calloc((size_t)o->iters, sizeof(double));
-    r->eval_it = (double *)calloc((size_t)(o->iters / o->eval_every + 2), sizeof(double));
-    r->eval_miou = (double *)calloc((size_t)(o->iters / o->eval_every + 2), sizeof(double));
+    r->eval_it = (double *)calloc((size_t)n_eval, sizeof(double));
+    r->eval_miou = (double *)calloc((size_t)n_eval, sizeof(double));
     r->pred = (uint8_t *)calloc((size_t)o->n_show * hw, 1);
-    if (method == M_LSD) r->recon = (double *)calloc((size_t)2 * o->n_show * n3, sizeof(double));
-    xs = (real *)malloc(n3 * sizeof(real));
-    xt = (real *)malloc(n3 * sizeof(real));
-    xs01 = (real *)malloc(n3 * sizeof(real));
-    xt01 = (real *)malloc(n3 * sizeof(real));
-    ys = (uint8_t *)malloc(hw);
-    perm_s = (int *)malloc((size_t)d->src.n * sizeof(int));
-    perm_t = (int *)malloc((size_t)d->tgt.n * sizeof(int));
+    if (lsd) r->recon = (double *)calloc((size_t)2 * o->n_show * n3, sizeof(double));
+    u->xs = (real *)malloc(n3 * sizeof(real));
+    u->xt = (real *)malloc(n3 * sizeof(real));
+    u->xs01 = (real *)malloc(n3 * sizeof(real));
+    u->xt01 = (real *)malloc(n3 * sizeof(real));
+    u->ys = (uint8_t *)malloc(hw);
+    u->perm_s = (int *)malloc((size_t)u->d->src.n * sizeof(int));
+    u->perm_t = (int *)malloc((size_t)u->d->tgt.n * sizeof(int));
     if (!r->loss_D || !r->loss_G || !r->loss_F || !r->eval_it || !r->eval_miou || !r->pred ||
-        (method == M_LSD && !r->recon) || !xs || !xt || !xs01 || !xt01 || !ys ||
-        !perm_s || !perm_t) {
-        fprintf(stderr, "lsdseg demo: out of memory\n");
-        goto done;
-    }
-    if (lsd_model_create(&m, &o->cfg, &e) || lsd_model_init(&m, o->seed, NULL, &e) ||
-        lsd_work_create(&w, &o->cfg, 1, o->H, o->W,
-                        method == M_LSD ? LSD_WORK_TRAIN : LSD_WORK_SOURCE_ONLY, &e) ||
-        eval_create(&ev, &o->cfg, d->val.n, o->H, o->W, &e)) {
-        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
-        goto done;
-    }
-    so.lr_f_weight = o->lr_f, so.lr_f_bias = 2 * o->lr_f;
-    so.lr_gd = o->lr_gd;
-    so.adv_weight = o->adv_w, so.c_weight = o->c_w, so.l1_weight = o->l1_w;
-    so.seed = o->seed;
-    so.dropout = LSD_DROPOUT_RNG;
-    so.recipe = opt_recipe_value(&o->rec);
+        (lsd && !r->recon) || !u->xs || !u->xt || !u->xs01 || !u->xt01 || !u->ys ||
+        !u->perm_s || !u->perm_t)
+        return lsd_fail(e, LSD_ERR_NOMEM, "out of memory");
+    if ((rc = lsd_model_create(&u->m, &o->cfg, e)) || (rc = lsd_model_init(&u->m, o->seed, NULL, e)) ||
+        (rc = lsd_work_create(&u->work, &o->cfg, 1, o->H, o->W,
+                              lsd ? LSD_WORK_TRAIN : LSD_WORK_SOURCE_ONLY, e)) ||
+        (rc = eval_create(&u->ev, &o->cfg, u->d->val.n, o->H, o->W, e)))
+        return rc;
+    u->so = lsd_step_defaults();
+    u->so.lr_f_weight = o->lr_f, u->so.lr_f_bias = 2 * o->lr_f;
+    u->so.lr_gd = o->lr_gd;
+    u->so.adv_weight = o->adv_w, u->so.c_weight = o->c_w, u->so.l1_weight = o->l1_w;
+    u->so.seed = o->seed;
+    u->so.dropout = LSD_DROPOUT_RNG;
+    u->so.recipe = opt_recipe_value(&o->rec);
+    u->order_s = rng_stream_of("demo.order.source");
+    u->order_t = rng_stream_of("demo.order.target");
+    snprintf(u->log_path, sizeof u->log_path, "%s/%s", o->out, demo_method_name[u->method]);
+    if ((rc = opt_mkdirs(u->log_path, e))) return rc;
+    snprintf(u->log_path, sizeof u->log_path, "%s/%s/log.csv", o->out,
+             demo_method_name[u->method]);
+    if (!(u->log = fopen(u->log_path, "w")))
+        return lsd_fail(e, LSD_ERR_IO, "cannot write %s", u->log_path);
+    fprintf(u->log, "iter,loss_D,loss_G,loss_F,target_miou\n");
+    if (lsd) /* D's view at the start */
+        return dview_capture(&r->dview[0], &u->m, &u->work, &u->d->src, &u->d->val,
+                             u->so.recipe.d_input == LSD_DINPUT_BGR, e);
+    return LSD_OK;
+}
 
-    snprintf(path, sizeof path, "%s/%s", o->out, method_name[method]);
-    if (opt_mkdirs(path, &e)) {
-        fprintf(stderr, "lsdseg demo: %s\n", e.msg);
-        goto done;
+/* The loop's batch (ref/loop.h): source scenes (target scenes for the oracle, which is the
+ * same code path fed target labels) in the seed's order; F's learning rates x0.1 once, at
+ * --decay-at (the authors' step schedule). */
+static int demo_batch(TrainLoop *L, LsdBatch *b, lsd_err *e)
+{
+    DemoRun *u = (DemoRun *)L->ctx;
+    const DemoOpts *o = u->o;
+    const DemoData *d = u->d;
+    long it = u->m.step;
+    int is = synthset_order(u->perm_s, d->src.n, o->seed, u->order_s, it);
+    int itg = synthset_order(u->perm_t, d->tgt.n, o->seed, u->order_t, it);
+    (void)e;
+    b->xs = u->xs, b->xt = u->xt, b->xs01 = u->xs01, b->xt01 = u->xt01, b->ys = u->ys;
+    if (it == (long)(o->decay_at * (double)o->iters)) {
+        u->so.lr_f_weight *= 0.1;
+        u->so.lr_f_bias *= 0.1;
     }
-    snprintf(path, sizeof path, "%s/%s/log.csv", o->out, method_name[method]);
-    if (!(log = fopen(path, "w"))) {
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        goto done;
-    }
-    fprintf(log, "iter,loss_D,loss_G,loss_F,target_miou\n");
-    if (method == M_LSD && dview_capture(&r->dview[0], &m, &w, &d->src, &d->val,
-                                         so.recipe.d_input == LSD_DINPUT_BGR, &e)) {
-        fprintf(stderr, "lsdseg demo: %s\n", e.msg); /* D's view at the start */
-        goto done;
-    }
+    if (u->method == M_ORACLE)
+        synthset_batch(&d->tgt, &itg, 1, u->xs, NULL, u->ys);
+    else
+        synthset_batch(&d->src, &is, 1, u->xs, u->xs01, u->ys);
+    if (u->method == M_LSD) synthset_batch(&d->tgt, &itg, 1, u->xt, u->xt01, NULL);
+    return LSD_OK;
+}
 
+/* The loop's bookkeeping: the losses, a row of log.csv, the target mIoU every --eval-every
+ * iterations and at the last (keeping the last one's predictions), the overall ETA. */
+static int demo_after(TrainLoop *L, const LsdLosses *l, double seconds, char *text, size_t cap,
+                      lsd_err *e)
+{
+    DemoRun *u = (DemoRun *)L->ctx;
+    const DemoOpts *o = u->o;
+    DemoResult *r = u->r;
+    long it = u->m.step - 1;
+    size_t n = strlen(text);
+    int rc, lsd = u->method == M_LSD;
+    (void)seconds;
+    r->loss_D[it] = lsd ? l->loss_D : NAN;
+    r->loss_G[it] = lsd ? l->loss_G : NAN;
+    r->loss_F[it] = l->loss_F;
+    fprintf(u->log, "%ld,%.9g,%.9g,%.9g,", it + 1, r->loss_D[it], r->loss_G[it], r->loss_F[it]);
+    if ((it + 1) % o->eval_every == 0 || it + 1 == o->iters) {
+        if ((rc = evaluate(&u->m, &u->ev, &u->d->val, o->n_show,
+                           it + 1 == o->iters ? r->pred : NULL, &u->sc, e)))
+            return rc;
+        r->eval_it[r->n_eval] = (double)(it + 1);
+        r->eval_miou[r->n_eval++] = 100 * u->sc.miou;
+        fprintf(u->log, "%.6f", 100 * u->sc.miou);
+    }
+    fprintf(u->log, "\n");
+    u->pg.extra_s = u->est_left ? (lsd_now() - u->pg.t0) / (double)(it + 1) * (double)o->iters *
+                                      (*u->est_left) / method_cost[u->method]
+                                : 0;
+    snprintf(text + n, cap - n, "  mIoU %.1f", r->n_eval ? r->eval_miou[r->n_eval - 1] : 0.0);
+    return LSD_OK;
+}
+
+/* Trains one method from the seed's initialisation with the loop of `lsdseg train`
+ * (ref/loop.h); fills r. Returns 0, or -1 after a message. */
+static int run_method(int method, const DemoOpts *o, const DemoData *d, DemoResult *r,
+                      double *est_left, const char *label_text, int quiet)
+{
+    DemoRun u;
+    TrainLoop L;
+    lsd_err e;
+    char text[64], label[64];
+    int rc;
+    memset(r, 0, sizeof *r);
+    memset(&u, 0, sizeof u);
+    u.method = method, u.o = o, u.d = d, u.r = r, u.est_left = est_left;
+    if ((rc = run_open(&u, &e))) goto done;
     if (label_text) snprintf(label, sizeof label, "%s", label_text);
-    else snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, method_name[method]);
-    progress_start(&pg, label, o->iters, o->quiet || quiet);
-    for (it = 0; it < o->iters; it++) {
-        int is = synthset_order(perm_s, d->src.n, o->seed, st_src, it);
-        int itg = synthset_order(perm_t, d->tgt.n, o->seed, st_tgt, it);
-        LsdBatch b;
-        int src_ok;
-        double el;
-        b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
-        if (it == (long)(o->decay_at * (double)o->iters)) { /* the authors' step schedule */
-            so.lr_f_weight *= 0.1;
-            so.lr_f_bias *= 0.1;
-        }
-        if (method == M_ORACLE) /* the oracle: the same code path fed target scenes */
-            synthset_batch(&d->tgt, &itg, 1, xs, NULL, ys);
-        else
-            synthset_batch(&d->src, &is, 1, xs, xs01, ys);
-        if (method == M_LSD) {
-            LsdLosses L;
-            synthset_batch(&d->tgt, &itg, 1, xt, xt01, NULL); /* labels never read */
-            src_ok = lsd_step(&m, &w, &b, &so, &L, &e);
-            r->loss_D[it] = L.loss_D, r->loss_G[it] = L.loss_G, r->loss_F[it] = L.loss_F;
-        } else {
-            src_ok = lsd_step_source_only(&m, &w, &b, &so, &r->loss_F[it], &e);
-            r->loss_D[it] = r->loss_G[it] = NAN;
-        }
-        if (src_ok) {
-            fprintf(stderr, "\nlsdseg demo: %s\n", e.msg);
-            goto done;
-        }
-        if (!(r->loss_F[it] < HUGE_VAL) || (method == M_LSD && !(r->loss_D[it] < HUGE_VAL &&
-                                                                 r->loss_G[it] < HUGE_VAL))) {
-            fprintf(stderr, "\nlsdseg demo: %s diverged at iteration %ld (loss %g); try a "
-                            "lower --lr-f / --lr-gd\n", method_name[method], it + 1,
-                    r->loss_F[it]);
-            goto done;
-        }
-        fprintf(log, "%ld,%.9g,%.9g,%.9g,", it + 1, r->loss_D[it], r->loss_G[it],
-                r->loss_F[it]);
-        if ((it + 1) % o->eval_every == 0 || it + 1 == o->iters) {
-            if (evaluate(&m, &ev, &d->val, o->n_show,
-                         it + 1 == o->iters ? r->pred : NULL, &sc))
-                goto done;
-            r->eval_it[ne] = (double)(it + 1);
-            r->eval_miou[ne++] = 100 * sc.miou;
-            fprintf(log, "%.6f", 100 * sc.miou);
-        }
-        fprintf(log, "\n");
-        el = lsd_now() - pg.t0;
-        pg.extra_s = est_left ? el / (double)(it + 1) * (double)o->iters * (*est_left) /
-                                  method_cost[method]
-                            : 0;
-        if (method == M_LSD)
-            snprintf(text, sizeof text, "D %.4g G %.4g F %.4g  mIoU %.1f", r->loss_D[it],
-                     r->loss_G[it], r->loss_F[it], ne ? r->eval_miou[ne - 1] : 0.0);
-        else
-            snprintf(text, sizeof text, "CE %.4g  mIoU %.1f", r->loss_F[it],
-                     ne ? r->eval_miou[ne - 1] : 0.0);
-        progress_update(&pg, it + 1, text);
-    }
-    r->n_eval = ne;
-    memcpy(r->iou, sc.iou, sizeof r->iou);
-    r->miou = 100 * sc.miou;
-    r->pixel_acc = 100 * sc.pixel_acc;
-    if (method == M_LSD) reconstruct(&m, &w, d, o, xs, xt, xs01, xt01, ys, r->recon);
-    if (method == M_LSD && dview_capture(&r->dview[2], &m, &w, &d->src, &d->val,
-                                         so.recipe.d_input == LSD_DINPUT_BGR, &e)) {
-        fprintf(stderr, "lsdseg demo: %s\n", e.msg); /* D's view at the end */
+    else snprintf(label, sizeof label, "[%d/3] %-11s", method + 1, demo_method_name[method]);
+    progress_start(&u.pg, label, o->iters, o->quiet || quiet);
+    memset(&L, 0, sizeof L);
+    L.m = &u.m, L.work = &u.work, L.so = &u.so, L.source_only = method != M_LSD;
+    L.iters = o->iters, L.pr = &u.pg, L.ctx = &u;
+    L.batch = demo_batch, L.after = demo_after;
+    if ((rc = train_loop_run(&L, &e))) {
+        progress_break(&u.pg);
+        if (rc == LSD_ERR_RANGE)
+            lsd_err_prefix(&e, "%s diverged (try a lower --lr-f / --lr-gd)",
+                           demo_method_name[method]);
         goto done;
+    }
+    memcpy(r->iou, u.sc.iou, sizeof r->iou);
+    r->miou = 100 * u.sc.miou;
+    r->pixel_acc = 100 * u.sc.pixel_acc;
+    if (method == M_LSD) {
+        reconstruct(&u.m, &u.work, d, o, u.xs, u.xt, u.xs01, u.xt01, u.ys, r->recon);
+        if ((rc = dview_capture(&r->dview[2], &u.m, &u.work, &d->src, &d->val,
+                                u.so.recipe.d_input == LSD_DINPUT_BGR, &e)))
+            goto done; /* D's view at the end */
     }
     snprintf(text, sizeof text, "target mIoU %.2f", r->miou);
-    r->seconds = progress_end(&pg, text);
-    if (fclose(log)) {
-        log = NULL;
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        goto done;
-    }
-    log = NULL;
-    rc = 0;
+    r->seconds = progress_end(&u.pg, text);
+    rc = fclose(u.log) ? lsd_fail(&e, LSD_ERR_IO, "cannot write %s", u.log_path) : LSD_OK;
+    u.log = NULL;
 done:
-    if (log) fclose(log);
-    lsd_work_free(&w);
-    eval_free(&ev);
-    lsd_model_free(&m);
-    free(xs);
-    free(xt);
-    free(xs01);
-    free(xt01);
-    free(ys);
-    free(perm_s);
-    free(perm_t);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ report */
-
-static int write_summary(const DemoOpts *o, const RunResult *r)
-{
-    char path[4096];
-    FILE *f;
-    int k, c;
-    snprintf(path, sizeof path, "%s/summary.csv", o->out);
-    if (!(f = fopen(path, "w"))) {
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        return -1;
-    }
-    fprintf(f, "method,seed,target_miou");
-    for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%s", synth_class_name(c));
-    fprintf(f, "\n");
-    for (k = 0; k < M_COUNT; k++) {
-        fprintf(f, "%s,%llu,%.4f", method_name[k], (unsigned long long)o->seed, r[k].miou);
-        for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%.4f", 100 * r[k].iou[c]);
-        fprintf(f, "\n");
-    }
-    if (fclose(f)) {
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        return -1;
-    }
-    return 0;
-}
-
-static int write_charts(const DemoOpts *o, const RunResult *r)
-{
-    char path[4096];
-    report_series s[M_COUNT + 1];
-    double *x = (double *)malloc((size_t)o->iters * sizeof(double));
-    double *sm[4];
-    int k, rc = 0, win = (int)(o->iters / 25) | 1;
-    long i;
-    for (k = 0; k < 4; k++) sm[k] = (double *)malloc((size_t)o->iters * sizeof(double));
-    if (!x || !sm[0] || !sm[1] || !sm[2] || !sm[3]) {
-        fprintf(stderr, "lsdseg demo: out of memory\n");
-        rc = -1;
-        goto done;
-    }
-    for (i = 0; i < o->iters; i++) x[i] = (double)(i + 1);
-    /* target mIoU over iterations */
-    for (k = 0; k < M_COUNT; k++) {
-        s[k].name = method_title[k], s[k].color = method_color[k];
-        s[k].x = r[k].eval_it, s[k].y = r[k].eval_miou, s[k].n = r[k].n_eval;
-    }
-    snprintf(path, sizeof path, "%s/miou.svg", o->out);
-    rc |= report_svg_chart(path, "Target validation mIoU (%)", "iteration", "mIoU (%)", s,
-                           M_COUNT, 640, 320, 0);
-    /* F's loss (segmentation CE; LSD's also holds its adversarial terms) */
-    for (k = 0; k < M_COUNT; k++) {
-        report_smooth(sm[k], r[k].loss_F, (int)o->iters, win);
-        s[k].x = x, s[k].y = sm[k], s[k].n = (int)o->iters;
-    }
-    s[M_LSD].name = "LSD: CE + adversarial terms";
-    s[M_ORACLE].name = "oracle (CE on target)";
-    s[M_SOURCE].name = "source only (CE on source)";
-    snprintf(path, sizeof path, "%s/loss_f.svg", o->out);
-    rc |= report_svg_chart(path, "loss of F and C per image (moving average)", "iteration",
-                           "loss", s, M_COUNT, 640, 320, 1);
-    /* LSD's D and G */
-    report_smooth(sm[0], r[M_LSD].loss_D, (int)o->iters, win);
-    report_smooth(sm[1], r[M_LSD].loss_G, (int)o->iters, win);
-    s[0].name = "loss_D", s[0].color = "#9467bd", s[0].x = x, s[0].y = sm[0];
-    s[1].name = "loss_G", s[1].color = "#ff7f0e", s[1].x = x, s[1].y = sm[1];
-    s[0].n = s[1].n = (int)o->iters;
-    snprintf(path, sizeof path, "%s/loss_gd.svg", o->out);
-    rc |= report_svg_chart(path, "LSD: losses of D and G (moving average)", "iteration", "loss",
-                           s, 2, 640, 320, 1);
-done:
-    free(x);
-    for (k = 0; k < 4; k++) free(sm[k]);
+    if (rc) fprintf(stderr, "lsdseg demo: %s\n", e.msg);
+    run_close(&u);
     return rc ? -1 : 0;
-}
-
-static int write_grids(const DemoOpts *o, const DemoData *d, const RunResult *r)
-{
-    report_grid g;
-    char path[4096];
-    size_t hw = (size_t)o->H * o->W;
-    int k, rc = 0;
-    /* predictions: target image, ground truth, source-only, LSD, oracle */
-    if (report_grid_create(&g, o->n_show, 5, o->H, o->W, 4)) return -1;
-    for (k = 0; k < o->n_show; k++) {
-        report_grid_put_rgb(&g, k, 0, d->val.rgb + (size_t)k * hw * 3);
-        report_grid_put_labels(&g, k, 1, d->val.label + (size_t)k * hw);
-        report_grid_put_labels(&g, k, 2, r[M_SOURCE].pred + (size_t)k * hw);
-        report_grid_put_labels(&g, k, 3, r[M_LSD].pred + (size_t)k * hw);
-        report_grid_put_labels(&g, k, 4, r[M_ORACLE].pred + (size_t)k * hw);
-    }
-    snprintf(path, sizeof path, "%s/predictions.png", o->out);
-    rc |= report_grid_save(&g, path);
-    report_grid_free(&g);
-    /* G's reconstructions: source, G(F(source)), target, G(F(target)) */
-    if (report_grid_create(&g, o->n_show, 4, o->H, o->W, 4)) return -1;
-    for (k = 0; k < o->n_show; k++) {
-        report_grid_put_rgb(&g, k, 0, d->src.rgb + (size_t)k * hw * 3);
-        report_grid_put_planar01(&g, k, 1, r[M_LSD].recon + (size_t)(2 * k) * 3 * hw);
-        report_grid_put_rgb(&g, k, 2, d->val.rgb + (size_t)k * hw * 3);
-        report_grid_put_planar01(&g, k, 3, r[M_LSD].recon + (size_t)(2 * k + 1) * 3 * hw);
-    }
-    snprintf(path, sizeof path, "%s/reconstructions.png", o->out);
-    rc |= report_grid_save(&g, path);
-    report_grid_free(&g);
-    rc |= dview_demo_png(o->out, r[M_LSD].dview); /* D's decisions, start and end */
-    return rc ? -1 : 0;
-}
-
-static void fmt_iou(char *buf, double v)
-{
-    if (v == v)
-        sprintf(buf, "%.1f", 100 * v);
-    else
-        strcpy(buf, "-");
-}
-
-static int write_html(const DemoOpts *o, const RunResult *r)
-{
-    char path[4096], b[32];
-    FILE *f;
-    int k, c;
-    snprintf(path, sizeof path, "%s/report.html", o->out);
-    if (!(f = fopen(path, "w"))) {
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        return -1;
-    }
-    fprintf(f,
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
-            "<title>lsdseg demo, seed %llu</title>\n<style>\n"
-            "body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}\n"
-            "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;"
-            "text-align:right}th{background:#eee}td.l{text-align:left}\n"
-            "img{max-width:100%%;image-rendering:pixelated}.sw{display:inline-block;width:12px;"
-            "height:12px;margin-right:4px;vertical-align:middle}\n</style></head><body>\n"
-            "<h1>LSD-seg on the built-in synthetic domains</h1>\n"
-            "<p>A segmenter (FCN-8s F and C) trained on the flat-shaded <i>source</i> style is "
-            "evaluated on held-out scenes of the textured, noisy <i>target</i> style. "
-            "<b>source only</b> trains on labelled source scenes; <b>LSD</b> adds unlabelled "
-            "target scenes and the generator/discriminator of Sankaranarayanan et al. (CVPR "
-            "2018); the <b>oracle</b> trains on labelled target scenes (an upper bound). All "
-            "three start from the same initialisation and see the data in the same order.</p>\n",
-            (unsigned long long)o->seed);
-    fprintf(f,
-            "<p>Configuration: seed %llu, %dx%d images, widths vgg %d, fc %d, ngf %d, ndf %d, "
-            "%d classes; %ld iterations of batch 1 per method; Adam, F and C lr %g (biases "
-            "%g; both x0.1 after %.0f%% of the iterations), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
-            "training scenes, %d held-out target scenes (evaluated every %d iterations). "
-            "F starts from He-normal weights (no VGG16 file).</p>\n",
-            (unsigned long long)o->seed, o->H, o->W, o->cfg.vgg, o->cfg.fc, o->cfg.ngf,
-            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, 100 * o->decay_at, o->lr_gd, o->adv_w,
-            o->c_w, o->l1_w, o->n_src, o->n_tgt, o->n_val, o->eval_every);
-    fprintf(f, "<h2>Target IoU per class (%%)</h2>\n<table><tr><th>method</th><th>mIoU</th>");
-    for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
-        uint8_t rgb[3];
-        synth_class_color(c, rgb);
-        fprintf(f, "<th><span class=\"sw\" style=\"background:#%02x%02x%02x\"></span>%s</th>",
-                rgb[0], rgb[1], rgb[2], synth_class_name(c));
-    }
-    fprintf(f, "<th>pixel acc.</th></tr>\n");
-    for (k = 0; k < M_COUNT; k++) {
-        fprintf(f, "<tr><td class=\"l\">%s</td><td><b>%.1f</b></td>", method_title[k],
-                r[k].miou);
-        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
-            fmt_iou(b, r[k].iou[c]);
-            fprintf(f, "<td>%s</td>", b);
-        }
-        fprintf(f, "<td>%.1f</td></tr>\n", r[k].pixel_acc);
-    }
-    fprintf(f, "</table>\n<p>LSD minus source only: <b>%+.1f</b> mIoU points; the oracle "
-               "leaves %.1f points to gain.</p>\n",
-            r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
-    fprintf(f,
-            "<h2>Curves</h2>\n<p><img src=\"miou.svg\" alt=\"target mIoU\"></p>\n"
-            "<p><img src=\"loss_f.svg\" alt=\"loss of F\"></p>\n"
-            "<p><img src=\"loss_gd.svg\" alt=\"losses of D and G\"></p>\n"
-            "<h2>Predictions on held-out target scenes</h2>\n"
-            "<p>Columns: target image, ground truth, source only, LSD, oracle.</p>\n"
-            "<p><img src=\"predictions.png\" alt=\"predictions\" width=\"%d\"></p>\n"
-            "<h2>G's reconstructions (LSD)</h2>\n"
-            "<p>Columns: source image, G(F(source)), target image, G(F(target)).</p>\n"
-            "<p><img src=\"reconstructions.png\" alt=\"reconstructions\" width=\"%d\"></p>\n",
-            (5 * o->W + 24) * 2 > 960 ? 960 : (5 * o->W + 24) * 2,
-            (4 * o->W + 20) * 2 > 960 ? 960 : (4 * o->W + 20) * 2);
-    dview_demo_html(f, r[M_LSD].dview, 960); /* ref/dview.c: d_decisions.png */
-    fprintf(f,
-            "<p>Files: <a href=\"summary.csv\">summary.csv</a>, "
-            "<a href=\"source-only/log.csv\">source-only/log.csv</a>, "
-            "<a href=\"lsd/log.csv\">lsd/log.csv</a>, "
-            "<a href=\"oracle/log.csv\">oracle/log.csv</a>. Written by lsdseg %s "
-            "(real = %s).</p>\n</body></html>\n",
-            LSD_VERSION, LSD_PRECISION_NAME);
-    if (fclose(f)) {
-        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
-        return -1;
-    }
-    return 0;
-}
-
-static void print_table(const DemoOpts *o, const RunResult *r)
-{
-    int k, c;
-    char b[32];
-    printf("\nTarget IoU per class (%%), seed %llu, %ld iterations, %dx%d:\n\n",
-           (unsigned long long)o->seed, o->iters, o->H, o->W);
-    printf("%-23s %6s", "method", "mIoU");
-    for (c = 0; c < SYNTH_NUM_CLASSES; c++) printf(" %10.10s", synth_class_name(c));
-    printf("\n");
-    for (k = 0; k < M_COUNT; k++) {
-        printf("%-23s %6.1f", method_title[k], r[k].miou);
-        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
-            fmt_iou(b, r[k].iou[c]);
-            printf(" %10s", b);
-        }
-        printf("\n");
-    }
-    printf("\nLSD - source only: %+.1f mIoU points (oracle - LSD: %.1f)\n",
-           r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
 }
 
 /* ------------------------------------------------------------------ training the methods */
@@ -758,7 +515,7 @@ static void print_table(const DemoOpts *o, const RunResult *r)
 typedef struct {
     const DemoOpts *o;
     const DemoData *d;
-    RunResult *r;
+    DemoResult *r;
     double *left;
     int fail[2];
 } Pair;
@@ -774,7 +531,7 @@ static void pair_run(void *ctx, int k)
 /* Trains the methods asked for. Source only and the oracle are independent runs of one
  * thread-count-independent computation: with two or more threads they run side by side,
  * each with half of the threads (lsd_run_two), then LSD with all. */
-static int run_all(const DemoOpts *o, const DemoData *d, RunResult *r, double *left)
+static int run_all(const DemoOpts *o, const DemoData *d, DemoResult *r, double *left)
 {
     int k;
     if (o->run[M_SOURCE] && o->run[M_ORACLE] && lsd_num_threads() >= 2) {
@@ -801,7 +558,7 @@ int cmd_demo(int argc, char **argv)
 {
     DemoOpts o;
     DemoData d;
-    RunResult r[M_COUNT];
+    DemoResult r[M_COUNT];
     lsd_err e;
     int rc, k, status = 1;
     double t0 = lsd_now(), left, total_cost;
@@ -839,19 +596,17 @@ int cmd_demo(int argc, char **argv)
     if (run_all(&o, &d, r, &left)) goto done;
     if (!o.run[0] || !o.run[1] || !o.run[2]) {
         for (k = 0; k < M_COUNT; k++)
-            if (o.run[k]) printf("%s: target mIoU %.2f\n", method_name[k], r[k].miou);
+            if (o.run[k]) printf("%s: target mIoU %.2f\n", demo_method_name[k], r[k].miou);
         status = 0;
         goto done;
     }
-    if (write_summary(&o, r) || write_charts(&o, r) || write_grids(&o, &d, r) ||
-        write_html(&o, r))
-        goto done;
-    print_table(&o, r);
+    if (report_demo_write(&o, &d, r)) goto done;
+    report_demo_print(&o, r);
     snprintf(path, sizeof path, "%s/timing.txt", o.out);
     if ((tf = fopen(path, "w"))) {
         fprintf(tf, "threads %d\n", lsd_num_threads());
         for (k = 0; k < M_COUNT; k++)
-            fprintf(tf, "%s %.1f s\n", method_name[k], r[k].seconds);
+            fprintf(tf, "%s %.1f s\n", demo_method_name[k], r[k].seconds);
         fprintf(tf, "total %.1f s\n", lsd_now() - t0);
         fclose(tf);
     }

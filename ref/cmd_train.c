@@ -32,17 +32,11 @@
 #include "../data/loader.h"
 #include "../gan/checkpoint.h"
 #include "dist.h"
+#include "loop.h"
 #include "options.h"
 #include "progress.h"
 
 int cmd_train(int argc, char **argv);
-
-static volatile sig_atomic_t g_stop = 0;
-
-static void on_signal(int sig)
-{
-    g_stop = sig;
-}
 
 /* One dataset of the run, as given on the command line. */
 typedef struct {
@@ -530,13 +524,12 @@ static int make_model(TrainArgs *a, LsdModel *m, CkptInfo *info, int *resumed)
     return 0;
 }
 
-/* Saves a checkpoint at the model's step; prints the failure. spos, tpos: every slot's
+/* Saves a checkpoint at the model's step into path (cap bytes). spos, tpos: every slot's
  * stream position (--batch). */
 static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info,
                      const uint64_t *spos, const uint64_t *tpos, size_t ns, double lr_w,
-                     char *path, size_t cap)
+                     char *path, size_t cap, lsd_err *err)
 {
-    lsd_err err;
     info->iteration = m->step;
     info->lr_f_weight = lr_w;
     info->lr_f_bias = 2 * lr_w;
@@ -547,11 +540,11 @@ static int save_ckpt(const LsdModel *m, const TrainArgs *a, CkptInfo *info,
     info->epoch = (long)(spos[0] / ns);
     info->data_index = (long)(spos[0] % ns);
     config_text(info->config, sizeof info->config, a, spos, tpos);
-    if (ckpt_save(m, a->out, info, (int)a->keep, path, cap, &err)) {
-        fprintf(stderr, "lsdseg train: saving a checkpoint: %s\n", err.msg);
-        return 1;
+    if (ckpt_save(m, a->out, info, (int)a->keep, path, cap, err)) {
+        lsd_err_prefix(err, "saving a checkpoint");
+        return err->code;
     }
-    return 0;
+    return LSD_OK;
 }
 
 /* A failure of this process at run time: with several processes, the message names the rank
@@ -602,395 +595,492 @@ static int share_model(LsdModel *m, CkptInfo *info, int *resumed, int rc)
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
-{
+/* ------------------------------------------------------------------ one run */
+
+/* Everything a training run holds from its setup to its end (zeroed: nothing held). */
+typedef struct {
     TrainArgs a;
     LsdModel m;
-    LsdWork w;
-    opt_dwork dw;
-    CkptInfo info;
-    Stream *ss = NULL, *ts = NULL;     /* (nb) this process's slots of the batch */
-    loader_item *si = NULL, *ti = NULL; /* (nb) */
-    uint64_t *spos = NULL, *tpos = NULL; /* (B) every slot's position, for checkpoints */
-    real *bx = NULL;                   /* (4, nb, 3, H, W) the batch when nb > 1 */
-    uint8_t *by = NULL;                /* (nb, H, W) */
-    FILE *logf = NULL, *valf = NULL;
-    lsd_err err;
+    LsdWork work;
+    opt_dwork dwork;           /* work's mirror on the OpenCL device */
+    CkptInfo info;             /* the checkpoint record (resumed from, then written) */
+    int rank, K;               /* this process, and the number of processes */
+    int resumed, n_class, subset;
+    long B;                    /* samples per iteration, all processes together */
+    int nb;                    /* this process's share of them: B / K */
+    size_t ns, nt;             /* source and target samples */
+    long start, epoch_len;     /* the first iteration of this run; samples per epoch */
+    long saved_at;             /* the iteration of the last checkpoint (-1: none yet) */
+    double best;               /* the best validation mIoU (-1: none yet) */
+    double lr_w, base_w, base_b; /* F's weight learning rate now; F's base learning rates */
+    Stream *ss, *ts;           /* (nb) this process's slots of the batch */
+    loader_item *si, *ti;      /* (nb) the current samples */
+    uint64_t *spos, *tpos;     /* (B) every slot's position, for checkpoints */
+    real *bx;                  /* (4, nb, 3, H, W) the batch when nb > 1 */
+    uint8_t *by;               /* (nb, H, W) */
+    FILE *logf, *valf;         /* log.csv, val.csv (rank 0) */
     lsd_progress pr;
-    struct sigaction sa, old_int, old_term;
-    char path[CKPT_PATH_MAX + 64], text[256];
-    Dist *dist = dist_world();
-    int rc, resumed = 0, n_class, subset, rank = dist->rank, K = dist->size, nb = 1, stop = 0;
-    int j, have_data = 0, kill_rank = -1;
-    long kill_iter = -1;
-    long start, epoch_len, saved_at = -1, B = 1, skipped_s = 0, skipped_t = 0;
-    double best = -1, lr_w = 0, lr_b = 0, base_w, base_b, t_run;
-    size_t ns, nt = 0, img, pix;
+    int stop;                  /* every rank agreed to stop (a signal) */
+    int kill_rank;             /* LSD_TEST_KILL=RANK:ITER (tests/test_mpi.c) */
+    long kill_iter;
+    char path[CKPT_PATH_MAX + 64]; /* the last checkpoint written */
+} TrainRun;
 
-    memset(&a, 0, sizeof a);
-    a.src.split = a.tgt.split = "train";
-    a.val.split = "val";
-    a.H = 320, a.W = 640;
-    a.iters = 100000, a.val_every = 500, a.save_every = 1000, a.samples = 3, a.keep = 2;
-    a.print_every = 20, a.prefetch = 4, a.decay_epochs = 8, a.classes = 19;
-    a.width_mult = 1;
-    a.seed = 1337;
-    a.so = lsd_step_defaults();
-    if ((rc = parse(argc, argv, &a))) return rc < 0 ? 0 : rc;
-    a.so.seed = a.seed;
-    a.so.dropout = LSD_DROPOUT_RNG;
-    /* LSD_TEST_KILL=RANK:ITER: that rank dies after that iteration (tests/test_mpi.c) */
-    if (getenv("LSD_TEST_KILL") && sscanf(getenv("LSD_TEST_KILL"), "%d:%ld", &kill_rank,
-                                          &kill_iter) != 2)
-        kill_rank = -1;
-    if (lsd_check_size(a.H, a.W, &err)) {
+/* The options' defaults: the authors' (see the top of this file). */
+static void train_defaults(TrainArgs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->src.split = a->tgt.split = "train";
+    a->val.split = "val";
+    a->H = 320, a->W = 640;
+    a->iters = 100000, a->val_every = 500, a->save_every = 1000, a->samples = 3, a->keep = 2;
+    a->print_every = 20, a->prefetch = 4, a->decay_epochs = 8, a->classes = 19;
+    a->width_mult = 1;
+    a->seed = 1337;
+    a->so = lsd_step_defaults();
+}
+
+/* Checks what parse() cannot check alone; opens the datasets (a missing folder is reported
+ * before any long setup). Returns 0, or 1/2 after a message. */
+static int open_data(TrainRun *t)
+{
+    TrainArgs *a = &t->a;
+    lsd_err err;
+    if (lsd_check_size(a->H, a->W, &err)) {
         fprintf(stderr, "lsdseg train: --size: %s\n", err.msg);
         return 2;
     }
-    if (a.init && a.resume) {
+    if (a->init && a->resume) {
         fprintf(stderr, "lsdseg train: --init and --resume exclude each other (the checkpoint "
                 "holds the weights)\n");
         return 2;
     }
-    if (a.batch && a.batch % K) {
+    if (a->batch && a->batch % t->K) {
         fprintf(stderr, "lsdseg train: --batch %ld is not a multiple of the %d processes "
-                "(mpirun -np)\n", a.batch, K);
+                "(mpirun -np)\n", a->batch, t->K);
         return 2;
     }
-    /* data first: a missing folder is reported before any long setup */
-    if (opt_open_dataset("train", "--source", &a.src.ds, a.src.kind, a.src.dir, a.src.split,
-                         a.src.list, a.src.table))
+    if (opt_open_dataset("train", "--source", &a->src.ds, a->src.kind, a->src.dir, a->src.split,
+                         a->src.list, a->src.table))
         return 1;
-    ns = dataset_size(&a.src.ds);
-    if (a.tgt.dir && opt_open_dataset("train", "--target", &a.tgt.ds, a.tgt.kind, a.tgt.dir,
-                                      a.tgt.split, a.tgt.list, a.tgt.table)) {
-        dataset_close(&a.src.ds);
+    t->ns = dataset_size(&a->src.ds);
+    if (a->tgt.dir && opt_open_dataset("train", "--target", &a->tgt.ds, a->tgt.kind, a->tgt.dir,
+                                       a->tgt.split, a->tgt.list, a->tgt.table))
         return 1;
-    }
-    nt = a.tgt.dir ? dataset_size(&a.tgt.ds) : 0;
-    if (a.val.dir && opt_open_dataset("train", "--val", &a.val.ds, a.val.kind, a.val.dir,
-                                      a.val.split, a.val.list, a.val.table)) {
-        dataset_close(&a.src.ds);
-        dataset_close(&a.tgt.ds);
+    t->nt = a->tgt.dir ? dataset_size(&a->tgt.ds) : 0;
+    if (a->val.dir && opt_open_dataset("train", "--val", &a->val.ds, a->val.kind, a->val.dir,
+                                       a->val.split, a->val.list, a->val.table))
         return 1;
-    }
-    /* the model on rank 0 (only it reads and writes --out), then on every rank */
-    rc = 0;
-    memset(&m, 0, sizeof m);
-    ckpt_info_init(&info);
-    if (rank == 0 && (rc = opt_mkdirs(a.out, &err))) {
+    return 0;
+}
+
+/* The model on rank 0 (only it reads and writes --out), then on every rank; the recipe and
+ * the batch, checked against a resumed checkpoint's. Returns 0, or 1/2 after a message. */
+static int setup_model(TrainRun *t)
+{
+    TrainArgs *a = &t->a;
+    lsd_err err;
+    int rc = 0;
+    if (t->rank == 0 && (rc = opt_mkdirs(a->out, &err))) {
         fprintf(stderr, "lsdseg train: --out: %s\n", err.msg);
         rc = 1;
     }
-    if (rank == 0 && !rc) rc = make_model(&a, &m, &info, &resumed);
-    if ((rc = share_model(&m, &info, &resumed, rc))) goto done_data;
-    a.so.recipe = opt_recipe_value(&a.rec);
-    if (resumed && a.rec.any && memcmp(&a.so.recipe, &info.recipe, sizeof info.recipe)) {
+    if (t->rank == 0 && !rc) rc = make_model(a, &t->m, &t->info, &t->resumed);
+    if ((rc = share_model(&t->m, &t->info, &t->resumed, rc))) return rc;
+    a->so.recipe = opt_recipe_value(&a->rec);
+    if (t->resumed && a->rec.any && memcmp(&a->so.recipe, &t->info.recipe, sizeof t->info.recipe)) {
         char want[128], have[128];
-        lsd_recipe_format(want, sizeof want, &a.so.recipe);
-        lsd_recipe_format(have, sizeof have, &info.recipe);
-        if (rank == 0)
+        lsd_recipe_format(want, sizeof want, &a->so.recipe);
+        lsd_recipe_format(have, sizeof have, &t->info.recipe);
+        if (t->rank == 0)
             fprintf(stderr, "lsdseg train: the checkpoint was trained with %s, not %s: --resume "
                     "keeps the checkpoint's recipe (drop the recipe options, or choose another "
                     "--out)\n", have, want);
-        rc = 2;
-        lsd_model_free(&m);
-        goto done_data;
+        return 2;
     }
-    if (resumed) a.so.recipe = info.recipe;
+    if (t->resumed) a->so.recipe = t->info.recipe;
     /* the batch: --batch, or the checkpoint's on resume */
-    B = resumed ? (long)config_pos(info.config, "batch=", 1) : a.batch ? a.batch : 1;
-    if ((resumed && a.batch && a.batch != B) || B < 1 || B > 4096 || B % K ||
-        (a.dev.opencl && B > 1)) {
-        if (rank == 0 && a.dev.opencl && B > 1)
+    t->B = t->resumed ? (long)config_pos(t->info.config, "batch=", 1) : a->batch ? a->batch : 1;
+    if ((t->resumed && a->batch && a->batch != t->B) || t->B < 1 || t->B > 4096 ||
+        t->B % t->K || (a->dev.opencl && t->B > 1)) {
+        if (t->rank == 0 && a->dev.opencl && t->B > 1)
             fprintf(stderr, "lsdseg train: the OpenCL backend trains with --batch 1 in one "
                     "process: use --backend cpu for --batch and mpirun\n");
-        else if (rank == 0 && B % K)
+        else if (t->rank == 0 && t->B % t->K)
             fprintf(stderr, "lsdseg train: the checkpoint's batch %ld is not a multiple of the "
-                    "%d processes (mpirun -np): choose -np among its divisors\n", B, K);
-        else if (rank == 0)
+                    "%d processes (mpirun -np): choose -np among its divisors\n", t->B, t->K);
+        else if (t->rank == 0)
             fprintf(stderr, "lsdseg train: the checkpoint was trained with --batch %ld, not %ld: "
                     "--resume keeps the checkpoint's batch (drop --batch, or choose another "
-                    "--out)\n", B, a.batch);
-        rc = 2;
-        lsd_model_free(&m);
-        goto done_data;
+                    "--out)\n", t->B, a->batch);
+        return 2;
     }
-    a.batch = B;
-    nb = (int)(B / K);
-    n_class = m.cfg.n_class;
-    subset = (int)a.subset;
-    if (!subset) subset = a.src.kind == DATASET_SYNTHIA && n_class == CS_NUM_CLASSES ? 16 : 19;
-    if (n_class != CS_NUM_CLASSES) subset = 0;
-    start = m.step;
-    epoch_len = (long)(a.source_only || !nt ? ns : (ns < nt ? ns : nt));
-    base_w = a.so.lr_f_weight, base_b = a.so.lr_f_bias;
-    img = (size_t)3 * a.H * a.W, pix = (size_t)a.H * a.W;
+    a->batch = t->B;
+    t->nb = (int)(t->B / t->K);
+    t->n_class = t->m.cfg.n_class;
+    t->subset = (int)a->subset;
+    if (!t->subset)
+        t->subset = a->src.kind == DATASET_SYNTHIA && t->n_class == CS_NUM_CLASSES ? 16 : 19;
+    if (t->n_class != CS_NUM_CLASSES) t->subset = 0;
+    t->start = t->m.step;
+    t->epoch_len = (long)(a->source_only || !t->nt ? t->ns : (t->ns < t->nt ? t->ns : t->nt));
+    t->base_w = a->so.lr_f_weight, t->base_b = a->so.lr_f_bias;
+    return 0;
+}
 
-    memset(&w, 0, sizeof w);
-    memset(&dw, 0, sizeof dw);
-    ss = (Stream *)calloc((size_t)nb, sizeof *ss);
-    ts = (Stream *)calloc((size_t)nb, sizeof *ts);
-    si = (loader_item *)calloc((size_t)nb, sizeof *si);
-    ti = (loader_item *)calloc((size_t)nb, sizeof *ti);
-    spos = (uint64_t *)calloc((size_t)B, sizeof *spos);
-    tpos = (uint64_t *)calloc((size_t)B, sizeof *tpos);
+/* This process's slots of the batch: their streams, at the positions of a fresh run or of the
+ * checkpoint (slot s of every batch reads positions s, s + B, s + 2B, ...), and buffers. */
+static int setup_streams(TrainRun *t, lsd_err *err)
+{
+    TrainArgs *a = &t->a;
+    size_t img = (size_t)3 * a->H * a->W, pix = (size_t)a->H * a->W;
+    uint64_t first = (uint64_t)t->start * (uint64_t)t->B;
+    const char *config = t->resumed ? t->info.config : "";
+    int j, nb = t->nb;
+    t->ss = (Stream *)calloc((size_t)nb, sizeof *t->ss);
+    t->ts = (Stream *)calloc((size_t)nb, sizeof *t->ts);
+    t->si = (loader_item *)calloc((size_t)nb, sizeof *t->si);
+    t->ti = (loader_item *)calloc((size_t)nb, sizeof *t->ti);
+    t->spos = (uint64_t *)calloc((size_t)t->B, sizeof *t->spos);
+    t->tpos = (uint64_t *)calloc((size_t)t->B, sizeof *t->tpos);
     if (nb > 1) {
-        bx = (real *)calloc(4 * (size_t)nb * img, sizeof *bx);
-        by = (uint8_t *)calloc((size_t)nb * pix, 1);
+        t->bx = (real *)calloc(4 * (size_t)nb * img, sizeof *t->bx);
+        t->by = (uint8_t *)calloc((size_t)nb * pix, 1);
     }
-    have_data = 1;
-    if (!ss || !ts || !si || !ti || !spos || !tpos || (nb > 1 && (!bx || !by))) {
-        rc = lsd_fail(&err, LSD_ERR_NOMEM, "out of memory for the batch of %ld", B);
-        goto failed;
-    }
-    /* slot s of every batch reads positions s, s + B, s + 2B, ... of the stream */
-    config_slots(spos, B, resumed ? info.config : "", "source_pos=", "source_slots=",
-                 (uint64_t)start * (uint64_t)B);
-    config_slots(tpos, B, resumed ? info.config : "", "target_pos=", "target_slots=",
-                 (uint64_t)start * (uint64_t)B);
+    if (!t->ss || !t->ts || !t->si || !t->ti || !t->spos || !t->tpos ||
+        (nb > 1 && (!t->bx || !t->by)))
+        return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the batch of %ld", t->B);
+    config_slots(t->spos, t->B, config, "source_pos=", "source_slots=", first);
+    config_slots(t->tpos, t->B, config, "target_pos=", "target_slots=", first);
     for (j = 0; j < nb; j++) {
-        Stream *s = &ss[j], *t = &ts[j];
-        s->what = "source", s->ds = &a.src.ds;
-        s->o.t = transform_defaults(a.src.kind, 1, a.H, a.W, a.seed);
-        s->o.shuffle = 1, s->o.prefetch = (int)a.prefetch, s->o.want_f = 1;
-        s->o.want_d = !a.source_only;
-        s->o.stride = (uint64_t)B;
-        s->pos = spos[rank * nb + j];
-        t->what = "target", t->ds = &a.tgt.ds;
-        t->o.t = transform_defaults(a.tgt.kind, 1, a.H, a.W, a.seed + 1);
-        t->o.t.need_label = 0; /* the target's labels are not used */
-        t->o.shuffle = 1, t->o.prefetch = (int)a.prefetch, t->o.want_f = 1, t->o.want_d = 1;
-        t->o.stride = (uint64_t)B;
-        t->pos = tpos[rank * nb + j];
+        Stream *s = &t->ss[j], *u = &t->ts[j];
+        s->what = "source", s->ds = &a->src.ds;
+        s->o.t = transform_defaults(a->src.kind, 1, a->H, a->W, a->seed);
+        s->o.shuffle = 1, s->o.prefetch = (int)a->prefetch, s->o.want_f = 1;
+        s->o.want_d = !a->source_only;
+        s->o.stride = (uint64_t)t->B;
+        s->pos = t->spos[t->rank * nb + j];
+        u->what = "target", u->ds = &a->tgt.ds;
+        u->o.t = transform_defaults(a->tgt.kind, 1, a->H, a->W, a->seed + 1);
+        u->o.t.need_label = 0; /* the target's labels are not used */
+        u->o.shuffle = 1, u->o.prefetch = (int)a->prefetch, u->o.want_f = 1, u->o.want_d = 1;
+        u->o.stride = (uint64_t)t->B;
+        u->pos = t->tpos[t->rank * nb + j];
     }
-    if (rank == 0) {
-        snprintf(path, sizeof path, "%s/log.csv", a.out);
-        rc = trim_csv(path, start, &err);
-        snprintf(path, sizeof path, "%s/val.csv", a.out);
-        if (!rc) rc = trim_csv(path, start, &err);
-        if (!rc) logf = open_csv(a.out, "log.csv",
-                                 a.source_only ? "iter,loss,lr_f,seconds"
-                                               : "iter,loss_D,loss_G,loss_F,loss_seg,lr_f,seconds",
-                                 &err);
-        if (!rc && !logf) rc = 1;
-        if (!rc && a.val.dir) {
-            valf = open_csv(a.out, "val.csv", "iter,miou,classes,pixel_acc,mean_acc,fwiou,seconds",
-                            &err);
-            if (!valf) rc = 1;
-        }
+    return LSD_OK;
+}
+
+/* log.csv and val.csv on rank 0: a resumed run drops the rows after its checkpoint. */
+static int open_logs(TrainRun *t, lsd_err *err)
+{
+    TrainArgs *a = &t->a;
+    char path[CKPT_PATH_MAX + 64];
+    int rc;
+    if (t->rank != 0) return LSD_OK;
+    snprintf(path, sizeof path, "%s/log.csv", a->out);
+    rc = trim_csv(path, t->start, err);
+    snprintf(path, sizeof path, "%s/val.csv", a->out);
+    if (!rc) rc = trim_csv(path, t->start, err);
+    if (rc) return rc;
+    t->logf = open_csv(a->out, "log.csv",
+                       a->source_only ? "iter,loss,lr_f,seconds"
+                                      : "iter,loss_D,loss_G,loss_F,loss_seg,lr_f,seconds",
+                       err);
+    if (!t->logf) return err->code;
+    if (a->val.dir &&
+        !(t->valf = open_csv(a->out, "val.csv",
+                             "iter,miou,classes,pixel_acc,mean_acc,fwiou,seconds", err)))
+        return err->code;
+    return LSD_OK;
+}
+
+/* Streams, logs, the work buffers, the device; then the run's one-line description. */
+static int setup_run(TrainRun *t, lsd_err *err)
+{
+    TrainArgs *a = &t->a;
+    int j, rc;
+    if ((rc = setup_streams(t, err)) || (rc = open_logs(t, err))) return rc;
+    if ((rc = lsd_work_create(&t->work, &t->m.cfg, t->nb, a->H, a->W,
+                              a->source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, err)) ||
+        (rc = opt_device_start(&a->dev, &t->m, err)) ||
+        (rc = opt_dwork_start(&a->dev, &t->dwork, &t->work, err)))
+        return rc;
+    for (j = 0; j < t->nb; j++) {
+        if ((rc = stream_open(&t->ss[j], err))) return rc;
+        if (!a->source_only && (rc = stream_open(&t->ts[j], err))) return rc;
     }
-    if (!rc)
-        rc = lsd_work_create(&w, &m.cfg, nb, a.H, a.W,
-                             a.source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, &err);
-    if (!rc) rc = opt_device_start(&a.dev, &m, &err);
-    if (!rc) rc = opt_dwork_start(&a.dev, &dw, &w, &err);
-    for (j = 0; j < nb && !rc; j++) {
-        rc = stream_open(&ss[j], &err);
-        if (!rc && !a.source_only) rc = stream_open(&ts[j], &err);
-    }
-    if (rc) goto failed;
-    a.so.dist = dist_hooks((int)B, nb);
-    if (rank == 0) {
+    a->so.dist = dist_hooks((int)t->B, t->nb);
+    if (t->rank == 0) {
         char procs[96] = "";
-        if (K > 1) snprintf(procs, sizeof procs, " in %d processes of %d", K, nb);
+        if (t->K > 1) snprintf(procs, sizeof procs, " in %d processes of %d", t->K, t->nb);
         fprintf(stderr,
                 "lsdseg train: %s, %s %s (%lu) -> %s %s (%lu), %dx%d, vgg %d fc %d ngf %d ndf %d, "
                 "%d classes, %s iteration %ld of %ld, batch %ld%s, %.0f MB model + %.0f MB "
                 "buffers, %s loading, recipe %s\n",
-                a.source_only ? "source only" : "LSD", dataset_kind_name(a.src.kind), a.src.dir,
-                (unsigned long)ns, a.tgt.dir ? dataset_kind_name(a.tgt.kind) : "-",
-                a.tgt.dir ? a.tgt.dir : "-", (unsigned long)nt, a.H, a.W, m.cfg.vgg, m.cfg.fc,
-                m.cfg.ngf, m.cfg.ndf, n_class, resumed ? "resuming at" : "starting at", start,
-                a.iters, B, procs, lsd_model_bytes(&m) / 1e6, w.bytes / 1e6,
-                loader_is_threaded(ss[0].lo) ? "threaded" : "synchronous",
-                lsd_recipe_name(&a.so.recipe));
+                a->source_only ? "source only" : "LSD", dataset_kind_name(a->src.kind),
+                a->src.dir, (unsigned long)t->ns,
+                a->tgt.dir ? dataset_kind_name(a->tgt.kind) : "-", a->tgt.dir ? a->tgt.dir : "-",
+                (unsigned long)t->nt, a->H, a->W, t->m.cfg.vgg, t->m.cfg.fc, t->m.cfg.ngf,
+                t->m.cfg.ndf, t->n_class, t->resumed ? "resuming at" : "starting at", t->start,
+                a->iters, t->B, procs, lsd_model_bytes(&t->m) / 1e6, t->work.bytes / 1e6,
+                loader_is_threaded(t->ss[0].lo) ? "threaded" : "synchronous",
+                lsd_recipe_name(&a->so.recipe));
     }
+    return LSD_OK;
+}
 
+/* A checkpoint now (a collective call: every rank's stream positions; rank 0 writes). */
+static int save_now(TrainRun *t, lsd_err *err)
+{
+    int rc;
+    progress_break(&t->pr);
+    if ((rc = opt_device_sync(&t->a.dev, &t->m, err)) ||
+        (rc = slot_positions(t->spos, t->tpos, t->ss, t->ts, t->nb, t->B, err)))
+        return rc;
+    if (t->rank == 0 && (rc = save_ckpt(&t->m, &t->a, &t->info, t->spos, t->tpos, t->ns,
+                                        t->lr_w, t->path, sizeof t->path, err)))
+        return rc;
+    t->saved_at = t->m.step;
+    return LSD_OK;
+}
+
+/* Scores the model on --val (the images split over the ranks, the confusion matrices summed):
+ * a row of val.csv, a line on stderr, sample panels, and best.safetensors when it improves. */
+static int validate(TrainRun *t, lsd_err *err)
+{
+    TrainArgs *a = &t->a;
+    confusion c;
+    seg_scores sc;
+    eval_opts eo;
+    const int *ids = NULL;
+    int nsub = t->subset && t->subset != CS_NUM_CLASSES ? labels_subset(t->subset, &ids) : 0;
+    int rc;
+    double v0 = lsd_now();
+    char sdir[4200], prefix[64];
+    progress_break(&t->pr);
+    memset(&eo, 0, sizeof eo);
+    eo.H = a->H, eo.W = a->W, eo.max_images = (size_t)a->val_max;
+    snprintf(sdir, sizeof sdir, "%s/samples", a->out);
+    snprintf(prefix, sizeof prefix, "iter%08ld", t->m.step);
+    eo.sample_dir = t->rank == 0 ? sdir : NULL; /* the first images: rank 0's share */
+    eo.n_samples = (int)a->samples, eo.sample_prefix = prefix;
+    eo.dev = &a->dev;
+    eo.part = t->rank, eo.parts = t->K;
+    if ((rc = confusion_init(&c, t->n_class, err))) return rc;
+    rc = lsd_evaluate(&t->m, &a->val.ds, &eo, &c, err);
+    if (!rc) rc = dist_sum_u64(c.count, (size_t)t->n_class * t->n_class, err);
+    if (!rc) {
+        confusion_scores(&c, nsub ? ids : NULL, nsub, &sc);
+        if (t->valf) {
+            fprintf(t->valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", t->m.step, sc.miou,
+                    nsub ? nsub : t->n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
+                    lsd_now() - v0);
+            fflush(t->valf);
+        }
+        if (t->rank == 0)
+            fprintf(stderr, "lsdseg train: validation at iteration %ld: mIoU %.2f (%d "
+                    "classes), pixel acc %.2f%s\n", t->m.step, 100 * sc.miou,
+                    nsub ? nsub : t->n_class, 100 * sc.pixel_acc,
+                    sc.miou > t->best ? ", best so far" : "");
+        if (sc.miou > t->best || t->best < 0) {
+            t->best = sc.miou;
+            if (t->rank == 0 && !(rc = opt_device_sync(&a->dev, &t->m, err)))
+                rc = save_best(&t->m, a->out, err);
+        }
+    }
+    confusion_free(&c);
+    return rc;
+}
+
+/* ---- the loop's hooks (ref/loop.h) */
+
+/* F's learning rates (x0.1 every decay_epochs epochs, in samples: B per iteration), and the
+ * next samples of this process's slots. */
+static int next_batch(TrainLoop *L, LsdBatch *b, lsd_err *err)
+{
+    TrainRun *t = (TrainRun *)L->ctx;
+    TrainArgs *a = &t->a;
+    size_t img = (size_t)3 * a->H * a->W, pix = (size_t)a->H * a->W;
+    long decays = a->decay_epochs > 0 ? t->m.step * t->B / (a->decay_epochs * t->epoch_len) : 0;
+    int j, nb = t->nb, rc = LSD_OK;
+    t->lr_w = t->base_w * pow(0.1, (double)decays);
+    a->so.lr_f_weight = t->lr_w, a->so.lr_f_bias = t->base_b * pow(0.1, (double)decays);
+    for (j = 0; j < nb; j++) { /* the previous iteration's samples */
+        loader_item_free(&t->si[j]);
+        loader_item_free(&t->ti[j]);
+    }
+    for (j = 0; j < nb && !rc; j++) {
+        loader_item *s = &t->si[j], *u = &t->ti[j];
+        rc = stream_next(&t->ss[j], s, t->n_class, err);
+        if (!rc && !a->source_only) rc = stream_next(&t->ts[j], u, t->n_class, err);
+        if (!rc && nb > 1) { /* the batch's slot j */
+            if ((size_t)s->s.height * s->s.width != pix)
+                return lsd_fail(err, LSD_ERR_FORMAT, "a source sample of %dx%d, not the crop "
+                                "size %dx%d", s->s.height, s->s.width, a->H, a->W);
+            memcpy(t->bx + j * img, s->x_f, img * sizeof *t->bx);
+            memcpy(t->by + j * pix, s->s.label, pix);
+            if (s->x_d) memcpy(t->bx + (2 * nb + j) * img, s->x_d, img * sizeof *t->bx);
+            if (u->x_f) memcpy(t->bx + (nb + j) * img, u->x_f, img * sizeof *t->bx);
+            if (u->x_d) memcpy(t->bx + (3 * nb + j) * img, u->x_d, img * sizeof *t->bx);
+        }
+    }
+    if (rc) return rc;
+    if (nb == 1) {
+        b->xs = t->si[0].x_f, b->xs01 = t->si[0].x_d, b->ys = t->si[0].s.label;
+        b->xt = t->ti[0].x_f, b->xt01 = t->ti[0].x_d;
+    } else {
+        b->xs = t->bx, b->xt = t->bx + nb * img, b->xs01 = t->bx + 2 * nb * img;
+        b->xt01 = t->bx + 3 * nb * img, b->ys = t->by;
+    }
+    return LSD_OK;
+}
+
+/* A row of log.csv; a checkpoint every --save-every iterations and at the last; a validation
+ * every --val-every. */
+static int after_iteration(TrainLoop *L, const LsdLosses *l, double seconds, char *text,
+                           size_t cap, lsd_err *err)
+{
+    TrainRun *t = (TrainRun *)L->ctx;
+    TrainArgs *a = &t->a;
+    long step = t->m.step;
+    size_t n = strlen(text);
+    int rc;
+    if (t->kill_rank == t->rank && t->kill_iter == step) raise(SIGKILL); /* tests/test_mpi.c */
+    snprintf(text + n, cap - n, " lr %.3g", t->lr_w);
+    if (t->logf) {
+        if (a->source_only)
+            fprintf(t->logf, "%ld,%.9g,%.6g,%.4f\n", step, l->loss_F, t->lr_w, seconds);
+        else
+            fprintf(t->logf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.4f\n", step, l->loss_D, l->loss_G,
+                    l->loss_F, l->loss_seg, t->lr_w, seconds);
+        fflush(t->logf);
+    }
+    if ((step % a->save_every == 0 || step == a->iters) && (rc = save_now(t, err))) return rc;
+    if (a->val.dir && a->val_every > 0 && (step % a->val_every == 0 || step == a->iters) &&
+        (rc = validate(t, err)))
+        return rc;
+    return LSD_OK;
+}
+
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
+
+/* A signal received by any rank stops every rank after the same iteration. */
+static int stop_requested(TrainLoop *L)
+{
+    TrainRun *t = (TrainRun *)L->ctx;
+    t->stop = dist_max_int(g_stop != 0);
+    return t->stop;
+}
+
+/* The loop, with SIGINT/SIGTERM caught (a second one kills at once), and the final
+ * checkpoint. Returns 0, 130 (interrupted) or 1 after a message. */
+static int train_run(TrainRun *t)
+{
+    TrainArgs *a = &t->a;
+    TrainLoop L;
+    struct sigaction sa, old_int, old_term;
+    lsd_err err;
+    Dist *dist = dist_world();
+    double t_run;
+    long j, done, skipped_s = 0, skipped_t = 0;
+    int rc;
+    if ((rc = setup_run(t, &err))) return run_failed(err.msg);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sa.sa_flags = SA_RESETHAND;
     g_stop = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    progress_start(&pr, "iter", a.iters, a.quiet || rank != 0);
-    pr.start = start, pr.every = a.print_every;
+    progress_start(&t->pr, "iter", a->iters, a->quiet || t->rank != 0);
+    t->pr.start = t->start, t->pr.every = a->print_every;
+    memset(&L, 0, sizeof L);
+    L.m = &t->m, L.work = &t->work, L.dev = &a->dev, L.dwork = &t->dwork, L.so = &a->so;
+    L.source_only = a->source_only, L.iters = a->iters, L.pr = &t->pr, L.ctx = t;
+    L.batch = next_batch, L.after = after_iteration, L.stop = stop_requested;
     t_run = lsd_now();
-
-    while (!rc && m.step < a.iters && !stop) {
-        LsdBatch b;
-        LsdLosses l;
-        double t0 = lsd_now(), dt;
-        /* epochs in samples: B per iteration */
-        long decays = a.decay_epochs > 0 ? m.step * B / (a.decay_epochs * epoch_len) : 0;
-        lr_w = base_w * pow(0.1, (double)decays), lr_b = base_b * pow(0.1, (double)decays);
-        a.so.lr_f_weight = lr_w, a.so.lr_f_bias = lr_b;
-        for (j = 0; j < nb && !rc; j++) {
-            rc = stream_next(&ss[j], &si[j], n_class, &err);
-            if (!rc && !a.source_only) rc = stream_next(&ts[j], &ti[j], n_class, &err);
-            if (!rc && nb > 1) { /* the batch's slot j */
-                if ((size_t)si[j].s.height * si[j].s.width != pix)
-                    rc = lsd_fail(&err, LSD_ERR_FORMAT, "a source sample of %dx%d, not the crop "
-                                  "size %dx%d", si[j].s.height, si[j].s.width, a.H, a.W);
-                if (!rc) {
-                    memcpy(bx + j * img, si[j].x_f, img * sizeof *bx);
-                    memcpy(by + j * pix, si[j].s.label, pix);
-                    if (si[j].x_d) memcpy(bx + (2 * nb + j) * img, si[j].x_d, img * sizeof *bx);
-                    if (ti[j].x_f) memcpy(bx + (nb + j) * img, ti[j].x_f, img * sizeof *bx);
-                    if (ti[j].x_d) memcpy(bx + (3 * nb + j) * img, ti[j].x_d, img * sizeof *bx);
-                }
-            }
-        }
-        if (rc) break;
-        memset(&b, 0, sizeof b);
-        memset(&l, 0, sizeof l);
-        if (nb == 1) {
-            b.xs = si[0].x_f, b.xs01 = si[0].x_d, b.ys = si[0].s.label;
-            b.xt = ti[0].x_f, b.xt01 = ti[0].x_d;
-        } else {
-            b.xs = bx, b.xt = bx + nb * img, b.xs01 = bx + 2 * nb * img;
-            b.xt01 = bx + 3 * nb * img, b.ys = by;
-        }
-        rc = opt_dev_step(&a.dev, &dw, &m, &w, &b, &a.so, a.source_only, &l, &err);
-        for (j = 0; j < nb; j++) {
-            loader_item_free(&si[j]);
-            loader_item_free(&ti[j]);
-        }
-        if (rc) break;
-        if (kill_rank == rank && kill_iter == m.step) raise(SIGKILL); /* tests/test_mpi.c */
-        dt = lsd_now() - t0;
-        if (a.source_only)
-            snprintf(text, sizeof text, "loss %.4g lr %.3g", l.loss_F, lr_w);
-        else
-            snprintf(text, sizeof text, "D %.4g G %.4g F %.4g (seg %.4g) lr %.3g", l.loss_D,
-                     l.loss_G, l.loss_F, l.loss_seg, lr_w);
-        if (logf) {
-            if (a.source_only)
-                fprintf(logf, "%ld,%.9g,%.6g,%.4f\n", m.step, l.loss_F, lr_w, dt);
-            else
-                fprintf(logf, "%ld,%.9g,%.9g,%.9g,%.9g,%.6g,%.4f\n", m.step, l.loss_D,
-                        l.loss_G, l.loss_F, l.loss_seg, lr_w, dt);
-            fflush(logf);
-        }
-        if (!isfinite(l.loss_F) || !isfinite(l.loss_D) || !isfinite(l.loss_G)) {
-            rc = lsd_fail(&err, LSD_ERR_RANGE, "a loss is not finite at iteration %ld (%s); "
-                          "the last checkpoint is kept", m.step, text);
-            break;
-        }
-        progress_update(&pr, m.step, text);
-        if (m.step % a.save_every == 0 || m.step == a.iters) {
-            progress_break(&pr);
-            if ((rc = opt_device_sync(&a.dev, &m, &err))) break;
-            if ((rc = slot_positions(spos, tpos, ss, ts, nb, B, &err))) break;
-            if (rank == 0 &&
-                (rc = save_ckpt(&m, &a, &info, spos, tpos, ns, lr_w, path, sizeof path)))
-                goto done;
-            saved_at = m.step;
-        }
-        if (a.val.dir && a.val_every > 0 && (m.step % a.val_every == 0 || m.step == a.iters)) {
-            confusion c;
-            seg_scores sc;
-            eval_opts eo;
-            const int *ids = NULL;
-            int nsub = subset && subset != CS_NUM_CLASSES ? labels_subset(subset, &ids) : 0;
-            double v0 = lsd_now();
-            char sdir[4200], prefix[64];
-            progress_break(&pr);
-            memset(&eo, 0, sizeof eo);
-            eo.H = a.H, eo.W = a.W, eo.max_images = (size_t)a.val_max;
-            snprintf(sdir, sizeof sdir, "%s/samples", a.out);
-            snprintf(prefix, sizeof prefix, "iter%08ld", m.step);
-            eo.sample_dir = rank == 0 ? sdir : NULL; /* the first images: rank 0's share */
-            eo.n_samples = (int)a.samples, eo.sample_prefix = prefix;
-            eo.dev = &a.dev;
-            eo.part = rank, eo.parts = K;
-            if ((rc = confusion_init(&c, n_class, &err))) break;
-            rc = lsd_evaluate(&m, &a.val.ds, &eo, &c, &err);
-            if (!rc) rc = dist_sum_u64(c.count, (size_t)n_class * n_class, &err);
-            if (!rc) {
-                confusion_scores(&c, nsub ? ids : NULL, nsub, &sc);
-                if (valf) {
-                    fprintf(valf, "%ld,%.6f,%d,%.6f,%.6f,%.6f,%.2f\n", m.step, sc.miou,
-                            nsub ? nsub : n_class, sc.pixel_acc, sc.mean_acc, sc.fwiou,
-                            lsd_now() - v0);
-                    fflush(valf);
-                }
-                if (rank == 0)
-                    fprintf(stderr, "lsdseg train: validation at iteration %ld: mIoU %.2f (%d "
-                            "classes), pixel acc %.2f%s\n", m.step, 100 * sc.miou,
-                            nsub ? nsub : n_class, 100 * sc.pixel_acc,
-                            sc.miou > best ? ", best so far" : "");
-                if (sc.miou > best || best < 0) {
-                    best = sc.miou;
-                    if (rank == 0 && ((rc = opt_device_sync(&a.dev, &m, &err)) ||
-                                      (rc = save_best(&m, a.out, &err)))) {
-                        confusion_free(&c);
-                        break;
-                    }
-                }
-            }
-            confusion_free(&c);
-            if (rc) break;
-        }
-        stop = dist_max_int(g_stop != 0); /* every rank stops after the same iteration */
-    }
-    progress_break(&pr);
+    rc = train_loop_run(&L, &err);
+    progress_break(&t->pr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (rc) goto failed;
-    if (saved_at != m.step && m.step > start) {
-        if ((rc = opt_device_sync(&a.dev, &m, &err)) ||
-            (rc = slot_positions(spos, tpos, ss, ts, nb, B, &err)))
-            goto failed;
-        if (rank == 0 && (rc = save_ckpt(&m, &a, &info, spos, tpos, ns, lr_w, path, sizeof path)))
-            goto done;
+    if (rc == LSD_ERR_RANGE) { /* a loss that is not finite */
+        size_t n = strlen(err.msg);
+        snprintf(err.msg + n, sizeof err.msg - n, "; the last checkpoint is kept");
     }
-    if (rank == 0 && K > 1 && m.step > start)
+    if (!rc && t->saved_at != t->m.step && t->m.step > t->start) rc = save_now(t, &err);
+    if (rc) return run_failed(err.msg);
+    done = t->m.step - t->start;
+    if (t->rank == 0 && t->K > 1 && done > 0)
         fprintf(stderr, "lsdseg train: %d processes of %d samples: rank 0 sent %.1f MB and spent "
-                "%.3f s joining gradients and losses per iteration (of %.3f s)\n", K, nb,
-                dist->bytes_sent / 1e6 / (double)(m.step - start),
-                dist->seconds / (double)(m.step - start),
-                (lsd_now() - t_run) / (double)(m.step - start));
-    if (stop && m.step < a.iters) {
-        if (rank == 0)
+                "%.3f s joining gradients and losses per iteration (of %.3f s)\n", t->K, t->nb,
+                dist->bytes_sent / 1e6 / (double)done, dist->seconds / (double)done,
+                (lsd_now() - t_run) / (double)done);
+    if (t->stop && t->m.step < a->iters) {
+        if (t->rank == 0)
             fprintf(stderr, "lsdseg train: interrupted at iteration %ld; checkpoint %s; "
-                    "continue with --resume auto\n", m.step, m.step > start ? path : "(none new)");
+                    "continue with --resume auto\n", t->m.step, done > 0 ? t->path : "(none new)");
         rc = 130;
-    } else if (rank == 0 && m.step > start) {
-        fprintf(stderr, "lsdseg train: done, iteration %ld; checkpoint %s\n", m.step, path);
-    } else if (rank == 0) {
+    } else if (t->rank == 0 && done > 0) {
+        fprintf(stderr, "lsdseg train: done, iteration %ld; checkpoint %s\n", t->m.step, t->path);
+    } else if (t->rank == 0) {
         fprintf(stderr, "lsdseg train: already at iteration %ld (--iters %ld): nothing to do\n",
-                m.step, a.iters);
+                t->m.step, a->iters);
     }
-    for (j = 0; j < nb; j++) skipped_s += ss[j].skipped, skipped_t += ts[j].skipped;
+    for (j = 0; j < t->nb; j++) skipped_s += t->ss[j].skipped, skipped_t += t->ts[j].skipped;
     if (skipped_s || skipped_t)
         fprintf(stderr, "lsdseg train: %ld source and %ld target samples skipped%s\n", skipped_s,
-                skipped_t, K > 1 ? " (this rank's slots)" : "");
-    goto done;
-failed:
-    rc = run_failed(err.msg);
-done:
-    /* a rank that leaves early would leave the others waiting: every one ends */
-    if (rc == 1 && K > 1) dist_abort(1);
-    if (have_data && ss && ts && si && ti) {
-        for (j = 0; j < nb; j++) {
-            loader_item_free(&si[j]);
-            loader_item_free(&ti[j]);
-            loader_close(ss[j].lo);
-            loader_close(ts[j].lo);
-        }
+                skipped_t, t->K > 1 ? " (this rank's slots)" : "");
+    return rc;
+}
+
+/* Releases whatever the run holds (any part may be missing). */
+static void train_free(TrainRun *t)
+{
+    int j;
+    for (j = 0; j < t->nb && t->ss && t->ts && t->si && t->ti; j++) {
+        loader_item_free(&t->si[j]);
+        loader_item_free(&t->ti[j]);
+        loader_close(t->ss[j].lo);
+        loader_close(t->ts[j].lo);
     }
-    free(ss), free(ts), free(si), free(ti), free(spos), free(tpos), free(bx), free(by);
-    opt_dwork_stop(&dw);
-    opt_device_stop(&a.dev);
-    lsd_work_free(&w);
-    if (logf) fclose(logf);
-    if (valf) fclose(valf);
-    lsd_model_free(&m);
-done_data:
-    dataset_close(&a.src.ds);
-    dataset_close(&a.tgt.ds);
-    dataset_close(&a.val.ds);
+    free(t->ss), free(t->ts), free(t->si), free(t->ti), free(t->spos), free(t->tpos);
+    free(t->bx), free(t->by);
+    opt_dwork_stop(&t->dwork);
+    opt_device_stop(&t->a.dev);
+    lsd_work_free(&t->work);
+    if (t->logf) fclose(t->logf);
+    if (t->valf) fclose(t->valf);
+    lsd_model_free(&t->m);
+    dataset_close(&t->a.src.ds);
+    dataset_close(&t->a.tgt.ds);
+    dataset_close(&t->a.val.ds);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    TrainRun t;
+    Dist *dist = dist_world();
+    const char *kill = getenv("LSD_TEST_KILL");
+    int rc;
+    memset(&t, 0, sizeof t);
+    t.rank = dist->rank, t.K = dist->size;
+    t.saved_at = -1, t.best = -1, t.kill_rank = -1, t.kill_iter = -1;
+    train_defaults(&t.a);
+    if ((rc = parse(argc, argv, &t.a))) return rc < 0 ? 0 : rc;
+    t.a.so.seed = t.a.seed;
+    t.a.so.dropout = LSD_DROPOUT_RNG;
+    /* LSD_TEST_KILL=RANK:ITER: that rank dies after that iteration (tests/test_mpi.c) */
+    if (kill && sscanf(kill, "%d:%ld", &t.kill_rank, &t.kill_iter) != 2) t.kill_rank = -1;
+    if (!(rc = open_data(&t)) && !(rc = setup_model(&t))) {
+        rc = train_run(&t);
+        /* a rank that leaves early would leave the others waiting: every one ends */
+        if (rc == 1 && t.K > 1) dist_abort(1);
+    }
+    train_free(&t);
     return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * report.c - SVG charts, PNG grids and HTML helpers for reports (see report.h).
+ * report.c - SVG charts, PNG grids and HTML helpers for reports, and the demo's report
+ * folder made of them (see report.h).
  */
 #include "report.h"
 
@@ -217,5 +218,242 @@ int report_grid_save(const report_grid *g, const char *path)
         fprintf(stderr, "lsdseg: %s\n", e.msg);
         return -1;
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the demo's report */
+
+static const char *const method_title[M_COUNT] = {"source only", "LSD (adapted)",
+                                                  "oracle (target labels)"};
+static const char *const method_color[M_COUNT] = {"#d62728", "#1f77b4", "#2ca02c"};
+
+/* Opens dir/name for writing (its path into path, cap bytes); NULL after a message. */
+static FILE *open_report_file(const char *dir, const char *name, char *path, size_t cap)
+{
+    FILE *f;
+    snprintf(path, cap, "%s/%s", dir, name);
+    if (!(f = fopen(path, "w"))) fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+    return f;
+}
+
+/* summary.csv: each method's target mIoU and per-class IoU (%). */
+static int write_summary(const DemoOpts *o, const DemoResult *r)
+{
+    char path[4096];
+    FILE *f;
+    int k, c;
+    if (!(f = open_report_file(o->out, "summary.csv", path, sizeof path))) return -1;
+    fprintf(f, "method,seed,target_miou");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%s", synth_class_name(c));
+    fprintf(f, "\n");
+    for (k = 0; k < M_COUNT; k++) {
+        fprintf(f, "%s,%llu,%.4f", demo_method_name[k], (unsigned long long)o->seed, r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) fprintf(f, ",%.4f", 100 * r[k].iou[c]);
+        fprintf(f, "\n");
+    }
+    if (fclose(f)) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* miou.svg, loss_f.svg, loss_gd.svg: the curves. */
+static int write_charts(const DemoOpts *o, const DemoResult *r)
+{
+    char path[4096];
+    report_series s[M_COUNT + 1];
+    double *x = (double *)malloc((size_t)o->iters * sizeof(double));
+    double *sm[4];
+    int k, rc = 0, win = (int)(o->iters / 25) | 1;
+    long i;
+    for (k = 0; k < 4; k++) sm[k] = (double *)malloc((size_t)o->iters * sizeof(double));
+    if (!x || !sm[0] || !sm[1] || !sm[2] || !sm[3]) {
+        fprintf(stderr, "lsdseg demo: out of memory\n");
+        rc = -1;
+        goto done;
+    }
+    for (i = 0; i < o->iters; i++) x[i] = (double)(i + 1);
+    /* target mIoU over iterations */
+    for (k = 0; k < M_COUNT; k++) {
+        s[k].name = method_title[k], s[k].color = method_color[k];
+        s[k].x = r[k].eval_it, s[k].y = r[k].eval_miou, s[k].n = r[k].n_eval;
+    }
+    snprintf(path, sizeof path, "%s/miou.svg", o->out);
+    rc |= report_svg_chart(path, "Target validation mIoU (%)", "iteration", "mIoU (%)", s,
+                           M_COUNT, 640, 320, 0);
+    /* F's loss (segmentation CE; LSD's also holds its adversarial terms) */
+    for (k = 0; k < M_COUNT; k++) {
+        report_smooth(sm[k], r[k].loss_F, (int)o->iters, win);
+        s[k].x = x, s[k].y = sm[k], s[k].n = (int)o->iters;
+    }
+    s[M_LSD].name = "LSD: CE + adversarial terms";
+    s[M_ORACLE].name = "oracle (CE on target)";
+    s[M_SOURCE].name = "source only (CE on source)";
+    snprintf(path, sizeof path, "%s/loss_f.svg", o->out);
+    rc |= report_svg_chart(path, "loss of F and C per image (moving average)", "iteration",
+                           "loss", s, M_COUNT, 640, 320, 1);
+    /* LSD's D and G */
+    report_smooth(sm[0], r[M_LSD].loss_D, (int)o->iters, win);
+    report_smooth(sm[1], r[M_LSD].loss_G, (int)o->iters, win);
+    s[0].name = "loss_D", s[0].color = "#9467bd", s[0].x = x, s[0].y = sm[0];
+    s[1].name = "loss_G", s[1].color = "#ff7f0e", s[1].x = x, s[1].y = sm[1];
+    s[0].n = s[1].n = (int)o->iters;
+    snprintf(path, sizeof path, "%s/loss_gd.svg", o->out);
+    rc |= report_svg_chart(path, "LSD: losses of D and G (moving average)", "iteration", "loss",
+                           s, 2, 640, 320, 1);
+done:
+    free(x);
+    for (k = 0; k < 4; k++) free(sm[k]);
+    return rc ? -1 : 0;
+}
+
+/* predictions.png, reconstructions.png, d_decisions.png. */
+static int write_grids(const DemoOpts *o, const DemoData *d, const DemoResult *r)
+{
+    report_grid g;
+    char path[4096];
+    size_t hw = (size_t)o->H * o->W;
+    int k, rc = 0;
+    /* predictions: target image, ground truth, source-only, LSD, oracle */
+    if (report_grid_create(&g, o->n_show, 5, o->H, o->W, 4)) return -1;
+    for (k = 0; k < o->n_show; k++) {
+        report_grid_put_rgb(&g, k, 0, d->val.rgb + (size_t)k * hw * 3);
+        report_grid_put_labels(&g, k, 1, d->val.label + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 2, r[M_SOURCE].pred + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 3, r[M_LSD].pred + (size_t)k * hw);
+        report_grid_put_labels(&g, k, 4, r[M_ORACLE].pred + (size_t)k * hw);
+    }
+    snprintf(path, sizeof path, "%s/predictions.png", o->out);
+    rc |= report_grid_save(&g, path);
+    report_grid_free(&g);
+    /* G's reconstructions: source, G(F(source)), target, G(F(target)) */
+    if (report_grid_create(&g, o->n_show, 4, o->H, o->W, 4)) return -1;
+    for (k = 0; k < o->n_show; k++) {
+        report_grid_put_rgb(&g, k, 0, d->src.rgb + (size_t)k * hw * 3);
+        report_grid_put_planar01(&g, k, 1, r[M_LSD].recon + (size_t)(2 * k) * 3 * hw);
+        report_grid_put_rgb(&g, k, 2, d->val.rgb + (size_t)k * hw * 3);
+        report_grid_put_planar01(&g, k, 3, r[M_LSD].recon + (size_t)(2 * k + 1) * 3 * hw);
+    }
+    snprintf(path, sizeof path, "%s/reconstructions.png", o->out);
+    rc |= report_grid_save(&g, path);
+    report_grid_free(&g);
+    rc |= dview_demo_png(o->out, r[M_LSD].dview); /* D's decisions, start and end */
+    return rc ? -1 : 0;
+}
+
+/* An IoU in % with one decimal, or "-" for a class absent from truth and prediction. */
+static void fmt_iou(char *buf, double v)
+{
+    if (v == v)
+        sprintf(buf, "%.1f", 100 * v);
+    else
+        strcpy(buf, "-");
+}
+
+/* report.html: the configuration, the table, the curves and the pictures. */
+static int write_html(const DemoOpts *o, const DemoResult *r)
+{
+    char path[4096], b[32];
+    FILE *f;
+    int k, c;
+    if (!(f = open_report_file(o->out, "report.html", path, sizeof path))) return -1;
+    fprintf(f,
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+            "<title>lsdseg demo, seed %llu</title>\n<style>\n"
+            "body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}\n"
+            "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;"
+            "text-align:right}th{background:#eee}td.l{text-align:left}\n"
+            "img{max-width:100%%;image-rendering:pixelated}.sw{display:inline-block;width:12px;"
+            "height:12px;margin-right:4px;vertical-align:middle}\n</style></head><body>\n"
+            "<h1>LSD-seg on the built-in synthetic domains</h1>\n"
+            "<p>A segmenter (FCN-8s F and C) trained on the flat-shaded <i>source</i> style is "
+            "evaluated on held-out scenes of the textured, noisy <i>target</i> style. "
+            "<b>source only</b> trains on labelled source scenes; <b>LSD</b> adds unlabelled "
+            "target scenes and the generator/discriminator of Sankaranarayanan et al. (CVPR "
+            "2018); the <b>oracle</b> trains on labelled target scenes (an upper bound). All "
+            "three start from the same initialisation and see the data in the same order.</p>\n",
+            (unsigned long long)o->seed);
+    fprintf(f,
+            "<p>Configuration: seed %llu, %dx%d images, widths vgg %d, fc %d, ngf %d, ndf %d, "
+            "%d classes; %ld iterations of batch 1 per method; Adam, F and C lr %g (biases "
+            "%g; both x0.1 after %.0f%% of the iterations), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
+            "training scenes, %d held-out target scenes (evaluated every %d iterations). "
+            "F starts from He-normal weights (no VGG16 file).</p>\n",
+            (unsigned long long)o->seed, o->H, o->W, o->cfg.vgg, o->cfg.fc, o->cfg.ngf,
+            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, 100 * o->decay_at, o->lr_gd, o->adv_w,
+            o->c_w, o->l1_w, o->n_src, o->n_tgt, o->n_val, o->eval_every);
+    fprintf(f, "<h2>Target IoU per class (%%)</h2>\n<table><tr><th>method</th><th>mIoU</th>");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+        uint8_t rgb[3];
+        synth_class_color(c, rgb);
+        fprintf(f, "<th><span class=\"sw\" style=\"background:#%02x%02x%02x\"></span>%s</th>",
+                rgb[0], rgb[1], rgb[2], synth_class_name(c));
+    }
+    fprintf(f, "<th>pixel acc.</th></tr>\n");
+    for (k = 0; k < M_COUNT; k++) {
+        fprintf(f, "<tr><td class=\"l\">%s</td><td><b>%.1f</b></td>", method_title[k],
+                r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+            fmt_iou(b, r[k].iou[c]);
+            fprintf(f, "<td>%s</td>", b);
+        }
+        fprintf(f, "<td>%.1f</td></tr>\n", r[k].pixel_acc);
+    }
+    fprintf(f, "</table>\n<p>LSD minus source only: <b>%+.1f</b> mIoU points; the oracle "
+               "leaves %.1f points to gain.</p>\n",
+            r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
+    fprintf(f,
+            "<h2>Curves</h2>\n<p><img src=\"miou.svg\" alt=\"target mIoU\"></p>\n"
+            "<p><img src=\"loss_f.svg\" alt=\"loss of F\"></p>\n"
+            "<p><img src=\"loss_gd.svg\" alt=\"losses of D and G\"></p>\n"
+            "<h2>Predictions on held-out target scenes</h2>\n"
+            "<p>Columns: target image, ground truth, source only, LSD, oracle.</p>\n"
+            "<p><img src=\"predictions.png\" alt=\"predictions\" width=\"%d\"></p>\n"
+            "<h2>G's reconstructions (LSD)</h2>\n"
+            "<p>Columns: source image, G(F(source)), target image, G(F(target)).</p>\n"
+            "<p><img src=\"reconstructions.png\" alt=\"reconstructions\" width=\"%d\"></p>\n",
+            (5 * o->W + 24) * 2 > 960 ? 960 : (5 * o->W + 24) * 2,
+            (4 * o->W + 20) * 2 > 960 ? 960 : (4 * o->W + 20) * 2);
+    dview_demo_html(f, r[M_LSD].dview, 960); /* ref/dview.c: d_decisions.png */
+    fprintf(f,
+            "<p>Files: <a href=\"summary.csv\">summary.csv</a>, "
+            "<a href=\"source-only/log.csv\">source-only/log.csv</a>, "
+            "<a href=\"lsd/log.csv\">lsd/log.csv</a>, "
+            "<a href=\"oracle/log.csv\">oracle/log.csv</a>. Written by lsdseg %s "
+            "(real = %s).</p>\n</body></html>\n",
+            LSD_VERSION, LSD_PRECISION_NAME);
+    if (fclose(f)) {
+        fprintf(stderr, "lsdseg demo: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+void report_demo_print(const DemoOpts *o, const DemoResult *r)
+{
+    int k, c;
+    char b[32];
+    printf("\nTarget IoU per class (%%), seed %llu, %ld iterations, %dx%d:\n\n",
+           (unsigned long long)o->seed, o->iters, o->H, o->W);
+    printf("%-23s %6s", "method", "mIoU");
+    for (c = 0; c < SYNTH_NUM_CLASSES; c++) printf(" %10.10s", synth_class_name(c));
+    printf("\n");
+    for (k = 0; k < M_COUNT; k++) {
+        printf("%-23s %6.1f", method_title[k], r[k].miou);
+        for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
+            fmt_iou(b, r[k].iou[c]);
+            printf(" %10s", b);
+        }
+        printf("\n");
+    }
+    printf("\nLSD - source only: %+.1f mIoU points (oracle - LSD: %.1f)\n",
+           r[M_LSD].miou - r[M_SOURCE].miou, r[M_ORACLE].miou - r[M_LSD].miou);
+}
+
+int report_demo_write(const DemoOpts *o, const DemoData *d, const DemoResult *r)
+{
+    if (write_summary(o, r) || write_charts(o, r) || write_grids(o, d, r) || write_html(o, r))
+        return -1;
     return 0;
 }

@@ -1,14 +1,17 @@
 /*
  * report.h - pieces of a self-contained HTML report: SVG line charts, PNG image
  * grids (RGB tiles and colourised label maps), and an HTML table of per-class
- * scores. Files are written next to each other so report.html opens in a
- * browser from the disk, without a server. ref/ code: it may print.
+ * scores; and the demo's report made of them. Files are written next to each other
+ * so report.html opens in a browser from the disk, without a server. ref/ code: it
+ * may print.
  */
 #ifndef LSD_REPORT_H
 #define LSD_REPORT_H
 
 #include <stdint.h>
 #include <stdio.h>
+
+#include "demo.h"
 
 /* One line of a chart: n points (x[i], y[i]); NaN y values are skipped. */
 typedef struct {
@@ -48,5 +51,12 @@ int report_grid_save(const report_grid *g, const char *path);
 
 /* Writes s into f with &, <, >, " escaped. */
 void report_html_escape(FILE *f, const char *s);
+
+/* The demo's report folder o->out: summary.csv, the curves (miou.svg, loss_f.svg,
+ * loss_gd.svg), the pictures (predictions.png, reconstructions.png, d_decisions.png) and
+ * report.html around them. r: the three runs (M_COUNT). Returns 0, or -1 after a message. */
+int report_demo_write(const DemoOpts *o, const DemoData *d, const DemoResult *r);
+/* The per-class IoU table of the three runs on stdout. */
+void report_demo_print(const DemoOpts *o, const DemoResult *r);
 
 #endif
