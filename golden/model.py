@@ -338,6 +338,36 @@ def recipe_inputs(b, recipe):
     return xs01, xt01, yd
 
 
+def _zero_grads(*nets):
+    for m in nets:
+        m.zero_grad(set_to_none=False)
+
+
+def _begin(F, G, D, b, recipe):
+    """An iteration's inputs (docs/method.md, "Inputs") with every gradient zeroed."""
+    xs, ys, xt = b["xs"], b["ys"], b["xt"]
+    xs01, xt01, yd = recipe_inputs(b, recipe)
+    _zero_grads(F, G, D)
+    return xs, ys, xt, xs01, xt01, yd, xs.shape[0], xs.shape[2], xs.shape[3]
+
+
+def _generate(F, G, xs, xt, masks):
+    """F's features of the source and target images, and G's images of them."""
+    fs = F.features(xs, masks, "src")
+    ft = F.features(xt, masks, "tgt")
+    return fs, ft, G(*fs, masks=masks, kind="src"), G(*ft, masks=masks, kind="tgt")
+
+
+def _update(net, name, loss, opt, grads, retain=False):
+    """loss.backward(), net's gradients into grads["<name>.<param>"] if grads is a dict,
+    then opt.step()."""
+    loss.backward(retain_graph=retain)
+    if grads is not None:
+        grads.update({name + "." + k: v.grad.clone() for k, v in net.named_parameters()
+                      if v.requires_grad})
+    opt.step()
+
+
 def iteration_authors(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None,
                       recipe=AUTHORS):
     """One iteration in the authors' schedule (trainer_LSD.py): every forward pass once, then
@@ -346,16 +376,9 @@ def iteration_authors(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=
     that the later backward passes run through the updated weights. Returns the losses of
     the one forward."""
     optF, optG, optD = opts
-    xs, ys, xt = b["xs"], b["ys"], b["xt"]
-    xs01, xt01, yd = recipe_inputs(b, recipe)
-    N, H, W = xs.shape[0], xs.shape[2], xs.shape[3]
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
-    fs = F.features(xs, masks, "src")
-    ft = F.features(xt, masks, "tgt")
+    xs, ys, xt, xs01, xt01, yd, N, H, W = _begin(F, G, D, b, recipe)
+    fs, ft, gs, gt = _generate(F, G, xs, xt, masks)
     score = F.classify(*fs, H, W)
-    gs = G(*fs, masks=masks, kind="src")
-    gt = G(*ft, masks=masks, kind="tgt")
     s_fs, c_fs = D(gs, masks, "src_fake")
     s_rs, c_rs = D(xs01, masks, "src_real")
     s_rt, _ = D(xt01, masks, "tgt_real")
@@ -363,27 +386,16 @@ def iteration_authors(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=
     # 1. D
     D.zero_grad(set_to_none=False)
     loss_d = loss_D(s_rs, c_rs, s_fs, s_rt, s_ft, yd, N)
-    loss_d.backward(retain_graph=True)
-    if grads is not None:
-        grads.update({"D." + k: v.grad.clone() for k, v in D.named_parameters()})
-    optD.step()
+    _update(D, "D", loss_d, optD, grads, retain=True)
     # 2. G, through D's updated weights
     G.zero_grad(set_to_none=False)
     loss_g = loss_G(c_fs, s_fs, s_ft, gs, gt, xs01, xt01, yd, l1w, N)
-    loss_g.backward(retain_graph=True)
-    if grads is not None:
-        grads.update({"G." + k: v.grad.clone() for k, v in G.named_parameters()})
-    optG.step()
+    _update(G, "G", loss_g, optG, grads, retain=True)
     # 3. F and C, through G's and D's updated weights
     F.zero_grad(set_to_none=False)
     loss_f = loss_F(score, ys, s_fs, s_ft, c_fs, yd, advw, cw, N)
-    loss_f.backward()
-    if grads is not None:
-        grads.update({"F." + k: v.grad.clone() for k, v in F.named_parameters()
-                      if v.requires_grad})
-    optF.step()
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
+    _update(F, "F", loss_f, optF, grads)
+    _zero_grads(F, G, D)
     return loss_d.item(), loss_g.item(), loss_f.item()
 
 
@@ -395,56 +407,33 @@ def iteration(F, G, D, opts, b, masks, advw=0.1, cw=0.1, l1w=1.0, grads=None, re
     if recipe["schedule"] == "authors":
         return iteration_authors(F, G, D, opts, b, masks, advw, cw, l1w, grads, recipe)
     optF, optG, optD = opts
-    xs, ys, xt = b["xs"], b["ys"], b["xt"]
-    xs01, xt01, yd = recipe_inputs(b, recipe)
-    N, H, W = xs.shape[0], xs.shape[2], xs.shape[3]
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
+    xs, ys, xt, xs01, xt01, yd, N, H, W = _begin(F, G, D, b, recipe)
     # 1. D: G's outputs are constants
     with torch.no_grad():
-        fs = F.features(xs, masks, "src")
-        ft = F.features(xt, masks, "tgt")
-        gs = G(*fs, masks=masks, kind="src")
-        gt = G(*ft, masks=masks, kind="tgt")
+        fs, ft, gs, gt = _generate(F, G, xs, xt, masks)
     s_rs, c_rs = D(xs01, masks, "src_real")
     s_fs, _ = D(gs, masks, "src_fake")
     s_rt, _ = D(xt01, masks, "tgt_real")
     s_ft, _ = D(gt, masks, "tgt_fake")
     loss_d = loss_D(s_rs, c_rs, s_fs, s_rt, s_ft, yd, N)
-    loss_d.backward()
-    if grads is not None:
-        grads.update({"D." + k: v.grad.clone() for k, v in D.named_parameters()})
-    optD.step()
+    _update(D, "D", loss_d, optD, grads)
     # 2. G: gradient through D (not updated), F's features constant
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
+    _zero_grads(F, G, D)
     gs = G(*fs, masks=masks, kind="src")
     gt = G(*ft, masks=masks, kind="tgt")
     s_fs, c_fs = D(gs, masks, "src_fake")
     s_ft, _ = D(gt, masks, "tgt_fake")
     loss_g = loss_G(c_fs, s_fs, s_ft, gs, gt, xs01, xt01, yd, l1w, N)
-    loss_g.backward()
-    if grads is not None:
-        grads.update({"G." + k: v.grad.clone() for k, v in G.named_parameters()})
-    optG.step()
+    _update(G, "G", loss_g, optG, grads)
     # 3. F and C: through C, and through G and D into F
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
-    fs = F.features(xs, masks, "src")
-    ft = F.features(xt, masks, "tgt")
+    _zero_grads(F, G, D)
+    fs, ft, gs, gt = _generate(F, G, xs, xt, masks)
     score = F.classify(*fs, H, W)
-    gs = G(*fs, masks=masks, kind="src")
-    gt = G(*ft, masks=masks, kind="tgt")
     s_fs, c_fs = D(gs, masks, "src_fake")
     s_ft, _ = D(gt, masks, "tgt_fake")
     loss_f = loss_F(score, ys, s_fs, s_ft, c_fs, yd, advw, cw, N)
-    loss_f.backward()
-    if grads is not None:
-        grads.update({"F." + k: v.grad.clone() for k, v in F.named_parameters()
-                      if v.requires_grad})
-    optF.step()
-    for m in (F, G, D):
-        m.zero_grad(set_to_none=False)
+    _update(F, "F", loss_f, optF, grads)
+    _zero_grads(F, G, D)
     return loss_d.item(), loss_g.item(), loss_f.item()
 
 
