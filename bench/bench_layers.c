@@ -103,7 +103,7 @@ static double run_case(const Case *c, int cpu)
 {
     ConvShape s;
     size_t nx, ny, nw;
-    real *x, *y, *dy, *dx, *w = NULL, *b = NULL, *dw = NULL, *db = NULL, *work = NULL;
+    real *x, *y, *dy, *dx, *w = NULL, *b = NULL, *dw = NULL, *db = NULL, *scratch = NULL;
     int32_t *am = NULL;
     int rep, OH, OW, ok;
     double best = -1, total = 0;
@@ -127,8 +127,8 @@ static double run_case(const Case *c, int cpu)
         ok = ok && am;
     } else {
         w = rand_buf(nw, 5); dw = rand_buf(nw, 6); b = rand_buf(c->OC, 7); db = rand_buf(c->OC, 8);
-        work = rand_buf(conv_work_size(&s), 9);
-        ok = ok && w && dw && b && db && work;
+        scratch = rand_buf(conv_work_size(&s), 9);
+        ok = ok && w && dw && b && db && scratch;
     }
     for (rep = 0; ok && rep < 3 && total < 1.0; rep++) {
         double t0 = now(cpu), t;
@@ -137,17 +137,17 @@ static double run_case(const Case *c, int cpu)
             maxpool2d_forward(y, am, x, 1, c->C, c->H, c->W, OH, OW);
             maxpool2d_backward(dx, dy, am, 1, c->C, c->H, c->W, OH, OW);
         } else if (c->kind == CONV) {
-            conv2d_forward(y, x, w, bb, &s, work);
-            conv2d_backward(din, dw, dbb, dy, x, w, &s, work);
+            conv2d_forward(y, x, w, bb, &s, scratch);
+            conv2d_backward(din, dw, dbb, dy, x, w, &s, scratch);
         } else {
-            convt_forward(y, x, w, bb, &s, work);
-            convt_backward(din, dw, dbb, dy, x, w, &s, work);
+            convt_forward(y, x, w, bb, &s, scratch);
+            convt_backward(din, dw, dbb, dy, x, w, &s, scratch);
         }
         t = now(cpu) - t0;
         total += t;
         if (best < 0 || t < best) best = t;
     }
-    free(x); free(y); free(dy); free(dx); free(w); free(b); free(dw); free(db); free(work);
+    free(x); free(y); free(dy); free(dx); free(w); free(b); free(dw); free(db); free(scratch);
     free(am);
     return ok ? best * 1e3 : -1;
 }

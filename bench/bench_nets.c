@@ -55,16 +55,17 @@ static double mem_available(void)
 }
 
 /* One run of a mode; returns 0 on success. */
-static int run_once(LsdModel *m, LsdWork *w, const Inputs *in, lsd_work_mode mode,
+static int run_once(LsdModel *m, LsdWork *work, const Inputs *in, lsd_work_mode mode,
                     const LsdStepOptions *o)
 {
     lsd_err err;
     LsdLosses l;
     double loss;
     int rc = 0;
-    if (mode == LSD_WORK_TRAIN) rc = lsd_step(m, w, &in->b, o, &l, &err);
-    else if (mode == LSD_WORK_SOURCE_ONLY) rc = lsd_step_source_only(m, w, &in->b, o, &loss, &err);
-    else lsd_infer(m, w, in->xs);
+    if (mode == LSD_WORK_TRAIN) rc = lsd_step(m, work, &in->b, o, &l, &err);
+    else if (mode == LSD_WORK_SOURCE_ONLY)
+        rc = lsd_step_source_only(m, work, &in->b, o, &loss, &err);
+    else lsd_infer(m, work, in->xs);
     if (rc) fprintf(stderr, "bench_nets: %s\n", err.msg);
     return rc;
 }
@@ -113,31 +114,34 @@ static double convt_macs(const ConvShape *s)
     return (double)s->N * s->C * s->H * s->W * s->OC * s->KH * s->KW;
 }
 
-/* FLOPs of one run of mode on w (shapes from w's activations). */
-static double run_flops(const LsdWork *w, lsd_work_mode mode)
+/* FLOPs of one run of mode on work (shapes from its activations). */
+static double run_flops(const LsdWork *work, lsd_work_mode mode)
 {
     NetMacs F = {0, 0, 0}, C = {0, 0, 0}, G = {0, 0, 0}, D = {0, 0, 0};
-    const FActs *fa = &w->fa[LSD_SRC];
-    const CActs *ca = &w->ca;
+    const FActs *fa = &work->fa[LSD_SRC];
+    const CActs *ca = &work->ca;
     int k;
-    for (k = 0; k < LSD_NCONV; k++) F.f += conv_macs(&fa->conv_s[k]);
-    F.f += conv_macs(&fa->fc6_s) + conv_macs(&fa->fc7_s);
-    F.f1 = conv_macs(&fa->conv_s[0]);
-    C.fz = convt_macs(&ca->up2_s) + convt_macs(&ca->up4_s) + convt_macs(&ca->up8_s);
-    C.f = conv_macs(&ca->score_fr_s) + conv_macs(&ca->sp4_s) + conv_macs(&ca->sp3_s) + C.fz;
+    for (k = 0; k < LSD_NCONV; k++) F.f += conv_macs(&fa->conv_shape[k]);
+    F.f += conv_macs(&fa->fc6_shape) + conv_macs(&fa->fc7_shape);
+    F.f1 = conv_macs(&fa->conv_shape[0]);
+    C.fz = convt_macs(&ca->upscore2_shape) + convt_macs(&ca->upscore_pool4_shape) +
+           convt_macs(&ca->upscore8_shape);
+    C.f = conv_macs(&ca->score_fr_shape) + conv_macs(&ca->score_pool4_shape) +
+          conv_macs(&ca->score_pool3_shape) + C.fz;
     if (mode == LSD_WORK_INFER) return 2 * (F.f + C.f);
     if (mode == LSD_WORK_SOURCE_ONLY)
         return 2 * (F.f + (F.f - F.f1) + F.f + C.f + C.f + (C.f - C.fz));
     {
-        const GActs *ga = &w->ga[LSD_SRC];
-        const DActs *da = &w->da;
+        const GActs *ga = &work->ga[LSD_SRC];
+        const DActs *da = &work->da;
         for (k = 0; k < LSD_GBLOCKS; k++)
-            G.f += convt_macs(&ga->blk[k].convt_s) + 2 * conv_macs(&ga->blk[k].rb_s);
-        G.f += convt_macs(&ga->out_s);
-        G.f1 = convt_macs(&ga->blk[0].convt_s);
-        D.f = conv_macs(&da->conv0_s) + conv_macs(&da->head_s) + conv_macs(&da->headc_s);
-        for (k = 0; k < LSD_DBLOCKS; k++) D.f += conv_macs(&da->rb_s[k]);
-        D.f1 = conv_macs(&da->conv0_s);
+            G.f += convt_macs(&ga->blk[k].convt_shape) + 2 * conv_macs(&ga->blk[k].rb_shape);
+        G.f += convt_macs(&ga->out_shape);
+        G.f1 = convt_macs(&ga->blk[0].convt_shape);
+        D.f = conv_macs(&da->conv0_shape) + conv_macs(&da->domain_score_shape) +
+              conv_macs(&da->class_score_shape);
+        for (k = 0; k < LSD_DBLOCKS; k++) D.f += conv_macs(&da->rb_shape[k]);
+        D.f1 = conv_macs(&da->conv0_shape);
     }
     return 2 * (2 * F.f + 2 * ((F.f - F.f1) + F.f) +
                 C.f + C.f + (C.f - C.fz) +
@@ -208,18 +212,18 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
     fprintf(stderr, "bench_nets: %s model %.1f MB\n", suffix, lsd_model_bytes(&m) / 1e6);
     for (k = 0; k < NCASES; k++) {
         char name[96];
-        LsdWork w;
+        LsdWork work;
         LsdStepOptions o = *so;
         if (k == 3) o.recipe.schedule = LSD_SCHEDULE_AUTHORS;
         double flops;
         sprintf(name, "%s-%s", prefix[k], suffix);
         if (filter && !strstr(name, filter)) continue;
-        if (lsd_work_create(&w, c, 1, H, W, modes[k], &err)) {
+        if (lsd_work_create(&work, c, 1, H, W, modes[k], &err)) {
             fprintf(stderr, "bench_nets: %s skipped: %s\n", name, err.msg);
             continue;
         }
-        flops = run_flops(&w, modes[k]);
-        fprintf(stderr, "bench_nets: %s work %.1f MB, %.3f GFLOP a run\n", name, w.bytes / 1e6,
+        flops = run_flops(&work, modes[k]);
+        fprintf(stderr, "bench_nets: %s work %.1f MB, %.3f GFLOP a run\n", name, work.bytes / 1e6,
                 flops / 1e9);
         for (ti = 0; ti < nthreads; ti++) {
             double best = -1, total = 0;
@@ -229,10 +233,10 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
 #else
             if (threads[ti] != 1) continue;
 #endif
-            for (rep = 0; ok && rep < warm; rep++) ok = run_once(&m, &w, &in, modes[k], &o) == 0;
+            for (rep = 0; ok && rep < warm; rep++) ok = run_once(&m, &work, &in, modes[k], &o) == 0;
             for (rep = 0; ok && rep < maxrep && (rep < 2 || total < budget); rep++) {
                 double t0 = now(), t;
-                ok = run_once(&m, &w, &in, modes[k], &o) == 0;
+                ok = run_once(&m, &work, &in, modes[k], &o) == 0;
                 t = now() - t0;
                 total += t;
                 if (best < 0 || t < best) best = t;
@@ -245,7 +249,7 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
                 fflush(stdout);
             }
         }
-        lsd_work_free(&w);
+        lsd_work_free(&work);
     }
     inputs_free(&in);
     lsd_model_free(&m);

@@ -85,7 +85,7 @@ static int wanted(const char *filter, const char *name)
  * to 10 runs within about budget seconds (at least 2). Each run queues `inner` operations
  * and waits for them (clFinish); the time per operation is returned. */
 static double best_time(lsd_cl *cl, int which, lsd_clbuf *a, lsd_clbuf *b, lsd_clbuf *c,
-                        lsd_clbuf *work, const ConvShape *s, int n, int inner, double budget,
+                        lsd_clbuf *scratch, const ConvShape *s, int n, int inner, double budget,
                         lsd_err *err)
 {
     double best = 1e30, t0 = 0, t;
@@ -95,7 +95,7 @@ static double best_time(lsd_cl *cl, int which, lsd_clbuf *a, lsd_clbuf *b, lsd_c
         t = now();
         for (i = 0; i < inner && !rc; i++)
             rc = which == 0 ? cl_gemm(cl, 0, 0, n, n, n, 1, a, 0, n, b, 0, n, 0, c, 0, n, err)
-                            : cl_conv2d_forward(cl, c, a, b, NULL, s, work, err);
+                            : cl_conv2d_forward(cl, c, a, b, NULL, s, scratch, err);
         if (rc || lsd_cl_finish(cl, err)) return -1;
         t = (now() - t) / inner;
         if (r >= 0 && t < best) best = t;
@@ -171,16 +171,16 @@ static int bench_conv(lsd_cl *cl)
     ConvShape s = conv2d_shape(1, 64, 160, 320, 64, 3, 1, 1);
     size_t nx = (size_t)s.C * s.H * s.W, nw = (size_t)s.OC * s.C * 9;
     size_t ny = (size_t)s.OC * s.OH * s.OW;
-    lsd_clbuf a, b, c, work;
+    lsd_clbuf a, b, c, scratch;
     double t;
     int rc = 0;
     memset(&a, 0, sizeof a), memset(&b, 0, sizeof b), memset(&c, 0, sizeof c);
-    memset(&work, 0, sizeof work);
+    memset(&scratch, 0, sizeof scratch);
     if (lsd_clbuf_alloc(cl, &a, nx, 4, &err) || lsd_clbuf_alloc(cl, &b, nw, 4, &err) ||
         lsd_clbuf_alloc(cl, &c, ny, 4, &err) ||
-        lsd_clbuf_alloc(cl, &work, conv_work_size(&s), 4, &err) ||
+        lsd_clbuf_alloc(cl, &scratch, conv_work_size(&s), 4, &err) ||
         lsd_clbuf_fill(cl, &a, 0, nx, 0.5f, &err) || lsd_clbuf_fill(cl, &b, 0, nw, 0.25f, &err) ||
-        (t = best_time(cl, 1, &a, &b, &c, &work, &s, 0, cl->is_gpu ? 10 : 1, 1.0, &err)) < 0) {
+        (t = best_time(cl, 1, &a, &b, &c, &scratch, &s, 0, cl->is_gpu ? 10 : 1, 1.0, &err)) < 0) {
         fprintf(stderr, "bench_opencl: conv: %s\n", err.msg);
         rc = 1;
     } else {
@@ -191,7 +191,7 @@ static int bench_conv(lsd_cl *cl)
     lsd_clbuf_free(&a);
     lsd_clbuf_free(&b);
     lsd_clbuf_free(&c);
-    lsd_clbuf_free(&work);
+    lsd_clbuf_free(&scratch);
     return rc;
 }
 
@@ -214,7 +214,7 @@ static int run_once(ClModel *cm, ClWork *cw, const Inputs *in, lsd_work_mode mod
 static void bench_case(lsd_cl *cl, ClModel *cm, const LsdConfig *c, const char *name,
                        lsd_work_mode mode, int H, int W, int full)
 {
-    LsdWork h;
+    LsdWork host;
     ClWork cw;
     Inputs in;
     lsd_err err;
@@ -225,26 +225,26 @@ static void bench_case(lsd_cl *cl, ClModel *cm, const LsdConfig *c, const char *
     int rep, nrep = 0, minrep = 2;
     if (maxrep > 64) maxrep = 64;
     if (maxrep < 1) maxrep = 1;
-    if (lsd_work_create(&h, c, 1, H, W, mode, &err)) {
+    if (lsd_work_create(&host, c, 1, H, W, mode, &err)) {
         fprintf(stderr, "bench_opencl: %s skipped: %s\n", name, err.msg);
         return;
     }
-    need = (double)cl_model_bytes(cm) + (double)h.bytes;
+    need = (double)cl_model_bytes(cm) + (double)host.bytes;
     if (need > 0.9 * (double)cl->global_mem) {
         fprintf(stderr, "bench_opencl: %s skipped: needs about %.1f GB of the device's %.1f GB\n",
                 name, need / 1e9, (double)cl->global_mem / 1e9);
-        lsd_work_free(&h);
+        lsd_work_free(&host);
         return;
     }
     if (!inputs_make(&in, H, W, c->n_class)) {
         fprintf(stderr, "bench_opencl: %s skipped: out of host memory\n", name);
-        lsd_work_free(&h);
+        lsd_work_free(&host);
         return;
     }
-    if (cl_work_create(&cw, cl, &h, &err)) {
+    if (cl_work_create(&cw, cl, &host, &err)) {
         fprintf(stderr, "bench_opencl: %s skipped: %s\n", name, err.msg);
         inputs_free(&in);
-        lsd_work_free(&h);
+        lsd_work_free(&host);
         return;
     }
     fprintf(stderr, "bench_opencl: %s: device work %.2f GB, model %.2f GB\n", name,
@@ -272,7 +272,7 @@ fail:
 done:
     cl_work_free(&cw);
     inputs_free(&in);
-    lsd_work_free(&h);
+    lsd_work_free(&host);
 }
 
 typedef struct {

@@ -45,11 +45,11 @@ static uint64_t digest_tensor(uint64_t h, const st_out_tensor *t)
     return h;
 }
 
-uint64_t ckpt_writer_digest(const st_writer *w)
+uint64_t ckpt_writer_digest(const st_writer *writer)
 {
     uint64_t h = CKPT_FNV_OFFSET;
     int i;
-    for (i = 0; i < w->n; i++) h = digest_tensor(h, &w->t[i]);
+    for (i = 0; i < writer->n; i++) h = digest_tensor(h, &writer->t[i]);
     return h;
 }
 
@@ -104,18 +104,18 @@ static int digest_meta(uint64_t *h, char **keys, char **vals, int n)
     return 0;
 }
 
-/* The header digest of what w would write (tensor table in file order, then metadata). */
-static int writer_header_digest(const st_writer *w, uint64_t *out)
+/* The header digest of what writer would write (tensor table in file order, then metadata). */
+static int writer_header_digest(const st_writer *writer, uint64_t *out)
 {
     uint64_t h = CKPT_FNV_OFFSET, off = 0;
     int i;
-    for (i = 0; i < w->n; i++) {
-        const st_out_tensor *t = &w->t[i];
+    for (i = 0; i < writer->n; i++) {
+        const st_out_tensor *t = &writer->t[i];
         uint64_t bytes = st_out_nelem(t) * st_dtype_size(t->dtype);
         h = digest_entry(h, t->name, t->dtype, t->ndim, t->shape, off, off + bytes);
         off += bytes;
     }
-    if (digest_meta(&h, w->meta_keys, w->meta_vals, w->nmeta)) return -1;
+    if (digest_meta(&h, writer->meta_keys, writer->meta_vals, writer->nmeta)) return -1;
     *out = h;
     return 0;
 }
@@ -521,7 +521,7 @@ static int prune(const char *dir, long upto, int keep, lsd_err *err)
 int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep,
               char *path_out, size_t cap, lsd_err *err)
 {
-    st_writer w;
+    st_writer writer;
     int64_t step;
     char path[CKPT_PATH_MAX], name[64], v[128];
     uint64_t digest, hdig = 0, bytes = 0;
@@ -535,11 +535,11 @@ int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return lsd_fail(err, LSD_ERR_IO, "%s: cannot create the checkpoint directory: %s", dir,
                         strerror(errno));
-    st_writer_init(&w);
-    rc = lsd_model_write(m, &w, &step, err);
+    st_writer_init(&writer);
+    rc = lsd_model_write(m, &writer, &step, err);
 #define META(KEY, VAL)                                                                     \
     do {                                                                                   \
-        if (!rc) rc = st_writer_meta(&w, KEY, VAL, err);                                   \
+        if (!rc) rc = st_writer_meta(&writer, KEY, VAL, err);                              \
     } while (0)
 #define METAF(KEY, FMT, VAL)                                                               \
     do {                                                                                   \
@@ -561,17 +561,18 @@ int ckpt_save(const LsdModel *m, const char *dir, const CkptInfo *info, int keep
     lsd_recipe_format(v, sizeof v, &info->recipe);
     META("recipe", v);
     META("digest_alg", CKPT_DIGEST_ALG);
-    for (i = 0; i < w.n; i++) bytes += st_out_nelem(&w.t[i]) * st_dtype_size(w.t[i].dtype);
+    for (i = 0; i < writer.n; i++)
+        bytes += st_out_nelem(&writer.t[i]) * st_dtype_size(writer.t[i].dtype);
     METAF("data_bytes", "%llu", (unsigned long long)bytes);
-    digest = ckpt_writer_digest(&w);
+    digest = ckpt_writer_digest(&writer);
     METAF("digest", "%016llx", (unsigned long long)digest);
-    if (!rc && writer_header_digest(&w, &hdig))
+    if (!rc && writer_header_digest(&writer, &hdig))
         rc = lsd_fail(err, LSD_ERR_NOMEM, "checkpoint: out of memory");
     METAF("header_digest", "%016llx", (unsigned long long)hdig);
 #undef METAF
 #undef META
-    if (!rc) rc = st_writer_save(&w, path, err);
-    st_writer_free(&w);
+    if (!rc) rc = st_writer_save(&writer, path, err);
+    st_writer_free(&writer);
     if (rc) return rc;
     if (path_out && cap) {
         if (strlen(path) >= cap) return lsd_fail(err, LSD_ERR_ARG, "%s: path buffer too small",

@@ -85,8 +85,8 @@ int ckpt_resume(LsdModel *m, const char *dir, const LsdConfig *expect, CkptInfo 
 #define CKPT_FNV_OFFSET 0xcbf29ce484222325ULL
 uint64_t ckpt_fnv1a64(uint64_t h, const void *data, size_t n);
 
-/* The data-section digest of what w would write, computed from its tensors in their
+/* The data-section digest of what writer would write, computed from its tensors in their
  * little-endian on-disk form, in the writer's order. */
-uint64_t ckpt_writer_digest(const st_writer *w);
+uint64_t ckpt_writer_digest(const st_writer *writer);
 
 #endif

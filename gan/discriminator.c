@@ -61,25 +61,25 @@ void dnet_free(DNet *d)
 /* Lays out D's buffers. */
 static void d_layout(DActs *a, Bump *b, int with_cache)
 {
-    int k, N = a->N, C = a->conv0_s.OC;
-    size_t n0 = (size_t)N * C * a->conv0_s.OH * a->conv0_s.OW, nc = (size_t)N * C;
+    int k, N = a->N, C = a->conv0_shape.OC;
+    size_t n0 = (size_t)N * C * a->conv0_shape.OH * a->conv0_shape.OW, nc = (size_t)N * C;
     a->z0 = bump_take(b, n0);
     a->y0 = bump_take(b, n0);
     a->a0 = bump_take(b, n0);
     a->mean0 = with_cache ? bump_take(b, nc) : NULL;
     a->rstd0 = with_cache ? bump_take(b, nc) : NULL;
     for (k = 0; k < LSD_DBLOCKS; k++) {
-        const ConvShape *s = &a->rb_s[k];
+        const ConvShape *s = &a->rb_shape[k];
         rb_layout(&a->rb[k], b, (size_t)N * C * s->OH * s->OW, nc, with_cache);
         if (k == 2 || k == 5) {
-            const ConvShape *t = &a->rb_s[k + 1];
+            const ConvShape *t = &a->rb_shape[k + 1];
             size_t np = (size_t)N * C * t->H * t->W;
             a->pool[k / 3] = bump_take(b, np);
             a->argmax[k / 3] = with_cache ? bump_take_i32(b, np) : NULL;
         }
     }
-    a->out_s = bump_take(b, (size_t)N * 4 * a->h * a->w);
-    a->out_c = bump_take(b, (size_t)N * a->headc_s.OC * a->h * a->w);
+    a->domain_score = bump_take(b, (size_t)N * 4 * a->h * a->w);
+    a->class_score = bump_take(b, (size_t)N * a->class_score_shape.OC * a->h * a->w);
 }
 
 /* Plans D's shapes for an input of (N, 3, H, W) and allocates its buffers once. */
@@ -90,15 +90,15 @@ int d_acts_alloc(DActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
     int k, h, w, C = 2 * c->ndf;
     memset(a, 0, sizeof *a);
     a->N = N, a->H = H, a->W = W;
-    a->conv0_s = conv2d_shape(N, 3, H, W, C, 4, 2, 2);
-    h = a->conv0_s.OH, w = a->conv0_s.OW;
+    a->conv0_shape = conv2d_shape(N, 3, H, W, C, 4, 2, 2);
+    h = a->conv0_shape.OH, w = a->conv0_shape.OW;
     for (k = 0; k < LSD_DBLOCKS; k++) {
         if (k == 3 || k == 6) h = maxpool_out_size(h, 0), w = maxpool_out_size(w, 0);
-        a->rb_s[k] = conv2d_shape(N, C, h, w, C, 3, 1, 1);
+        a->rb_shape[k] = conv2d_shape(N, C, h, w, C, 3, 1, 1);
     }
     a->h = h, a->w = w;
-    a->head_s = conv2d_shape(N, C, h, w, 4, 3, 1, 1);
-    a->headc_s = conv2d_shape(N, C, h, w, c->n_class, 3, 1, 1);
+    a->domain_score_shape = conv2d_shape(N, C, h, w, 4, 3, 1, 1);
+    a->class_score_shape = conv2d_shape(N, C, h, w, c->n_class, 3, 1, 1);
     if (h < 1 || w < 1) return lsd_fail(err, LSD_ERR_ARG, "input %dx%d too small for D", H, W);
     memset(&b, 0, sizeof b);
     d_layout(a, &b, with_cache);
@@ -121,8 +121,8 @@ void d_acts_view(DActs *v, const DActs *a, int s, int zero)
     int k;
     *v = *a;
     v->N = 1;
-    v->conv0_s.N = v->head_s.N = v->headc_s.N = 1;
-    for (k = 0; k < LSD_DBLOCKS; k++) v->rb_s[k].N = 1;
+    v->conv0_shape.N = v->domain_score_shape.N = v->class_score_shape.N = 1;
+    for (k = 0; k < LSD_DBLOCKS; k++) v->rb_shape[k].N = 1;
     d_layout(v, &b, a->mean0 != NULL);
     v->mem = NULL, v->imem = NULL, v->bytes = 0;
 }
@@ -138,12 +138,12 @@ void d_acts_free(DActs *a)
 /* Largest convolution scratch D needs. */
 size_t d_work_size(const DActs *a)
 {
-    size_t m = conv_work_size(&a->conv0_s), t;
+    size_t m = conv_work_size(&a->conv0_shape), t;
     int k;
     for (k = 0; k < LSD_DBLOCKS; k++)
-        if ((t = conv_work_size(&a->rb_s[k])) > m) m = t;
-    if ((t = conv_work_size(&a->head_s)) > m) m = t;
-    if ((t = conv_work_size(&a->headc_s)) > m) m = t;
+        if ((t = conv_work_size(&a->rb_shape[k])) > m) m = t;
+    if ((t = conv_work_size(&a->domain_score_shape)) > m) m = t;
+    if ((t = conv_work_size(&a->class_score_shape)) > m) m = t;
     return m;
 }
 
@@ -156,50 +156,52 @@ static const real *rb_input(const DActs *a, int k)
 }
 
 /* D: conv-IN-LeakyReLU, nine residual blocks with two pools, two heads. */
-void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *work)
+void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *scratch)
 {
-    const ConvShape *s0 = &a->conv0_s;
+    const ConvShape *s0 = &a->conv0_shape;
     int N = a->N, C = s0->OC, k;
     const real *top;
-    conv2d_forward(a->z0, x, d->conv0.w, d->conv0.b, s0, work);
+    conv2d_forward(a->z0, x, d->conv0.weight, d->conv0.bias, s0, scratch);
     instance_norm_forward(a->y0, a->mean0, a->rstd0, a->z0, N, C, s0->OH * s0->OW, LSD_IN_EPS);
     leaky_relu_forward(a->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK);
     for (k = 0; k < LSD_DBLOCKS; k++) {
-        const ConvShape *s = &a->rb_s[k];
-        rb_forward(&a->rb[k], rb_input(a, k), d->rb[k].w, d->rb[k].b, mk->rb[k], s, LSD_IN_EPS,
-                   LSD_LEAK, work);
+        const ConvShape *s = &a->rb_shape[k];
+        rb_forward(&a->rb[k], rb_input(a, k), d->rb[k].weight, d->rb[k].bias, mk->rb[k], s,
+                   LSD_IN_EPS, LSD_LEAK, scratch);
         if (k == 2 || k == 5)
             maxpool2d_forward(a->pool[k / 3], a->argmax[k / 3], a->rb[k].out, N, C, s->OH,
-                              s->OW, a->rb_s[k + 1].H, a->rb_s[k + 1].W);
+                              s->OW, a->rb_shape[k + 1].H, a->rb_shape[k + 1].W);
     }
     top = a->rb[LSD_DBLOCKS - 1].out;
-    conv2d_forward(a->out_s, top, d->out_s.w, d->out_s.b, &a->head_s, work);
-    conv2d_forward(a->out_c, top, d->out_c.w, d->out_c.b, &a->headc_s, work);
+    conv2d_forward(a->domain_score, top, d->out_s.weight, d->out_s.bias, &a->domain_score_shape,
+                   scratch);
+    conv2d_forward(a->class_score, top, d->out_c.weight, d->out_c.bias, &a->class_score_shape,
+                   scratch);
 }
 
 /* D's backward: d_forward's lines in reverse, from both heads to the image. */
-void d_backward(real *dx, DActs *ga, const DActs *a, const real *x, DNet *d, const DMasks *mk,
-                int want_param_grads, real *work)
+void d_backward(real *dx, DActs *dg, const DActs *a, const real *x, DNet *d, const DMasks *mk,
+                int want_param_grads, real *scratch)
 {
-    const ConvShape *s0 = &a->conv0_s;
-    int N = a->N, C = s0->OC, k, w = want_param_grads;
+    const ConvShape *s0 = &a->conv0_shape;
+    int N = a->N, C = s0->OC, k, want = want_param_grads;
     const real *top = a->rb[LSD_DBLOCKS - 1].out;
-    real *gtop = ga->rb[LSD_DBLOCKS - 1].out;
-    conv2d_backward(gtop, w ? d->out_c.dw : NULL, w ? d->out_c.db : NULL, ga->out_c, top,
-                    d->out_c.w, &a->headc_s, work);
-    conv2d_backward(gtop, w ? d->out_s.dw : NULL, w ? d->out_s.db : NULL, ga->out_s, top,
-                    d->out_s.w, &a->head_s, work);
+    real *dtop = dg->rb[LSD_DBLOCKS - 1].out;
+    conv2d_backward(dtop, want ? d->out_c.dweight : NULL, want ? d->out_c.dbias : NULL,
+                    dg->class_score, top, d->out_c.weight, &a->class_score_shape, scratch);
+    conv2d_backward(dtop, want ? d->out_s.dweight : NULL, want ? d->out_s.dbias : NULL,
+                    dg->domain_score, top, d->out_s.weight, &a->domain_score_shape, scratch);
     for (k = LSD_DBLOCKS - 1; k >= 0; k--) {
-        const ConvShape *s = &a->rb_s[k];
+        const ConvShape *s = &a->rb_shape[k];
         if (k == 2 || k == 5)
-            maxpool2d_backward(ga->rb[k].out, ga->pool[k / 3], a->argmax[k / 3], N, C, s->OH,
-                               s->OW, a->rb_s[k + 1].H, a->rb_s[k + 1].W);
-        rb_backward((real *)rb_input(ga, k), w ? d->rb[k].dw : NULL, w ? d->rb[k].db : NULL,
-                    &ga->rb[k], &a->rb[k], rb_input(a, k), d->rb[k].w, mk->rb[k], s, LSD_LEAK,
-                    work);
+            maxpool2d_backward(dg->rb[k].out, dg->pool[k / 3], a->argmax[k / 3], N, C, s->OH,
+                               s->OW, a->rb_shape[k + 1].H, a->rb_shape[k + 1].W);
+        rb_backward((real *)rb_input(dg, k), want ? d->rb[k].dweight : NULL,
+                    want ? d->rb[k].dbias : NULL, &dg->rb[k], &a->rb[k], rb_input(a, k),
+                    d->rb[k].weight, mk->rb[k], s, LSD_LEAK, scratch);
     }
-    leaky_relu_backward(ga->y0, ga->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK);
-    instance_norm_backward(ga->z0, ga->y0, a->z0, a->mean0, a->rstd0, N, C, s0->OH * s0->OW);
-    conv2d_backward(dx, w ? d->conv0.dw : NULL, w ? d->conv0.db : NULL, ga->z0, x, d->conv0.w,
-                    s0, work);
+    leaky_relu_backward(dg->y0, dg->a0, a->y0, (size_t)N * C * s0->OH * s0->OW, LSD_LEAK);
+    instance_norm_backward(dg->z0, dg->y0, a->z0, a->mean0, a->rstd0, N, C, s0->OH * s0->OW);
+    conv2d_backward(dx, want ? d->conv0.dweight : NULL, want ? d->conv0.dbias : NULL, dg->z0, x,
+                    d->conv0.weight, s0, scratch);
 }

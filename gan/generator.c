@@ -72,7 +72,7 @@ static void g_layout(GActs *a, Bump *b, int with_cache)
     int k, N = a->N;
     for (k = 0; k < LSD_GBLOCKS; k++) {
         GBlockActs *B = &a->blk[k];
-        const ConvShape *s = &B->convt_s;
+        const ConvShape *s = &B->convt_shape;
         size_t n = (size_t)N * s->OC * s->OH * s->OW, nc = (size_t)N * s->OC;
         B->in = (k == 2 || k == 3) ? bump_take(b, (size_t)N * s->C * s->H * s->W) : NULL;
         B->z = bump_take(b, n);
@@ -101,13 +101,13 @@ int g_acts_alloc(GActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
     h = H / 32 + 1, w = W / 32 + 1; /* fc7's size */
     for (k = 0; k < LSD_GBLOCKS; k++) {
         gblock_dims(c, k, &cin, &cout, &K, &S, &P);
-        a->blk[k].convt_s = convt_shape(N, cin, h, w, cout, K, S, P, 0);
-        h = a->blk[k].convt_s.OH, w = a->blk[k].convt_s.OW;
-        a->blk[k].rb_s = conv2d_shape(N, cout, h, w, cout, 3, 1, 1);
+        a->blk[k].convt_shape = convt_shape(N, cin, h, w, cout, K, S, P, 0);
+        h = a->blk[k].convt_shape.OH, w = a->blk[k].convt_shape.OW;
+        a->blk[k].rb_shape = conv2d_shape(N, cout, h, w, cout, 3, 1, 1);
     }
-    a->out_s = convt_shape(N, c->ngf, h, w, 3, 8, 2, 100, 0);
-    if (a->out_s.OH != H || a->out_s.OW != W || a->blk[1].convt_s.OH != H / 16 + 13 ||
-        a->blk[2].convt_s.OH != H / 8 + 25)
+    a->out_shape = convt_shape(N, c->ngf, h, w, 3, 8, 2, 100, 0);
+    if (a->out_shape.OH != H || a->out_shape.OW != W || a->blk[1].convt_shape.OH != H / 16 + 13 ||
+        a->blk[2].convt_shape.OH != H / 8 + 25)
         return lsd_fail(err, LSD_ERR_ARG, "G's stages do not line up at %dx%d", H, W);
     memset(&b, 0, sizeof b);
     g_layout(a, &b, with_cache);
@@ -128,8 +128,8 @@ void g_acts_view(GActs *v, const GActs *a, int s, int zero)
     int k;
     *v = *a;
     v->N = 1;
-    for (k = 0; k < LSD_GBLOCKS; k++) v->blk[k].convt_s.N = v->blk[k].rb_s.N = 1;
-    v->out_s.N = 1;
+    for (k = 0; k < LSD_GBLOCKS; k++) v->blk[k].convt_shape.N = v->blk[k].rb_shape.N = 1;
+    v->out_shape.N = 1;
     g_layout(v, &b, a->blk[0].mean != NULL);
     v->mem = NULL, v->bytes = 0;
 }
@@ -144,90 +144,97 @@ void g_acts_free(GActs *a)
 /* Largest convolution scratch G needs. */
 size_t g_work_size(const GActs *a)
 {
-    size_t m = conv_work_size(&a->out_s), t;
+    size_t m = conv_work_size(&a->out_shape), t;
     int k;
     for (k = 0; k < LSD_GBLOCKS; k++) {
-        if ((t = conv_work_size(&a->blk[k].convt_s)) > m) m = t;
-        if ((t = conv_work_size(&a->blk[k].rb_s)) > m) m = t;
+        if ((t = conv_work_size(&a->blk[k].convt_shape)) > m) m = t;
+        if ((t = conv_work_size(&a->blk[k].rb_shape)) > m) m = t;
     }
     return m;
 }
 
 /* One G block: ConvT, IN, ReLU, RB, RB. */
 static void gblock_forward(GBlockActs *a, const real *in, const GBlockParams *p,
-                           real *const mask[2], real *work)
+                           real *const mask[2], real *scratch)
 {
-    const ConvShape *s = &a->convt_s;
+    const ConvShape *s = &a->convt_shape;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    convt_forward(a->z, in, p->convt.w, NULL, s, work);
+    convt_forward(a->z, in, p->convt.weight, NULL, s, scratch);
     instance_norm_forward(a->y, a->mean, a->rstd, a->z, N, C, HW, LSD_IN_EPS);
     relu_forward(a->a, a->y, (size_t)N * C * HW);
-    rb_forward(&a->rb[0], a->a, p->rb[0].w, p->rb[0].b, mask[0], &a->rb_s, LSD_IN_EPS, 0, work);
-    rb_forward(&a->rb[1], a->rb[0].out, p->rb[1].w, p->rb[1].b, mask[1], &a->rb_s, LSD_IN_EPS, 0,
-               work);
+    rb_forward(&a->rb[0], a->a, p->rb[0].weight, p->rb[0].bias, mask[0], &a->rb_shape, LSD_IN_EPS,
+               0, scratch);
+    rb_forward(&a->rb[1], a->rb[0].out, p->rb[1].weight, p->rb[1].bias, mask[1], &a->rb_shape,
+               LSD_IN_EPS, 0, scratch);
 }
 
 /* gblock_forward's backward, from g->rb[1].out into din (+=). */
 static void gblock_backward(real *din, GBlockActs *g, const GBlockActs *a, const real *in,
-                            GBlockParams *p, real *const mask[2], int want, real *work)
+                            GBlockParams *p, real *const mask[2], int want, real *scratch)
 {
-    const ConvShape *s = &a->convt_s;
+    const ConvShape *s = &a->convt_shape;
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
-    rb_backward(g->rb[0].out, want ? p->rb[1].dw : NULL, want ? p->rb[1].db : NULL, &g->rb[1],
-                &a->rb[1], a->rb[0].out, p->rb[1].w, mask[1], &a->rb_s, 0, work);
-    rb_backward(g->a, want ? p->rb[0].dw : NULL, want ? p->rb[0].db : NULL, &g->rb[0], &a->rb[0],
-                a->a, p->rb[0].w, mask[0], &a->rb_s, 0, work);
+    rb_backward(g->rb[0].out, want ? p->rb[1].dweight : NULL, want ? p->rb[1].dbias : NULL,
+                &g->rb[1], &a->rb[1], a->rb[0].out, p->rb[1].weight, mask[1], &a->rb_shape, 0,
+                scratch);
+    rb_backward(g->a, want ? p->rb[0].dweight : NULL, want ? p->rb[0].dbias : NULL, &g->rb[0],
+                &a->rb[0], a->a, p->rb[0].weight, mask[0], &a->rb_shape, 0, scratch);
     relu_backward(g->y, g->a, a->a, (size_t)N * C * HW);
     instance_norm_backward(g->z, g->y, a->z, a->mean, a->rstd, N, C, HW);
-    convt_backward(din, want ? p->convt.dw : NULL, NULL, g->z, in, p->convt.w, s, work);
+    convt_backward(din, want ? p->convt.dweight : NULL, NULL, g->z, in, p->convt.weight, s,
+                   scratch);
 }
 
 /* G: decodes F's (fc7, pool4, pool3) into an image (docs/method.md, "G"). */
 void g_forward(GActs *a, const real *fc7, const real *pool4, const real *pool3, const GNet *g,
-               const GMasks *mk, real *work)
+               const GMasks *mk, real *scratch)
 {
     GBlockActs *b = a->blk;
     int N = a->N;
     size_t n = (size_t)N * 3 * a->H * a->W;
     /* stage1: fc7 -> pool4's size */
-    gblock_forward(&b[0], fc7, &g->blk[0], mk->rb[0], work);
-    gblock_forward(&b[1], b[1].in, &g->blk[1], mk->rb[1], work);
+    gblock_forward(&b[0], fc7, &g->blk[0], mk->rb[0], scratch);
+    gblock_forward(&b[1], b[1].in, &g->blk[1], mk->rb[1], scratch);
     /* stage2: concat(stage1, pool4) -> pool3's size */
-    concat_forward(b[2].in, b[1].rb[1].out, b[1].convt_s.OC, pool4,
-                   b[2].convt_s.C - b[1].convt_s.OC, N, b[2].convt_s.H * b[2].convt_s.W);
-    gblock_forward(&b[2], b[2].in, &g->blk[2], mk->rb[2], work);
+    concat_forward(b[2].in, b[1].rb[1].out, b[1].convt_shape.OC, pool4,
+                   b[2].convt_shape.C - b[1].convt_shape.OC, N,
+                   b[2].convt_shape.H * b[2].convt_shape.W);
+    gblock_forward(&b[2], b[2].in, &g->blk[2], mk->rb[2], scratch);
     /* stage3: concat(stage2, pool3) -> two upsampling blocks */
-    concat_forward(b[3].in, b[2].rb[1].out, b[2].convt_s.OC, pool3,
-                   b[3].convt_s.C - b[2].convt_s.OC, N, b[3].convt_s.H * b[3].convt_s.W);
-    gblock_forward(&b[3], b[3].in, &g->blk[3], mk->rb[3], work);
-    gblock_forward(&b[4], b[4].in, &g->blk[4], mk->rb[4], work);
+    concat_forward(b[3].in, b[2].rb[1].out, b[2].convt_shape.OC, pool3,
+                   b[3].convt_shape.C - b[2].convt_shape.OC, N,
+                   b[3].convt_shape.H * b[3].convt_shape.W);
+    gblock_forward(&b[3], b[3].in, &g->blk[3], mk->rb[3], scratch);
+    gblock_forward(&b[4], b[4].in, &g->blk[4], mk->rb[4], scratch);
     /* stage4: ConvT with bias, Sigmoid -> image in [0, 1] */
-    convt_forward(a->z, b[4].rb[1].out, g->out.w, g->out.b, &a->out_s, work);
+    convt_forward(a->z, b[4].rb[1].out, g->out.weight, g->out.bias, &a->out_shape, scratch);
     sigmoid_forward(a->img, a->z, n);
 }
 
 /* G's backward: g_forward's lines in reverse, ending in the gradients of fc7, pool4, pool3. */
-void g_backward(real *dfc7, real *dpool4, real *dpool3, GActs *ga, const GActs *a,
-                const real *fc7, GNet *g, const GMasks *mk, int want_param_grads, real *work)
+void g_backward(real *dfc7, real *dpool4, real *dpool3, GActs *gg, const GActs *a,
+                const real *fc7, GNet *g, const GMasks *mk, int want_param_grads, real *scratch)
 {
-    GBlockActs *gb = ga->blk;
+    GBlockActs *gb = gg->blk;
     const GBlockActs *b = a->blk;
-    int N = a->N, w = want_param_grads;
+    int N = a->N, want = want_param_grads;
     size_t n = (size_t)N * 3 * a->H * a->W;
     /* stage4 */
-    sigmoid_backward(ga->z, ga->img, a->img, n);
-    convt_backward(gb[4].rb[1].out, w ? g->out.dw : NULL, w ? g->out.db : NULL, ga->z,
-                   b[4].rb[1].out, g->out.w, &a->out_s, work);
+    sigmoid_backward(gg->z, gg->img, a->img, n);
+    convt_backward(gb[4].rb[1].out, want ? g->out.dweight : NULL, want ? g->out.dbias : NULL,
+                   gg->z, b[4].rb[1].out, g->out.weight, &a->out_shape, scratch);
     /* stage3 */
-    gblock_backward(gb[4].in, &gb[4], &b[4], b[4].in, &g->blk[4], mk->rb[4], w, work);
-    gblock_backward(gb[3].in, &gb[3], &b[3], b[3].in, &g->blk[3], mk->rb[3], w, work);
-    concat_backward(gb[2].rb[1].out, dpool3, gb[3].in, b[2].convt_s.OC,
-                    b[3].convt_s.C - b[2].convt_s.OC, N, b[3].convt_s.H * b[3].convt_s.W);
+    gblock_backward(gb[4].in, &gb[4], &b[4], b[4].in, &g->blk[4], mk->rb[4], want, scratch);
+    gblock_backward(gb[3].in, &gb[3], &b[3], b[3].in, &g->blk[3], mk->rb[3], want, scratch);
+    concat_backward(gb[2].rb[1].out, dpool3, gb[3].in, b[2].convt_shape.OC,
+                    b[3].convt_shape.C - b[2].convt_shape.OC, N,
+                    b[3].convt_shape.H * b[3].convt_shape.W);
     /* stage2 */
-    gblock_backward(gb[2].in, &gb[2], &b[2], b[2].in, &g->blk[2], mk->rb[2], w, work);
-    concat_backward(gb[1].rb[1].out, dpool4, gb[2].in, b[1].convt_s.OC,
-                    b[2].convt_s.C - b[1].convt_s.OC, N, b[2].convt_s.H * b[2].convt_s.W);
+    gblock_backward(gb[2].in, &gb[2], &b[2], b[2].in, &g->blk[2], mk->rb[2], want, scratch);
+    concat_backward(gb[1].rb[1].out, dpool4, gb[2].in, b[1].convt_shape.OC,
+                    b[2].convt_shape.C - b[1].convt_shape.OC, N,
+                    b[2].convt_shape.H * b[2].convt_shape.W);
     /* stage1 */
-    gblock_backward(gb[1].in, &gb[1], &b[1], b[1].in, &g->blk[1], mk->rb[1], w, work);
-    gblock_backward(dfc7, &gb[0], &b[0], fc7, &g->blk[0], mk->rb[0], w, work);
+    gblock_backward(gb[1].in, &gb[1], &b[1], b[1].in, &g->blk[1], mk->rb[1], want, scratch);
+    gblock_backward(dfc7, &gb[0], &b[0], fc7, &g->blk[0], mk->rb[0], want, scratch);
 }

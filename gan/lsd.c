@@ -215,20 +215,21 @@ int lsd_model_load(LsdModel *m, const char *path, lsd_err *err)
 }
 
 /* Parameters, Adam state, step and configuration into a writer. */
-int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_err *err)
+int lsd_model_write(const LsdModel *m, st_writer *writer, int64_t *step_store, lsd_err *err)
 {
     char v[32];
     int64_t one = 1;
     int rc;
-    if ((rc = arena_write(&m->F.pa, w, 1, err)) || (rc = arena_write(&m->G.pa, w, 1, err)) ||
-        (rc = arena_write(&m->D.pa, w, 1, err)))
+    if ((rc = arena_write(&m->F.pa, writer, 1, err)) ||
+        (rc = arena_write(&m->G.pa, writer, 1, err)) ||
+        (rc = arena_write(&m->D.pa, writer, 1, err)))
         return rc;
     *step_store = m->step;
-    if ((rc = st_writer_add(w, "opt.step", ST_I64, 1, &one, step_store, err))) return rc;
+    if ((rc = st_writer_add(writer, "opt.step", ST_I64, 1, &one, step_store, err))) return rc;
 #define META(KEY, VAL)                                                                    \
     do {                                                                                  \
         sprintf(v, "%d", VAL);                                                            \
-        if ((rc = st_writer_meta(w, KEY, v, err))) return rc;                             \
+        if ((rc = st_writer_meta(writer, KEY, v, err))) return rc;                        \
     } while (0)
     META("vgg", m->cfg.vgg);
     META("fc", m->cfg.fc);
@@ -242,13 +243,13 @@ int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_er
 /* lsd_model_write into path. */
 int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err)
 {
-    st_writer w;
+    st_writer writer;
     int64_t step;
     int rc;
-    st_writer_init(&w);
-    rc = lsd_model_write(m, &w, &step, err);
-    if (!rc) rc = st_writer_save(&w, path, err);
-    st_writer_free(&w);
+    st_writer_init(&writer);
+    rc = lsd_model_write(m, &writer, &step, err);
+    if (!rc) rc = st_writer_save(&writer, path, err);
+    st_writer_free(&writer);
     return rc;
 }
 
@@ -403,172 +404,174 @@ static const char *const GMASK_NAME[LSD_GBLOCKS][2] = {
     {"G.stage3_upsample.8", "G.stage3_upsample.9"}};
 #define DMASK_INDEX LSD_DBLOCK_INDEX /* gan/arch.h, through net.h */
 
-/* Records mask number w->nmasks (or only counts when w->masks is NULL). */
-static real *add_mask(LsdWork *w, size_t *used, const char *layer, const char *kind, int ndim,
-                      int n, int c, int h, int wd)
+/* Records mask number work->nmasks (or only counts when work->masks is NULL). */
+static real *add_mask(LsdWork *work, size_t *used, const char *layer, const char *kind, int ndim,
+                      int n, int c, int h, int w)
 {
-    size_t size = (size_t)n * c * (ndim == 4 ? (size_t)h * wd : 1);
-    real *p = w->mask_mem ? w->mask_mem + *used : NULL;
-    if (w->masks) {
-        LsdMaskRef *r = &w->masks[w->nmasks];
+    size_t size = (size_t)n * c * (ndim == 4 ? (size_t)h * w : 1);
+    real *p = work->mask_mem ? work->mask_mem + *used : NULL;
+    if (work->masks) {
+        LsdMaskRef *r = &work->masks[work->nmasks];
         sprintf(r->name, "%s.%s", layer, kind);
         r->data = p;
         r->ndim = ndim;
-        r->shape[0] = n, r->shape[1] = c, r->shape[2] = h, r->shape[3] = wd;
+        r->shape[0] = n, r->shape[1] = c, r->shape[2] = h, r->shape[3] = w;
         r->size = size;
     }
-    w->nmasks++;
+    work->nmasks++;
     *used += size;
     return p;
 }
 
-/* Lays out every mask of the mode (counting first when w->masks is NULL). */
-static size_t mask_layout(LsdWork *w, const LsdConfig *c)
+/* Lays out every mask of the mode (counting first when work->masks is NULL). */
+static size_t mask_layout(LsdWork *work, const LsdConfig *c)
 {
     size_t used = 0;
-    int d, k, j, N = w->N, nf = w->mode == LSD_WORK_TRAIN ? 2 : 1;
-    const FActs *fa = &w->fa[0];
-    w->nmasks = 0;
+    int d, k, j, N = work->N, nf = work->mode == LSD_WORK_TRAIN ? 2 : 1;
+    const FActs *fa = &work->fa[0];
+    work->nmasks = 0;
     for (d = 0; d < nf; d++) {
-        w->fm[d].fc6 = add_mask(w, &used, "F.fc6", KIND_F[d], 2, N, c->fc, 1, 1);
-        w->fm[d].fc7 = add_mask(w, &used, "F.fc7", KIND_F[d], 2, N, c->fc, 1, 1);
+        work->fm[d].fc6 = add_mask(work, &used, "F.fc6", KIND_F[d], 2, N, c->fc, 1, 1);
+        work->fm[d].fc7 = add_mask(work, &used, "F.fc7", KIND_F[d], 2, N, c->fc, 1, 1);
     }
     (void)fa;
-    if (w->mode != LSD_WORK_TRAIN) return used;
+    if (work->mode != LSD_WORK_TRAIN) return used;
     for (d = 0; d < 2; d++)
         for (k = 0; k < LSD_GBLOCKS; k++)
             for (j = 0; j < 2; j++) {
-                const ConvShape *s = &w->ga[0].blk[k].rb_s;
-                w->gm[d].rb[k][j] =
-                    add_mask(w, &used, GMASK_NAME[k][j], KIND_F[d], 4, N, s->OC, s->OH, s->OW);
+                const ConvShape *s = &work->ga[0].blk[k].rb_shape;
+                work->gm[d].rb[k][j] =
+                    add_mask(work, &used, GMASK_NAME[k][j], KIND_F[d], 4, N, s->OC, s->OH, s->OW);
             }
     for (d = 0; d < 4; d++)
         for (k = 0; k < LSD_DBLOCKS; k++) {
-            const ConvShape *s = &w->da.rb_s[k];
+            const ConvShape *s = &work->da.rb_shape[k];
             char layer[32];
             sprintf(layer, "D.feature.%d", DMASK_INDEX[k]);
-            w->dm[d].rb[k] = add_mask(w, &used, layer, KIND_D[d], 4, N, s->OC, s->OH, s->OW);
+            work->dm[d].rb[k] = add_mask(work, &used, layer, KIND_D[d], 4, N, s->OC, s->OH, s->OW);
         }
     return used;
 }
 
 /* Allocates every buffer of one input size for the mode (see lsd.h). */
-int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
+int lsd_work_create(LsdWork *work, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
                     lsd_err *err)
 {
     int rc = LSD_OK, nm;
     size_t t, nmask;
-    memset(w, 0, sizeof *w);
-    w->N = N, w->H = H, w->W = W, w->mode = mode;
+    memset(work, 0, sizeof *work);
+    work->N = N, work->H = H, work->W = W, work->mode = mode;
     if (N < 1 || N > 4096) return lsd_fail(err, LSD_ERR_ARG, "batch size %d out of range", N);
     if (mode == LSD_WORK_TRAIN && (rc = lsd_check_size(H, W, err))) return rc;
-    rc = f_acts_alloc(&w->fa[0], c, N, H, W, 1, err);
-    if (!rc) rc = c_acts_alloc(&w->ca, c, N, H, W, err);
+    rc = f_acts_alloc(&work->fa[0], c, N, H, W, 1, err);
+    if (!rc) rc = c_acts_alloc(&work->ca, c, N, H, W, err);
     if (!rc && mode != LSD_WORK_INFER) {
-        rc = f_acts_alloc(&w->fg, c, N, H, W, 0, err);
-        if (!rc) rc = c_acts_alloc(&w->cg, c, N, H, W, err);
+        rc = f_acts_alloc(&work->fg, c, N, H, W, 0, err);
+        if (!rc) rc = c_acts_alloc(&work->cg, c, N, H, W, err);
     }
     if (!rc && mode == LSD_WORK_TRAIN) {
-        rc = f_acts_alloc(&w->fa[1], c, N, H, W, 1, err);
-        if (!rc) rc = g_acts_alloc(&w->ga[0], c, N, H, W, 1, err);
-        if (!rc) rc = g_acts_alloc(&w->ga[1], c, N, H, W, 1, err);
-        if (!rc) rc = g_acts_alloc(&w->gg, c, N, H, W, 0, err);
-        if (!rc) rc = d_acts_alloc(&w->da, c, N, H, W, 1, err);
-        if (!rc) rc = d_acts_alloc(&w->dg, c, N, H, W, 0, err);
-        if (!rc) rc = d_acts_alloc(&w->da1, c, N, H, W, 1, err);
-        if (!rc) rc = d_acts_alloc(&w->dg1, c, N, H, W, 0, err);
-        if (!rc) rc = g_acts_alloc(&w->gg1, c, N, H, W, 0, err);
-        if (!rc) rc = f_acts_alloc(&w->fg1, c, N, H, W, 0, err);
+        rc = f_acts_alloc(&work->fa[1], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&work->ga[0], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&work->ga[1], c, N, H, W, 1, err);
+        if (!rc) rc = g_acts_alloc(&work->gg, c, N, H, W, 0, err);
+        if (!rc) rc = d_acts_alloc(&work->da, c, N, H, W, 1, err);
+        if (!rc) rc = d_acts_alloc(&work->dg, c, N, H, W, 0, err);
+        if (!rc) rc = d_acts_alloc(&work->da1, c, N, H, W, 1, err);
+        if (!rc) rc = d_acts_alloc(&work->dg1, c, N, H, W, 0, err);
+        if (!rc) rc = g_acts_alloc(&work->gg1, c, N, H, W, 0, err);
+        if (!rc) rc = f_acts_alloc(&work->fg1, c, N, H, W, 0, err);
     }
     if (rc) {
-        lsd_work_free(w);
+        lsd_work_free(work);
         return rc;
     }
     /* convolution scratch: the largest any layer needs */
-    w->work_n = f_work_size(&w->fa[0], &w->ca);
+    work->scratch_n = f_work_size(&work->fa[0], &work->ca);
     if (mode == LSD_WORK_TRAIN) {
-        if ((t = g_work_size(&w->ga[0])) > w->work_n) w->work_n = t;
-        if ((t = d_work_size(&w->da)) > w->work_n) w->work_n = t;
+        if ((t = g_work_size(&work->ga[0])) > work->scratch_n) work->scratch_n = t;
+        if ((t = d_work_size(&work->da)) > work->scratch_n) work->scratch_n = t;
     }
     /* masks: count, allocate, lay out */
-    nmask = mask_layout(w, c);
-    nm = w->nmasks;
-    w->masks = (LsdMaskRef *)calloc((size_t)nm, sizeof *w->masks);
-    w->mask_mem = (real *)calloc(nmask ? nmask : 1, sizeof(real));
-    w->work = (real *)calloc(w->work_n ? w->work_n : 1, sizeof(real));
-    if (mode == LSD_WORK_TRAIN) w->work1 = (real *)calloc(w->work_n ? w->work_n : 1, sizeof(real));
-    w->yd = (uint8_t *)calloc((size_t)N * (H / 8 + 1) * (W / 8 + 1), 1);
-    if (!w->masks || !w->mask_mem || !w->work || !w->yd || (mode == LSD_WORK_TRAIN && !w->work1)) {
-        lsd_work_free(w);
+    nmask = mask_layout(work, c);
+    nm = work->nmasks;
+    work->masks = (LsdMaskRef *)calloc((size_t)nm, sizeof *work->masks);
+    work->mask_mem = (real *)calloc(nmask ? nmask : 1, sizeof(real));
+    work->scratch = (real *)calloc(work->scratch_n ? work->scratch_n : 1, sizeof(real));
+    if (mode == LSD_WORK_TRAIN)
+        work->scratch1 = (real *)calloc(work->scratch_n ? work->scratch_n : 1, sizeof(real));
+    work->yd = (uint8_t *)calloc((size_t)N * (H / 8 + 1) * (W / 8 + 1), 1);
+    if (!work->masks || !work->mask_mem || !work->scratch || !work->yd ||
+        (mode == LSD_WORK_TRAIN && !work->scratch1)) {
+        lsd_work_free(work);
         return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the work buffers");
     }
-    mask_layout(w, c);
-    lsd_work_draw_masks(w, 0, 0, 0);
-    w->bytes = w->fa[0].bytes + w->fa[1].bytes + w->fg.bytes + w->ca.bytes + w->cg.bytes +
-               w->ga[0].bytes + w->ga[1].bytes + w->gg.bytes + w->da.bytes + w->dg.bytes +
-               w->da1.bytes + w->dg1.bytes + w->gg1.bytes + w->fg1.bytes +
-               (nmask + w->work_n * (w->work1 ? 2 : 1)) * sizeof(real) +
-               (size_t)nm * sizeof *w->masks +
-               (size_t)N * (H / 8 + 1) * (W / 8 + 1);
+    mask_layout(work, c);
+    lsd_work_draw_masks(work, 0, 0, 0);
+    work->bytes = work->fa[0].bytes + work->fa[1].bytes + work->fg.bytes + work->ca.bytes +
+                  work->cg.bytes + work->ga[0].bytes + work->ga[1].bytes + work->gg.bytes +
+                  work->da.bytes + work->dg.bytes + work->da1.bytes + work->dg1.bytes +
+                  work->gg1.bytes + work->fg1.bytes +
+                  (nmask + work->scratch_n * (work->scratch1 ? 2 : 1)) * sizeof(real) +
+                  (size_t)nm * sizeof *work->masks + (size_t)N * (H / 8 + 1) * (W / 8 + 1);
     return LSD_OK;
 }
 
 /* Releases every buffer. */
-void lsd_work_free(LsdWork *w)
+void lsd_work_free(LsdWork *work)
 {
-    f_acts_free(&w->fa[0]);
-    f_acts_free(&w->fa[1]);
-    f_acts_free(&w->fg);
-    c_acts_free(&w->ca);
-    c_acts_free(&w->cg);
-    g_acts_free(&w->ga[0]);
-    g_acts_free(&w->ga[1]);
-    g_acts_free(&w->gg);
-    d_acts_free(&w->da);
-    d_acts_free(&w->dg);
-    d_acts_free(&w->da1);
-    d_acts_free(&w->dg1);
-    g_acts_free(&w->gg1);
-    f_acts_free(&w->fg1);
-    free(w->masks);
-    free(w->mask_mem);
-    free(w->work);
-    free(w->work1);
-    free(w->term_grad);
-    free(w->sample_grad);
-    free(w->sample_ptr);
-    free(w->sample_loss);
-    d_acts_free(&w->da_fake[0]);
-    d_acts_free(&w->da_fake[1]);
-    free(w->x01_bgr);
-    free(w->yd);
-    memset(w, 0, sizeof *w);
+    f_acts_free(&work->fa[0]);
+    f_acts_free(&work->fa[1]);
+    f_acts_free(&work->fg);
+    c_acts_free(&work->ca);
+    c_acts_free(&work->cg);
+    g_acts_free(&work->ga[0]);
+    g_acts_free(&work->ga[1]);
+    g_acts_free(&work->gg);
+    d_acts_free(&work->da);
+    d_acts_free(&work->dg);
+    d_acts_free(&work->da1);
+    d_acts_free(&work->dg1);
+    g_acts_free(&work->gg1);
+    f_acts_free(&work->fg1);
+    free(work->masks);
+    free(work->mask_mem);
+    free(work->scratch);
+    free(work->scratch1);
+    free(work->term_grad);
+    free(work->sample_grad);
+    free(work->sample_ptr);
+    free(work->sample_loss);
+    d_acts_free(&work->da_fake[0]);
+    d_acts_free(&work->da_fake[1]);
+    free(work->x01_bgr);
+    free(work->yd);
+    memset(work, 0, sizeof *work);
 }
 
 /* Linear search over the mask table. */
-LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name)
+LsdMaskRef *lsd_work_mask(LsdWork *work, const char *name)
 {
     int i;
-    for (i = 0; i < w->nmasks; i++)
-        if (!strcmp(w->masks[i].name, name)) return &w->masks[i];
+    for (i = 0; i < work->nmasks; i++)
+        if (!strcmp(work->masks[i].name, name)) return &work->masks[i];
     return NULL;
 }
 
 /* Ones, or counter-RNG draws addressed by (seed, layer-and-kind stream, step, element). */
-void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step)
+void lsd_work_draw_masks(LsdWork *work, int dropout_on, uint64_t seed, long step)
 {
-    lsd_work_draw_masks_part(w, dropout_on, seed, step, w->N, 0);
+    lsd_work_draw_masks_part(work, dropout_on, seed, step, work->N, 0);
 }
 
 /* Part first .. first + N - 1 of each batch mask: the counter RNG's draws are addressed by
  * element, so any part is drawn on its own. */
-void lsd_work_draw_masks_part(LsdWork *w, int dropout_on, uint64_t seed, long step, int batch,
+void lsd_work_draw_masks_part(LsdWork *work, int dropout_on, uint64_t seed, long step, int batch,
                               int first)
 {
     int i;
-    for (i = 0; i < w->nmasks; i++) {
-        LsdMaskRef *r = &w->masks[i];
-        uint64_t one = r->size / (size_t)w->N; /* one sample's mask */
+    for (i = 0; i < work->nmasks; i++) {
+        LsdMaskRef *r = &work->masks[i];
+        uint64_t one = r->size / (size_t)work->N; /* one sample's mask */
         if (dropout_on)
             dropout_mask(r->data, r->size, (real)0.5, seed, rng_stream_of(r->name),
                          (uint64_t)step * one * (uint64_t)batch + one * (uint64_t)first);
@@ -578,13 +581,13 @@ void lsd_work_draw_masks_part(LsdWork *w, int dropout_on, uint64_t seed, long st
 }
 
 /* Masks from the hash rule shared with golden/model.py. */
-void lsd_work_hash_masks(LsdWork *w)
+void lsd_work_hash_masks(LsdWork *work)
 {
     char full[80];
     int i;
     size_t j;
-    for (i = 0; i < w->nmasks; i++) {
-        LsdMaskRef *r = &w->masks[i];
+    for (i = 0; i < work->nmasks; i++) {
+        LsdMaskRef *r = &work->masks[i];
         sprintf(full, "masks.%s", r->name);
         for (j = 0; j < r->size; j++) r->data[j] = lsd_hash_uniform(full, j) < 0 ? 0 : 2;
     }
@@ -597,8 +600,8 @@ void lsd_work_hash_masks(LsdWork *w)
  * terms, F's source and target terms; so do the first forward passes of F and G and G's
  * second. lsd_step runs the halves as two lanes: side by side on two threads when OpenMP has
  * two or more (each lane's layers then share half of the threads), one after the other
- * otherwise. Lane 0 computes in the work's da, dg, gg, fg and work, lane 1 in da1, dg1, gg1,
- * fg1 and work1; only a few parallel regions per iteration are entered (one per stage).
+ * otherwise. Lane 0 computes in the work's da, dg, gg, fg and scratch, lane 1 in da1, dg1, gg1,
+ * fg1 and scratch1; only a few parallel regions per iteration are entered (one per stage).
  *
  * The sums are the same whatever the thread count. The lanes run one sample at a time (see
  * "Samples" below). Each term's parameter gradient is summed in a zeroed buffer of its own
@@ -618,7 +621,7 @@ typedef struct {
     const DActs *dg_of; /* the work's buffers dg, gg, fg are sample 0 of (zeroed through them) */
     const GActs *gg_of;
     const FActs *fg_of;
-    real *work;
+    real *scratch;
     double loss; /* the lane's term of the update's loss */
     double seg;  /* lane 0 of update 3: the segmentation loss (sum over the batch) */
     int rc;
@@ -629,15 +632,15 @@ typedef struct {
  * to the term buffers (lsd_work's term_grad) or to the sample's gradient, and the inputs. */
 typedef struct {
     LsdModel *m;
-    LsdWork *w;         /* the current sample's view of the work (sample_view) */
+    LsdWork *work;      /* the current sample's view of the work (sample_view) */
     const LsdBatch *b;  /* the current sample's inputs */
     const LsdStepOptions *o;
     FNet f1;    /* F, gradients into term_grad's F part (lane 1's term) */
     GNet g1;    /* G, gradients into its G part */
     DNet d0, d1; /* D, gradients into its two D parts (lane 0's and lane 1's terms) */
-    FNet ft;    /* F, G and D with the gradients into the sample's gradient (sample_target): */
-    GNet gt;    /* the networks themselves for the batch's first sample here */
-    DNet dt;
+    FNet f_sample; /* F, G and D with the gradients into the sample's gradient */
+    GNet g_sample; /* (sample_target): the networks themselves for the batch's first */
+    DNet d_sample; /* sample here */
     int authors; /* the authors' schedule: D's activations of the first forward are kept */
     int batch;   /* B: every loss and gradient is divided by it */
     int keep;    /* 1: samples 1 .. N - 1 keep their gradients apart (LsdDist, first > 0) */
@@ -693,16 +696,16 @@ static FNet f_view(const FNet *f, real *grad)
 }
 
 /* The batch and this work's place in it (LsdDist), checked. */
-static int batch_of(const LsdWork *w, const LsdStepOptions *o, int *batch, int *first,
+static int batch_of(const LsdWork *work, const LsdStepOptions *o, int *batch, int *first,
                     lsd_err *err)
 {
     const LsdDist *d = o->dist;
-    *batch = d ? d->batch : w->N;
+    *batch = d ? d->batch : work->N;
     *first = d ? d->first : 0;
-    if (d && (d->first < 0 || d->batch < 1 || d->first + w->N > d->batch || !d->reduce ||
+    if (d && (d->first < 0 || d->batch < 1 || d->first + work->N > d->batch || !d->reduce ||
               !d->gather))
         return lsd_fail(err, LSD_ERR_ARG, "samples %d .. %d of a batch of %d with%s hooks: "
-                        "not a part of the batch", d->first, d->first + w->N - 1, d->batch,
+                        "not a part of the batch", d->first, d->first + work->N - 1, d->batch,
                         d->reduce && d->gather ? "" : "out the");
     return LSD_OK;
 }
@@ -710,77 +713,77 @@ static int batch_of(const LsdWork *w, const LsdStepOptions *o, int *batch, int *
 /* The per-sample buffers (see "Samples" below): n_grad reals for each sample gradient kept
  * apart (keep: N - 1 of them, else one when N > 1), the reduce hook's pointers and the loss
  * rows. */
-static int samples_begin(Step *s, LsdWork *w, const LsdStepOptions *o, size_t n_grad,
+static int samples_begin(Step *s, LsdWork *work, const LsdStepOptions *o, size_t n_grad,
                          lsd_err *err)
 {
-    int batch, first, rc, N = w->N;
+    int batch, first, rc, N = work->N;
     size_t nbuf, nl;
-    if ((rc = batch_of(w, o, &batch, &first, err))) return rc;
+    if ((rc = batch_of(work, o, &batch, &first, err))) return rc;
     s->batch = batch;
     s->keep = first > 0;
     s->stride = n_grad;
     nbuf = (size_t)(s->keep ? N - 1 : N > 1) * n_grad;
-    if (nbuf > w->sample_grad_n) {
-        free(w->sample_grad);
-        w->bytes -= w->sample_grad_n * sizeof(real);
-        w->sample_grad_n = 0;
-        if (!(w->sample_grad = (real *)calloc(nbuf, sizeof(real))))
+    if (nbuf > work->sample_grad_n) {
+        free(work->sample_grad);
+        work->bytes -= work->sample_grad_n * sizeof(real);
+        work->sample_grad_n = 0;
+        if (!(work->sample_grad = (real *)calloc(nbuf, sizeof(real))))
             return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample gradients "
                             "(%.0f MB)", (double)nbuf * sizeof(real) / 1e6);
-        w->sample_grad_n = nbuf;
-        w->bytes += nbuf * sizeof(real);
+        work->sample_grad_n = nbuf;
+        work->bytes += nbuf * sizeof(real);
     }
-    if (!w->sample_ptr && !(w->sample_ptr = (real **)calloc((size_t)N, sizeof(real *))))
+    if (!work->sample_ptr && !(work->sample_ptr = (real **)calloc((size_t)N, sizeof(real *))))
         return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample pointers");
     nl = 4 * ((size_t)N + (size_t)batch);
-    if (nl > w->sample_loss_n) {
-        free(w->sample_loss);
-        w->sample_loss_n = 0;
-        if (!(w->sample_loss = (double *)calloc(nl, sizeof(double))))
+    if (nl > work->sample_loss_n) {
+        free(work->sample_loss);
+        work->sample_loss_n = 0;
+        if (!(work->sample_loss = (double *)calloc(nl, sizeof(double))))
             return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the sample losses");
-        w->sample_loss_n = nl;
+        work->sample_loss_n = nl;
     }
     return LSD_OK;
 }
 
 /* Allocates the term buffers (once per model size) and points the views at them. */
-static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
+static int step_begin(Step *s, LsdModel *m, LsdWork *work, const LsdBatch *b,
                       const LsdStepOptions *o, lsd_err *err)
 {
     size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total, n = nf + ng + 2 * nd;
     size_t most = nf > ng ? (nf > nd ? nf : nd) : (ng > nd ? ng : nd);
     int rc;
     memset(s, 0, sizeof *s);
-    if ((rc = samples_begin(s, w, o, most, err))) return rc;
-    if (w->term_grad_n != n) {
-        free(w->term_grad);
-        w->term_grad_n = 0;
-        w->term_grad = (real *)calloc(n, sizeof(real));
-        if (!w->term_grad)
+    if ((rc = samples_begin(s, work, o, most, err))) return rc;
+    if (work->term_grad_n != n) {
+        free(work->term_grad);
+        work->term_grad_n = 0;
+        work->term_grad = (real *)calloc(n, sizeof(real));
+        if (!work->term_grad)
             return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for the term gradients "
                             "(%.0f MB)", (double)n * sizeof(real) / 1e6);
-        w->term_grad_n = n;
+        work->term_grad_n = n;
     }
-    if (o->recipe.schedule == LSD_SCHEDULE_AUTHORS && !w->da_fake[0].mem) {
+    if (o->recipe.schedule == LSD_SCHEDULE_AUTHORS && !work->da_fake[0].mem) {
         int k, rc;
         for (k = 0; k < 2; k++)
-            if ((rc = d_acts_alloc(&w->da_fake[k], &m->cfg, w->N, w->H, w->W, 1, err)))
+            if ((rc = d_acts_alloc(&work->da_fake[k], &m->cfg, work->N, work->H, work->W, 1, err)))
                 return rc;
-        w->bytes += w->da_fake[0].bytes + w->da_fake[1].bytes;
+        work->bytes += work->da_fake[0].bytes + work->da_fake[1].bytes;
     }
-    if (o->recipe.d_input == LSD_DINPUT_BGR && !w->x01_bgr) {
-        size_t n_img = (size_t)w->N * 3 * w->H * w->W;
-        if (!(w->x01_bgr = (real *)calloc(2 * n_img, sizeof(real))))
+    if (o->recipe.d_input == LSD_DINPUT_BGR && !work->x01_bgr) {
+        size_t n_img = (size_t)work->N * 3 * work->H * work->W;
+        if (!(work->x01_bgr = (real *)calloc(2 * n_img, sizeof(real))))
             return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for D's BGR images");
-        w->bytes += 2 * n_img * sizeof(real);
+        work->bytes += 2 * n_img * sizeof(real);
     }
-    s->m = m, s->w = w, s->b = b, s->o = o;
-    s->whole = w, s->wb = b;
+    s->m = m, s->work = work, s->b = b, s->o = o;
+    s->whole = work, s->wb = b;
     s->authors = o->recipe.schedule == LSD_SCHEDULE_AUTHORS;
-    s->f1 = f_view(&m->F, w->term_grad);
-    s->g1 = g_view(&m->G, w->term_grad + nf);
-    s->d0 = d_view(&m->D, w->term_grad + nf + ng);
-    s->d1 = d_view(&m->D, w->term_grad + nf + ng + nd);
+    s->f1 = f_view(&m->F, work->term_grad);
+    s->g1 = g_view(&m->G, work->term_grad + nf);
+    s->d0 = d_view(&m->D, work->term_grad + nf + ng);
+    s->d1 = d_view(&m->D, work->term_grad + nf + ng + nd);
     return LSD_OK;
 }
 
@@ -800,19 +803,19 @@ static int step_begin(Step *s, LsdModel *m, LsdWork *w, const LsdBatch *b,
  * the samples into processes can reproduce.
  */
 
-/* Points s->w and s->b at sample j: activations, masks, y' and inputs of sample j, the
- * gradient scratch (dg, gg, fg, cg and lane 1's) at sample 0 of theirs. */
+/* Points s->work and s->b at sample j: activations, masks, y' and inputs of sample j, the
+ * gradient buffers (dg, gg, fg, cg and lane 1's) at sample 0 of theirs. */
 static void sample_view(Step *s, int j)
 {
-    const LsdWork *w = s->whole;
+    const LsdWork *work = s->whole;
     const LsdBatch *b = s->wb;
     LsdWork *v = &s->v;
-    size_t img = (size_t)3 * w->H * w->W, pix = (size_t)w->H * w->W;
-    int d, k, r, nf = w->mode == LSD_WORK_TRAIN ? 2 : 1;
-    *v = *w;
+    size_t img = (size_t)3 * work->H * work->W, pix = (size_t)work->H * work->W;
+    int d, k, r, nf = work->mode == LSD_WORK_TRAIN ? 2 : 1;
+    *v = *work;
     v->N = 1;
 #define VIEW(FN, F, J) \
-    if (w->F.mem) FN(&v->F, &w->F, J, 0)
+    if (work->F.mem) FN(&v->F, &work->F, J, 0)
     for (d = 0; d < 2; d++) {
         VIEW(f_acts_view, fa[d], j);
         VIEW(g_acts_view, ga[d], j);
@@ -830,36 +833,36 @@ static void sample_view(Step *s, int j)
     VIEW(d_acts_view, dg1, 0);
 #undef VIEW
     for (d = 0; d < nf; d++) {
-        size_t one = (size_t)w->fa[0].fc6_s.OC;
-        v->fm[d].fc6 = w->fm[d].fc6 + j * one;
-        v->fm[d].fc7 = w->fm[d].fc7 + j * one;
+        size_t one = (size_t)work->fa[0].fc6_shape.OC;
+        v->fm[d].fc6 = work->fm[d].fc6 + j * one;
+        v->fm[d].fc7 = work->fm[d].fc7 + j * one;
     }
-    if (w->mode == LSD_WORK_TRAIN) {
+    if (work->mode == LSD_WORK_TRAIN) {
         for (d = 0; d < 2; d++)
             for (k = 0; k < LSD_GBLOCKS; k++)
                 for (r = 0; r < 2; r++) {
-                    const ConvShape *c = &w->ga[0].blk[k].rb_s;
-                    v->gm[d].rb[k][r] = w->gm[d].rb[k][r] + (size_t)j * c->OC * c->OH * c->OW;
+                    const ConvShape *c = &work->ga[0].blk[k].rb_shape;
+                    v->gm[d].rb[k][r] = work->gm[d].rb[k][r] + (size_t)j * c->OC * c->OH * c->OW;
                 }
         for (d = 0; d < 4; d++)
             for (k = 0; k < LSD_DBLOCKS; k++) {
-                const ConvShape *c = &w->da.rb_s[k];
-                v->dm[d].rb[k] = w->dm[d].rb[k] + (size_t)j * c->OC * c->OH * c->OW;
+                const ConvShape *c = &work->da.rb_shape[k];
+                v->dm[d].rb[k] = work->dm[d].rb[k] + (size_t)j * c->OC * c->OH * c->OW;
             }
-        v->yd = w->yd + (size_t)j * w->da.h * w->da.w;
+        v->yd = work->yd + (size_t)j * work->da.h * work->da.w;
     }
     s->vb.xs = b->xs + j * img;
     s->vb.xt = b->xt ? b->xt + j * img : NULL;
     s->vb.xs01 = b->xs01 ? b->xs01 + j * img : NULL;
     s->vb.xt01 = b->xt01 ? b->xt01 + j * img : NULL;
     s->vb.ys = b->ys + j * pix;
-    s->w = v, s->b = &s->vb;
+    s->work = v, s->b = &s->vb;
     s->lane[0].da = &v->da, s->lane[0].dg = &v->dg, s->lane[0].gg = &v->gg;
-    s->lane[0].fg = &v->fg, s->lane[0].work = w->work;
-    s->lane[0].dg_of = &w->dg, s->lane[0].gg_of = &w->gg, s->lane[0].fg_of = &w->fg;
+    s->lane[0].fg = &v->fg, s->lane[0].scratch = work->scratch;
+    s->lane[0].dg_of = &work->dg, s->lane[0].gg_of = &work->gg, s->lane[0].fg_of = &work->fg;
     s->lane[1].da = &v->da1, s->lane[1].dg = &v->dg1, s->lane[1].gg = &v->gg1;
-    s->lane[1].fg = &v->fg1, s->lane[1].work = w->work1;
-    s->lane[1].dg_of = &w->dg1, s->lane[1].gg_of = &w->gg1, s->lane[1].fg_of = &w->fg1;
+    s->lane[1].fg = &v->fg1, s->lane[1].scratch = work->scratch1;
+    s->lane[1].dg_of = &work->dg1, s->lane[1].gg_of = &work->gg1, s->lane[1].fg_of = &work->fg1;
 }
 
 /* Where sample j's gradient of the update (n reals) is summed: the network's own gradient
@@ -870,13 +873,14 @@ static real *sample_grad(const Step *s, int j, real *own)
     return s->whole->sample_grad + (s->keep ? (size_t)(j - 1) * s->stride : 0);
 }
 
-/* Points dt, gt and ft at sample j's gradients (the networks themselves for j = 0). */
+/* Points d_sample, g_sample and f_sample at sample j's gradients (the networks themselves
+ * for j = 0). */
 static void sample_target(Step *s, int j)
 {
     LsdModel *m = s->m;
-    s->ft = j ? f_view(&m->F, sample_grad(s, j, NULL)) : m->F;
-    s->gt = j ? g_view(&m->G, sample_grad(s, j, NULL)) : m->G;
-    s->dt = j ? d_view(&m->D, sample_grad(s, j, NULL)) : m->D;
+    s->f_sample = j ? f_view(&m->F, sample_grad(s, j, NULL)) : m->F;
+    s->g_sample = j ? g_view(&m->G, sample_grad(s, j, NULL)) : m->G;
+    s->d_sample = j ? d_view(&m->D, sample_grad(s, j, NULL)) : m->D;
 }
 
 /* After sample j: adds its gradient g onto the network's (unless kept apart). */
@@ -949,20 +953,21 @@ static int run_lanes(Step *s, void (*fn)(Step *s, int k, int arg), int arg, lsd_
  * authors' schedule; lane_forward), or NULL in the paper's schedule (D runs again). */
 static const DActs *saved_d(const Step *s, int kind)
 {
-    const LsdWork *w = s->w;
+    const LsdWork *work = s->work;
     if (!s->authors) return NULL;
-    return kind == LSD_SRC_REAL ? &w->da : kind == LSD_TGT_REAL ? &w->da1
-         : &w->da_fake[kind == LSD_TGT_FAKE];
+    return kind == LSD_SRC_REAL ? &work->da : kind == LSD_TGT_REAL ? &work->da1
+         : &work->da_fake[kind == LSD_TGT_FAKE];
 }
 
 /* One call of d_terms, as the paper writes its D terms on one image x:
- * w_domain * CE(Ds(x), domain) + w_class * CE(Dc(x), labels). Fields left out of a compound
- * literal are 0 or NULL: no class term, no input gradient, no parameter gradients. */
+ * domain_weight * CE(Ds(x), domain) + class_weight * CE(Dc(x), labels). Fields left out of a
+ * compound literal are 0 or NULL: no class term, no input gradient, no parameter gradients.
+ * opencl/cllsd.c's ClDTerm is its device twin. */
 typedef struct {
     int domain;            /* the class Ds is scored against: LSD_SRC_REAL .. LSD_TGT_FAKE */
-    double w_domain;       /* its weight */
+    double domain_weight;  /* its weight */
     const uint8_t *labels; /* y' (h, w) for Dc, or NULL: no class term */
-    double w_class;        /* its weight (0 without labels) */
+    double class_weight;   /* its weight (0 without labels) */
     real *dx;              /* the gradient with respect to x (+=), or NULL: not needed */
     int param_grads;       /* 1: D's parameter gradients (+=) into d */
 } DTerm;
@@ -971,9 +976,9 @@ typedef struct {
  * Xs01, G(F(Xs)), Xt01, G(F(Xt)). */
 static const real *d_image(const Step *s, int kind)
 {
-    const LsdWork *w = s->w;
-    return kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? w->ga[LSD_SRC].img
-         : kind == LSD_TGT_REAL ? s->b->xt01 : w->ga[LSD_TGT].img;
+    const LsdWork *work = s->work;
+    return kind == LSD_SRC_REAL ? s->b->xs01 : kind == LSD_SRC_FAKE ? work->ga[LSD_SRC].img
+         : kind == LSD_TGT_REAL ? s->b->xt01 : work->ga[LSD_TGT].img;
 }
 
 /* The D terms t on D's image of kind image (d_image) in lane ln, divided by the batch size
@@ -986,24 +991,23 @@ static int d_terms(double *loss, const Step *s, Lane *ln, DNet *d, int image, co
 {
     const real *x = d_image(s, image);
     const DActs *saved = saved_d(s, image);
-    const DMasks *mk = &s->w->dm[image];
+    const DMasks *mk = &s->work->dm[image];
     const LsdModel *m = s->m;
-    const uint8_t *yd = t->labels;
-    double ws = t->w_domain, wc = t->w_class;
-    int domain = t->domain, B = s->batch;
+    int B = s->batch;
     const DActs *a = saved ? saved : ln->da;
-    DActs *g = ln->dg;
+    DActs *dg = ln->dg;
     int N = a->N, hw = a->h * a->w, rc = LSD_OK;
     double ls = 0, lc = 0;
-    if (!saved) d_forward(ln->da, x, d, mk, ln->work);
-    d_acts_view(g, ln->dg_of, 0, 1); /* zeroed */
-    softmax_ce_const(&ls, g->out_s, a->out_s, domain, N, 4, hw, (real)(ws / B));
-    if (yd)
-        rc = softmax_ce(&lc, g->out_c, a->out_c, yd, N, m->cfg.n_class, hw, 255, LOSS_SUM,
-                        (real)(wc / B), err);
+    if (!saved) d_forward(ln->da, x, d, mk, ln->scratch);
+    d_acts_view(dg, ln->dg_of, 0, 1); /* zeroed */
+    softmax_ce_const(&ls, dg->domain_score, a->domain_score, t->domain, N, 4, hw,
+                     (real)(t->domain_weight / B));
+    if (t->labels)
+        rc = softmax_ce(&lc, dg->class_score, a->class_score, t->labels, N, m->cfg.n_class, hw,
+                        255, LOSS_SUM, (real)(t->class_weight / B), err);
     if (rc) return rc;
-    d_backward(t->dx, g, a, x, d, mk, t->param_grads, ln->work);
-    *loss = (ws * ls + wc * lc) / B;
+    d_backward(t->dx, dg, a, x, d, mk, t->param_grads, ln->scratch);
+    *loss = (t->domain_weight * ls + t->class_weight * lc) / B;
     return LSD_OK;
 }
 
@@ -1019,39 +1023,39 @@ int lsd_check_labels(const uint8_t *ys, size_t n, int n_class, lsd_err *err)
 }
 
 /* Draws or resets the masks as the options say (the work's part of the batch's masks). */
-static void iteration_masks(LsdWork *w, const LsdStepOptions *o, long step)
+static void iteration_masks(LsdWork *work, const LsdStepOptions *o, long step)
 {
     const LsdDist *d = o->dist;
     if (o->dropout == LSD_DROPOUT_RNG)
-        lsd_work_draw_masks_part(w, 1, o->seed, step, d ? d->batch : w->N, d ? d->first : 0);
-    if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(w, 0, 0, 0);
+        lsd_work_draw_masks_part(work, 1, o->seed, step, d ? d->batch : work->N, d ? d->first : 0);
+    if (o->dropout == LSD_DROPOUT_OFF) lsd_work_draw_masks(work, 0, 0, 0);
 }
 
 /* The authors' schedule, lane k's domain (0 source, 1 target): F, G, and D on the real image
  * and on G's, each once, kept for all three updates (see "The authors' schedule" below). */
 static void lane_forward(Step *s, int k, int unused)
 {
-    LsdWork *w = s->w;
-    FActs *fa = &w->fa[k];
+    LsdWork *work = s->work;
+    FActs *fa = &work->fa[k];
     int real_kind = k ? LSD_TGT_REAL : LSD_SRC_REAL, fake_kind = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
     (void)unused;
-    f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &w->fm[k], s->lane[k].work);
-    g_forward(&w->ga[k], fa->fc7d, fa->pool[3], fa->pool[2], &s->m->G, &w->gm[k],
-              s->lane[k].work);
+    f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &work->fm[k], s->lane[k].scratch);
+    g_forward(&work->ga[k], fa->fc7_drop, fa->pool[3], fa->pool[2], &s->m->G, &work->gm[k],
+              s->lane[k].scratch);
     d_forward((DActs *)saved_d(s, real_kind), d_image(s, real_kind), &s->m->D,
-              &w->dm[real_kind], s->lane[k].work);
+              &work->dm[real_kind], s->lane[k].scratch);
     d_forward((DActs *)saved_d(s, fake_kind), d_image(s, fake_kind), &s->m->D,
-              &w->dm[fake_kind], s->lane[k].work);
+              &work->dm[fake_kind], s->lane[k].scratch);
 }
 
 /* Lane k's domain through F (if arg) and G: lane 0 the source, lane 1 the target. */
 static void lane_features(Step *s, int k, int with_f)
 {
-    LsdWork *w = s->w;
-    FActs *fa = &w->fa[k];
-    if (with_f) f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &w->fm[k], s->lane[k].work);
-    g_forward(&w->ga[k], fa->fc7d, fa->pool[3], fa->pool[2], &s->m->G, &w->gm[k],
-              s->lane[k].work);
+    LsdWork *work = s->work;
+    FActs *fa = &work->fa[k];
+    if (with_f) f_forward(fa, k ? s->b->xt : s->b->xs, &s->m->F, &work->fm[k], s->lane[k].scratch);
+    g_forward(&work->ga[k], fa->fc7_drop, fa->pool[3], fa->pool[2], &s->m->G, &work->gm[k],
+              s->lane[k].scratch);
 }
 
 /* Update 1, D's terms two at a time (pair 0, 1): real source (0, with its classes y') and
@@ -1060,20 +1064,20 @@ static void lane_features(Step *s, int k, int with_f)
 static void lane_d(Step *s, int k, int pair)
 {
     static const int KIND[2][2] = {{LSD_SRC_REAL, LSD_SRC_FAKE}, {LSD_TGT_REAL, LSD_TGT_FAKE}};
-    LsdWork *w = s->w;
+    LsdWork *work = s->work;
     Lane *ln = &s->lane[k];
     int kind = KIND[pair][k];
-    DNet *d = kind == LSD_SRC_REAL ? &s->dt : k ? &s->d1 : &s->d0;
-    if (d != &s->dt) arena_zero_grad(&d->pa);
+    DNet *d = kind == LSD_SRC_REAL ? &s->d_sample : k ? &s->d1 : &s->d0;
+    if (d != &s->d_sample) arena_zero_grad(&d->pa);
     if (kind == LSD_SRC_REAL) /* CE(Ds(Xs),0) + CE(Dc(Xs),y') */
         ln->rc = d_terms(&ln->loss, s, ln, d, kind,
-                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = 1, .labels = w->yd,
-                                  .w_class = 1, .dx = NULL, .param_grads = 1},
+                         &(DTerm){.domain = LSD_SRC_REAL, .domain_weight = 1, .labels = work->yd,
+                                  .class_weight = 1, .dx = NULL, .param_grads = 1},
                          &ln->err);
     else /* CE(Ds(G(F(Xs))),1), CE(Ds(Xt),2), CE(Ds(G(F(Xt))),3): each image as itself */
         ln->rc = d_terms(&ln->loss, s, ln, d, kind,
-                         &(DTerm){.domain = kind, .w_domain = 1, .labels = NULL, .w_class = 0,
-                                  .dx = NULL, .param_grads = 1},
+                         &(DTerm){.domain = kind, .domain_weight = 1, .labels = NULL,
+                                  .class_weight = 0, .dx = NULL, .param_grads = 1},
                          &ln->err);
 }
 
@@ -1082,30 +1086,30 @@ static void lane_d(Step *s, int k, int pair)
  * the term buffer (lane 1). */
 static void lane_g(Step *s, int k, int unused)
 {
-    LsdWork *w = s->w;
+    LsdWork *work = s->work;
     Lane *ln = &s->lane[k];
-    GActs *ga = &w->ga[k];
+    GActs *ga = &work->ga[k];
     int B = s->batch, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
-    size_t nimg = (size_t)w->N * 3 * w->H * w->W;
+    size_t nimg = (size_t)work->N * 3 * work->H * work->W;
     double l1w = s->o->l1_weight, l;
     (void)unused;
     g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
     if (k == 0) /* 0.1 CE(Ds(G(F(Xs))),0) + CE(Dc(G(F(Xs))),y') */
         ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
-                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = 0.1, .labels = w->yd,
-                                  .w_class = 1, .dx = ln->gg->img, .param_grads = 0},
+                         &(DTerm){.domain = LSD_SRC_REAL, .domain_weight = 0.1, .labels = work->yd,
+                                  .class_weight = 1, .dx = ln->gg->img, .param_grads = 0},
                          &ln->err);
     else /* 0.1 CE(Ds(G(F(Xt))),2) */
         ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
-                         &(DTerm){.domain = LSD_TGT_REAL, .w_domain = 0.1, .labels = NULL,
-                                  .w_class = 0, .dx = ln->gg->img, .param_grads = 0},
+                         &(DTerm){.domain = LSD_TGT_REAL, .domain_weight = 0.1, .labels = NULL,
+                                  .class_weight = 0, .dx = ln->gg->img, .param_grads = 0},
                          &ln->err);
     if (ln->rc) return;
     /* the batch's term is l1w * (mean over the batch's pixels) / B: a sample's mean / B^2 */
     ln->loss = l + l1w * l1_loss(ln->gg->img, ga->img, k ? s->b->xt01 : s->b->xs01, nimg,
                                  (real)(l1w / ((double)B * B))) / B / B;
-    g_backward(NULL, NULL, NULL, ln->gg, ga, w->fa[k].fc7d, k ? &s->g1 : &s->gt, &w->gm[k],
-               1, ln->work);
+    g_backward(NULL, NULL, NULL, ln->gg, ga, work->fa[k].fc7_drop, k ? &s->g1 : &s->g_sample,
+               &work->gm[k], 1, ln->scratch);
 }
 
 /* Update 3, lane k's domain. Source (lane 0): C's segmentation loss (into seg), then G(F(Xs))
@@ -1114,42 +1118,44 @@ static void lane_g(Step *s, int k, int unused)
  * buffer (lane 1). */
 static void lane_f(Step *s, int k, int unused)
 {
-    LsdWork *w = s->w;
+    LsdWork *work = s->work;
     Lane *ln = &s->lane[k];
-    FActs *fa = &w->fa[k], *fg = ln->fg;
-    GActs *ga = &w->ga[k];
+    FActs *fa = &work->fa[k], *fg = ln->fg;
+    GActs *ga = &work->ga[k];
     int B = s->batch, fake = k ? LSD_TGT_FAKE : LSD_SRC_FAKE;
     double l;
     (void)unused;
     f_acts_view(fg, ln->fg_of, 0, 1); /* zeroed */
     if (k == 0) {
         double lseg;
-        c_acts_view(&w->cg, &s->whole->cg, 0, 1); /* zeroed */
-        c_forward(&w->ca, fa, &s->m->F, ln->work);
-        ln->rc = softmax_ce(&lseg, w->cg.score, w->ca.score, s->b->ys, w->N, s->m->cfg.n_class,
-                            w->H * w->W, 255, LOSS_SUM, (real)(1.0 / B), &ln->err);
+        c_acts_view(&work->cg, &s->whole->cg, 0, 1); /* zeroed */
+        c_forward(&work->ca, fa, &s->m->F, ln->scratch);
+        ln->rc = softmax_ce(&lseg, work->cg.score, work->ca.score, s->b->ys, work->N,
+                            s->m->cfg.n_class, work->H * work->W, 255, LOSS_SUM, (real)(1.0 / B),
+                            &ln->err);
         if (ln->rc) return;
         ln->seg = lseg;
-        c_backward(&w->cg, fg, &w->ca, fa, &s->ft, 1, ln->work);
+        c_backward(&work->cg, fg, &work->ca, fa, &s->f_sample, 1, ln->scratch);
     }
     g_acts_view(ln->gg, ln->gg_of, 0, 1); /* zeroed */
     if (k == 0) /* advw CE(Ds(G(F(Xs))),2) + cw CE(Dc(G(F(Xs))),y') */
         ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
-                         &(DTerm){.domain = LSD_TGT_REAL, .w_domain = s->o->adv_weight,
-                                  .labels = w->yd, .w_class = s->o->c_weight,
+                         &(DTerm){.domain = LSD_TGT_REAL, .domain_weight = s->o->adv_weight,
+                                  .labels = work->yd, .class_weight = s->o->c_weight,
                                   .dx = ln->gg->img, .param_grads = 0},
                          &ln->err);
     else /* advw CE(Ds(G(F(Xt))),0) */
         ln->rc = d_terms(&l, s, ln, &s->m->D, fake,
-                         &(DTerm){.domain = LSD_SRC_REAL, .w_domain = s->o->adv_weight,
-                                  .labels = NULL, .w_class = 0, .dx = ln->gg->img,
+                         &(DTerm){.domain = LSD_SRC_REAL, .domain_weight = s->o->adv_weight,
+                                  .labels = NULL, .class_weight = 0, .dx = ln->gg->img,
                                   .param_grads = 0},
                          &ln->err);
     if (ln->rc) return;
     ln->loss = l;
-    g_backward(fg->fc7d, fg->pool[3], fg->pool[2], ln->gg, ga, fa->fc7d, &s->m->G, &w->gm[k], 0,
-               ln->work);
-    f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->ft, &w->fm[k], ln->work);
+    g_backward(fg->fc7_drop, fg->pool[3], fg->pool[2], ln->gg, ga, fa->fc7_drop, &s->m->G,
+               &work->gm[k], 0, ln->scratch);
+    f_backward(fg, fa, k ? s->b->xt : s->b->xs, k ? &s->f1 : &s->f_sample, &work->fm[k],
+               ln->scratch);
 }
 
 /* ------------------------------------------------------------------ the authors' schedule
@@ -1169,28 +1175,28 @@ static void lane_f(Step *s, int k, int unused)
 /* One LSD-seg iteration: D, G, then F and C (see the top of this file), each update's source
  * and target halves in two lanes (see "Lanes" above), sample by sample (see "Samples"), in
  * the recipe's schedule. */
-int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+int lsd_step(LsdModel *m, LsdWork *work, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err)
 {
     Step s;
     LsdBatch bb = *b; /* with D's real images in the recipe's channel order */
-    int N = w->N, H = w->H, W = w->W, rc, j, adam02 = o->recipe.adam == LSD_ADAM_PYTORCH02;
+    int N = work->N, H = work->H, W = work->W, rc, j, adam02 = o->recipe.adam == LSD_ADAM_PYTORCH02;
     long t = m->step + 1;
     size_t nf = m->F.pa.total, ng = m->G.pa.total, nd = m->D.pa.total;
     double sum[4], *row;
-    if (w->mode != LSD_WORK_TRAIN)
+    if (work->mode != LSD_WORK_TRAIN)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step needs a work created for training");
     if ((rc = lsd_check_labels(b->ys, (size_t)N * H * W, m->cfg.n_class, err))) return rc;
-    if ((rc = step_begin(&s, m, w, &bb, o, err))) return rc;
+    if ((rc = step_begin(&s, m, work, &bb, o, err))) return rc;
     if (o->recipe.d_input == LSD_DINPUT_BGR) {
         size_t n_img = (size_t)N * 3 * H * W;
-        lsd_flip_channels(w->x01_bgr, b->xs01, N, H, W);
-        lsd_flip_channels(w->x01_bgr + n_img, b->xt01, N, H, W);
-        bb.xs01 = w->x01_bgr, bb.xt01 = w->x01_bgr + n_img;
+        lsd_flip_channels(work->x01_bgr, b->xs01, N, H, W);
+        lsd_flip_channels(work->x01_bgr + n_img, b->xt01, N, H, W);
+        bb.xs01 = work->x01_bgr, bb.xt01 = work->x01_bgr + n_img;
     }
-    lsd_d_labels(w->yd, b->ys, N, H, W, w->da.h, w->da.w, o->recipe.d_labels); /* y' */
-    iteration_masks(w, o, m->step);
-    row = w->sample_loss; /* per sample: D, G, F, seg */
+    lsd_d_labels(work->yd, b->ys, N, H, W, work->da.h, work->da.w, o->recipe.d_labels); /* y' */
+    iteration_masks(work, o, m->step);
+    row = work->sample_loss; /* per sample: D, G, F, seg */
 
     /* F's features of both domains (F changes only in update 3) and G's images; in the
      * authors' schedule also D on the four images */
@@ -1205,18 +1211,18 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
         double *r = row + 4 * j;
         sample_view(&s, j);
         sample_target(&s, j);
-        arena_zero_grad(&s.dt.pa);
+        arena_zero_grad(&s.d_sample.pa);
         if ((rc = run_lanes(&s, lane_d, 0, err))) return rc;
         r[0] = 0;
         r[0] += s.lane[0].loss;
         r[0] += s.lane[1].loss;
-        vec_add(s.dt.pa.grad, s.d1.pa.grad, nd);
+        vec_add(s.d_sample.pa.grad, s.d1.pa.grad, nd);
         if ((rc = run_lanes(&s, lane_d, 1, err))) return rc;
         r[0] += s.lane[0].loss;
         r[0] += s.lane[1].loss;
-        vec_add(s.dt.pa.grad, s.d0.pa.grad, nd);
-        vec_add(s.dt.pa.grad, s.d1.pa.grad, nd);
-        sample_fold(&s, j, m->D.pa.grad, s.dt.pa.grad, nd);
+        vec_add(s.d_sample.pa.grad, s.d0.pa.grad, nd);
+        vec_add(s.d_sample.pa.grad, s.d1.pa.grad, nd);
+        sample_fold(&s, j, m->D.pa.grad, s.d_sample.pa.grad, nd);
     }
     if ((rc = update_reduce(&s, 0, m->D.pa.grad, nd, err))) return rc;
     arena_adam(&m->D.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
@@ -1227,14 +1233,14 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
         double *r = row + 4 * j;
         sample_view(&s, j);
         sample_target(&s, j);
-        arena_zero_grad(&s.gt.pa);
+        arena_zero_grad(&s.g_sample.pa);
         arena_zero_grad(&s.g1.pa);
         if ((rc = run_lanes(&s, lane_g, 0, err))) return rc;
         r[1] = 0;
         r[1] += s.lane[0].loss;
         r[1] += s.lane[1].loss;
-        vec_add(s.gt.pa.grad, s.g1.pa.grad, ng);
-        sample_fold(&s, j, m->G.pa.grad, s.gt.pa.grad, ng);
+        vec_add(s.g_sample.pa.grad, s.g1.pa.grad, ng);
+        sample_fold(&s, j, m->G.pa.grad, s.g_sample.pa.grad, ng);
     }
     if ((rc = update_reduce(&s, 1, m->G.pa.grad, ng, err))) return rc;
     arena_adam(&m->G.pa, t, o->lr_gd, o->lr_gd, o->beta1_gd, o->beta2_gd, o->eps, adam02);
@@ -1245,7 +1251,7 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
         double *r = row + 4 * j;
         sample_view(&s, j);
         sample_target(&s, j);
-        arena_zero_grad(&s.ft.pa);
+        arena_zero_grad(&s.f_sample.pa);
         arena_zero_grad(&s.f1.pa);
         if (!s.authors && (rc = run_lanes(&s, lane_features, 0, err))) return rc;
         if ((rc = run_lanes(&s, lane_f, 0, err))) return rc;
@@ -1254,8 +1260,8 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
         r[2] += s.lane[0].seg / s.batch;
         r[2] += s.lane[0].loss;
         r[2] += s.lane[1].loss;
-        vec_add(s.ft.pa.grad, s.f1.pa.grad, nf);
-        sample_fold(&s, j, m->F.pa.grad, s.ft.pa.grad, nf);
+        vec_add(s.f_sample.pa.grad, s.f1.pa.grad, nf);
+        sample_fold(&s, j, m->F.pa.grad, s.f_sample.pa.grad, nf);
     }
     if ((rc = update_reduce(&s, 2, m->F.pa.grad, nf, err))) return rc;
     arena_adam(&m->F.pa, t, o->lr_f_weight, o->lr_f_bias, o->beta1_f, o->beta2_f, o->eps, adam02);
@@ -1267,37 +1273,38 @@ int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o
 
 /* The source-only baseline: CE(C(F(Xs)), Ys) / B, Adam on F and C; sample by sample as
  * lsd_step (see "Samples"). */
-int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+int lsd_step_source_only(LsdModel *m, LsdWork *work, const LsdBatch *b, const LsdStepOptions *o,
                          double *loss, lsd_err *err)
 {
     Step s;
     LsdWork *v = &s.v;
-    int N = w->N, rc, j;
+    int N = work->N, rc, j;
     size_t nf = m->F.pa.total;
     double l;
-    if (w->mode == LSD_WORK_INFER)
+    if (work->mode == LSD_WORK_INFER)
         return lsd_fail(err, LSD_ERR_ARG, "lsd_step_source_only needs a training work");
-    if ((rc = lsd_check_labels(b->ys, (size_t)N * w->H * w->W, m->cfg.n_class, err))) return rc;
+    if ((rc = lsd_check_labels(b->ys, (size_t)N * work->H * work->W, m->cfg.n_class,
+                               err))) return rc;
     memset(&s, 0, sizeof s);
-    if ((rc = samples_begin(&s, w, o, nf, err))) return rc;
-    s.m = m, s.o = o, s.whole = w, s.wb = b;
-    iteration_masks(w, o, m->step);
+    if ((rc = samples_begin(&s, work, o, nf, err))) return rc;
+    s.m = m, s.o = o, s.whole = work, s.wb = b;
+    iteration_masks(work, o, m->step);
     for (j = 0; j < N; j++) {
         FActs *fs = &v->fa[LSD_SRC];
         sample_view(&s, j);
-        s.ft = j ? f_view(&m->F, sample_grad(&s, j, NULL)) : m->F;
-        arena_zero_grad(&s.ft.pa);
-        f_acts_view(&v->fg, &w->fg, 0, 1);
-        c_acts_view(&v->cg, &w->cg, 0, 1);
-        f_forward(fs, s.vb.xs, &m->F, &v->fm[LSD_SRC], w->work);
-        c_forward(&v->ca, fs, &m->F, w->work);
-        rc = softmax_ce(&l, v->cg.score, v->ca.score, s.vb.ys, 1, m->cfg.n_class, w->H * w->W,
+        s.f_sample = j ? f_view(&m->F, sample_grad(&s, j, NULL)) : m->F;
+        arena_zero_grad(&s.f_sample.pa);
+        f_acts_view(&v->fg, &work->fg, 0, 1);
+        c_acts_view(&v->cg, &work->cg, 0, 1);
+        f_forward(fs, s.vb.xs, &m->F, &v->fm[LSD_SRC], work->scratch);
+        c_forward(&v->ca, fs, &m->F, work->scratch);
+        rc = softmax_ce(&l, v->cg.score, v->ca.score, s.vb.ys, 1, m->cfg.n_class, work->H * work->W,
                         255, LOSS_SUM, (real)(1.0 / s.batch), err);
         if (rc) return rc;
-        c_backward(&v->cg, &v->fg, &v->ca, fs, &s.ft, 1, w->work);
-        f_backward(&v->fg, fs, s.vb.xs, &s.ft, &v->fm[LSD_SRC], w->work);
-        w->sample_loss[j] = l / s.batch;
-        sample_fold(&s, j, m->F.pa.grad, s.ft.pa.grad, nf);
+        c_backward(&v->cg, &v->fg, &v->ca, fs, &s.f_sample, 1, work->scratch);
+        f_backward(&v->fg, fs, s.vb.xs, &s.f_sample, &v->fm[LSD_SRC], work->scratch);
+        work->sample_loss[j] = l / s.batch;
+        sample_fold(&s, j, m->F.pa.grad, s.f_sample.pa.grad, nf);
     }
     if ((rc = update_reduce(&s, 2, m->F.pa.grad, nf, err))) return rc;
     m->step++;
@@ -1307,24 +1314,24 @@ int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdSt
 }
 
 /* C(F(x)) with masks of ones (dropout is off in evaluation). */
-void lsd_infer(const LsdModel *m, LsdWork *w, const real *x)
+void lsd_infer(const LsdModel *m, LsdWork *work, const real *x)
 {
-    vec_fill(w->fm[LSD_SRC].fc6, (size_t)w->N * m->cfg.fc, 1);
-    vec_fill(w->fm[LSD_SRC].fc7, (size_t)w->N * m->cfg.fc, 1);
-    f_forward(&w->fa[LSD_SRC], x, &m->F, &w->fm[LSD_SRC], w->work);
-    c_forward(&w->ca, &w->fa[LSD_SRC], &m->F, w->work);
+    vec_fill(work->fm[LSD_SRC].fc6, (size_t)work->N * m->cfg.fc, 1);
+    vec_fill(work->fm[LSD_SRC].fc7, (size_t)work->N * m->cfg.fc, 1);
+    f_forward(&work->fa[LSD_SRC], x, &m->F, &work->fm[LSD_SRC], work->scratch);
+    c_forward(&work->ca, &work->fa[LSD_SRC], &m->F, work->scratch);
 }
 
 /* The first forward passes of an iteration, with the work's current masks. */
-void lsd_forward_all(const LsdModel *m, LsdWork *w, const LsdBatch *b)
+void lsd_forward_all(const LsdModel *m, LsdWork *work, const LsdBatch *b)
 {
-    FActs *fs = &w->fa[LSD_SRC], *ft = &w->fa[LSD_TGT];
-    f_forward(fs, b->xs, &m->F, &w->fm[LSD_SRC], w->work);
-    f_forward(ft, b->xt, &m->F, &w->fm[LSD_TGT], w->work);
-    c_forward(&w->ca, fs, &m->F, w->work);
-    g_forward(&w->ga[LSD_SRC], fs->fc7d, fs->pool[3], fs->pool[2], &m->G, &w->gm[LSD_SRC],
-              w->work);
-    g_forward(&w->ga[LSD_TGT], ft->fc7d, ft->pool[3], ft->pool[2], &m->G, &w->gm[LSD_TGT],
-              w->work);
-    d_forward(&w->da, b->xs01, &m->D, &w->dm[LSD_SRC_REAL], w->work);
+    FActs *fs = &work->fa[LSD_SRC], *ft = &work->fa[LSD_TGT];
+    f_forward(fs, b->xs, &m->F, &work->fm[LSD_SRC], work->scratch);
+    f_forward(ft, b->xt, &m->F, &work->fm[LSD_TGT], work->scratch);
+    c_forward(&work->ca, fs, &m->F, work->scratch);
+    g_forward(&work->ga[LSD_SRC], fs->fc7_drop, fs->pool[3], fs->pool[2], &m->G, &work->gm[LSD_SRC],
+              work->scratch);
+    g_forward(&work->ga[LSD_TGT], ft->fc7_drop, ft->pool[3], ft->pool[2], &m->G, &work->gm[LSD_TGT],
+              work->scratch);
+    d_forward(&work->da, b->xs01, &m->D, &work->dm[LSD_SRC_REAL], work->scratch);
 }

@@ -54,9 +54,9 @@ int lsd_config_from_file(LsdConfig *c, st_file *sf, lsd_err *err);
 /* Creates m from a file: configuration from shapes, parameters, and (if present) Adam
  * state and "opt.step". */
 int lsd_model_load(LsdModel *m, const char *path, lsd_err *err);
-/* Adds parameters, Adam state, opt.step and the configuration metadata to w; step_store
+/* Adds parameters, Adam state, opt.step and the configuration metadata to writer; step_store
  * must stay valid until the writer saves. */
-int lsd_model_write(const LsdModel *m, st_writer *w, int64_t *step_store, lsd_err *err);
+int lsd_model_write(const LsdModel *m, st_writer *writer, int64_t *step_store, lsd_err *err);
 /* lsd_model_write into a new file (crash-safe replace). */
 int lsd_model_save(const LsdModel *m, const char *path, lsd_err *err);
 
@@ -173,14 +173,14 @@ typedef struct {
     int nmasks;
     real *mask_mem;
     uint8_t *yd;       /* (N, H/8, W/8) Ys resized to D's output (PIL nearest) */
-    real *work;        /* convolution scratch */
-    size_t work_n;
+    real *scratch;     /* convolution scratch (scratch_n reals) */
+    size_t scratch_n;
     /* lane 1 of lsd_step (training works only; lsd.c, "Lanes"): the target half of each
-     * update runs on these beside the source half, which uses da, dg, gg, fg and work */
+     * update runs on these beside the source half, which uses da, dg, gg, fg and scratch */
     DActs da1, dg1;
     GActs gg1;
     FActs fg1;
-    real *work1;
+    real *scratch1;
     real *term_grad;   /* F, G, D and D gradients of the terms summed apart (lsd_step) */
     /* the authors' schedule keeps D's activations of all four images (lsd.c, "The authors'
      * schedule"): source real in da, target real in da1, the fakes in these two */
@@ -200,22 +200,22 @@ typedef struct {
 
 /* Plans and allocates every buffer for (N, 3, H, W); refuses H, W not multiples of 32 in
  * the training modes. Masks start as ones (no dropout). */
-int lsd_work_create(LsdWork *w, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
+int lsd_work_create(LsdWork *work, const LsdConfig *c, int N, int H, int W, lsd_work_mode mode,
                     lsd_err *err);
-void lsd_work_free(LsdWork *w);
+void lsd_work_free(LsdWork *work);
 /* The mask called name (without the "masks." prefix), or NULL. */
-LsdMaskRef *lsd_work_mask(LsdWork *w, const char *name);
+LsdMaskRef *lsd_work_mask(LsdWork *work, const char *name);
 /* Fills every mask: off (ones), or from the counter RNG: mask (seed, stream of the name,
  * index step * size + i) < 0.5 dropped, else 2. */
-void lsd_work_draw_masks(LsdWork *w, int dropout_on, uint64_t seed, long step);
+void lsd_work_draw_masks(LsdWork *work, int dropout_on, uint64_t seed, long step);
 /* The same for a work holding samples first .. first + N - 1 of a batch of `batch` (LsdDist):
  * each mask is that part of the batch's mask, whose element i has index step * size + i
  * (size = the batch's mask size); lsd_work_draw_masks is the case batch = N, first = 0. */
-void lsd_work_draw_masks_part(LsdWork *w, int dropout_on, uint64_t seed, long step, int batch,
+void lsd_work_draw_masks_part(LsdWork *work, int dropout_on, uint64_t seed, long step, int batch,
                               int first);
 /* Fills every mask from the hash rule: 0 if lsd_hash_uniform("masks." + name, i) < 0, else 2
  * (golden/model.py's hash_masks). */
-void lsd_work_hash_masks(LsdWork *w);
+void lsd_work_hash_masks(LsdWork *work);
 
 /* One LSD-seg iteration (docs/method.md, "One iteration"): D, then G, then F and C, each
  * with the current parameters (the authors' schedule: see LsdRecipe). With
@@ -224,15 +224,15 @@ void lsd_work_hash_masks(LsdWork *w);
  * threads this raises OpenMP's max-active-levels to 2 (nested teams of half the threads).
  * The samples of the batch run one at a time and their gradients are added in order
  * (LsdDist, lsd.c "Samples"); with o->dist the work holds a part of the batch. */
-int lsd_step(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+int lsd_step(LsdModel *m, LsdWork *work, const LsdBatch *b, const LsdStepOptions *o,
              LsdLosses *out, lsd_err *err);
 /* The source-only baseline iteration (only b->xs, b->ys used). */
-int lsd_step_source_only(LsdModel *m, LsdWork *w, const LsdBatch *b, const LsdStepOptions *o,
+int lsd_step_source_only(LsdModel *m, LsdWork *work, const LsdBatch *b, const LsdStepOptions *o,
                          double *loss, lsd_err *err);
-/* C(F(x)) with no dropout into w->ca.score (N, n, H, W). */
-void lsd_infer(const LsdModel *m, LsdWork *w, const real *x);
+/* C(F(x)) with no dropout into work->ca.score (N, n, H, W). */
+void lsd_infer(const LsdModel *m, LsdWork *work, const real *x);
 /* Forward intermediates with the current masks: F on xs and xt, C on xs, G on both,
- * D on xs01 (mask src_real). Results stay in w (fa, ca, ga, da). */
-void lsd_forward_all(const LsdModel *m, LsdWork *w, const LsdBatch *b);
+ * D on xs01 (mask src_real). Results stay in work (fa, ca, ga, da). */
+void lsd_forward_all(const LsdModel *m, LsdWork *work, const LsdBatch *b);
 
 #endif

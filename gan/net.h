@@ -16,6 +16,8 @@
  * Dropout masks are arguments (FMasks, GMasks, DMasks): a mask of ones is "no dropout".
  * The fixed tables (block counts, the authors' module indices, the instance norm's epsilon,
  * the LeakyReLU slope) are gan/arch.h's; the residual block of G and D is layers/resblock.h.
+ * Names (fc7_drop, *_shape, fa / fg, scratch, ...): docs/conventions.md, "Names and
+ * abbreviations". The *_work_size functions give the convolution scratch a network needs.
  */
 #ifndef LSD_NET_H
 #define LSD_NET_H
@@ -54,13 +56,13 @@ typedef struct {
 /* F's activations for one input of size (N, 3, H, W); as gradients, the caches are NULL. */
 typedef struct {
     int N, H, W;
-    ConvShape conv_s[LSD_NCONV], fc6_s, fc7_s;
+    ConvShape conv_shape[LSD_NCONV], fc6_shape, fc7_shape;
     int pool_h[5], pool_w[5];             /* pool outputs; pool3 = [2], pool4 = [3] */
     real *conv[LSD_NCONV];                /* (N, C_l, h_l, w_l) after ReLU */
     real *pool[5];                        /* (N, C_s, pool_h, pool_w) */
     int32_t *argmax[5];                   /* cache: like pool */
-    real *fc6, *fc6d;                     /* (N, fc, h7, w7) after ReLU, after dropout */
-    real *fc7, *fc7d;                     /* (N, fc, h7, w7) after ReLU, after dropout = F's fc7 */
+    real *fc6, *fc6_drop;                 /* (N, fc, h7, w7) after ReLU, after dropout */
+    real *fc7, *fc7_drop;                 /* (N, fc, h7, w7) after ReLU, after dropout (F's fc7) */
     real *mem;
     int32_t *imem;
     size_t bytes;
@@ -74,7 +76,8 @@ typedef struct {
 /* C's activations (scores at several scales). */
 typedef struct {
     int N, H, W;
-    ConvShape score_fr_s, up2_s, sp4_s, up4_s, sp3_s, up8_s;
+    ConvShape score_fr_shape, upscore2_shape, score_pool4_shape; /* of the layers below */
+    ConvShape upscore_pool4_shape, score_pool3_shape, upscore8_shape;
     real *score_fr;      /* (N, n, h7, w7) */
     real *upscore2;      /* (N, n, H/16+4, .) */
     real *score_pool4;   /* (N, n, pool4) */
@@ -97,16 +100,18 @@ int c_acts_alloc(CActs *a, const LsdConfig *c, int N, int H, int W, lsd_err *err
 void c_acts_free(CActs *a);
 size_t f_work_size(const FActs *a, const CActs *c);
 
-/* F: x (N, 3, H, W) BGR minus mean -> a->fc7d, a->pool[3], a->pool[2]. */
-void f_forward(FActs *a, const real *x, const FNet *f, const FMasks *mk, real *work);
-/* F's backward from g->fc7d, g->pool[3], g->pool[2] (which the caller filled); g is zeroed
- * elsewhere. Accumulates F's parameter gradients. */
-void f_backward(FActs *g, const FActs *a, const real *x, FNet *f, const FMasks *mk, real *work);
+/* F: x (N, 3, H, W) BGR minus mean -> a->fc7_drop, a->pool[3], a->pool[2]. */
+void f_forward(FActs *a, const real *x, const FNet *f, const FMasks *mk, real *scratch);
+/* F's backward from fg->fc7_drop, fg->pool[3], fg->pool[2] (which the caller filled); fg is
+ * zeroed elsewhere. Accumulates F's parameter gradients. */
+void f_backward(FActs *fg, const FActs *a, const real *x, FNet *f, const FMasks *mk,
+                real *scratch);
 /* C: (fc7, pool4, pool3) of a -> c->score (N, n, H, W). */
-void c_forward(CActs *c, const FActs *a, const FNet *f, real *work);
-/* C's backward from gc->score into gf->fc7d, gf->pool[3], gf->pool[2] (+=) and C's gradients. */
-void c_backward(CActs *gc, FActs *gf, const CActs *c, const FActs *a, FNet *f,
-                int want_param_grads, real *work);
+void c_forward(CActs *c, const FActs *a, const FNet *f, real *scratch);
+/* C's backward from cg->score into fg->fc7_drop, fg->pool[3], fg->pool[2] (+=) and C's
+ * gradients. */
+void c_backward(CActs *cg, FActs *fg, const CActs *c, const FActs *a, FNet *f,
+                int want_param_grads, real *scratch);
 
 /* ---------------------------------------------------------------- G */
 typedef struct {
@@ -121,17 +126,17 @@ typedef struct {
 
 /* One ConvT-IN-ReLU-RB-RB block. */
 typedef struct {
-    ConvShape convt_s, rb_s; /* rb_s: the blocks' 3x3 convolution */
-    real *in;                /* (N, cin, h, w) the block's input (a concat for stage2, stage3) */
-    real *z, *y, *a;         /* (N, cout, ho, wo) ConvT output, IN(z), ReLU(y) */
-    real *mean, *rstd;       /* cache (N, cout) */
+    ConvShape convt_shape, rb_shape; /* rb_shape: the residual blocks' 3x3 convolution */
+    real *in;                 /* (N, cin, h, w) the block's input (a concat for stage2, stage3) */
+    real *z, *y, *a;          /* (N, cout, ho, wo) ConvT output, IN(z), ReLU(y) */
+    real *mean, *rstd;        /* cache (N, cout) */
     RBActs rb[2];
 } GBlockActs;
 
 typedef struct {
     int N, H, W;
     GBlockActs blk[LSD_GBLOCKS];
-    ConvShape out_s;
+    ConvShape out_shape; /* stage4's ConvT */
     real *z, *img; /* (N, 3, H, W) stage4 ConvT output, Sigmoid(z) = G's image */
     real *mem;
     size_t bytes;
@@ -151,31 +156,33 @@ size_t g_work_size(const GActs *a);
 
 /* G: (fc7, pool4, pool3) -> a->img (N, 3, H, W). */
 void g_forward(GActs *a, const real *fc7, const real *pool4, const real *pool3, const GNet *g,
-               const GMasks *mk, real *work);
-/* G's backward from ga->img; writes (+=) dfc7, dpool4, dpool3 (each may be NULL) and, if
- * want_param_grads, G's parameter gradients. fc7 is the forward's input. ga must be zeroed
+               const GMasks *mk, real *scratch);
+/* G's backward from gg->img; writes (+=) dfc7, dpool4, dpool3 (each may be NULL) and, if
+ * want_param_grads, G's parameter gradients. fc7 is the forward's input. gg must be zeroed
  * by the caller before. */
-void g_backward(real *dfc7, real *dpool4, real *dpool3, GActs *ga, const GActs *a,
-                const real *fc7, GNet *g, const GMasks *mk, int want_param_grads, real *work);
+void g_backward(real *dfc7, real *dpool4, real *dpool3, GActs *gg, const GActs *a,
+                const real *fc7, GNet *g, const GMasks *mk, int want_param_grads,
+                real *scratch);
 
 /* ---------------------------------------------------------------- D */
 typedef struct {
     ParamArena pa;
     LayerParams conv0;            /* feature.0 */
     LayerParams rb[LSD_DBLOCKS];  /* feature.3,4,5, 7,8,9, 11,12,13 */
-    LayerParams out_s, out_c;
+    LayerParams out_s, out_c;     /* the heads out_s.0 (domains) and out_c.0 (classes) */
 } DNet;
 
 typedef struct {
     int N, H, W, h, w;            /* input (N, 3, H, W); output (h, w) = (H/8, W/8) */
-    ConvShape conv0_s, rb_s[LSD_DBLOCKS], head_s, headc_s;
+    ConvShape conv0_shape, rb_shape[LSD_DBLOCKS];
+    ConvShape domain_score_shape, class_score_shape; /* the heads out_s.0, out_c.0 */
     real *z0, *y0, *a0;           /* (N, 2ndf, H/2+1, .) conv, IN, LeakyReLU */
     real *mean0, *rstd0;
     RBActs rb[LSD_DBLOCKS];
     real *pool[2];                /* (N, 2ndf, .) after blocks 3 and 6 */
     int32_t *argmax[2];
-    real *out_s;                  /* (N, 4, h, w) domain scores */
-    real *out_c;                  /* (N, n, h, w) class scores */
+    real *domain_score;           /* (N, 4, h, w) Ds: domain scores (head out_s.0) */
+    real *class_score;            /* (N, n, h, w) Dc: class scores (head out_c.0) */
     real *mem;
     int32_t *imem;
     size_t bytes;
@@ -193,12 +200,12 @@ int d_acts_alloc(DActs *a, const LsdConfig *c, int N, int H, int W, int with_cac
 void d_acts_free(DActs *a);
 size_t d_work_size(const DActs *a);
 
-/* D: x (N, 3, H, W) RGB in [0, 1] -> a->out_s, a->out_c. */
-void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *work);
-/* D's backward from ga->out_s, ga->out_c; writes (+=) dx (may be NULL) and, if
- * want_param_grads, D's parameter gradients. ga must be zeroed by the caller before. */
-void d_backward(real *dx, DActs *ga, const DActs *a, const real *x, DNet *d, const DMasks *mk,
-                int want_param_grads, real *work);
+/* D: x (N, 3, H, W) RGB in [0, 1] -> a->domain_score, a->class_score. */
+void d_forward(DActs *a, const real *x, const DNet *d, const DMasks *mk, real *scratch);
+/* D's backward from dg->domain_score, dg->class_score; writes (+=) dx (may be NULL) and, if
+ * want_param_grads, D's parameter gradients. dg must be zeroed by the caller before. */
+void d_backward(real *dx, DActs *dg, const DActs *a, const real *x, DNet *d, const DMasks *mk,
+                int want_param_grads, real *scratch);
 
 /* ---------------------------------------------------------------- per-sample views
  * Sample s of a batch's activations (or gradients) a, as a batch of one (lsd.c, "Samples"):

@@ -184,10 +184,10 @@ int arena_find(const ParamArena *a, const char *name)
 /* Points a layer view into the arrays. */
 void arena_bind(LayerParams *lp, ParamArena *a, int iw, int ib)
 {
-    lp->w = a->param + a->spec[iw].offset;
-    lp->dw = a->grad + a->spec[iw].offset;
-    lp->b = ib >= 0 ? a->param + a->spec[ib].offset : NULL;
-    lp->db = ib >= 0 ? a->grad + a->spec[ib].offset : NULL;
+    lp->weight = a->param + a->spec[iw].offset;
+    lp->dweight = a->grad + a->spec[iw].offset;
+    lp->bias = ib >= 0 ? a->param + a->spec[ib].offset : NULL;
+    lp->dbias = ib >= 0 ? a->grad + a->spec[ib].offset : NULL;
 }
 
 /* Declares each layer's weight and bias, allocates, then points the views. */
@@ -222,8 +222,8 @@ void layers_grad_to(LayerParams *lp, int n, const ParamArena *a, real *grad)
 {
     int i;
     for (i = 0; i < n; i++) {
-        if (lp[i].dw) lp[i].dw = grad + (lp[i].dw - a->grad);
-        if (lp[i].db) lp[i].db = grad + (lp[i].db - a->grad);
+        if (lp[i].dweight) lp[i].dweight = grad + (lp[i].dweight - a->grad);
+        if (lp[i].dbias) lp[i].dbias = grad + (lp[i].dbias - a->grad);
     }
 }
 
@@ -312,8 +312,8 @@ static void spec_shape(const ParamSpec *s, int64_t *shape)
     for (i = 0; i < s->ndim; i++) shape[i] = s->shape[i];
 }
 
-/* Adds "<prefix><name>" and optionally its Adam moments to w (the writer copies names). */
-int arena_write(const ParamArena *a, st_writer *w, int with_opt, lsd_err *err)
+/* Adds "<prefix><name>" and optionally its Adam moments to writer (which copies names). */
+int arena_write(const ParamArena *a, st_writer *writer, int with_opt, lsd_err *err)
 {
     char name[LSD_NAME_MAX + 32];
     int64_t shape[4];
@@ -322,14 +322,14 @@ int arena_write(const ParamArena *a, st_writer *w, int with_opt, lsd_err *err)
         const ParamSpec *s = &a->spec[k];
         spec_shape(s, shape);
         sprintf(name, "%s%s", a->prefix, s->name);
-        rc = st_writer_add_real(w, name, s->ndim, shape, a->param + s->offset, err);
+        rc = st_writer_add_real(writer, name, s->ndim, shape, a->param + s->offset, err);
         if (rc) return rc;
         if (!with_opt || s->frozen) continue;
         sprintf(name, "opt.%s%s.exp_avg", a->prefix, s->name);
-        rc = st_writer_add_real(w, name, s->ndim, shape, a->m + s->offset, err);
+        rc = st_writer_add_real(writer, name, s->ndim, shape, a->m + s->offset, err);
         if (rc) return rc;
         sprintf(name, "opt.%s%s.exp_avg_sq", a->prefix, s->name);
-        rc = st_writer_add_real(w, name, s->ndim, shape, a->v + s->offset, err);
+        rc = st_writer_add_real(writer, name, s->ndim, shape, a->v + s->offset, err);
         if (rc) return rc;
     }
     return LSD_OK;

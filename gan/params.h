@@ -38,10 +38,10 @@ typedef struct {
     real *param, *grad, *m, *v;
 } ParamArena;
 
-/* A layer's view into an arena: weight and bias (b, db NULL without bias). */
+/* A layer's view into an arena: weight and bias (bias, dbias NULL without bias). */
 typedef struct {
-    real *w, *b;
-    real *dw, *db;
+    real *weight, *bias;
+    real *dweight, *dbias;
 } LayerParams;
 
 /* A layer to declare: "<name>.weight" of a 4-D shape and "<name>.bias" of bias_len (0: none). */
@@ -91,9 +91,9 @@ void arena_init_hash(ParamArena *a);
 double arena_abs_sum(const ParamArena *a, int k);
 
 /* ---- safetensors I/O */
-/* Adds every parameter of a (prefixed names) to w; with_opt also adds Adam state of trainable
- * tensors as "opt.<name>.exp_avg" / ".exp_avg_sq". The data stays owned by a. */
-int arena_write(const ParamArena *a, st_writer *w, int with_opt, lsd_err *err);
+/* Adds every parameter of a (prefixed names) to writer; with_opt also adds Adam state of
+ * trainable tensors as "opt.<name>.exp_avg" / ".exp_avg_sq". The data stays owned by a. */
+int arena_write(const ParamArena *a, st_writer *writer, int with_opt, lsd_err *err);
 /* Reads every parameter of a from sf (prefixed names, shapes must match). with_opt: 0 skip
  * Adam state, 1 read it if present (all or nothing), 2 require it. *had_opt tells. */
 int arena_read(ParamArena *a, st_file *sf, int with_opt, int *had_opt, lsd_err *err);

@@ -7,7 +7,7 @@
  * round. Every function here is one or two of two passes (layers/conv_kernels.c):
  *   grid pass   grid = W * im2col(image) (+ grid);  dW += grid * im2col(image)^T
  *   image pass  image (+)= col2im(W^T * grid)
- * run in bands of grid rows within CONV_COL_BUDGET elements of work, in a fixed order, so
+ * run in bands of grid rows within CONV_COL_BUDGET elements of scratch, in a fixed order, so
  * that the results do not depend on the thread count.
  */
 #include <math.h>
@@ -40,7 +40,7 @@ ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int
     return s;
 }
 
-/* The larger work of the kinds the shape is consistent with: a shape from conv2d_shape has
+/* The larger scratch of the kinds the shape is consistent with: a shape from conv2d_shape has
  * OH = (H + 2p - KH)/s + 1, one from convt_shape OH = (H-1)*s - 2p + KH + outpad (a shape
  * may satisfy both, e.g. 3x3 stride 1 padding 1). */
 size_t conv_work_size(const ConvShape *s)
@@ -65,11 +65,11 @@ size_t conv_work_size(const ConvShape *s)
 /* out (N,OC,OH,OW) = sum over c,kh,kw of weight[oc,c,kh,kw] * in[c, oh*s-p+kh, ow*s-p+kw]
  * + bias[oc]: the grid pass (image = in, grid = out). */
 void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
-                    const ConvShape *s, real *work)
+                    const ConvShape *s, real *scratch)
 {
     ConvGeom g = conv_geom(s);
     if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
-    conv_grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, work);
+    conv_grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, scratch);
     if (bias) conv_add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
@@ -78,23 +78,23 @@ void conv2d_forward(real *out, const real *in, const real *weight, const real *b
  * dout[n,oc,oh,ow] * in[n,c,ih,iw]; dbias[oc] += sum over n,oh,ow of dout.
  * dweight by the grid pass, din by the image pass. */
 void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                     const real *weight, const ConvShape *s, real *work)
+                     const real *weight, const ConvShape *s, real *scratch)
 {
     ConvGeom g = conv_geom(s);
     if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
-    conv_grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, work);
-    if (din) conv_image_pass(din, 1, dout, weight, &g, s->N, work);
+    conv_grid_pass(NULL, 0, dweight, dout, in, NULL, &g, s->N, CONV_COL_BUDGET, scratch);
+    if (din) conv_image_pass(din, 1, dout, weight, &g, s->N, scratch);
     if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
 /* out (N,OC,OH,OW): out[oc, ih*s-p+kh, iw*s-p+kw] gets in[c,ih,iw] * weight[c,oc,kh,kw]
  * summed over c,ih,iw,kh,kw, plus bias[oc]: the image pass (grid = in, image = out). */
 void convt_forward(real *out, const real *in, const real *weight, const real *bias,
-                   const ConvShape *s, real *work)
+                   const ConvShape *s, real *scratch)
 {
     ConvGeom g = convt_geom(s);
     if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
-    conv_image_pass(out, 0, in, weight, &g, s->N, work);
+    conv_image_pass(out, 0, in, weight, &g, s->N, scratch);
     if (bias) conv_add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
@@ -103,11 +103,11 @@ void convt_forward(real *out, const real *in, const real *weight, const real *bi
  * dout[n,oc,ih*s-p+kh,iw*s-p+kw]; dbias[oc] += sum of dout over n,oh,ow. One grid pass
  * (image = dout) gives din and dweight. */
 void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                    const real *weight, const ConvShape *s, real *work)
+                    const real *weight, const ConvShape *s, real *scratch)
 {
     ConvGeom g = convt_geom(s);
     if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
-    conv_grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, work);
+    conv_grid_pass(din, 1, dweight, in, dout, weight, &g, s->N, CONV_COL_BUDGET, scratch);
     if (dbias) conv_bias_grad(dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
@@ -179,9 +179,10 @@ void bilinear_init(real *weight, int C, int K)
     double center = (K % 2 == 1) ? f - 1.0 : f - 0.5;
     memset(weight, 0, (size_t)C * C * K * K * sizeof(real));
     for (i = 0; i < C; i++) {
-        real *w = weight + ((size_t)i * C + i) * K * K; /* (K, K) */
+        real *filter = weight + ((size_t)i * C + i) * K * K; /* (K, K) */
         for (y = 0; y < K; y++)
             for (x = 0; x < K; x++)
-                w[y * K + x] = (real)((1.0 - fabs(y - center) / f) * (1.0 - fabs(x - center) / f));
+                filter[y * K + x] =
+                    (real)((1.0 - fabs(y - center) / f) * (1.0 - fabs(x - center) / f));
     }
 }

@@ -8,7 +8,7 @@
  * conv_transpose2d: in (N,C,H,W), weight (C,OC,KH,KW), bias (OC) or NULL,
  *                   out (N,OC,OH,OW), OH = (H-1)*stride - 2*pad + KH + outpad.
  *
- * Working memory: the caller passes `work` of conv_work_size() elements. The
+ * Working memory: the caller passes `scratch` of conv_work_size() elements. The
  * im2col buffer is tiled over output rows, so it stays bounded for large
  * layers (fc6 at 320x640 included).
  */
@@ -28,25 +28,25 @@ typedef struct {
 ConvShape conv2d_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad);
 /* Shape of a transposed convolution (square kernel K). */
 ConvShape convt_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad, int outpad);
-/* Elements of scratch `work` needed by the forward and backward of either kind. */
+/* Elements of `scratch` needed by the forward and backward of either kind. */
 size_t conv_work_size(const ConvShape *s);
 
 /* out = conv(in, weight) + bias. */
 void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
-                    const ConvShape *s, real *work);
+                    const ConvShape *s, real *scratch);
 /* din += conv^T(dout, weight); dweight += dout (x) in; dbias += sum of dout over N,OH,OW.
  * Any of din, dweight, dbias may be NULL. */
 void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                     const real *weight, const ConvShape *s, real *work);
+                     const real *weight, const ConvShape *s, real *scratch);
 
 /* out = conv_transpose(in, weight) + bias (the data-gradient of conv2d). */
 void convt_forward(real *out, const real *in, const real *weight, const real *bias,
-                   const ConvShape *s, real *work);
+                   const ConvShape *s, real *scratch);
 /* din += conv(dout, weight); dweight += in (x) dout; dbias += sum of dout. NULLs skipped. */
 void convt_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,
-                    const real *weight, const ConvShape *s, real *work);
+                    const real *weight, const ConvShape *s, real *scratch);
 
-/* Direct seven-loop references of the four functions above (no work buffer). */
+/* Direct seven-loop references of the four functions above (no scratch buffer). */
 void conv2d_forward_direct(real *out, const real *in, const real *weight, const real *bias,
                            const ConvShape *s);
 void conv2d_backward_direct(real *din, real *dweight, real *dbias, const real *dout,

@@ -137,7 +137,7 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
 /* Direct path for convolutions with few channels (conv1 of the reduced VGG on its 100-padded
  * maps: C*K*K = 27 or 144, 16 grid channels), where im2col and gemm's packing cost more
  * than the products. Tiles of SMALL_O grid channels x SMALL_X grid columns of one grid row;
- * each element is acc = 0, then acc += w[o,c,kh,kw] * x (x = 0 outside the image, the
+ * each element is acc = 0, then acc += weight[o,c,kh,kw] * x (x = 0 outside the image, the
  * term still added) for (c, kh, kw) in im2col's row order, then acc (+ beta * y): exactly
  * gemm's operations in gemm's order, so the results are bit-identical to the im2col path. */
 /* The tile is the one of gemm's base kernel (tensor/gemm.h): SMALL_O rows, two vectors of
@@ -153,7 +153,7 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
 #define SMALL_CKK 288 /* largest C*KH*KW */
 #define SMALL_CG 32   /* most grid channels */
 
-/* 1 if the grid pass of g may take the direct path with `avail` work elements. */
+/* 1 if the grid pass of g may take the direct path with `avail` scratch elements. */
 static int small_ok(const ConvGeom *g, size_t avail)
 {
     int ckk = g->C * g->KH * g->KW, cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
@@ -215,8 +215,8 @@ static void small_grid(real *y, real beta, const real *x, const real *wt, const 
                         const real *wk = wt + (size_t)k * cgp + o0, *v = seg + segoff[k];
                         LSD_CONV_UNROLL
                         for (o = 0; o < SMALL_O; o++) {
-                            real w = wk[o];
-                            for (j = 0; j < SMALL_X; j++) acc[o * SMALL_X + j] += w * v[j];
+                            real wo = wk[o];
+                            for (j = 0; j < SMALL_X; j++) acc[o * SMALL_X + j] += wo * v[j];
                         }
                     }
                 for (o = 0; o < oc; o++) {
@@ -239,7 +239,7 @@ static void small_grid(real *y, real beta, const real *x, const real *wt, const 
  *   dweight (CG, C*KH*KW) += gin (N, CG, GH, GW) * im2col(img)^T  (dweight may be NULL)
  * img is (N, C, IH, IW). Band by band, samples in order; one im2col serves both. */
 void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const real *img,
-                    const real *weight, const ConvGeom *g, int N, size_t budget, real *work)
+                    const real *weight, const ConvGeom *g, int N, size_t budget, real *scratch)
 {
     int ckk = g->C * g->KH * g->KW, band = band_rows(g, budget), n, r0;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
@@ -257,16 +257,16 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
         }
         if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
             int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-            if (n == 0) small_weights(work, weight, g, cgp);
-            small_grid(y, beta, x, work, g);
+            if (n == 0) small_weights(scratch, weight, g, cgp);
+            small_grid(y, beta, x, scratch, g);
             continue;
         }
         for (r0 = 0; r0 < g->GH; r0 += band) {
             int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
             size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
-            im2col(work, x, g, r0, nr);     /* work: (C*KH*KW, nr*GW) */
-            if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, work, P, beta, y + at, (int)GHW);
-            if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, work, P, 1, dweight, ckk);
+            im2col(scratch, x, g, r0, nr);  /* scratch: (C*KH*KW, nr*GW) */
+            if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + at, (int)GHW);
+            if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, scratch, P, 1, dweight, ckk);
         }
     }
 }
@@ -280,7 +280,7 @@ static int flippable(const ConvGeom *g)
 }
 
 /* With stride 1, img[c, ih, iw] = sum over o,kh,kw of grid[o, ih+p-kh, iw+p-kw] *
- * w[o,c,kh,kw] is a convolution of the grid (padded by K-1-p) with the weights transposed
+ * weight[o,c,kh,kw] is a convolution of the grid (padded by K-1-p) with the weights transposed
  * and flipped: the image becomes the grid of this geometry. */
 static ConvGeom flip_geom(const ConvGeom *g)
 {
@@ -291,8 +291,8 @@ static ConvGeom flip_geom(const ConvGeom *g)
     return f;
 }
 
-/* wf (C, CG, K, K)[c][o][kh][kw] = w (CG, C, K, K)[o][c][K-1-kh][K-1-kw]. */
-static void flip_weight(real *wf, const real *w, const ConvGeom *g)
+/* wf (C, CG, K, K)[c][o][kh][kw] = weight (CG, C, K, K)[o][c][K-1-kh][K-1-kw]. */
+static void flip_weight(real *wf, const real *weight, const ConvGeom *g)
 {
     int KK = g->KH * g->KW, c;
 #ifdef _OPENMP
@@ -301,7 +301,7 @@ static void flip_weight(real *wf, const real *w, const ConvGeom *g)
     for (c = 0; c < g->C; c++) {
         int o, k;
         for (o = 0; o < g->CG; o++) {
-            const real *src = w + ((size_t)o * g->C + c) * KK; /* (K, K) */
+            const real *src = weight + ((size_t)o * g->C + c) * KK; /* (K, K) */
             real *dst = wf + ((size_t)c * g->CG + o) * KK;     /* (K, K) */
             for (k = 0; k < KK; k++) dst[k] = src[KK - 1 - k];
         }
@@ -321,16 +321,16 @@ static size_t flip_elems(const ConvGeom *g)
  * the large inner dimension CG*K*K, no col2im). Otherwise col = weight^T * grid band,
  * folded into the image by col2im. */
 void conv_image_pass(real *img, int add, const real *grid, const real *weight,
-                     const ConvGeom *g, int N, real *work)
+                     const ConvGeom *g, int N, real *scratch)
 {
     int ckk = g->C * g->KH * g->KW, n, r0, band;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     if (flippable(g)) {
         ConvGeom f = flip_geom(g);
         size_t nf = flip_elems(g);
-        flip_weight(work, weight, g);
-        conv_grid_pass(img, add ? 1 : 0, NULL, NULL, grid, work, &f, N, CONV_COL_BUDGET - nf,
-                       work + nf);
+        flip_weight(scratch, weight, g);
+        conv_grid_pass(img, add ? 1 : 0, NULL, NULL, grid, scratch, &f, N, CONV_COL_BUDGET - nf,
+                       scratch + nf);
         return;
     }
     band = band_rows(g, CONV_COL_BUDGET);
@@ -345,14 +345,15 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
         if (!add) memset(x, 0, IHW * g->C * sizeof(real));
         for (r0 = 0; r0 < g->GH; r0 += band) {
             int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
-            /* work (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
-            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, work, P);
-            col2im(x, work, g, r0, nr);
+            /* scratch (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
+            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, scratch,
+                 P);
+            col2im(x, scratch, g, r0, nr);
         }
     }
 }
 
-/* ---- work sizes */
+/* ---- scratch sizes */
 
 /* col elements of one band of geometry g within `budget`. */
 static size_t band_elems(const ConvGeom *g, size_t budget)
@@ -364,7 +365,7 @@ static size_t band_elems(const ConvGeom *g, size_t budget)
 /* Work of both passes of geometry g: one band, or the flipped weights and a band of the
  * flipped geometry (see conv_image_pass). The band counted is the largest that fits
  * CONV_COL_BUDGET (conv_band_rows_fit), more than band_rows picks: opencl/ops.c cuts such
- * bands and sizes its device work with conv_work_size. */
+ * bands and sizes its device scratch with conv_work_size. */
 size_t conv_pass_elems(const ConvGeom *g)
 {
     size_t gw = (size_t)(g->GW > 0 ? g->GW : 1), per_row = (size_t)g->C * g->KH * g->KW * gw;
@@ -416,10 +417,10 @@ void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 /* Element (n, c, h, w) of a tensor (N, C, H, W). */
 #define AT(t, n, c, h, w, C, H, W) (t)[(((size_t)(n) * (C) + (c)) * (H) + (h)) * (W) + (w)]
 
-/* grid[n,o,gh,gw] (= or +=) bias[o] + sum over c,kh,kw of w[o,c,kh,kw] * img[n,c,ih,iw]
+/* grid[n,o,gh,gw] (= or +=) bias[o] + sum over c,kh,kw of weight[o,c,kh,kw] * img[n,c,ih,iw]
  * with ih = gh*s-p+kh, iw = gw*s-p+kw inside the image (bias may be NULL). */
-void conv_direct_to_grid(real *grid, int add, const real *img, const real *w, const real *bias,
-                         const ConvGeom *g, int N)
+void conv_direct_to_grid(real *grid, int add, const real *img, const real *weight,
+                         const real *bias, const ConvGeom *g, int N)
 {
     int n, o, gh, gw, c, kh, kw;
     for (n = 0; n < N; n++)
@@ -434,7 +435,7 @@ void conv_direct_to_grid(real *grid, int add, const real *img, const real *w, co
                                 int ih = gh * g->stride - g->pad + kh;
                                 int iw = gw * g->stride - g->pad + kw;
                                 if (ih < 0 || ih >= g->IH || iw < 0 || iw >= g->IW) continue;
-                                acc += (double)AT(w, o, c, kh, kw, g->C, g->KH, g->KW) *
+                                acc += (double)AT(weight, o, c, kh, kw, g->C, g->KH, g->KW) *
                                        AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
                             }
                     if (bias) acc += bias[o];
@@ -445,9 +446,9 @@ void conv_direct_to_grid(real *grid, int add, const real *img, const real *w, co
 }
 
 /* img[n,c,ih,iw] (= or +=) bias[c] + sum over o,kh,kw with (ih+p-kh)/s = gh, (iw+p-kw)/s = gw
- * exact and in range of grid[n,o,gh,gw] * w[o,c,kh,kw] (bias may be NULL). */
-void conv_direct_to_image(real *img, int add, const real *grid, const real *w, const real *bias,
-                          const ConvGeom *g, int N)
+ * exact and in range of grid[n,o,gh,gw] * weight[o,c,kh,kw] (bias may be NULL). */
+void conv_direct_to_image(real *img, int add, const real *grid, const real *weight,
+                          const real *bias, const ConvGeom *g, int N)
 {
     int n, o, ih, iw, c, kh, kw;
     for (n = 0; n < N; n++)
@@ -466,7 +467,7 @@ void conv_direct_to_image(real *img, int add, const real *grid, const real *w, c
                                 gw = tw / g->stride;
                                 if (gh >= g->GH || gw >= g->GW) continue;
                                 acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
-                                       AT(w, o, c, kh, kw, g->C, g->KH, g->KW);
+                                       AT(weight, o, c, kh, kw, g->C, g->KH, g->KW);
                             }
                     if (bias) acc += bias[c];
                     v = (real)acc;
@@ -475,8 +476,8 @@ void conv_direct_to_image(real *img, int add, const real *grid, const real *w, c
                 }
 }
 
-/* dw[o,c,kh,kw] += sum over n,gh,gw of grid[n,o,gh,gw] * img[n,c,gh*s-p+kh,gw*s-p+kw]. */
-void conv_direct_weight_grad(real *dw, const real *grid, const real *img, const ConvGeom *g,
+/* dweight[o,c,kh,kw] += sum over n,gh,gw of grid[n,o,gh,gw] * img[n,c,gh*s-p+kh,gw*s-p+kw]. */
+void conv_direct_weight_grad(real *dweight, const real *grid, const real *img, const ConvGeom *g,
                              int N)
 {
     int n, o, c, kh, kw, gh, gw;
@@ -494,6 +495,6 @@ void conv_direct_weight_grad(real *dw, const real *grid, const real *img, const 
                                 acc += (double)AT(grid, n, o, gh, gw, g->CG, g->GH, g->GW) *
                                        AT(img, n, c, ih, iw, g->C, g->IH, g->IW);
                             }
-                    AT(dw, o, c, kh, kw, g->C, g->KH, g->KW) += (real)acc;
+                    AT(dweight, o, c, kh, kw, g->C, g->KH, g->KW) += (real)acc;
                 }
 }

@@ -12,11 +12,11 @@
  *   gout (N, CG, GH, GW) = beta * gout + weight * im2col(img)     (gout may be NULL)
  *   dweight (CG, C*KH*KW) += gin (N, CG, GH, GW) * im2col(img)^T  (dweight may be NULL) */
 void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const real *img,
-                    const real *weight, const ConvGeom *g, int N, size_t budget, real *work);
+                    const real *weight, const ConvGeom *g, int N, size_t budget, real *scratch);
 /* The image pass, the adjoint of the grid pass's product, for N samples:
  *   img (N, C, IH, IW) = (add ? img : 0) + weight^T "*" grid (N, CG, GH, GW). */
 void conv_image_pass(real *img, int add, const real *grid, const real *weight,
-                     const ConvGeom *g, int N, real *work);
+                     const ConvGeom *g, int N, real *scratch);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 
@@ -27,12 +27,12 @@ void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW);
 
 /* The direct references' loops, each output element a sum gathered in double:
  * grid (N, CG, GH, GW) (= or +=) bias + weight "*" img, the image side's adjoint, and
- * dw (CG, C, KH, KW) += grid (x) img. bias may be NULL. */
-void conv_direct_to_grid(real *grid, int add, const real *img, const real *w, const real *bias,
-                         const ConvGeom *g, int N);
-void conv_direct_to_image(real *img, int add, const real *grid, const real *w, const real *bias,
-                          const ConvGeom *g, int N);
-void conv_direct_weight_grad(real *dw, const real *grid, const real *img, const ConvGeom *g,
+ * dweight (CG, C, KH, KW) += grid (x) img. bias may be NULL. */
+void conv_direct_to_grid(real *grid, int add, const real *img, const real *weight,
+                         const real *bias, const ConvGeom *g, int N);
+void conv_direct_to_image(real *img, int add, const real *grid, const real *weight,
+                          const real *bias, const ConvGeom *g, int N);
+void conv_direct_weight_grad(real *dweight, const real *grid, const real *img, const ConvGeom *g,
                              int N);
 
 #endif

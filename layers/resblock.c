@@ -7,12 +7,12 @@
 #include "../tensor/tensor.h"
 
 /* out = x + mask * act(IN(conv(x))): conv, instance norm, (leaky) ReLU, dropout, skip. */
-void rb_forward(RBActs *a, const real *x, const real *w, const real *b, const real *mask,
-                const ConvShape *s, real eps, real slope, real *work)
+void rb_forward(RBActs *a, const real *x, const real *weight, const real *bias,
+                const real *mask, const ConvShape *s, real eps, real slope, real *scratch)
 {
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
     size_t n = (size_t)N * C * HW;
-    conv2d_forward(a->z, x, w, b, s, work);
+    conv2d_forward(a->z, x, weight, bias, s, scratch);
     instance_norm_forward(a->y, a->mean, a->rstd, a->z, N, C, HW, eps);
     if (slope != 0)
         leaky_relu_forward(a->a, a->y, n, slope);
@@ -23,8 +23,9 @@ void rb_forward(RBActs *a, const real *x, const real *w, const real *b, const re
 }
 
 /* dx += dout (the skip) + conv^T(IN'(act'(mask * dout))): rb_forward's lines in reverse. */
-void rb_backward(real *dx, real *dw, real *db, RBActs *g, const RBActs *a, const real *x,
-                 const real *w, const real *mask, const ConvShape *s, real slope, real *work)
+void rb_backward(real *dx, real *dweight, real *dbias, RBActs *g, const RBActs *a,
+                 const real *x, const real *weight, const real *mask, const ConvShape *s,
+                 real slope, real *scratch)
 {
     int N = s->N, C = s->OC, HW = s->OH * s->OW;
     size_t n = (size_t)N * C * HW;
@@ -35,5 +36,5 @@ void rb_backward(real *dx, real *dw, real *db, RBActs *g, const RBActs *a, const
     else
         relu_backward(g->y, g->a, a->a, n);
     instance_norm_backward(g->z, g->y, a->z, a->mean, a->rstd, N, C, HW);
-    conv2d_backward(dx, dw, db, g->z, x, w, s, work);
+    conv2d_backward(dx, dweight, dbias, g->z, x, weight, s, scratch);
 }

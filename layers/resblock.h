@@ -19,14 +19,16 @@ typedef struct {
     real *mean, *rstd;     /* cache (N, C) */
 } RBActs;
 
-/* a->out = x + mask * act(IN(conv(x, w) + b)), keeping z, y, a, mean, rstd for the backward;
- * act is ReLU for slope 0 (relu_forward), LeakyReLU(slope) otherwise. b may be NULL. */
-void rb_forward(RBActs *a, const real *x, const real *w, const real *b, const real *mask,
-                const ConvShape *s, real eps, real slope, real *work);
+/* a->out = x + mask * act(IN(conv(x, weight) + bias)), keeping z, y, a, mean, rstd for the
+ * backward; act is ReLU for slope 0 (relu_forward), LeakyReLU(slope) otherwise. bias may be
+ * NULL. */
+void rb_forward(RBActs *a, const real *x, const real *weight, const real *bias,
+                const real *mask, const ConvShape *s, real eps, real slope, real *scratch);
 /* rb_forward's backward from g->out: dx += the input's gradient (the skip's and the conv's);
- * dw, db (either may be NULL) += the conv's parameter gradients; g->a, g->y, g->z (zeroed by
- * the caller) += the gradients of a, y, z. */
-void rb_backward(real *dx, real *dw, real *db, RBActs *g, const RBActs *a, const real *x,
-                 const real *w, const real *mask, const ConvShape *s, real slope, real *work);
+ * dweight, dbias (either may be NULL) += the conv's parameter gradients; g->a, g->y, g->z
+ * (zeroed by the caller) += the gradients of a, y, z. */
+void rb_backward(real *dx, real *dweight, real *dbias, RBActs *g, const RBActs *a,
+                 const real *x, const real *weight, const real *mask, const ConvShape *s,
+                 real slope, real *scratch);
 
 #endif

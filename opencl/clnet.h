@@ -9,8 +9,8 @@
  *             arena, like LayerParams;
  *   ClFActs, ClCActs, ClGActs, ClDActs  one device buffer per activation struct (and one
  *             int32 buffer for the pooling argmax) with the host struct's layout: views at
- *             the same offsets as the host pointers. The host struct (borrowed, see
- *             ClWork) supplies the shapes.
+ *             the same offsets as the host pointers. The host struct (`host`, borrowed,
+ *             see ClWork) supplies the shapes.
  *   ClWork    every device buffer of one input size, built from a host LsdWork that the
  *             caller keeps alive: its shapes, its mask table (names, sizes), its masks when
  *             given (LSD_DROPOUT_GIVEN), and its host buffers for results read back.
@@ -31,9 +31,9 @@
 #include "cl.h"
 #include "ops.h"
 
-/* A layer's weight and bias views and their gradients (b.mem NULL: no bias). */
+/* A layer's weight and bias views and their gradients (bias.mem NULL: no bias). */
 typedef struct {
-    lsd_clbuf w, b, dw, db;
+    lsd_clbuf weight, bias, dweight, dbias;
 } ClLayer;
 
 /* A ParamArena on the device: a copy of the table and the four arrays. */
@@ -77,13 +77,13 @@ typedef struct {
 
 /* Activations (see net.h); a zero lsd_clbuf (mem NULL) where the host pointer is NULL. */
 typedef struct {
-    const FActs *h;
-    lsd_clbuf conv[LSD_NCONV], pool[5], argmax[5], fc6, fc6d, fc7, fc7d;
+    const FActs *host;
+    lsd_clbuf conv[LSD_NCONV], pool[5], argmax[5], fc6, fc6_drop, fc7, fc7_drop;
     lsd_clbuf mem, imem;
 } ClFActs;
 
 typedef struct {
-    const CActs *h;
+    const CActs *host;
     lsd_clbuf score_fr, upscore2, score_pool4, fuse4, upscore_pool4, score_pool3, fuse3,
         upscore8, score;
     lsd_clbuf mem;
@@ -95,17 +95,17 @@ typedef struct {
 } ClGBlockActs;
 
 typedef struct {
-    const GActs *h;
+    const GActs *host;
     ClGBlockActs blk[LSD_GBLOCKS];
     lsd_clbuf z, img;
     lsd_clbuf mem;
 } ClGActs;
 
 typedef struct {
-    const DActs *h;
+    const DActs *host;
     lsd_clbuf z0, y0, a0, mean0, rstd0;
     ClRBActs rb[LSD_DBLOCKS];
-    lsd_clbuf pool[2], argmax[2], out_s, out_c;
+    lsd_clbuf pool[2], argmax[2], domain_score, class_score;
     lsd_clbuf mem, imem;
 } ClDActs;
 
@@ -121,7 +121,7 @@ typedef struct {
 
 typedef struct {
     lsd_cl *cl;
-    LsdWork *h;        /* the host work (borrowed; must outlive this one) */
+    LsdWork *host;     /* the host work (borrowed; must outlive this one) */
     ClFActs fa[2], fg;
     ClCActs ca, cg;
     ClGActs ga[2], gg;
@@ -129,10 +129,10 @@ typedef struct {
     ClFMasks fm[2];
     ClGMasks gm[2];
     ClDMasks dm[4];
-    lsd_clbuf *masks;  /* views of mask_mem, one per h->masks[i] */
+    lsd_clbuf *masks;  /* views of mask_mem, one per host->masks[i] */
     lsd_clbuf mask_mem;
     size_t mask_total;
-    lsd_clbuf work;    /* convolution scratch (h->work_n floats) */
+    lsd_clbuf scratch; /* convolution scratch (host->scratch_n floats) */
     lsd_clbuf tmp;     /* F's in-place ReLU backward (largest F activation) */
     lsd_clbuf xs, xt, xs01, xt01; /* the batch (N, 3, H, W) */
     lsd_clbuf ys, yd;  /* uint8 labels (N, H, W) and y' (N, h, w) */
@@ -152,37 +152,37 @@ int cl_model_download(const ClModel *cm, LsdModel *m, lsd_err *err);
 size_t cl_model_bytes(const ClModel *cm);
 
 /* ---- work */
-/* Device buffers mirroring the host work h (any mode); h must stay alive and unchanged
- * in size. Masks start as h's current masks. */
-int cl_work_create(ClWork *w, lsd_cl *cl, LsdWork *h, lsd_err *err);
-void cl_work_free(ClWork *w);
-/* Host masks (h->masks) -> device, one write. */
-int cl_work_upload_masks(ClWork *w, lsd_err *err);
+/* Device buffers mirroring the host work `host` (any mode), which must stay alive and unchanged
+ * in size. Masks start as host's current masks. */
+int cl_work_create(ClWork *work, lsd_cl *cl, LsdWork *host, lsd_err *err);
+void cl_work_free(ClWork *work);
+/* Host masks (host->masks) -> device, one write. */
+int cl_work_upload_masks(ClWork *work, lsd_err *err);
 /* Device masks -> host masks, one read. */
-int cl_work_download_masks(ClWork *w, lsd_err *err);
+int cl_work_download_masks(ClWork *work, lsd_err *err);
 /* Every device activation struct that exists (fa, fg, ca, cg, ga, gg, da, dg) -> the host
  * work's buffers (one read each, argmax included). */
-int cl_work_download(ClWork *w, lsd_err *err);
+int cl_work_download(ClWork *work, lsd_err *err);
 
 /* ---- networks (net.h's functions on the device; see there for the semantics) */
 int cl_f_forward(lsd_cl *cl, ClFActs *a, const lsd_clbuf *x, const ClFNet *f,
-                 const ClFMasks *mk, lsd_clbuf *work, lsd_err *err);
-int cl_f_backward(lsd_cl *cl, ClFActs *g, const ClFActs *a, const lsd_clbuf *x, ClFNet *f,
-                  const ClFMasks *mk, lsd_clbuf *work, lsd_clbuf *tmp, lsd_err *err);
-int cl_c_forward(lsd_cl *cl, ClCActs *c, const ClFActs *a, const ClFNet *f, lsd_clbuf *work,
+                 const ClFMasks *mk, lsd_clbuf *scratch, lsd_err *err);
+int cl_f_backward(lsd_cl *cl, ClFActs *fg, const ClFActs *a, const lsd_clbuf *x, ClFNet *f,
+                  const ClFMasks *mk, lsd_clbuf *scratch, lsd_clbuf *tmp, lsd_err *err);
+int cl_c_forward(lsd_cl *cl, ClCActs *c, const ClFActs *a, const ClFNet *f, lsd_clbuf *scratch,
                  lsd_err *err);
-int cl_c_backward(lsd_cl *cl, ClCActs *gc, ClFActs *gf, const ClCActs *c, const ClFActs *a,
-                  ClFNet *f, int want_param_grads, lsd_clbuf *work, lsd_err *err);
+int cl_c_backward(lsd_cl *cl, ClCActs *cg, ClFActs *fg, const ClCActs *c, const ClFActs *a,
+                  ClFNet *f, int want_param_grads, lsd_clbuf *scratch, lsd_err *err);
 int cl_g_forward(lsd_cl *cl, ClGActs *a, const lsd_clbuf *fc7, const lsd_clbuf *pool4,
-                 const lsd_clbuf *pool3, const ClGNet *g, const ClGMasks *mk, lsd_clbuf *work,
+                 const lsd_clbuf *pool3, const ClGNet *g, const ClGMasks *mk, lsd_clbuf *scratch,
                  lsd_err *err);
 int cl_g_backward(lsd_cl *cl, lsd_clbuf *dfc7, lsd_clbuf *dpool4, lsd_clbuf *dpool3,
-                  ClGActs *ga, const ClGActs *a, const lsd_clbuf *fc7, ClGNet *g,
-                  const ClGMasks *mk, int want_param_grads, lsd_clbuf *work, lsd_err *err);
+                  ClGActs *gg, const ClGActs *a, const lsd_clbuf *fc7, ClGNet *g,
+                  const ClGMasks *mk, int want_param_grads, lsd_clbuf *scratch, lsd_err *err);
 int cl_d_forward(lsd_cl *cl, ClDActs *a, const lsd_clbuf *x, const ClDNet *d,
-                 const ClDMasks *mk, lsd_clbuf *work, lsd_err *err);
-int cl_d_backward(lsd_cl *cl, lsd_clbuf *dx, ClDActs *ga, const ClDActs *a, const lsd_clbuf *x,
-                  ClDNet *d, const ClDMasks *mk, int want_param_grads, lsd_clbuf *work,
+                 const ClDMasks *mk, lsd_clbuf *scratch, lsd_err *err);
+int cl_d_backward(lsd_cl *cl, lsd_clbuf *dx, ClDActs *dg, const ClDActs *a, const lsd_clbuf *x,
+                  ClDNet *d, const ClDMasks *mk, int want_param_grads, lsd_clbuf *scratch,
                   lsd_err *err);
 /* arena_zero_grad and arena_adam on the device. */
 int cl_arena_zero_grad(lsd_cl *cl, ClArena *a, lsd_err *err);
@@ -192,14 +192,14 @@ int cl_arena_adam(lsd_cl *cl, ClArena *a, long t, double lr_weight, double lr_bi
 /* ---- the iteration (cllsd.c), mirroring lsd.h */
 /* lsd_step on the device. With LSD_DROPOUT_GIVEN the host work's masks are uploaded first;
  * with RNG they are drawn on the device (the same bits as lsd_work_draw_masks). */
-int cl_lsd_step(ClModel *m, ClWork *w, const LsdBatch *b, const LsdStepOptions *o,
+int cl_lsd_step(ClModel *m, ClWork *work, const LsdBatch *b, const LsdStepOptions *o,
                 LsdLosses *out, lsd_err *err);
-int cl_lsd_step_source_only(ClModel *m, ClWork *w, const LsdBatch *b,
+int cl_lsd_step_source_only(ClModel *m, ClWork *work, const LsdBatch *b,
                             const LsdStepOptions *o, double *loss, lsd_err *err);
-/* lsd_infer: C(F(x)) without dropout; the scores are read back into w->h->ca.score. */
-int cl_lsd_infer(ClModel *m, ClWork *w, const real *x, lsd_err *err);
+/* lsd_infer: C(F(x)) without dropout; the scores are read back into work->host->ca.score. */
+int cl_lsd_infer(ClModel *m, ClWork *work, const real *x, lsd_err *err);
 /* lsd_forward_all with the host work's current masks (uploaded); every intermediate
  * (fa, ca, ga, da) is read back into the host work. */
-int cl_lsd_forward_all(ClModel *m, ClWork *w, const LsdBatch *b, lsd_err *err);
+int cl_lsd_forward_all(ClModel *m, ClWork *work, const LsdBatch *b, lsd_err *err);
 
 #endif

@@ -133,25 +133,25 @@ int cl_gemm(lsd_cl *cl, int transA, int transB, int M, int N, int K, float alpha
 
 /* ---- convolutions (layers/conv_geom.h's geometry) */
 
-/* col (C*KH*KW, nr*GW) of work = im2col of the image at element io of img. */
-static int im2col(lsd_cl *cl, lsd_clbuf *work, const lsd_clbuf *img, size_t io, const ConvGeom *g,
-                  int r0, int nr, lsd_err *err)
+/* col (C*KH*KW, nr*GW) of scratch = im2col of the image at element io of img. */
+static int im2col(lsd_cl *cl, lsd_clbuf *scratch, const lsd_clbuf *img, size_t io,
+                  const ConvGeom *g, int r0, int nr, lsd_err *err)
 {
     Args a = args_of(cl, LSD_K_IM2COL, err);
-    a_buf(&a, work);
+    a_buf(&a, scratch);
     a_bufx(&a, img, io);
     a_int(&a, g->IH); a_int(&a, g->IW); a_int(&a, g->KH); a_int(&a, g->KW);
     a_int(&a, g->stride); a_int(&a, g->pad); a_int(&a, g->GW); a_int(&a, r0); a_int(&a, nr);
     return run2(&a, (size_t)nr * g->GW, (size_t)g->C * g->KH * g->KW, "im2col");
 }
 
-/* The image at element io of img += col2im of work. */
-static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, const ConvGeom *g,
-                  int r0, int nr, lsd_err *err)
+/* The image at element io of img += col2im of scratch. */
+static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *scratch,
+                  const ConvGeom *g, int r0, int nr, lsd_err *err)
 {
     Args a = args_of(cl, LSD_K_COL2IM, err);
     a_bufx(&a, img, io);
-    a_buf(&a, work);
+    a_buf(&a, scratch);
     a_int(&a, g->IH); a_int(&a, g->IW); a_int(&a, g->KH); a_int(&a, g->KW);
     a_int(&a, g->stride); a_int(&a, g->pad); a_int(&a, g->GW); a_int(&a, r0); a_int(&a, nr);
     return run2(&a, (size_t)g->IH * g->IW, (size_t)g->C, "col2im");
@@ -168,15 +168,15 @@ static int col2im(lsd_cl *cl, lsd_clbuf *img, size_t io, const lsd_clbuf *work, 
 static int image_to_grid(lsd_cl *cl, const ConvGeom *g, int r0, int nr, const lsd_clbuf *img,
                          size_t io, const lsd_clbuf *weight, int R, lsd_clbuf *gout,
                          float beta, const lsd_clbuf *gin, lsd_clbuf *dweight, size_t go,
-                         lsd_clbuf *work, lsd_err *err)
+                         lsd_clbuf *scratch, lsd_err *err)
 {
     int KK = g->C * g->KH * g->KW, P = nr * g->GW, ld = g->GH * g->GW, rc;
     size_t band = go + (size_t)r0 * g->GW;
-    if ((rc = im2col(cl, work, img, io, g, r0, nr, err))) return rc;
-    if (gout && (rc = cl_gemm(cl, 0, 0, R, P, KK, 1, weight, 0, KK, work, 0, P, beta, gout,
+    if ((rc = im2col(cl, scratch, img, io, g, r0, nr, err))) return rc;
+    if (gout && (rc = cl_gemm(cl, 0, 0, R, P, KK, 1, weight, 0, KK, scratch, 0, P, beta, gout,
                               band, ld, err)))
         return rc;
-    if (dweight && (rc = cl_gemm(cl, 0, 1, R, KK, P, 1, gin, band, ld, work, 0, P, 1, dweight,
+    if (dweight && (rc = cl_gemm(cl, 0, 1, R, KK, P, 1, gin, band, ld, scratch, 0, P, 1, dweight,
                                  0, KK, err)))
         return rc;
     return LSD_OK;
@@ -185,13 +185,13 @@ static int image_to_grid(lsd_cl *cl, const ConvGeom *g, int r0, int nr, const ls
 /* grid_to_image: col = weight^T * gin band; image at io += col2im(col). */
 static int grid_to_image(lsd_cl *cl, const ConvGeom *g, int r0, int nr, const lsd_clbuf *gin,
                          size_t go, const lsd_clbuf *weight, int R, lsd_clbuf *img, size_t io,
-                         lsd_clbuf *work, lsd_err *err)
+                         lsd_clbuf *scratch, lsd_err *err)
 {
     int KK = g->C * g->KH * g->KW, P = nr * g->GW, ld = g->GH * g->GW, rc;
     if ((rc = cl_gemm(cl, 1, 0, KK, P, R, 1, weight, 0, KK, gin, go + (size_t)r0 * g->GW, ld,
-                      0, work, 0, P, err)))
+                      0, scratch, 0, P, err)))
         return rc;
-    return col2im(cl, img, io, work, g, r0, nr, err);
+    return col2im(cl, img, io, scratch, g, r0, nr, err);
 }
 
 /* What the passes of one convolution read and write, sample by sample (NULL: not used).
@@ -229,7 +229,7 @@ static Passes passes_of(const lsd_clbuf *weight, int R)
  * dweight is given), then the image pass (where dimg is given). A pointwise shape needs no
  * unfolding: the image is its own col buffer, one gemm per product and sample. */
 static int conv_passes(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
-                       lsd_clbuf *work, lsd_err *err)
+                       lsd_clbuf *scratch, lsd_err *err)
 {
     int band = conv_band_rows_fit(g, CONV_COL_BUDGET), KK = g->C, n, r0, rc;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
@@ -256,10 +256,10 @@ static int conv_passes(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const 
             int nr = g->GH - r0 < band ? g->GH - r0 : band;
             if ((p->gout || p->dweight) &&
                 (rc = image_to_grid(cl, g, r0, nr, p->img, io, p->weight, p->R, p->gout,
-                                    p->beta, p->gin, p->dweight, go, work, err)))
+                                    p->beta, p->gin, p->dweight, go, scratch, err)))
                 return rc;
             if (p->dimg && (rc = grid_to_image(cl, g, r0, nr, p->gin, go, p->weight, p->R,
-                                               p->dimg, io, work, err)))
+                                               p->dimg, io, scratch, err)))
                 return rc;
         }
     }
@@ -291,22 +291,23 @@ static int bias_grad(lsd_cl *cl, lsd_clbuf *dbias, const lsd_clbuf *dout, int N,
 
 /* Buffer checks shared by the four convolution functions. */
 static int conv_check(const ConvShape *s, const lsd_clbuf *x, const lsd_clbuf *y,
-                      const lsd_clbuf *w, const lsd_clbuf *b, const lsd_clbuf *work, int bopt,
-                      int xopt, int yopt, const char *what, lsd_err *err)
+                      const lsd_clbuf *weight, const lsd_clbuf *bias, const lsd_clbuf *scratch,
+                      int bopt, int xopt, int yopt, const char *what, lsd_err *err)
 {
     size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->OC * s->OH * s->OW;
-    size_t nw = (size_t)s->OC * s->C * s->KH * s->KW;
+    size_t nweight = (size_t)s->OC * s->C * s->KH * s->KW;
     int rc;
     if (s->N < 0 || s->C < 1 || s->OC < 1 || s->KH < 1 || s->KW < 1 || s->stride < 1)
         return lsd_fail(err, LSD_ERR_ARG, "%s: invalid shape", what);
     if ((rc = need(x, nx, 4, xopt, what, "the input (or its gradient)", err)) ||
         (rc = need(y, ny, 4, yopt, what, "the output (or its gradient)", err)) ||
-        (rc = need(w, nw, 4, 0, what, "the weight (or its gradient)", err)) ||
-        (rc = need(b, (size_t)s->OC, 4, bopt, what, "the bias (or its gradient)", err)))
+        (rc = need(weight, nweight, 4, 0, what, "the weight (or its gradient)", err)) ||
+        (rc = need(bias, (size_t)s->OC, 4, bopt, what, "the bias (or its gradient)", err)))
         return rc;
     if (!conv_pointwise(s)) {
-        size_t nwork = conv_work_size(s);
-        if ((rc = need(work, nwork, 4, 0, what, "work", err))) return rc;
+        size_t nscratch = conv_work_size(s);
+        if ((rc = need(scratch, nscratch, 4, 0, what, "the scratch (conv_work_size)", err)))
+            return rc;
     }
     return LSD_OK;
 }
@@ -314,30 +315,30 @@ static int conv_check(const ConvShape *s, const lsd_clbuf *x, const lsd_clbuf *y
 /* A forward: the buffer checks, p, then out += bias (bias may be NULL). */
 static int conv_forward(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
                         lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *bias,
-                        lsd_clbuf *work, const char *what, lsd_err *err)
+                        lsd_clbuf *scratch, const char *what, lsd_err *err)
 {
     int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, out, p->weight, bias, work, 1, 0, 0, what, err)) ||
-        (rc = conv_passes(cl, s, g, p, work, err)))
+    if ((rc = conv_check(s, in, out, p->weight, bias, scratch, 1, 0, 0, what, err)) ||
+        (rc = conv_passes(cl, s, g, p, scratch, err)))
         return rc;
     if (bias) return add_bias(cl, out, bias, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
 }
 
-/* A backward: the buffer checks (in, dout, weight, dbias and work as for the forward, then
+/* A backward: the buffer checks (in, dout, weight, dbias and scratch as for the forward, then
  * din and dweight, weight's size when NULL), p, then dbias += the sums of dout. */
 static int conv_backward(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, const Passes *p,
                          lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
-                         const lsd_clbuf *dout, const lsd_clbuf *in, lsd_clbuf *work,
+                         const lsd_clbuf *dout, const lsd_clbuf *in, lsd_clbuf *scratch,
                          const char *what, lsd_err *err)
 {
     int rc;
     if (s->OH <= 0 || s->OW <= 0) return LSD_OK;
-    if ((rc = conv_check(s, in, dout, p->weight, dbias, work, 1, 0, 0, what, err)) ||
-        (rc = conv_check(s, din, dout, dweight ? dweight : p->weight, NULL, work, 1, 1, 0, what,
+    if ((rc = conv_check(s, in, dout, p->weight, dbias, scratch, 1, 0, 0, what, err)) ||
+        (rc = conv_check(s, din, dout, dweight ? dweight : p->weight, NULL, scratch, 1, 1, 0, what,
                          err)) ||
-        (rc = conv_passes(cl, s, g, p, work, err)))
+        (rc = conv_passes(cl, s, g, p, scratch, err)))
         return rc;
     if (dbias) return bias_grad(cl, dbias, dout, s->N, s->OC, (size_t)s->OH * s->OW, err);
     return LSD_OK;
@@ -345,19 +346,19 @@ static int conv_backward(lsd_cl *cl, const ConvShape *s, const ConvGeom *g, cons
 
 /* The grid pass (image = in, grid = out). */
 int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
-                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
+                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *scratch, lsd_err *err)
 {
     ConvGeom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
     p.img = in;
     p.gout = out;
-    return conv_forward(cl, s, &g, &p, out, in, bias, work, "cl_conv2d_forward", err);
+    return conv_forward(cl, s, &g, &p, out, in, bias, scratch, "cl_conv2d_forward", err);
 }
 
 /* dweight by the grid pass (image = in, grid = dout), din by the image pass. */
 int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                        const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
-                       const ConvShape *s, lsd_clbuf *work, lsd_err *err)
+                       const ConvShape *s, lsd_clbuf *scratch, lsd_err *err)
 {
     ConvGeom g = conv_geom(s);
     Passes p = passes_of(weight, s->OC);
@@ -366,25 +367,25 @@ int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf
     p.dweight = dweight;
     p.dimg = din;
     p.add = 1;
-    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, work,
+    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, scratch,
                          "cl_conv2d_backward", err);
 }
 
 /* The image pass (grid = in, image = out). */
 int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
-                     const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err)
+                     const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *scratch, lsd_err *err)
 {
     ConvGeom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
     p.gin = in;
     p.dimg = out;
-    return conv_forward(cl, s, &g, &p, out, in, bias, work, "cl_convt_forward", err);
+    return conv_forward(cl, s, &g, &p, out, in, bias, scratch, "cl_convt_forward", err);
 }
 
 /* One grid pass (image = dout, grid = in) gives din and dweight. */
 int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                       const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
-                      const ConvShape *s, lsd_clbuf *work, lsd_err *err)
+                      const ConvShape *s, lsd_clbuf *scratch, lsd_err *err)
 {
     ConvGeom g = convt_geom(s);
     Passes p = passes_of(weight, s->C);
@@ -393,7 +394,7 @@ int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf 
     p.beta = 1;
     p.gin = in;
     p.dweight = dweight;
-    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, work,
+    return conv_backward(cl, s, &g, &p, din, dweight, dbias, dout, in, scratch,
                          "cl_convt_backward", err);
 }
 
@@ -692,13 +693,13 @@ int cl_concat_backward(lsd_cl *cl, lsd_clbuf *da, lsd_clbuf *db, const lsd_clbuf
 
 /* ---- the residual block (layers/resblock.c, op for op) */
 
-int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
-                  const lsd_clbuf *b, const lsd_clbuf *mask, const ConvShape *s, float eps,
-                  float slope, lsd_clbuf *work, lsd_err *err)
+int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *weight,
+                  const lsd_clbuf *bias, const lsd_clbuf *mask, const ConvShape *s, float eps,
+                  float slope, lsd_clbuf *scratch, lsd_err *err)
 {
     int N = s->N, C = s->OC, HW = s->OH * s->OW, rc;
     size_t n = (size_t)N * C * HW;
-    if ((rc = cl_conv2d_forward(cl, &a->z, x, w, b, s, work, err)) ||
+    if ((rc = cl_conv2d_forward(cl, &a->z, x, weight, bias, s, scratch, err)) ||
         (rc = cl_instance_norm_forward(cl, &a->y, &a->mean, &a->rstd, &a->z, N, C, HW, eps,
                                        err)) ||
         (rc = slope != 0 ? cl_leaky_relu_forward(cl, &a->a, &a->y, n, slope, err)
@@ -708,9 +709,9 @@ int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *
     return cl_vec_add(cl, &a->out, &a->out, x, n, err);
 }
 
-int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dw, lsd_clbuf *db, ClRBActs *g,
-                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
-                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *work,
+int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dweight, lsd_clbuf *dbias, ClRBActs *g,
+                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *weight,
+                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *scratch,
                    lsd_err *err)
 {
     int N = s->N, C = s->OC, HW = s->OH * s->OW, rc;
@@ -722,7 +723,7 @@ int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dw, lsd_clbuf *db, ClRB
         (rc = cl_instance_norm_backward(cl, &g->z, &g->y, &a->z, &a->mean, &a->rstd, N, C, HW,
                                         err)))
         return rc;
-    return cl_conv2d_backward(cl, dx, dw, db, &g->z, x, w, s, work, err);
+    return cl_conv2d_backward(cl, dx, dweight, dbias, &g->z, x, weight, s, scratch, err);
 }
 
 /* ---- losses */

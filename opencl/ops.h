@@ -24,18 +24,18 @@ int cl_gemm(lsd_cl *cl, int transA, int transB, int M, int N, int K, float alpha
             const lsd_clbuf *A, size_t oa, int lda, const lsd_clbuf *B, size_t ob, int ldb,
             float beta, lsd_clbuf *C, size_t oc, int ldc, lsd_err *err);
 
-/* layers/conv.h; work holds conv_work_size(s) floats. bias / din / dweight / dbias may be
+/* layers/conv.h; scratch holds conv_work_size(s) floats. bias / din / dweight / dbias may be
  * NULL. */
 int cl_conv2d_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
-                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err);
+                      const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *scratch, lsd_err *err);
 int cl_conv2d_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                        const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
-                       const ConvShape *s, lsd_clbuf *work, lsd_err *err);
+                       const ConvShape *s, lsd_clbuf *scratch, lsd_err *err);
 int cl_convt_forward(lsd_cl *cl, lsd_clbuf *out, const lsd_clbuf *in, const lsd_clbuf *weight,
-                     const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *work, lsd_err *err);
+                     const lsd_clbuf *bias, const ConvShape *s, lsd_clbuf *scratch, lsd_err *err);
 int cl_convt_backward(lsd_cl *cl, lsd_clbuf *din, lsd_clbuf *dweight, lsd_clbuf *dbias,
                       const lsd_clbuf *dout, const lsd_clbuf *in, const lsd_clbuf *weight,
-                      const ConvShape *s, lsd_clbuf *work, lsd_err *err);
+                      const ConvShape *s, lsd_clbuf *scratch, lsd_err *err);
 
 /* layers/pool.h; argmax is an int32 buffer. */
 int cl_maxpool2d_forward(lsd_cl *cl, lsd_clbuf *out, lsd_clbuf *argmax, const lsd_clbuf *in,
@@ -87,16 +87,16 @@ int cl_concat_backward(lsd_cl *cl, lsd_clbuf *da, lsd_clbuf *db, const lsd_clbuf
                        int Cb, int N, int HW, lsd_err *err);
 
 /* layers/resblock.h; ClRBActs holds the block's device buffers (zero buffers for the caches
- * of a gradient). b, dw, db may be NULL. */
+ * of a gradient). bias, dweight, dbias may be NULL. */
 typedef struct {
     lsd_clbuf z, y, a, out, mean, rstd;
 } ClRBActs;
-int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
-                  const lsd_clbuf *b, const lsd_clbuf *mask, const ConvShape *s, float eps,
-                  float slope, lsd_clbuf *work, lsd_err *err);
-int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dw, lsd_clbuf *db, ClRBActs *g,
-                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *w,
-                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *work,
+int cl_rb_forward(lsd_cl *cl, ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *weight,
+                  const lsd_clbuf *bias, const lsd_clbuf *mask, const ConvShape *s, float eps,
+                  float slope, lsd_clbuf *scratch, lsd_err *err);
+int cl_rb_backward(lsd_cl *cl, lsd_clbuf *dx, lsd_clbuf *dweight, lsd_clbuf *dbias, ClRBActs *g,
+                   const ClRBActs *a, const lsd_clbuf *x, const lsd_clbuf *weight,
+                   const lsd_clbuf *mask, const ConvShape *s, float slope, lsd_clbuf *scratch,
                    lsd_err *err);
 
 /* layers/loss.h; labels is a uint8 buffer (N, HW). Per-pixel terms are computed on the

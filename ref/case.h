@@ -11,11 +11,11 @@
  * (random for the model's step, or ones), then replaces those the case gives. imgs holds
  * the four image arrays (free each), ys the labels. */
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
-                  LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
+                  LsdWork *work, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
                   lsd_err *err);
-/* Frees what lsd_case_load made (imgs, ys, w, m). If rc is an error, prints it as
+/* Frees what lsd_case_load made (imgs, ys, work, m). If rc is an error, prints it as
  * "lsdseg CMD: ..." and returns 1, else returns 0. */
-int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
+int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *work,
                   real **imgs, uint8_t *ys);
 
 #endif

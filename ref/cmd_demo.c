@@ -196,7 +196,7 @@ static int parse(DemoOpts *o, int argc, char **argv)
  * predictions of every val scene. */
 typedef struct {
     int n;         /* workers */
-    LsdWork *w;    /* (n) inference works */
+    LsdWork *works; /* (n) inference works */
     real *x;       /* (n, 3, H, W) inputs */
     uint8_t *pred; /* (n_val, H, W) */
 } EvalWork;
@@ -214,8 +214,8 @@ static int thread_num(void)
 static void eval_free(EvalWork *ev)
 {
     int t;
-    for (t = 0; t < ev->n && ev->w; t++) lsd_work_free(&ev->w[t]);
-    free(ev->w);
+    for (t = 0; t < ev->n && ev->works; t++) lsd_work_free(&ev->works[t]);
+    free(ev->works);
     free(ev->x);
     free(ev->pred);
     memset(ev, 0, sizeof *ev);
@@ -230,15 +230,15 @@ static int eval_create(EvalWork *ev, const LsdConfig *c, int n_val, int H, int W
     if (n > 16) n = 16;
     if (n > n_val) n = n_val;
     if (n < 1) n = 1;
-    ev->w = (LsdWork *)calloc((size_t)n, sizeof *ev->w);
+    ev->works = (LsdWork *)calloc((size_t)n, sizeof *ev->works);
     ev->x = (real *)malloc((size_t)n * 3 * hw * sizeof(real));
     ev->pred = (uint8_t *)malloc((size_t)(n_val > 0 ? n_val : 1) * hw);
-    if (!ev->w || !ev->x || !ev->pred) {
+    if (!ev->works || !ev->x || !ev->pred) {
         eval_free(ev);
         return lsd_fail(e, LSD_ERR_NOMEM, "out of memory for the evaluation");
     }
     for (t = 0; t < n; t++, ev->n++)
-        if (lsd_work_create(&ev->w[t], c, 1, H, W, LSD_WORK_INFER, e)) {
+        if (lsd_work_create(&ev->works[t], c, 1, H, W, LSD_WORK_INFER, e)) {
             eval_free(ev);
             return e->code;
         }
@@ -265,8 +265,8 @@ static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_
         omp_set_num_threads(1); /* the worker's layers run on its own thread */
 #endif
         synth_image_to_input(x, NULL, val->rgb + (size_t)k * hw * 3, val->H, val->W);
-        lsd_infer(m, &ev->w[t], x);
-        lsd_argmax(ev->pred + (size_t)k * hw, ev->w[t].ca.score, m->cfg.n_class, val->H, val->W);
+        lsd_infer(m, &ev->works[t], x);
+        lsd_argmax(ev->pred + (size_t)k * hw, ev->works[t].ca.score, m->cfg.n_class, val->H, val->W);
     }
     for (k = 0; k < val->n; k++) {
         if ((rc = confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw,
@@ -297,22 +297,22 @@ static void run_free(DemoResult *r)
 }
 
 /* G's reconstructions of the first n_show source and val scenes (no dropout). */
-static void reconstruct(LsdModel *m, LsdWork *w, const DemoData *d, const DemoOpts *o,
+static void reconstruct(LsdModel *m, LsdWork *work, const DemoData *d, const DemoOpts *o,
                         real *xs, real *xt, real *xs01, real *xt01, uint8_t *ys, double *recon)
 {
     size_t hw = (size_t)o->H * o->W, n3 = 3 * hw, i;
     int k, bgr = opt_recipe_value(&o->rec).d_input == LSD_DINPUT_BGR;
     LsdBatch b;
     b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
-    lsd_work_draw_masks(w, 0, 0, 0);
+    lsd_work_draw_masks(work, 0, 0, 0);
     for (k = 0; k < o->n_show; k++) {
         synthset_batch(&d->src, &k, 1, xs, xs01, ys);
         synthset_batch(&d->val, &k, 1, xt, xt01, NULL);
-        lsd_forward_all(m, w, &b);
+        lsd_forward_all(m, work, &b);
         for (i = 0; i < n3; i++) { /* G's images in RGB order (G learnt BGR with bgr) */
             size_t j = bgr ? (2 - i / hw) * hw + i % hw : i;
-            recon[(size_t)(2 * k) * n3 + i] = w->ga[LSD_SRC].img[j];
-            recon[(size_t)(2 * k + 1) * n3 + i] = w->ga[LSD_TGT].img[j];
+            recon[(size_t)(2 * k) * n3 + i] = work->ga[LSD_SRC].img[j];
+            recon[(size_t)(2 * k + 1) * n3 + i] = work->ga[LSD_TGT].img[j];
         }
     }
 }

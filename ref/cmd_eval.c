@@ -78,7 +78,7 @@ static void ignore_outside(uint8_t *label, size_t n, int n_class)
 int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confusion *c,
                  lsd_err *err)
 {
-    LsdWork w;
+    LsdWork work;
     opt_dwork dw;
     Loader *lo = NULL;
     loader_opts lopt;
@@ -99,9 +99,9 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     lopt.shuffle = 0;
     lopt.prefetch = 2;
     lopt.want_f = 1;
-    if ((rc = lsd_work_create(&w, &m->cfg, 1, o->H, o->W, LSD_WORK_INFER, err))) return rc;
-    if ((rc = opt_dwork_start(o->dev, &dw, &w, err))) {
-        lsd_work_free(&w);
+    if ((rc = lsd_work_create(&work, &m->cfg, 1, o->H, o->W, LSD_WORK_INFER, err))) return rc;
+    if ((rc = opt_dwork_start(o->dev, &dw, &work, err))) {
+        lsd_work_free(&work);
         return rc;
     }
     pred = malloc((size_t)o->H * o->W);
@@ -123,9 +123,9 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
         if ((rc = loader_next(lo, &it, err))) break;
         gn = (size_t)it.s.label_height * it.s.label_width;
         ignore_outside(it.s.label, gn, n_class);
-        rc = opt_dev_infer(o->dev, &dw, m, &w, it.x_f, err);
+        rc = opt_dev_infer(o->dev, &dw, m, &work, it.x_f, err);
         if (rc) break;
-        lsd_argmax(pred, w.ca.score, n_class, o->H, o->W);
+        lsd_argmax(pred, work.ca.score, n_class, o->H, o->W);
         rc = confusion_add_upsampled(c, it.s.label, it.s.label_height, it.s.label_width, pred,
                                      o->H, o->W, err);
         if (!rc && o->save_dir) {
@@ -156,7 +156,7 @@ int lsd_evaluate(const LsdModel *m, const Dataset *ds, const eval_opts *o, confu
     free(pred);
     free(up);
     opt_dwork_stop(&dw);
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     return rc;
 }
 

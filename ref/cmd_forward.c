@@ -56,7 +56,7 @@ int cmd_forward(int argc, char **argv)
     const char *in = NULL, *out = NULL, *png = NULL;
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdBatch b;
     real *imgs[4];
     uint8_t *ys = NULL;
@@ -102,45 +102,45 @@ int cmd_forward(int argc, char **argv)
         return 2;
     }
     memset(&m, 0, sizeof m);
-    rc = lsd_case_load(in, 0, &o, &m, &w, imgs, &ys, &b, &given, &err);
+    rc = lsd_case_load(in, 0, &o, &m, &work, imgs, &ys, &b, &given, &err);
     if (!rc) rc = opt_device_start(&dev, &m, &err);
-    if (!rc) rc = opt_dwork_start(&dev, &dw, &w, &err);
+    if (!rc) rc = opt_dwork_start(&dev, &dw, &work, &err);
     o.recipe = opt_recipe_value(&rec);
     if (!rc && o.recipe.d_input == LSD_DINPUT_BGR) { /* D's real images in BGR order */
-        size_t n_img = (size_t)w.N * 3 * w.H * w.W;
+        size_t n_img = (size_t)work.N * 3 * work.H * work.W;
         if (!(bgr = (real *)malloc(2 * n_img * sizeof(real))))
             rc = lsd_fail(&err, LSD_ERR_NOMEM, "out of memory for D's BGR images");
         if (!rc) {
-            lsd_flip_channels(bgr, b.xs01, w.N, w.H, w.W);
-            lsd_flip_channels(bgr + n_img, b.xt01, w.N, w.H, w.W);
+            lsd_flip_channels(bgr, b.xs01, work.N, work.H, work.W);
+            lsd_flip_channels(bgr + n_img, b.xt01, work.N, work.H, work.W);
             b.xs01 = bgr, b.xt01 = bgr + n_img;
         }
     }
-    if (!rc) rc = opt_dev_forward_all(&dev, &dw, &m, &w, &b, &err);
+    if (!rc) rc = opt_dev_forward_all(&dev, &dw, &m, &work, &b, &err);
     opt_dwork_stop(&dw);
     opt_device_stop(&dev);
     if (!rc) {
-        const FActs *f = &w.fa[0];
-        const ConvShape *s7 = &f->fc7_s;
-        int N = w.N, k = m.cfg.n_class;
+        const FActs *f = &work.fa[0];
+        const ConvShape *s7 = &f->fc7_shape;
+        int N = work.N, k = m.cfg.n_class;
         st_writer_init(&wr);
-        rc = add4(&wr, "score", w.ca.score, N, k, w.H, w.W, &err);
-        if (!rc) rc = add4(&wr, "fc7", f->fc7d, N, s7->OC, s7->OH, s7->OW, &err);
+        rc = add4(&wr, "score", work.ca.score, N, k, work.H, work.W, &err);
+        if (!rc) rc = add4(&wr, "fc7", f->fc7_drop, N, s7->OC, s7->OH, s7->OW, &err);
         if (!rc)
             rc = add4(&wr, "pool4", f->pool[3], N, 8 * m.cfg.vgg, f->pool_h[3], f->pool_w[3], &err);
         if (!rc)
             rc = add4(&wr, "pool3", f->pool[2], N, 4 * m.cfg.vgg, f->pool_h[2], f->pool_w[2], &err);
-        if (!rc) rc = add4(&wr, "gen_s", w.ga[0].img, N, 3, w.H, w.W, &err);
-        if (!rc) rc = add4(&wr, "gen_t", w.ga[1].img, N, 3, w.H, w.W, &err);
-        if (!rc) rc = add4(&wr, "d_s_real", w.da.out_s, N, 4, w.da.h, w.da.w, &err);
-        if (!rc) rc = add4(&wr, "d_c_real", w.da.out_c, N, k, w.da.h, w.da.w, &err);
+        if (!rc) rc = add4(&wr, "gen_s", work.ga[0].img, N, 3, work.H, work.W, &err);
+        if (!rc) rc = add4(&wr, "gen_t", work.ga[1].img, N, 3, work.H, work.W, &err);
+        if (!rc) rc = add4(&wr, "d_s_real", work.da.domain_score, N, 4, work.da.h, work.da.w, &err);
+        if (!rc) rc = add4(&wr, "d_c_real", work.da.class_score, N, k, work.da.h, work.da.w, &err);
         if (!rc) rc = st_writer_save(&wr, out, &err);
         st_writer_free(&wr);
         if (!rc && png) /* ref/dview.c; with --d-input bgr, b's D images are BGR */
-            png_rc = dview_forward_png(png, &m, &w, &b, o.recipe.d_input == LSD_DINPUT_BGR);
+            png_rc = dview_forward_png(png, &m, &work, &b, o.recipe.d_input == LSD_DINPUT_BGR);
     }
     free(bgr);
-    if (lsd_case_free("forward", rc, &err, &m, &w, imgs, ys) || png_rc) return 1;
+    if (lsd_case_free("forward", rc, &err, &m, &work, imgs, ys) || png_rc) return 1;
     printf("forward: %d masks from the case file\n", given);
     return 0;
 }

@@ -47,7 +47,7 @@ static int predict_one(const LsdModel *m, opt_device *dev, const char *image, co
                        int H, int W, int overlay, double alpha, lsd_err *err)
 {
     png_image img;
-    LsdWork w;
+    LsdWork work;
     opt_dwork dw;
     uint8_t *rs = NULL, *pred = NULL, *up = NULL;
     real *x = NULL;
@@ -65,16 +65,16 @@ static int predict_one(const LsdModel *m, opt_device *dev, const char *image, co
     up = malloc(n);
     if (!rs || !x || !pred || !up) rc = lsd_fail(err, LSD_ERR_NOMEM, "out of memory for %s", image);
     if (!rc) rc = resize_lanczos(rs, H, W, (const uint8_t *)img.data, IH, IW, 3, err);
-    if (!rc) rc = lsd_work_create(&w, &m->cfg, 1, H, W, LSD_WORK_INFER, err);
+    if (!rc) rc = lsd_work_create(&work, &m->cfg, 1, H, W, LSD_WORK_INFER, err);
     if (!rc) {
         have_work = 1;
         to_bgr_minus_mean(x, rs, H, W);
-        rc = opt_dwork_start(dev, &dw, &w, err);
-        if (!rc) rc = opt_dev_infer(dev, &dw, m, &w, x, err);
+        rc = opt_dwork_start(dev, &dw, &work, err);
+        if (!rc) rc = opt_dev_infer(dev, &dw, m, &work, x, err);
         opt_dwork_stop(&dw);
     }
     if (!rc) {
-        lsd_argmax(pred, w.ca.score, m->cfg.n_class, H, W);
+        lsd_argmax(pred, work.ca.score, m->cfg.n_class, H, W);
         rc = resize_nearest_u8(up, IH, IW, pred, H, W, 1, err);
     }
     opt_stem(stem, sizeof stem, image);
@@ -84,7 +84,7 @@ static int predict_one(const LsdModel *m, opt_device *dev, const char *image, co
     if (!rc) rc = save_color(path, up, IH, IW, err);
     snprintf(path, sizeof path, "%s/%s_overlay.png", out, stem);
     if (!rc && overlay) rc = save_overlay(path, (const uint8_t *)img.data, up, IH, IW, alpha, err);
-    if (have_work) lsd_work_free(&w);
+    if (have_work) lsd_work_free(&work);
     png_image_free(&img);
     free(rs);
     free(x);

@@ -34,7 +34,7 @@ static int read_image(st_file *sf, const char *name, const int64_t *shape, real 
  * (random for the model's step, or ones), then replaces those CASE gives. imgs holds the
  * four image arrays (free each), ys the labels. */
 int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, LsdModel *m,
-                  LsdWork *w, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
+                  LsdWork *work, real **imgs, uint8_t **ys, LsdBatch *b, int *nmasks_given,
                   lsd_err *err)
 {
     static const char *const IMG[4] = {"xs", "xt", "xs_forD", "xt_forD"};
@@ -43,7 +43,7 @@ int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, Ls
     int64_t shape[4], yshape[3], *y64 = NULL;
     int i, rc, N, H, W, need = source_only ? 1 : 4;
     size_t np, j;
-    memset(w, 0, sizeof *w);
+    memset(work, 0, sizeof *work);
     for (i = 0; i < 4; i++) imgs[i] = NULL;
     *ys = NULL;
     *nmasks_given = 0;
@@ -57,8 +57,8 @@ int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, Ls
     }
     for (i = 0; i < 4; i++) shape[i] = e->shape[i];
     N = (int)shape[0], H = (int)shape[2], W = (int)shape[3];
-    rc = lsd_work_create(w, &m->cfg, N, H, W, source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN,
-                         err);
+    rc = lsd_work_create(work, &m->cfg, N, H, W,
+                         source_only ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN, err);
     for (i = 0; i < need && !rc; i++) rc = read_image(&sf, IMG[i], shape, &imgs[i], err);
     np = (size_t)N * H * W;
     yshape[0] = N, yshape[1] = H, yshape[2] = W;
@@ -79,9 +79,9 @@ int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, Ls
                           m->cfg.n_class - 1);
     }
     free(y64);
-    if (!rc) lsd_work_draw_masks(w, o->dropout == LSD_DROPOUT_RNG, o->seed, m->step);
-    for (i = 0; !rc && i < w->nmasks; i++) {
-        LsdMaskRef *r = &w->masks[i];
+    if (!rc) lsd_work_draw_masks(work, o->dropout == LSD_DROPOUT_RNG, o->seed, m->step);
+    for (i = 0; !rc && i < work->nmasks; i++) {
+        LsdMaskRef *r = &work->masks[i];
         char name[96];
         int64_t ms[4];
         int d;
@@ -98,13 +98,13 @@ int lsd_case_load(const char *path, int source_only, const LsdStepOptions *o, Ls
 
 /* Frees what lsd_case_load made (imgs, ys, w, m). If rc is an error, prints it as
  * "lsdseg CMD: message" and returns 1; otherwise returns 0. */
-int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *w,
+int lsd_case_free(const char *cmd, int rc, const lsd_err *err, LsdModel *m, LsdWork *work,
                   real **imgs, uint8_t *ys)
 {
     int i;
     for (i = 0; i < 4; i++) free(imgs[i]);
     free(ys);
-    lsd_work_free(w);
+    lsd_work_free(work);
     lsd_model_free(m);
     if (rc) {
         fprintf(stderr, "lsdseg %s: %s\n", cmd, err->msg);
@@ -199,7 +199,7 @@ int cmd_step(int argc, char **argv)
     const char *in = NULL, *out = NULL;
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdBatch b;
     LsdLosses l;
     real *imgs[4];
@@ -218,12 +218,12 @@ int cmd_step(int argc, char **argv)
     if ((rc = parse(argc, argv, &in, &out, &o, &source_only, &dev, &rec))) return rc;
     o.recipe = opt_recipe_value(&rec);
     memset(&m, 0, sizeof m);
-    rc = lsd_case_load(in, source_only, &o, &m, &w, imgs, &ys, &b, &given, &err);
+    rc = lsd_case_load(in, source_only, &o, &m, &work, imgs, &ys, &b, &given, &err);
     memset(&l, 0, sizeof l);
     o.dropout = LSD_DROPOUT_GIVEN; /* the masks are in the work now */
     if (!rc) rc = opt_device_start(&dev, &m, &err);
-    if (!rc) rc = opt_dwork_start(&dev, &dw, &w, &err);
-    if (!rc) rc = opt_dev_step(&dev, &dw, &m, &w, &b, &o, source_only, &l, &err);
+    if (!rc) rc = opt_dwork_start(&dev, &dw, &work, &err);
+    if (!rc) rc = opt_dev_step(&dev, &dw, &m, &work, &b, &o, source_only, &l, &err);
     if (!rc) rc = opt_device_sync(&dev, &m, &err);
     opt_dwork_stop(&dw);
     opt_device_stop(&dev);
@@ -240,7 +240,7 @@ int cmd_step(int argc, char **argv)
         if (!rc) rc = st_writer_save(&wr, out, &err);
         st_writer_free(&wr);
     }
-    if (lsd_case_free("step", rc, &err, &m, &w, imgs, ys)) return 1;
+    if (lsd_case_free("step", rc, &err, &m, &work, imgs, ys)) return 1;
     if (source_only)
         printf("step %ld: loss_F %.9g (source only)\n", step, l.loss_F);
     else

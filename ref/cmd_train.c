@@ -358,19 +358,19 @@ static int stream_next(Stream *s, loader_item *it, int n_class, lsd_err *err)
 static int save_best(const LsdModel *m, const char *dir, lsd_err *err)
 {
     char path[4200], v[32];
-    st_writer w;
+    st_writer writer;
     int64_t step = m->step, one = 1;
     int rc;
     snprintf(path, sizeof path, "%s/best.safetensors", dir);
-    st_writer_init(&w);
-    rc = arena_write(&m->F.pa, &w, 0, err);
-    if (!rc) rc = arena_write(&m->G.pa, &w, 0, err);
-    if (!rc) rc = arena_write(&m->D.pa, &w, 0, err);
-    if (!rc) rc = st_writer_add(&w, "opt.step", ST_I64, 1, &one, &step, err);
+    st_writer_init(&writer);
+    rc = arena_write(&m->F.pa, &writer, 0, err);
+    if (!rc) rc = arena_write(&m->G.pa, &writer, 0, err);
+    if (!rc) rc = arena_write(&m->D.pa, &writer, 0, err);
+    if (!rc) rc = st_writer_add(&writer, "opt.step", ST_I64, 1, &one, &step, err);
     sprintf(v, "%d", m->cfg.n_class);
-    if (!rc) rc = st_writer_meta(&w, "n_class", v, err);
-    if (!rc) rc = st_writer_save(&w, path, err);
-    st_writer_free(&w);
+    if (!rc) rc = st_writer_meta(&writer, "n_class", v, err);
+    if (!rc) rc = st_writer_save(&writer, path, err);
+    st_writer_free(&writer);
     return rc;
 }
 

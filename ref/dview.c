@@ -95,21 +95,21 @@ int dview_compute(DView *v, const LsdModel *m, const real *x01, const real *rec0
                   int domain, int bgr, const DMasks *mk_img, const DMasks *mk_rec, lsd_err *err)
 {
     DActs a;
-    real *work;
+    real *scratch;
     size_t hw = (size_t)H * (size_t)W, nw;
     int rc;
     memset(v, 0, sizeof *v);
     v->H = H, v->W = W, v->domain = domain, v->n_class = m->cfg.n_class;
     if ((rc = d_acts_alloc(&a, &m->cfg, 1, H, W, 1, err))) return rc;
     nw = d_work_size(&a);
-    work = (real *)malloc((nw ? nw : 1) * sizeof(real));
+    scratch = (real *)malloc((nw ? nw : 1) * sizeof(real));
     v->img = (uint8_t *)malloc(3 * hw);
     v->rec = (uint8_t *)malloc(3 * hw);
     v->dom_img = (uint8_t *)malloc(hw);
     v->dom_rec = (uint8_t *)malloc(hw);
     v->seg = (uint8_t *)malloc(hw);
-    if (!work || !v->img || !v->rec || !v->dom_img || !v->dom_rec || !v->seg) {
-        free(work);
+    if (!scratch || !v->img || !v->rec || !v->dom_img || !v->dom_rec || !v->seg) {
+        free(scratch);
         d_acts_free(&a);
         dview_free(v, 1);
         return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for D's view of a %dx%d image", H,
@@ -117,44 +117,44 @@ int dview_compute(DView *v, const LsdModel *m, const real *x01, const real *rec0
     }
     to_rgb8(v->img, x01, hw, bgr);
     to_rgb8(v->rec, rec01, hw, bgr);
-    d_forward(&a, x01, &m->D, mk_img, work);
-    argmax_up(v->dom_img, a.out_s, 4, a.h, a.w, H, W);
-    argmax_up(v->seg, a.out_c, v->n_class, a.h, a.w, H, W);
-    d_forward(&a, rec01, &m->D, mk_rec, work);
-    argmax_up(v->dom_rec, a.out_s, 4, a.h, a.w, H, W);
+    d_forward(&a, x01, &m->D, mk_img, scratch);
+    argmax_up(v->dom_img, a.domain_score, 4, a.h, a.w, H, W);
+    argmax_up(v->seg, a.class_score, v->n_class, a.h, a.w, H, W);
+    d_forward(&a, rec01, &m->D, mk_rec, scratch);
+    argmax_up(v->dom_rec, a.domain_score, 4, a.h, a.w, H, W);
     v->acc_img = fraction(v->dom_img, hw, 2 * domain);
     v->acc_rec = fraction(v->dom_rec, hw, 2 * domain + 1);
     v->other_rec = fraction(v->dom_rec, hw, 2 - 2 * domain) +
                    fraction(v->dom_rec, hw, 3 - 2 * domain);
-    free(work);
+    free(scratch);
     d_acts_free(&a);
     return LSD_OK;
 }
 
-int dview_capture(DView v[2], const LsdModel *m, LsdWork *w, const SynthSet *src,
+int dview_capture(DView v[2], const LsdModel *m, LsdWork *work, const SynthSet *src,
                   const SynthSet *tgt, int bgr, lsd_err *err)
 {
-    size_t n3 = (size_t)3 * w->H * w->W, nb = n3 * (size_t)w->N;
+    size_t n3 = (size_t)3 * work->H * work->W, nb = n3 * (size_t)work->N;
     real *x = (real *)malloc(6 * nb * sizeof(real)); /* xs, xt, xs01, xt01, the last two BGR */
     LsdBatch b;
     int k, zero = 0, rc;
     memset(v, 0, 2 * sizeof *v);
     if (!x) return lsd_fail(err, LSD_ERR_NOMEM, "out of memory for D's view");
-    for (k = 0; k < w->N; k++) { /* every image of the batch: the first scene */
+    for (k = 0; k < work->N; k++) { /* every image of the batch: the first scene */
         size_t o = (size_t)k * n3;
         synthset_batch(src, &zero, 1, x + o, x + 2 * nb + o, NULL);
         synthset_batch(tgt, &zero, 1, x + nb + o, x + 3 * nb + o, NULL);
     }
-    lsd_flip_channels(x + 4 * nb, x + 2 * nb, 2 * w->N, w->H, w->W);
+    lsd_flip_channels(x + 4 * nb, x + 2 * nb, 2 * work->N, work->H, work->W);
     b.xs = x, b.xt = x + nb, b.ys = NULL;
     b.xs01 = x + (bgr ? 4 : 2) * nb, b.xt01 = x + (bgr ? 5 : 3) * nb; /* D's inputs */
-    lsd_work_draw_masks(w, 0, 0, 0);
-    lsd_forward_all(m, w, &b);
-    rc = dview_compute(&v[0], m, b.xs01, w->ga[LSD_SRC].img, w->H, w->W, LSD_SRC, bgr,
-                       &w->dm[LSD_SRC_REAL], &w->dm[LSD_SRC_FAKE], err);
+    lsd_work_draw_masks(work, 0, 0, 0);
+    lsd_forward_all(m, work, &b);
+    rc = dview_compute(&v[0], m, b.xs01, work->ga[LSD_SRC].img, work->H, work->W, LSD_SRC, bgr,
+                       &work->dm[LSD_SRC_REAL], &work->dm[LSD_SRC_FAKE], err);
     if (!rc)
-        rc = dview_compute(&v[1], m, b.xt01, w->ga[LSD_TGT].img, w->H, w->W, LSD_TGT, bgr,
-                           &w->dm[LSD_TGT_REAL], &w->dm[LSD_TGT_FAKE], err);
+        rc = dview_compute(&v[1], m, b.xt01, work->ga[LSD_TGT].img, work->H, work->W, LSD_TGT, bgr,
+                           &work->dm[LSD_TGT_REAL], &work->dm[LSD_TGT_FAKE], err);
     if (rc) dview_free(v, 1);
     free(x);
     return rc;
@@ -273,7 +273,7 @@ void dview_demo_html(FILE *f, const DView v[4], int width)
     fprintf(f, "</table>\n");
 }
 
-int dview_forward_png(const char *dir, const LsdModel *m, const LsdWork *w, const LsdBatch *b,
+int dview_forward_png(const char *dir, const LsdModel *m, const LsdWork *work, const LsdBatch *b,
                       int bgr)
 {
     DView v[2];
@@ -288,10 +288,10 @@ int dview_forward_png(const char *dir, const LsdModel *m, const LsdWork *w, cons
                         "that name, or a missing parent folder?)\n", dir);
         return -1;
     }
-    if (dview_compute(&v[0], m, b->xs01, w->ga[LSD_SRC].img, w->H, w->W, LSD_SRC, bgr,
-                      &w->dm[LSD_SRC_REAL], &w->dm[LSD_SRC_FAKE], &e) ||
-        dview_compute(&v[1], m, b->xt01, w->ga[LSD_TGT].img, w->H, w->W, LSD_TGT, bgr,
-                      &w->dm[LSD_TGT_REAL], &w->dm[LSD_TGT_FAKE], &e)) {
+    if (dview_compute(&v[0], m, b->xs01, work->ga[LSD_SRC].img, work->H, work->W, LSD_SRC, bgr,
+                      &work->dm[LSD_SRC_REAL], &work->dm[LSD_SRC_FAKE], &e) ||
+        dview_compute(&v[1], m, b->xt01, work->ga[LSD_TGT].img, work->H, work->W, LSD_TGT, bgr,
+                      &work->dm[LSD_TGT_REAL], &work->dm[LSD_TGT_FAKE], &e)) {
         fprintf(stderr, "lsdseg forward: %s\n", e.msg);
         goto done;
     }

@@ -26,8 +26,8 @@ typedef struct {
     int domain;                 /* LSD_SRC or LSD_TGT */
     int n_class;
     uint8_t *img, *rec;         /* (H, W, 3) the image and G(F(x)), 8-bit RGB */
-    uint8_t *dom_img, *dom_rec; /* (H, W) argmax of D's out_s on each, upsampled (nearest) */
-    uint8_t *seg;               /* (H, W) argmax of D's out_c on the image, upsampled */
+    uint8_t *dom_img, *dom_rec; /* (H, W) argmax of Ds (domain scores), upsampled (nearest) */
+    uint8_t *seg;               /* (H, W) argmax of Dc (class scores) on the image, upsampled */
     double acc_img;             /* fraction of dom_img equal to the real class 2 * domain */
     double acc_rec;             /* fraction of dom_rec equal to the fake class 2 * domain + 1 */
     double other_rec;           /* fraction of dom_rec in the other domain's two classes */
@@ -41,9 +41,9 @@ int dview_compute(DView *v, const LsdModel *m, const real *x01, const real *rec0
 /* Frees v[0..n-1]; safe on zeroed structs. */
 void dview_free(DView *v, int n);
 
-/* The demo's capture: F, G and D without dropout (sets w's masks to ones) on the first scene
+/* The demo's capture: F, G and D without dropout (sets work's masks to ones) on the first scene
  * of src (v[0], source) and of tgt (v[1], target); bgr: D sees BGR (recipe d_input bgr). */
-int dview_capture(DView v[2], const LsdModel *m, LsdWork *w, const SynthSet *src,
+int dview_capture(DView v[2], const LsdModel *m, LsdWork *work, const SynthSet *src,
                   const SynthSet *tgt, int bgr, lsd_err *err);
 
 /* The display colour and name of domain class k (0..3). */
@@ -61,10 +61,10 @@ int dview_demo_png(const char *dir, const DView v[4]);
 void dview_demo_html(FILE *f, const DView v[4], int width);
 
 /* `lsdseg forward --png DIR`: D's views of image 0 of b's source and target batches (D's
- * inputs, BGR when bgr) and of their reconstructions in w (after a forward), with the work's D
+ * inputs, BGR when bgr) and of their reconstructions in work (after a forward), with the work's D
  * masks; writes dir/d_decisions.png (creating dir) and prints one line. 0, or -1 after a
  * message. */
-int dview_forward_png(const char *dir, const LsdModel *m, const LsdWork *w, const LsdBatch *b,
+int dview_forward_png(const char *dir, const LsdModel *m, const LsdWork *work, const LsdBatch *b,
                       int bgr);
 
 #endif

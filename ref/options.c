@@ -167,17 +167,17 @@ int opt_device_sync(opt_device *d, LsdModel *m, lsd_err *err)
     return LSD_OK;
 }
 
-int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *w, lsd_err *err)
+int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *work, lsd_err *err)
 {
     dw->ready = 0;
 #ifdef LSD_OPENCL
     if (d && d->ready) {
-        int rc = cl_work_create(&dw->cw, &d->cl, w, err);
+        int rc = cl_work_create(&dw->cw, &d->cl, work, err);
         if (rc) return rc;
         dw->ready = 1;
     }
 #else
-    (void)d, (void)w, (void)err;
+    (void)d, (void)work, (void)err;
 #endif
     return LSD_OK;
 }
@@ -225,7 +225,7 @@ LsdRecipe opt_recipe_value(const opt_recipe *r)
     return v;
 }
 
-int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const LsdBatch *b,
+int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *work, const LsdBatch *b,
                  const LsdStepOptions *o, int source_only, LsdLosses *l, lsd_err *err)
 {
 #ifdef LSD_OPENCL
@@ -242,11 +242,11 @@ int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const Ls
 #else
     (void)d, (void)dw;
 #endif
-    if (source_only) return lsd_step_source_only(m, w, b, o, &l->loss_F, err);
-    return lsd_step(m, w, b, o, l, err);
+    if (source_only) return lsd_step_source_only(m, work, b, o, &l->loss_F, err);
+    return lsd_step(m, work, b, o, l, err);
 }
 
-int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, const real *x,
+int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *work, const real *x,
                   lsd_err *err)
 {
 #ifdef LSD_OPENCL
@@ -254,11 +254,11 @@ int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, c
 #else
     (void)d, (void)dw, (void)err;
 #endif
-    lsd_infer(m, w, x);
+    lsd_infer(m, work, x);
     return LSD_OK;
 }
 
-int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w,
+int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *work,
                         const LsdBatch *b, lsd_err *err)
 {
 #ifdef LSD_OPENCL
@@ -266,7 +266,7 @@ int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork
 #else
     (void)d, (void)dw, (void)err;
 #endif
-    lsd_forward_all(m, w, b);
+    lsd_forward_all(m, work, b);
     return LSD_OK;
 }
 

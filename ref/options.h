@@ -67,16 +67,16 @@ int opt_device_start(opt_device *d, const LsdModel *m, lsd_err *err);
 void opt_device_stop(opt_device *d);
 /* Device model -> m (parameters, Adam state, step); nothing for cpu. */
 int opt_device_sync(opt_device *d, LsdModel *m, lsd_err *err);
-/* The device mirror of w (nothing for cpu); stop releases it. */
-int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *w, lsd_err *err);
+/* The device mirror of work (nothing for cpu); stop releases it. */
+int opt_dwork_start(opt_device *d, opt_dwork *dw, LsdWork *work, lsd_err *err);
 void opt_dwork_stop(opt_dwork *dw);
 /* lsd_step / lsd_step_source_only (loss into l->loss_F), lsd_infer, lsd_forward_all on the
  * chosen backend (d NULL or cpu: the C functions). On the device m->step follows. */
-int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *w, const LsdBatch *b,
+int opt_dev_step(opt_device *d, opt_dwork *dw, LsdModel *m, LsdWork *work, const LsdBatch *b,
                  const LsdStepOptions *o, int source_only, LsdLosses *l, lsd_err *err);
-int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w, const real *x,
+int opt_dev_infer(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *work, const real *x,
                   lsd_err *err);
-int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *w,
+int opt_dev_forward_all(opt_device *d, opt_dwork *dw, const LsdModel *m, LsdWork *work,
                         const LsdBatch *b, lsd_err *err);
 /* ---- --recipe paper|authors and its four switches --schedule, --adam, --d-labels,
  * --d-input (step, forward, train, demo; docs/method.md, "Two schedules"). A switch given on

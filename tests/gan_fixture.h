@@ -81,22 +81,22 @@ static inline int fixture_open(st_file *sf, const char *file)
     return 1;
 }
 
-/* Creates model m of configuration c, a training work w and the inputs fx for batch N of
+/* Creates model m of configuration c, a training work and the inputs fx for batch N of
  * H x W images: three checks. */
-static inline void fixture_setup(LsdModel *m, LsdWork *w, Fixture *fx, const LsdConfig *c,
+static inline void fixture_setup(LsdModel *m, LsdWork *work, Fixture *fx, const LsdConfig *c,
                                  int N, int H, int W)
 {
     lsd_err err;
     CHECK(lsd_model_create(m, c, &err) == LSD_OK, "create: %s", err.msg);
-    CHECK(lsd_work_create(w, c, N, H, W, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s", err.msg);
+    CHECK(lsd_work_create(work, c, N, H, W, LSD_WORK_TRAIN, &err) == LSD_OK, "work: %s", err.msg);
     CHECK(fixture_make(fx, N, H, W, c->n_class), "fixture");
 }
 
 /* Frees what fixture_setup made. */
-static inline void fixture_teardown(LsdModel *m, LsdWork *w, Fixture *fx)
+static inline void fixture_teardown(LsdModel *m, LsdWork *work, Fixture *fx)
 {
     fixture_free(fx);
-    lsd_work_free(w);
+    lsd_work_free(work);
     lsd_model_free(m);
 }
 

@@ -71,7 +71,7 @@ static LsdStepOptions opts_from(const CkptInfo *ci)
 }
 
 /* Runs iterations until m->step == upto (the batch from the step index). */
-static int train_to(LsdModel *m, LsdWork *w, const CkptInfo *ci, long upto, lsd_err *err)
+static int train_to(LsdModel *m, LsdWork *work, const CkptInfo *ci, long upto, lsd_err *err)
 {
     static Batch B; /* test program only: too big for the stack of a forked child */
     LsdStepOptions o = opts_from(ci);
@@ -79,7 +79,7 @@ static int train_to(LsdModel *m, LsdWork *w, const CkptInfo *ci, long upto, lsd_
     int rc = LSD_OK;
     while (!rc && m->step < upto) {
         batch_fill(&B, m->step);
-        rc = lsd_step(m, w, &B.b, &o, &L, err);
+        rc = lsd_step(m, work, &B.b, &o, &L, err);
     }
     return rc;
 }
@@ -135,12 +135,12 @@ static void test_fnv(void)
 /* ------------------------------------------------------------------ round trip, pruning */
 
 /* A model with the hash rule's parameters and Adam state made non-zero by one iteration. */
-static int make_model(LsdModel *m, LsdWork *w, lsd_err *err)
+static int make_model(LsdModel *m, LsdWork *work, lsd_err *err)
 {
     LsdConfig c = small_cfg();
     int rc = lsd_model_create(m, &c, err);
     if (rc) return rc;
-    rc = lsd_work_create(w, &c, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, err);
+    rc = lsd_work_create(work, &c, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, err);
     if (rc) {
         lsd_model_free(m);
         return rc;
@@ -252,14 +252,14 @@ done:
 static void test_roundtrip(void)
 {
     LsdModel m, m2;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci, got;
     lsd_err err;
     char dir[1024], path[CKPT_PATH_MAX], latest[CKPT_PATH_MAX], refused[4096];
     int found = 0, i, removed = -1;
     long it;
     FILE *f;
-    if (make_model(&m, &w, &err)) {
+    if (make_model(&m, &work, &err)) {
         CHECK(0, "model: %s", err.msg);
         return;
     }
@@ -272,7 +272,7 @@ static void test_roundtrip(void)
     strcpy(ci.method, "lsd");
     strcpy(ci.config, "{\"size\": [32, 64], \"note\": \"quote \\\" and backslash\"}");
     for (it = 0; it < 4; it++) {
-        int rc = train_to(&m, &w, &ci, it, &err);
+        int rc = train_to(&m, &work, &ci, it, &err);
         ci.iteration = it, ci.epoch = it / 3, ci.data_index = it % 3;
         if (!rc) rc = ckpt_save(&m, dir, &ci, 2, path, sizeof path, &err);
         CHECK(!rc, "save iteration %ld: %s", it, rc ? err.msg : "");
@@ -337,7 +337,7 @@ static void test_roundtrip(void)
     }
     init_from_checkpoint(&m, path);
     (void)i;
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&m);
     rm_rf(dir);
 }
@@ -348,7 +348,7 @@ static void test_roundtrip(void)
 static void damage_case(const char *what, const char *expect_msg, int kind)
 {
     LsdModel m, m2;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci, got;
     lsd_err err;
     char dir[1024], p1[CKPT_PATH_MAX], p2[CKPT_PATH_MAX], latest[CKPT_PATH_MAX];
@@ -356,7 +356,7 @@ static void damage_case(const char *what, const char *expect_msg, int kind)
     int found = 0, resumed = 0, rc;
     long size;
     FILE *f;
-    if (make_model(&m, &w, &err)) {
+    if (make_model(&m, &work, &err)) {
         CHECK(0, "model: %s", err.msg);
         return;
     }
@@ -434,7 +434,7 @@ static void damage_case(const char *what, const char *expect_msg, int kind)
           "%s: no valid checkpoint is an error: %s", what, err.msg);
     if (!rc && resumed) lsd_model_free(&m2);
 done:
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&m);
     rm_rf(dir);
 }
@@ -453,18 +453,18 @@ static void test_exact_resume(void)
 {
     const long N = getenv("LSD_SLOW") ? 8 : 4;
     LsdModel a, b, c;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci, got;
     lsd_err err;
     char dir[1024], path[CKPT_PATH_MAX];
     int rc, resumed = 0;
-    if (make_model(&a, &w, &err)) {
+    if (make_model(&a, &work, &err)) {
         CHECK(0, "model: %s", err.msg);
         return;
     }
     if ((rc = lsd_model_create(&b, &a.cfg, &err)) != 0) {
         CHECK(0, "model: %s", err.msg);
-        lsd_work_free(&w);
+        lsd_work_free(&work);
         lsd_model_free(&a);
         return;
     }
@@ -473,9 +473,9 @@ static void test_exact_resume(void)
     ckpt_info_init(&ci);
     ci.seed = 77;
     ci.lr_gd = 3e-4; /* something the continuation can only get from the file */
-    rc = train_to(&a, &w, &ci, N, &err);
+    rc = train_to(&a, &work, &ci, N, &err);
     CHECK(!rc, "one run of %ld iterations: %s", N, rc ? err.msg : "");
-    rc = train_to(&b, &w, &ci, N / 2, &err);
+    rc = train_to(&b, &work, &ci, N / 2, &err);
     ci.iteration = N / 2;
     if (!rc) rc = ckpt_save(&b, dir, &ci, 2, path, sizeof path, &err);
     lsd_model_free(&b);
@@ -483,7 +483,7 @@ static void test_exact_resume(void)
     if (!rc) rc = ckpt_resume(&c, dir, &a.cfg, &got, &resumed, NULL, 0, &err);
     CHECK(!rc && resumed && c.step == N / 2, "resumed at %ld: %s", N / 2, rc ? err.msg : "");
     if (!rc && resumed) {
-        rc = train_to(&c, &w, &got, N, &err);
+        rc = train_to(&c, &work, &got, N, &err);
         CHECK(!rc && c.step == N, "continued to %ld", N);
         CHECK(!memcmp(a.F.pa.param, c.F.pa.param, a.F.pa.total * sizeof(real)) &&
                   !memcmp(a.G.pa.param, c.G.pa.param, a.G.pa.total * sizeof(real)) &&
@@ -499,7 +499,7 @@ static void test_exact_resume(void)
               "Adam state bit-identical");
         lsd_model_free(&c);
     }
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&a);
     rm_rf(dir);
 }
@@ -512,7 +512,7 @@ static void test_exact_resume(void)
 static void child_train(const char *dir, int fd)
 {
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci;
     lsd_err err;
     LsdConfig c = small_cfg();
@@ -525,9 +525,9 @@ static void child_train(const char *dir, int fd)
         ckpt_info_init(&ci);
         if (lsd_model_create(&m, &c, &err) || lsd_model_init(&m, 5, NULL, &err)) _exit(4);
     }
-    if (lsd_work_create(&w, &c, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, &err)) _exit(5);
+    if (lsd_work_create(&work, &c, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, &err)) _exit(5);
     for (i = 0; i < 100000 && getppid() == parent; i++) { /* ends if the test dies */
-        if (train_to(&m, &w, &ci, m.step + 1, &err)) _exit(6);
+        if (train_to(&m, &work, &ci, m.step + 1, &err)) _exit(6);
         ci.iteration = m.step;
         if (ckpt_save(&m, dir, &ci, 2, NULL, 0, &err)) _exit(7);
         if (write(fd, "s", 1) != 1) _exit(8);

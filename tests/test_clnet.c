@@ -158,15 +158,15 @@ static void compare_forward(const char *what, const LsdWork *d, const LsdWork *r
     for (s = 0; s < 2; s++) {
         const FActs *a = &d->fa[s], *b = &r->fa[s];
         for (l = 0; l < LSD_NCONV; l++) {
-            const ConvShape *cs = &b->conv_s[l];
+            const ConvShape *cs = &b->conv_shape[l];
             sprintf(name, "%s F[%d] conv %d", what, s, l);
             close_t(name, a->conv[l], b->conv[l], (size_t)cs->N * cs->OC * cs->OH * cs->OW);
         }
-        sprintf(name, "%s F[%d] fc7d", what, s);
-        close_t(name, a->fc7d, b->fc7d,
-                (size_t)b->N * b->fc7_s.OC * b->fc7_s.OH * b->fc7_s.OW);
+        sprintf(name, "%s F[%d] fc7_drop", what, s);
+        close_t(name, a->fc7_drop, b->fc7_drop,
+                (size_t)b->N * b->fc7_shape.OC * b->fc7_shape.OH * b->fc7_shape.OW);
         for (k = 0; k < LSD_GBLOCKS; k++) {
-            const ConvShape *cs = &r->ga[s].blk[k].convt_s;
+            const ConvShape *cs = &r->ga[s].blk[k].convt_shape;
             sprintf(name, "%s G[%d] block %d", what, s, k);
             close_t(name, d->ga[s].blk[k].rb[1].out, r->ga[s].blk[k].rb[1].out,
                     (size_t)cs->N * cs->OC * cs->OH * cs->OW);
@@ -175,24 +175,24 @@ static void compare_forward(const char *what, const LsdWork *d, const LsdWork *r
         close_t(name, d->ga[s].img, r->ga[s].img, (size_t)r->N * 3 * r->H * r->W);
     }
     sprintf(name, "%s C score", what);
-    close_t(name, d->ca.score, r->ca.score, (size_t)r->N * r->ca.score_fr_s.OC * r->H * r->W);
-    sprintf(name, "%s D out_s", what);
-    close_t(name, d->da.out_s, r->da.out_s, (size_t)r->N * 4 * r->da.h * r->da.w);
-    sprintf(name, "%s D out_c", what);
-    close_t(name, d->da.out_c, r->da.out_c,
-            (size_t)r->N * r->da.headc_s.OC * r->da.h * r->da.w);
+    close_t(name, d->ca.score, r->ca.score, (size_t)r->N * r->ca.score_fr_shape.OC * r->H * r->W);
+    sprintf(name, "%s D domain_score", what);
+    close_t(name, d->da.domain_score, r->da.domain_score, (size_t)r->N * 4 * r->da.h * r->da.w);
+    sprintf(name, "%s D class_score", what);
+    close_t(name, d->da.class_score, r->da.class_score,
+            (size_t)r->N * r->da.class_score_shape.OC * r->da.h * r->da.w);
     printf("clnet: %s: worst error %.2e of the tensor's max\n", what, worst);
 }
 
-/* The reference side: model m with the hash-rule parameters, work w with the hash masks. */
-static void setup(LsdModel *m, LsdWork *w, const LsdConfig *c, int N, int H, int W,
+/* The reference side: model m with the hash-rule parameters, work with the hash masks. */
+static void setup(LsdModel *m, LsdWork *work, const LsdConfig *c, int N, int H, int W,
                   lsd_work_mode mode)
 {
     lsd_err err;
     if (lsd_model_create(m, c, &err)) test_die("model", &err);
     lsd_model_init_hash(m);
-    if (lsd_work_create(w, c, N, H, W, mode, &err)) test_die("work", &err);
-    lsd_work_hash_masks(w);
+    if (lsd_work_create(work, c, N, H, W, mode, &err)) test_die("work", &err);
+    lsd_work_hash_masks(work);
 }
 
 /* The device side of a comparison on model m: a host work wd of the mode (with the hash masks

@@ -9,7 +9,7 @@
  *     int64 by a scatter loop written here.
  *  4. Central finite differences (double builds only).
  *  5. Bit-identical results for 1, 2 and 3 OpenMP threads.
- *  6. Output sizes of the full networks, work size bounds, bilinear_init.
+ *  6. Output sizes of the full networks, scratch size bounds, bilinear_init.
  *
  * Tolerances (|got - ref| <= atol + rtol*|ref|): a result that sums T products
  * whose factors are bounded by A and B can carry a rounding error up to about
@@ -107,7 +107,7 @@ static void golden_case(st_file *sf, const char *c)
     ConvShape s;
     int tr, hb, box[4], impl;
     size_t nx, ny, nw;
-    real *x, *w, *b, *y, *dy, *dx, *dw, *db, *got, *gdx, *gdw, *gdb, *work;
+    real *x, *w, *b, *y, *dy, *dx, *dw, *db, *got, *gdx, *gdw, *gdb, *scratch;
     double T_fwd, T_dx, T_dw, ax, aw, ady;
     snprintf(name, sizeof name, "%s.cfg", c);
     if (!CHECK(st_read_i64(sf, name, cfg, 11, -1, NULL, &err) == LSD_OK, "read %s", name)) return;
@@ -124,7 +124,7 @@ static void golden_case(st_file *sf, const char *c)
     y = alloc_real(ny); dy = alloc_real(ny); got = alloc_real(ny);
     w = alloc_real(nw); dw = alloc_real(nw); gdw = alloc_real(nw);
     b = alloc_real(s.OC); db = alloc_real(s.OC); gdb = alloc_real(s.OC);
-    work = alloc_real(conv_work_size(&s));
+    scratch = alloc_real(conv_work_size(&s));
 
     snprintf(name, sizeof name, "%s.w", c); read_t(sf, name, w, nw);
     snprintf(name, sizeof name, "%s.dw", c); read_t(sf, name, dw, nw);
@@ -152,10 +152,10 @@ static void golden_case(st_file *sf, const char *c)
         for (i = 0; i < ny; i++) got[i] = (real)12345; /* must be overwritten */
         if (tr) {
             if (impl) convt_forward_direct(got, x, w, hb ? b : NULL, &s);
-            else convt_forward(got, x, w, hb ? b : NULL, &s, work);
+            else convt_forward(got, x, w, hb ? b : NULL, &s, scratch);
         } else {
             if (impl) conv2d_forward_direct(got, x, w, hb ? b : NULL, &s);
-            else conv2d_forward(got, x, w, hb ? b : NULL, &s, work);
+            else conv2d_forward(got, x, w, hb ? b : NULL, &s, scratch);
         }
         snprintf(label, sizeof label, "%s %s forward", c, iname);
         test_close_real(label, got, y, ny, sum_atol(T_fwd, ax, aw), RTOL);
@@ -165,10 +165,10 @@ static void golden_case(st_file *sf, const char *c)
         for (i = 0; i < (size_t)s.OC; i++) gdb[i] = (real)0.25;
         if (tr) {
             if (impl) convt_backward_direct(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s);
-            else convt_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, work);
+            else convt_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, scratch);
         } else {
             if (impl) conv2d_backward_direct(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s);
-            else conv2d_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, work);
+            else conv2d_backward(gdx, gdw, hb ? gdb : NULL, dy, x, w, &s, scratch);
         }
         for (i = 0; i < nx; i++) gdx[i] -= (real)0.25;
         for (i = 0; i < nw; i++) gdw[i] -= (real)0.25;
@@ -183,7 +183,7 @@ static void golden_case(st_file *sf, const char *c)
         }
     }
     free(x); free(dx); free(gdx); free(y); free(dy); free(got);
-    free(w); free(dw); free(gdw); free(b); free(db); free(gdb); free(work);
+    free(w); free(dw); free(gdw); free(b); free(db); free(gdb); free(scratch);
 }
 
 /* Runs every case of golden/conv.safetensors (the entries named <case>.cfg). */
@@ -202,21 +202,21 @@ static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
     real *y1 = alloc_real(ny), *y2 = alloc_real(ny), *dx1 = alloc_real(nx), *dx2 = alloc_real(nx);
     real *dw1 = alloc_real(nw), *dw2 = alloc_real(nw), *db1 = alloc_real(s.OC),
-         *db2 = alloc_real(s.OC), *work = alloc_real(conv_work_size(&s));
+         *db2 = alloc_real(s.OC), *scratch = alloc_real(conv_work_size(&s));
     char name[200];
     double Tf = (double)s.C * s.KH * s.KW + 1, Tdx = (double)s.OC * s.KH * s.KW;
     double Tdw = tr ? (double)s.N * s.H * s.W : (double)s.N * s.OH * s.OW;
     test_fill_random(x, nx, 1); test_fill_random(w, nw, 2);
     test_fill_random(b, s.OC, 3); test_fill_random(dy, ny, 4);
     if (tr) {
-        convt_forward(y1, x, w, hb ? b : NULL, &s, work);
+        convt_forward(y1, x, w, hb ? b : NULL, &s, scratch);
         convt_forward_direct(y2, x, w, hb ? b : NULL, &s);
-        convt_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, work);
+        convt_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, scratch);
         convt_backward_direct(dx2, dw2, hb ? db2 : NULL, dy, x, w, &s);
     } else {
-        conv2d_forward(y1, x, w, hb ? b : NULL, &s, work);
+        conv2d_forward(y1, x, w, hb ? b : NULL, &s, scratch);
         conv2d_forward_direct(y2, x, w, hb ? b : NULL, &s);
-        conv2d_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, work);
+        conv2d_backward(dx1, dw1, hb ? db1 : NULL, dy, x, w, &s, scratch);
         conv2d_backward_direct(dx2, dw2, hb ? db2 : NULL, dy, x, w, &s);
     }
     /* the direct loops sum in double: only the fast path's rounding counts (T * eps) */
@@ -231,7 +231,7 @@ static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
         test_close_real(name, db1, db2, s.OC, sum_atol(Tdw, 1, 1) / 2, RTOL);
     }
     free(x); free(w); free(b); free(dy); free(y1); free(y2); free(dx1); free(dx2);
-    free(dw1); free(dw2); free(db1); free(db2); free(work);
+    free(dw1); free(dw2); free(db1); free(db2); free(scratch);
 }
 
 /* conv2d_forward must equal, bit for bit, gemm_naive (k in increasing order) applied to an
@@ -242,10 +242,11 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s)
     size_t nx = (size_t)s.N * s.C * s.H * s.W, P = (size_t)s.OH * s.OW, ny = (size_t)s.N * s.OC * P;
     size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, ckk = (size_t)s.C * s.KH * s.KW, i;
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *y1 = alloc_real(ny);
-    real *y2 = alloc_real(ny), *col = alloc_real(ckk * P), *work = alloc_real(conv_work_size(&s));
+    real *y2 = alloc_real(ny), *col = alloc_real(ckk * P);
+    real *scratch = alloc_real(conv_work_size(&s));
     int n, c, kh, kw, oh, ow, o;
     test_fill_random(x, nx, 31); test_fill_random(w, nw, 32); test_fill_random(b, s.OC, 33);
-    conv2d_forward(y1, x, w, b, &s, work);
+    conv2d_forward(y1, x, w, b, &s, scratch);
     for (n = 0; n < s.N; n++) {
         for (c = 0; c < s.C; c++)
             for (kh = 0; kh < s.KH; kh++)
@@ -264,7 +265,7 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s)
     }
     CHECK(memcmp(y1, y2, ny * sizeof(real)) == 0, "%s: forward != naive im2col + gemm_naive",
           label);
-    free(x); free(w); free(b); free(y1); free(y2); free(col); free(work);
+    free(x); free(w); free(b); free(y1); free(y2); free(col); free(scratch);
 }
 
 /* Exact check: integer inputs, outputs accumulated here in int64 by scattering each product
@@ -276,12 +277,12 @@ static void exact_integer(const char *label, ConvShape s, int tr)
     size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, i;
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
     real *y = alloc_real(ny), *yd = alloc_real(ny), *ry = alloc_real(ny), *dx = alloc_real(nx),
-         *rdx = alloc_real(nx), *dw = alloc_real(nw), *rdw = alloc_real(nw), *work;
+         *rdx = alloc_real(nx), *dw = alloc_real(nw), *rdw = alloc_real(nw), *scratch;
     int64_t *iy = calloc(ny, sizeof(int64_t)), *idx = calloc(nx, sizeof(int64_t)),
             *idw = calloc(nw, sizeof(int64_t));
     int n, c, o, h, ww, kh, kw;
     char name[200];
-    work = alloc_real(conv_work_size(&s));
+    scratch = alloc_real(conv_work_size(&s));
     if (!iy || !idx || !idw) exit(1);
     for (i = 0; i < nx; i++) x[i] = (real)((long)(i % 11) - 5);
     for (i = 0; i < nw; i++) w[i] = (real)((long)(i % 7) - 3);
@@ -318,13 +319,13 @@ static void exact_integer(const char *label, ConvShape s, int tr)
     for (i = 0; i < nx; i++) rdx[i] = (real)idx[i];
     for (i = 0; i < nw; i++) rdw[i] = (real)idw[i];
     if (tr) {
-        convt_forward(y, x, w, b, &s, work);
+        convt_forward(y, x, w, b, &s, scratch);
         convt_forward_direct(yd, x, w, b, &s);
-        convt_backward(dx, dw, NULL, dy, x, w, &s, work);
+        convt_backward(dx, dw, NULL, dy, x, w, &s, scratch);
     } else {
-        conv2d_forward(y, x, w, b, &s, work);
+        conv2d_forward(y, x, w, b, &s, scratch);
         conv2d_forward_direct(yd, x, w, b, &s);
-        conv2d_backward(dx, dw, NULL, dy, x, w, &s, work);
+        conv2d_backward(dx, dw, NULL, dy, x, w, &s, scratch);
     }
     snprintf(name, sizeof name, "%s exact forward", label);
     test_close_real(name, y, ry, ny, 0, 0);
@@ -335,25 +336,25 @@ static void exact_integer(const char *label, ConvShape s, int tr)
     snprintf(name, sizeof name, "%s exact dw", label);
     test_close_real(name, dw, rdw, nw, 0, 0);
     free(x); free(w); free(b); free(dy); free(y); free(yd); free(ry); free(dx); free(rdx);
-    free(dw); free(rdw); free(work); free(iy); free(idx); free(idw);
+    free(dw); free(rdw); free(scratch); free(iy); free(idx); free(idw);
 }
 
 #ifdef LSD_DOUBLE
 /* L = sum(y * r) for the fast forward. */
 static double loss_of(const ConvShape *s, int tr, const real *x, const real *w, const real *b,
-                      const real *r, real *y, real *work)
+                      const real *r, real *y, real *scratch)
 {
     size_t i, ny = (size_t)s->N * s->OC * s->OH * s->OW;
     double L = 0;
-    if (tr) convt_forward(y, x, w, b, s, work);
-    else conv2d_forward(y, x, w, b, s, work);
+    if (tr) convt_forward(y, x, w, b, s, scratch);
+    else conv2d_forward(y, x, w, b, s, scratch);
     for (i = 0; i < ny; i++) L += y[i] * r[i];
     return L;
 }
 
 /* Central differences of L = sum(y * r) w.r.t. every element of v, against grad. */
 static void fd_array(const char *label, const ConvShape *s, int tr, real *x, real *w, real *b,
-                     const real *r, real *v, size_t n, const real *grad, real *y, real *work)
+                     const real *r, real *v, size_t n, const real *grad, real *y, real *scratch)
 {
     size_t i;
     real *num = alloc_real(n);
@@ -362,9 +363,9 @@ static void fd_array(const char *label, const ConvShape *s, int tr, real *x, rea
         real keep = v[i];
         double lp, lm;
         v[i] = keep + h;
-        lp = loss_of(s, tr, x, w, b, r, y, work);
+        lp = loss_of(s, tr, x, w, b, r, y, scratch);
         v[i] = keep - h;
-        lm = loss_of(s, tr, x, w, b, r, y, work);
+        lm = loss_of(s, tr, x, w, b, r, y, scratch);
         v[i] = keep;
         num[i] = (real)((lp - lm) / (2 * h));
     }
@@ -380,19 +381,19 @@ static void finite_diff(const char *label, ConvShape s, int tr)
     size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *r = alloc_real(ny);
     real *y = alloc_real(ny), *dx = alloc_real(nx), *dw = alloc_real(nw), *db = alloc_real(s.OC);
-    real *work = alloc_real(conv_work_size(&s));
+    real *scratch = alloc_real(conv_work_size(&s));
     char name[200];
     test_fill_random(x, nx, 11); test_fill_random(w, nw, 12);
     test_fill_random(b, s.OC, 13); test_fill_random(r, ny, 14);
-    if (tr) convt_backward(dx, dw, db, r, x, w, &s, work);
-    else conv2d_backward(dx, dw, db, r, x, w, &s, work);
+    if (tr) convt_backward(dx, dw, db, r, x, w, &s, scratch);
+    else conv2d_backward(dx, dw, db, r, x, w, &s, scratch);
     snprintf(name, sizeof name, "%s fd dx", label);
-    fd_array(name, &s, tr, x, w, b, r, x, nx, dx, y, work);
+    fd_array(name, &s, tr, x, w, b, r, x, nx, dx, y, scratch);
     snprintf(name, sizeof name, "%s fd dw", label);
-    fd_array(name, &s, tr, x, w, b, r, w, nw, dw, y, work);
+    fd_array(name, &s, tr, x, w, b, r, w, nw, dw, y, scratch);
     snprintf(name, sizeof name, "%s fd db", label);
-    fd_array(name, &s, tr, x, w, b, r, b, s.OC, db, y, work);
-    free(x); free(w); free(b); free(r); free(y); free(dx); free(dw); free(db); free(work);
+    fd_array(name, &s, tr, x, w, b, r, b, s.OC, db, y, scratch);
+    free(x); free(w); free(b); free(r); free(y); free(dx); free(dw); free(db); free(scratch);
 }
 #endif
 
@@ -403,7 +404,7 @@ static void thread_identity(const char *label, ConvShape s, int tr)
     size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
     size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
     real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *dy = alloc_real(ny);
-    real *y[3], *dx[3], *dw[3], *db[3], *work = alloc_real(conv_work_size(&s));
+    real *y[3], *dx[3], *dw[3], *db[3], *scratch = alloc_real(conv_work_size(&s));
     int t, saved = omp_get_max_threads();
     test_fill_random(x, nx, 21); test_fill_random(w, nw, 22);
     test_fill_random(b, s.OC, 23); test_fill_random(dy, ny, 24);
@@ -411,11 +412,11 @@ static void thread_identity(const char *label, ConvShape s, int tr)
         y[t] = alloc_real(ny); dx[t] = alloc_real(nx); dw[t] = alloc_real(nw); db[t] = alloc_real(s.OC);
         omp_set_num_threads(t + 1);
         if (tr) {
-            convt_forward(y[t], x, w, b, &s, work);
-            convt_backward(dx[t], dw[t], db[t], dy, x, w, &s, work);
+            convt_forward(y[t], x, w, b, &s, scratch);
+            convt_backward(dx[t], dw[t], db[t], dy, x, w, &s, scratch);
         } else {
-            conv2d_forward(y[t], x, w, b, &s, work);
-            conv2d_backward(dx[t], dw[t], db[t], dy, x, w, &s, work);
+            conv2d_forward(y[t], x, w, b, &s, scratch);
+            conv2d_backward(dx[t], dw[t], db[t], dy, x, w, &s, scratch);
         }
     }
     omp_set_num_threads(saved);
@@ -426,7 +427,7 @@ static void thread_identity(const char *label, ConvShape s, int tr)
         CHECK(memcmp(db[0], db[t], s.OC * sizeof(real)) == 0, "%s: db, %d threads != 1", label, t + 1);
     }
     for (t = 0; t < 3; t++) { free(y[t]); free(dx[t]); free(dw[t]); free(db[t]); }
-    free(x); free(w); free(b); free(dy); free(work);
+    free(x); free(w); free(b); free(dy); free(scratch);
 #else
     (void)s; (void)tr;
     test_skip("%s: thread bit-identity needs OpenMP", label);
@@ -486,9 +487,9 @@ static void network_sizes(void)
         CHECK(f6.OH == 11 && f6.OW == 21, "fc6 at 320x640: %dx%d", f6.OH, f6.OW);
         CHECK(g1.OH == 17 && g1.OW == 27, "G's first ConvT: %dx%d", g1.OH, g1.OW);
         CHECK(conv_work_size(&f6) * sizeof(real) <= ((size_t)32 << 20),
-              "fc6 work %lu elements <= 32 MiB", (unsigned long)conv_work_size(&f6));
-        CHECK(conv_work_size(&g1) * sizeof(real) <= ((size_t)32 << 20), "G first ConvT work");
-        CHECK(conv_work_size(&s12) * sizeof(real) <= ((size_t)32 << 20), "conv1_2 work");
+              "fc6 scratch %lu elements <= 32 MiB", (unsigned long)conv_work_size(&f6));
+        CHECK(conv_work_size(&g1) * sizeof(real) <= ((size_t)32 << 20), "G first ConvT scratch");
+        CHECK(conv_work_size(&s12) * sizeof(real) <= ((size_t)32 << 20), "conv1_2 scratch");
         CHECK(conv2d_shape(1, 1, 2, 2, 1, 3, 1, 0).OH < 1, "too small an input gives OH < 1");
     }
 }

@@ -67,21 +67,21 @@ static int read_inputs(st_file *ref, real *x, real *x01)
 }
 
 /* Forward of F, C, G, D without dropout on one input. */
-static int forward(LsdModel *m, LsdWork *w, const real *x, const real *x01, uint8_t *ys,
+static int forward(LsdModel *m, LsdWork *work, const real *x, const real *x01, uint8_t *ys,
                    lsd_err *err)
 {
     LsdBatch b;
-    int rc = lsd_work_create(w, &m->cfg, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, err);
+    int rc = lsd_work_create(work, &m->cfg, 1, H_IMG, W_IMG, LSD_WORK_TRAIN, err);
     if (rc) return rc;
-    lsd_work_draw_masks(w, 0, 0, 0);
+    lsd_work_draw_masks(work, 0, 0, 0);
     b.xs = x, b.xt = x, b.xs01 = x01, b.xt01 = x01, b.ys = ys;
-    lsd_forward_all(m, w, &b);
+    lsd_forward_all(m, work, &b);
     return LSD_OK;
 }
 
 static size_t f_size(const FActs *a, int which, int C)
 {
-    if (which == 7) return (size_t)a->N * C * a->fc7_s.OH * a->fc7_s.OW;
+    if (which == 7) return (size_t)a->N * C * a->fc7_shape.OH * a->fc7_shape.OW;
     return (size_t)a->N * C * a->pool_h[which] * a->pool_w[which];
 }
 
@@ -90,7 +90,7 @@ static void test_vgg16(const char *dir, st_file *ref, const real *x, const real 
 {
     LsdConfig c;
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     lsd_err err;
     char path[1200];
     c.vgg = 2, c.fc = 16, c.ngf = 2, c.ndf = 4, c.n_class = 5;
@@ -101,21 +101,21 @@ static void test_vgg16(const char *dir, st_file *ref, const real *x, const real 
     }
     if (!CHECK(!lsd_model_init(&m, 1, path, &err), "lsd_model_init with the converted VGG16: %s",
                err.msg) ||
-        !CHECK(!forward(&m, &w, x, x01, ys, &err), "work: %s", err.msg)) {
+        !CHECK(!forward(&m, &work, x, x01, ys, &err), "work: %s", err.msg)) {
         lsd_model_free(&m);
         return;
     }
-    compare(ref, "vgg.fc7", w.fa[0].fc7d, f_size(&w.fa[0], 7, c.fc));
-    compare(ref, "vgg.pool4", w.fa[0].pool[3], f_size(&w.fa[0], 3, 8 * c.vgg));
-    compare(ref, "vgg.pool3", w.fa[0].pool[2], f_size(&w.fa[0], 2, 4 * c.vgg));
-    lsd_work_free(&w);
+    compare(ref, "vgg.fc7", work.fa[0].fc7_drop, f_size(&work.fa[0], 7, c.fc));
+    compare(ref, "vgg.pool4", work.fa[0].pool[3], f_size(&work.fa[0], 3, 8 * c.vgg));
+    compare(ref, "vgg.pool3", work.fa[0].pool[2], f_size(&work.fa[0], 2, 4 * c.vgg));
+    lsd_work_free(&work);
     lsd_model_free(&m);
 }
 
 static void test_lsd(const char *dir, st_file *ref, const real *x, const real *x01, uint8_t *ys)
 {
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci;
     lsd_err err;
     char path[1200], cdir[1200], latest[CKPT_PATH_MAX];
@@ -129,15 +129,15 @@ static void test_lsd(const char *dir, st_file *ref, const real *x, const real *x
     CHECK(m.cfg.vgg == 2 && m.cfg.fc == 16 && m.cfg.ngf == 2 && m.cfg.ndf == 4 &&
               m.cfg.n_class == 5 && m.step == 0 && ci.iteration == 0,
           "configuration from the converted file, iteration 0");
-    if (CHECK(!forward(&m, &w, x, x01, ys, &err), "work: %s", err.msg)) {
-        compare(ref, "lsd.fc7", w.fa[0].fc7d, f_size(&w.fa[0], 7, 16));
-        compare(ref, "lsd.pool4", w.fa[0].pool[3], f_size(&w.fa[0], 3, 16));
-        compare(ref, "lsd.pool3", w.fa[0].pool[2], f_size(&w.fa[0], 2, 8));
-        compare(ref, "lsd.score", w.ca.score, 5 * hw);
-        compare(ref, "lsd.gen", w.ga[0].img, 3 * hw);
-        compare(ref, "lsd.d_s", w.da.out_s, 4 * hw8);
-        compare(ref, "lsd.d_c", w.da.out_c, 5 * hw8);
-        lsd_work_free(&w);
+    if (CHECK(!forward(&m, &work, x, x01, ys, &err), "work: %s", err.msg)) {
+        compare(ref, "lsd.fc7", work.fa[0].fc7_drop, f_size(&work.fa[0], 7, 16));
+        compare(ref, "lsd.pool4", work.fa[0].pool[3], f_size(&work.fa[0], 3, 16));
+        compare(ref, "lsd.pool3", work.fa[0].pool[2], f_size(&work.fa[0], 2, 8));
+        compare(ref, "lsd.score", work.ca.score, 5 * hw);
+        compare(ref, "lsd.gen", work.ga[0].img, 3 * hw);
+        compare(ref, "lsd.d_s", work.da.domain_score, 4 * hw8);
+        compare(ref, "lsd.d_c", work.da.class_score, 5 * hw8);
+        lsd_work_free(&work);
     }
     lsd_model_free(&m);
     /* as the first checkpoint of a run */
@@ -156,7 +156,7 @@ static void test_channels(const char *dir, st_file *ref, const real *x, const re
                           uint8_t *ys)
 {
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     CkptInfo ci;
     lsd_err err;
     LsdRecipe a = lsd_recipe_authors(), p = lsd_recipe_paper();
@@ -173,12 +173,12 @@ static void test_channels(const char *dir, st_file *ref, const real *x, const re
     if (!CHECK(!ckpt_load(&m, path, &ci, &err), "ckpt_load: %s", err.msg)) goto done;
     CHECK(!memcmp(&ci.recipe, &p, sizeof p), "--channels rgb records the paper's recipe");
     lsd_flip_channels(flip, x01, 1, H_IMG, W_IMG);
-    if (CHECK(!forward(&m, &w, x, flip, ys, &err), "work: %s", err.msg)) {
-        lsd_flip_channels(gen, w.ga[0].img, 1, H_IMG, W_IMG);
+    if (CHECK(!forward(&m, &work, x, flip, ys, &err), "work: %s", err.msg)) {
+        lsd_flip_channels(gen, work.ga[0].img, 1, H_IMG, W_IMG);
         compare(ref, "lsd.gen", gen, 3 * hw);
-        compare(ref, "lsd.d_s", w.da.out_s, 4 * hw8);
-        compare(ref, "lsd.d_c", w.da.out_c, 5 * hw8);
-        lsd_work_free(&w);
+        compare(ref, "lsd.d_s", work.da.domain_score, 4 * hw8);
+        compare(ref, "lsd.d_c", work.da.class_score, 5 * hw8);
+        lsd_work_free(&work);
     }
     lsd_model_free(&m);
 done:

@@ -96,7 +96,7 @@ static void check_steps(void)
     enum { H = 32, W = 64 };
     LsdConfig c;
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdStepOptions o = lsd_step_defaults();
     LsdLosses L;
     SynthSet s, t;
@@ -115,7 +115,7 @@ static void check_steps(void)
                "sets: %s", e.msg))
         return;
     if (!CHECK(lsd_model_create(&m, &c, &e) == LSD_OK && lsd_model_init(&m, 5, NULL, &e) ==
-                   LSD_OK && lsd_work_create(&w, &c, 1, H, W, LSD_WORK_TRAIN, &e) == LSD_OK,
+                   LSD_OK && lsd_work_create(&work, &c, 1, H, W, LSD_WORK_TRAIN, &e) == LSD_OK,
                "model: %s", e.msg))
         return;
     p0 = (real *)malloc(m.F.pa.total * sizeof(real));
@@ -124,18 +124,18 @@ static void check_steps(void)
         int k = i % 2;
         synthset_batch(&s, &k, 1, xs, xs01, ys);
         synthset_batch(&t, &zero, 1, xt, xt01, NULL);
-        if (lsd_step(&m, &w, &b, &o, &L, &e) ||
+        if (lsd_step(&m, &work, &b, &o, &L, &e) ||
             !(isfinite(L.loss_D) && isfinite(L.loss_G) && isfinite(L.loss_F)) ||
             L.loss_D <= 0 || L.loss_G <= 0 || L.loss_F <= 0)
             ok = 0;
-        if (lsd_step_source_only(&m, &w, &b, &o, &l, &e) || !isfinite(l) || l <= 0) ok = 0;
+        if (lsd_step_source_only(&m, &work, &b, &o, &l, &e) || !isfinite(l) || l <= 0) ok = 0;
     }
     CHECK(ok, "3 LSD and 3 source-only iterations: positive finite losses (%s)", e.msg);
     CHECK(m.step == 6, "6 iterations counted, got %ld", m.step);
     for (i = 0; i < (int)m.F.pa.total; i++) moved += fabs((double)(m.F.pa.param[i] - p0[i]));
     CHECK(moved > 0, "F's parameters changed");
     free(p0);
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&m);
     synthset_free(&s);
     synthset_free(&t);

@@ -202,7 +202,7 @@ static uint64_t hash_train(void)
     const size_t n = (size_t)N * 3 * H * W, npix = (size_t)N * H * W;
     LsdConfig c;
     LsdModel m, so;
-    LsdWork w, wso, wi;
+    LsdWork work, wso, wi;
     LsdStepOptions o = lsd_step_defaults();
     LsdBatch b;
     LsdLosses L;
@@ -226,14 +226,14 @@ static uint64_t hash_train(void)
     o.seed = 20180618;
     o.dropout = LSD_DROPOUT_RNG;
     if (lsd_model_create(&m, &c, &err) || lsd_model_create(&so, &c, &err) ||
-        lsd_work_create(&w, &c, N, H, W, LSD_WORK_TRAIN, &err) ||
+        lsd_work_create(&work, &c, N, H, W, LSD_WORK_TRAIN, &err) ||
         lsd_work_create(&wso, &c, N, H, W, LSD_WORK_SOURCE_ONLY, &err) ||
         lsd_work_create(&wi, &c, N, H, W, LSD_WORK_INFER, &err))
         test_die("train set-up", &err);
     ok &= CHECK(lsd_model_init(&m, 7, NULL, &err) == LSD_OK, "init: %s", err.msg);
     ok &= CHECK(lsd_model_init(&so, 7, NULL, &err) == LSD_OK, "init: %s", err.msg);
     for (it = 0; ok && it < 3; it++) {
-        ok &= CHECK(lsd_step(&m, &w, &b, &o, &L, &err) == LSD_OK, "lsd_step: %s", err.msg);
+        ok &= CHECK(lsd_step(&m, &work, &b, &o, &L, &err) == LSD_OK, "lsd_step: %s", err.msg);
         h = hash_double(h, L.loss_D);
         h = hash_double(h, L.loss_G);
         h = hash_double(h, L.loss_F);
@@ -253,7 +253,7 @@ static uint64_t hash_train(void)
     h = hash_reals(h, wi.ca.score, (size_t)N * c.n_class * H * W);
     lsd_work_free(&wi);
     lsd_work_free(&wso);
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&so);
     lsd_model_free(&m);
     free(ys);

@@ -57,7 +57,7 @@ typedef struct {
     Chain *c;
     int rank, so, authors, iters;
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdBatch b;
     LsdDist d;
     uint64_t hash;
@@ -126,7 +126,7 @@ static int reduce(void *ctx, int update, real *const *g, int ng, size_t n, lsd_e
     (void)update, (void)err;
     memset(&a, 0, sizeof a);
     a.p = p, a.g = g, a.ng = ng, a.n = n;
-    CHECK(ng == (p->rank ? p->w.N : 1), "part %d: %d gradients handed to reduce", p->rank, ng);
+    CHECK(ng == (p->rank ? p->work.N : 1), "part %d: %d gradients handed to reduce", p->rank, ng);
     in_turn(p->c, p->rank, add_part, take_sum, &a);
     return LSD_OK;
 }
@@ -200,10 +200,10 @@ static void *run_part(void *arg)
     o.dist = p->c ? &p->d : NULL;
     for (it = 0; !p->rc && it < p->iters; it++) {
         if (p->so) {
-            p->rc = lsd_step_source_only(&p->m, &p->w, &p->b, &o, &loss, &p->err);
+            p->rc = lsd_step_source_only(&p->m, &p->work, &p->b, &o, &loss, &p->err);
             h = ckpt_fnv1a64(h, &loss, sizeof loss);
         } else {
-            p->rc = lsd_step(&p->m, &p->w, &p->b, &o, &L, &p->err);
+            p->rc = lsd_step(&p->m, &p->work, &p->b, &o, &L, &p->err);
             h = ckpt_fnv1a64(h, &L, sizeof L);
         }
     }
@@ -226,7 +226,7 @@ static void part_setup(Part *p, Chain *c, int rank, int K, const LsdBatch *all, 
     p->c = K > 1 ? c : NULL;
     p->rank = rank, p->so = so, p->authors = authors, p->iters = iters;
     if (lsd_model_create(&p->m, &cfg, &err) ||
-        lsd_work_create(&p->w, &cfg, N, HH, WW, so ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN,
+        lsd_work_create(&p->work, &cfg, N, HH, WW, so ? LSD_WORK_SOURCE_ONLY : LSD_WORK_TRAIN,
                         &err) ||
         lsd_model_init(&p->m, 9, NULL, &err))
         test_die("part set-up", &err);
@@ -240,7 +240,7 @@ static void part_setup(Part *p, Chain *c, int rank, int K, const LsdBatch *all, 
 /* Frees a part's work and model. */
 static void part_free(Part *p)
 {
-    lsd_work_free(&p->w);
+    lsd_work_free(&p->work);
     lsd_model_free(&p->m);
 }
 
@@ -275,7 +275,7 @@ static void compare(const LsdBatch *all, int so, int authors, int iters, const i
                   parts[r].err.msg);
             if (parts[r].hash != whole.hash) same = 0;
             /* C's scores of the part's samples (the last iteration's forward pass) */
-            if (memcmp(parts[r].w.ca.score, whole.w.ca.score + r * one, one * sizeof(real)))
+            if (memcmp(parts[r].work.ca.score, whole.work.ca.score + r * one, one * sizeof(real)))
                 same = 0;
         }
         CHECK(same, "%s, batch %d in %d parts of %d: every part's parameters, Adam moments and "

@@ -211,7 +211,7 @@ static void check_forward(void)
     double vals[4], printed[4];
     LsdConfig c;
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdStepOptions o = lsd_step_defaults();
     LsdBatch b;
     LsdLosses L;
@@ -223,7 +223,7 @@ static void check_forward(void)
     if (synthset_create(&s, SYNTH_SOURCE, 11, 0, 4, H, W, &err) ||
         synthset_create(&t, SYNTH_TARGET, 12, 0, 4, H, W, &err) ||
         lsd_model_create(&m, &c, &err) || lsd_model_init(&m, 5, NULL, &err) ||
-        lsd_work_create(&w, &c, N, H, W, LSD_WORK_TRAIN, &err))
+        lsd_work_create(&work, &c, N, H, W, LSD_WORK_TRAIN, &err))
         test_die("set-up", &err);
     synthset_batch(&s, idx, N, xs, xs01, ys);
     synthset_batch(&t, idx, N, xt, xt01, NULL);
@@ -231,7 +231,7 @@ static void check_forward(void)
     b.xs = xs, b.xt = xt, b.xs01 = xs01, b.xt01 = xt01, b.ys = ys;
     o.lr_gd = 1e-3, o.dropout = LSD_DROPOUT_OFF;
     for (k = 0; k < 3; k++)
-        if (lsd_step(&m, &w, &b, &o, &L, &err)) test_die("lsd_step", &err);
+        if (lsd_step(&m, &work, &b, &o, &L, &err)) test_die("lsd_step", &err);
     for (k = 0; k < 4; k++) {
         char name[64];
         sprintf(name, "dview_case%d.safetensors", k);
@@ -295,7 +295,7 @@ static void check_forward(void)
     CHECK(rc == 0 && strstr(text, "--png DIR") && strstr(text, "d_decisions.png"),
           "forward --help documents --png");
 done:
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&m);
     synthset_free(&s);
     synthset_free(&t);

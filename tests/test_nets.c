@@ -7,34 +7,34 @@ static void small_forward(void)
 {
     LsdConfig c = fixture_small();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     Fixture fx;
     st_file sf;
     lsd_err err;
     if (!fixture_open(&sf, "nets_small_b1.safetensors")) return;
-    fixture_setup(&m, &w, &fx, &c, 1, 64, 128);
+    fixture_setup(&m, &work, &fx, &c, 1, 64, 128);
     lsd_model_init_hash(&m);
-    lsd_work_hash_masks(&w);
-    lsd_forward_all(&m, &w, &fx.b);
-    check_against(&sf, "fwd.fc7", w.fa[0].fc7d, 1 * 16 * 3 * 5, FWD_RTOL);
-    check_against(&sf, "fwd.pool4", w.fa[0].pool[3], (size_t)16 * 17 * 21, FWD_RTOL);
-    check_against(&sf, "fwd.pool3", w.fa[0].pool[2], (size_t)8 * 33 * 41, FWD_RTOL);
-    check_against(&sf, "fwd.score", w.ca.score, (size_t)5 * 64 * 128, FWD_RTOL);
-    check_against(&sf, "fwd.gen_s", w.ga[0].img, (size_t)3 * 64 * 128, FWD_RTOL);
-    check_against(&sf, "fwd.d_s_real", w.da.out_s, (size_t)4 * 8 * 16, FWD_RTOL);
-    check_against(&sf, "fwd.d_c_real", w.da.out_c, (size_t)5 * 8 * 16, FWD_RTOL);
+    lsd_work_hash_masks(&work);
+    lsd_forward_all(&m, &work, &fx.b);
+    check_against(&sf, "fwd.fc7", work.fa[0].fc7_drop, 1 * 16 * 3 * 5, FWD_RTOL);
+    check_against(&sf, "fwd.pool4", work.fa[0].pool[3], (size_t)16 * 17 * 21, FWD_RTOL);
+    check_against(&sf, "fwd.pool3", work.fa[0].pool[2], (size_t)8 * 33 * 41, FWD_RTOL);
+    check_against(&sf, "fwd.score", work.ca.score, (size_t)5 * 64 * 128, FWD_RTOL);
+    check_against(&sf, "fwd.gen_s", work.ga[0].img, (size_t)3 * 64 * 128, FWD_RTOL);
+    check_against(&sf, "fwd.d_s_real", work.da.domain_score, (size_t)4 * 8 * 16, FWD_RTOL);
+    check_against(&sf, "fwd.d_c_real", work.da.class_score, (size_t)5 * 8 * 16, FWD_RTOL);
     /* inference keeps no backward buffers and runs without dropout */
     {
         LsdWork wi;
         CHECK(lsd_work_create(&wi, &c, 1, 64, 128, LSD_WORK_INFER, &err) == LSD_OK, "infer work");
-        CHECK(wi.fg.mem == NULL && wi.ga[0].mem == NULL && wi.bytes < w.bytes / 3,
+        CHECK(wi.fg.mem == NULL && wi.ga[0].mem == NULL && wi.bytes < work.bytes / 3,
               "inference work %lu bytes vs training %lu", (unsigned long)wi.bytes,
-              (unsigned long)w.bytes);
+              (unsigned long)work.bytes);
         lsd_infer(&m, &wi, fx.xs);
         CHECK(wi.ca.score[0] == wi.ca.score[0], "inference runs");
         lsd_work_free(&wi);
     }
-    fixture_teardown(&m, &w, &fx);
+    fixture_teardown(&m, &work, &fx);
     st_close(&sf);
 }
 
@@ -75,15 +75,16 @@ static void full_tables(void)
 static void size_checks(void)
 {
     LsdConfig c = fixture_small();
-    LsdWork w;
+    LsdWork work;
     lsd_err err;
-    CHECK(lsd_work_create(&w, &c, 1, 100, 64, LSD_WORK_TRAIN, &err) == LSD_ERR_ARG, "100 refused");
+    CHECK(lsd_work_create(&work, &c, 1, 100, 64, LSD_WORK_TRAIN, &err) == LSD_ERR_ARG,
+          "100 refused");
     CHECK(strstr(err.msg, "96") && strstr(err.msg, "128"), "names 96 and 128: %s", err.msg);
-    CHECK(lsd_work_create(&w, &c, 1, 64, 70, LSD_WORK_TRAIN, &err) == LSD_ERR_ARG, "70 refused");
+    CHECK(lsd_work_create(&work, &c, 1, 64, 70, LSD_WORK_TRAIN, &err) == LSD_ERR_ARG, "70 refused");
     CHECK(strstr(err.msg, "64 or 96") != NULL, "names 64 or 96: %s", err.msg);
-    CHECK(lsd_work_create(&w, &c, 1, 50, 70, LSD_WORK_INFER, &err) == LSD_OK,
+    CHECK(lsd_work_create(&work, &c, 1, 50, 70, LSD_WORK_INFER, &err) == LSD_OK,
           "inference takes any size: %s", err.msg);
-    lsd_work_free(&w);
+    lsd_work_free(&work);
 }
 
 /* A saved model tells its configuration; parameters survive the round trip. */
@@ -121,14 +122,14 @@ static void full_forward(void)
 {
     LsdConfig c = lsd_config_default();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     Fixture fx;
     st_file sf;
     lsd_err err;
     int k;
     double worst = 0;
     if (!fixture_open(&sf, "nets_full_fwd.safetensors")) return;
-    fixture_setup(&m, &w, &fx, &c, 1, 32, 64);
+    fixture_setup(&m, &work, &fx, &c, 1, 32, 64);
     lsd_model_init_hash(&m);
     {
         const ParamArena *as[3];
@@ -147,12 +148,12 @@ static void full_forward(void)
         CHECK(worst < (sizeof(real) == 8 ? 1e-9 : 1e-4), "parameter checksums, worst %.2e",
               worst);
     }
-    lsd_forward_all(&m, &w, &fx.b);
-    check_against(&sf, "fwd.fc7", w.fa[0].fc7d, (size_t)4096 * 2 * 3, FWD_RTOL);
-    check_against(&sf, "fwd.score", w.ca.score, (size_t)19 * 32 * 64, FWD_RTOL);
-    check_against(&sf, "fwd.gen_s", w.ga[0].img, (size_t)3 * 32 * 64, FWD_RTOL);
-    check_against(&sf, "fwd.d_s_real", w.da.out_s, (size_t)4 * 4 * 8, FWD_RTOL);
-    check_against(&sf, "fwd.d_c_real", w.da.out_c, (size_t)19 * 4 * 8, FWD_RTOL);
+    lsd_forward_all(&m, &work, &fx.b);
+    check_against(&sf, "fwd.fc7", work.fa[0].fc7_drop, (size_t)4096 * 2 * 3, FWD_RTOL);
+    check_against(&sf, "fwd.score", work.ca.score, (size_t)19 * 32 * 64, FWD_RTOL);
+    check_against(&sf, "fwd.gen_s", work.ga[0].img, (size_t)3 * 32 * 64, FWD_RTOL);
+    check_against(&sf, "fwd.d_s_real", work.da.domain_score, (size_t)4 * 4 * 8, FWD_RTOL);
+    check_against(&sf, "fwd.d_c_real", work.da.class_score, (size_t)19 * 4 * 8, FWD_RTOL);
     {
         size_t n4 = (size_t)512 * 15 * 17, n3 = (size_t)256 * 29 * 33, i, j;
         real *s4 = golden_read(&sf, "sample.fwd.pool4", (n4 + 96) / 97);
@@ -160,8 +161,8 @@ static void full_forward(void)
         real *g4 = (real *)malloc(((n4 + 96) / 97) * sizeof(real));
         real *g3 = (real *)malloc(((n3 + 96) / 97) * sizeof(real));
         if (s4 && s3 && g4 && g3) {
-            for (i = 0, j = 0; i < n4; i += 97) g4[j++] = w.fa[0].pool[3][i];
-            for (i = 0, j = 0; i < n3; i += 97) g3[j++] = w.fa[0].pool[2][i];
+            for (i = 0, j = 0; i < n4; i += 97) g4[j++] = work.fa[0].pool[3][i];
+            for (i = 0, j = 0; i < n3; i += 97) g3[j++] = work.fa[0].pool[2][i];
             test_close_real("pool4 samples", g4, s4, (n4 + 96) / 97,
                             FWD_RTOL * test_max_abs(s4, (n4 + 96) / 97), FWD_RTOL);
             test_close_real("pool3 samples", g3, s3, (n3 + 96) / 97,
@@ -169,7 +170,7 @@ static void full_forward(void)
         }
         free(s4), free(s3), free(g4), free(g3);
     }
-    fixture_teardown(&m, &w, &fx);
+    fixture_teardown(&m, &work, &fx);
     st_close(&sf);
 }
 

@@ -228,19 +228,19 @@ static void test_gemm(lsd_cl *cl)
 static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int with_bias)
 {
     size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
-    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, nwork = conv_work_size(&s);
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, nscratch = conv_work_size(&s);
     unsigned long seed = (unsigned long)(s.C * 131 + s.OC * 17 + s.H * 7 + s.KH + tr);
     float *x = rnd(nx, seed), *w = rnd(nw, seed + 1), *b = rnd((size_t)s.OC, seed + 2);
     float *y = alloc_f(ny), *dy = rnd(ny, seed + 3), *dx = rnd(nx, seed + 4);
     float *dw = rnd(nw, seed + 5), *db = rnd((size_t)s.OC, seed + 6), *dx2 = alloc_f(nx);
-    float *work = alloc_f(nwork);
+    float *scratch = alloc_f(nscratch);
     lsd_clbuf X = up(cl, x, nx), Wt = up(cl, w, nw), B = up(cl, b, (size_t)s.OC), Y, DY, DX, DW,
-              DB, DX2, WORK;
+              DB, DX2, SCRATCH;
     lsd_err err;
     char name[160];
     int rc, T;
     memcpy(dx2, dx, nx * sizeof(float));
-    if (lsd_clbuf_alloc(cl, &Y, ny, 4, &err) || lsd_clbuf_alloc(cl, &WORK, nwork, 4, &err))
+    if (lsd_clbuf_alloc(cl, &Y, ny, 4, &err) || lsd_clbuf_alloc(cl, &SCRATCH, nscratch, 4, &err))
         test_die("alloc", &err);
     DY = up(cl, dy, ny);
     DX = up(cl, dx, nx);
@@ -251,11 +251,11 @@ static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int wi
     /* forward: each output sums C*KH*KW products (conv) or at most ceil(K/s)^2*C (convt) */
     T = s.C * s.KH * s.KW;
     if (tr) {
-        convt_forward(y, x, w, with_bias ? b : NULL, &s, work);
-        rc = cl_convt_forward(cl, &Y, &X, &Wt, with_bias ? &B : NULL, &s, &WORK, &err);
+        convt_forward(y, x, w, with_bias ? b : NULL, &s, scratch);
+        rc = cl_convt_forward(cl, &Y, &X, &Wt, with_bias ? &B : NULL, &s, &SCRATCH, &err);
     } else {
-        conv2d_forward(y, x, w, with_bias ? b : NULL, &s, work);
-        rc = cl_conv2d_forward(cl, &Y, &X, &Wt, with_bias ? &B : NULL, &s, &WORK, &err);
+        conv2d_forward(y, x, w, with_bias ? b : NULL, &s, scratch);
+        rc = cl_conv2d_forward(cl, &Y, &X, &Wt, with_bias ? &B : NULL, &s, &SCRATCH, &err);
     }
     snprintf(name, sizeof name, "%s %s forward", label, tr ? "convt" : "conv2d");
     CHECK(rc == LSD_OK, "%s: %s", name, rc ? err.msg : "");
@@ -263,11 +263,11 @@ static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int wi
 
     /* backward with every gradient */
     if (tr) {
-        convt_backward(dx, dw, db, dy, x, w, &s, work);
-        rc = cl_convt_backward(cl, &DX, &DW, &DB, &DY, &X, &Wt, &s, &WORK, &err);
+        convt_backward(dx, dw, db, dy, x, w, &s, scratch);
+        rc = cl_convt_backward(cl, &DX, &DW, &DB, &DY, &X, &Wt, &s, &SCRATCH, &err);
     } else {
-        conv2d_backward(dx, dw, db, dy, x, w, &s, work);
-        rc = cl_conv2d_backward(cl, &DX, &DW, &DB, &DY, &X, &Wt, &s, &WORK, &err);
+        conv2d_backward(dx, dw, db, dy, x, w, &s, scratch);
+        rc = cl_conv2d_backward(cl, &DX, &DW, &DB, &DY, &X, &Wt, &s, &SCRATCH, &err);
     }
     snprintf(name, sizeof name, "%s %s backward", label, tr ? "convt" : "conv2d");
     CHECK(rc == LSD_OK, "%s: %s", name, rc ? err.msg : "");
@@ -284,11 +284,11 @@ static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int wi
     }
     /* backward with din alone (NULL dweight, dbias) */
     if (tr) {
-        convt_backward(dx2, NULL, NULL, dy, x, w, &s, work);
-        rc = cl_convt_backward(cl, &DX2, NULL, NULL, &DY, &X, &Wt, &s, &WORK, &err);
+        convt_backward(dx2, NULL, NULL, dy, x, w, &s, scratch);
+        rc = cl_convt_backward(cl, &DX2, NULL, NULL, &DY, &X, &Wt, &s, &SCRATCH, &err);
     } else {
-        conv2d_backward(dx2, NULL, NULL, dy, x, w, &s, work);
-        rc = cl_conv2d_backward(cl, &DX2, NULL, NULL, &DY, &X, &Wt, &s, &WORK, &err);
+        conv2d_backward(dx2, NULL, NULL, dy, x, w, &s, scratch);
+        rc = cl_conv2d_backward(cl, &DX2, NULL, NULL, &DY, &X, &Wt, &s, &SCRATCH, &err);
     }
     CHECK(rc == LSD_OK, "%s din only: %s", name, rc ? err.msg : "");
     snprintf(name, sizeof name, "%s %s backward din only", label, tr ? "convt" : "conv2d");
@@ -297,15 +297,15 @@ static void conv_case(lsd_cl *cl, const char *label, ConvShape s, int tr, int wi
 
     lsd_clbuf_free(&X); lsd_clbuf_free(&Wt); lsd_clbuf_free(&B); lsd_clbuf_free(&Y);
     lsd_clbuf_free(&DY); lsd_clbuf_free(&DX); lsd_clbuf_free(&DW); lsd_clbuf_free(&DB);
-    lsd_clbuf_free(&DX2); lsd_clbuf_free(&WORK);
+    lsd_clbuf_free(&DX2); lsd_clbuf_free(&SCRATCH);
     free(x); free(w); free(b); free(y); free(dy); free(dx); free(dw); free(db); free(dx2);
-    free(work);
+    free(scratch);
 }
 
 static void test_conv(lsd_cl *cl)
 {
     lsd_err err;
-    lsd_clbuf X, W, Y, WORK;
+    lsd_clbuf X, W, Y, SCRATCH;
     ConvShape s;
     int rc;
     conv_case(cl, "3x3 pad 1 odd", conv2d_shape(2, 3, 11, 9, 5, 3, 1, 1), 0, 1);
@@ -322,7 +322,7 @@ static void test_conv(lsd_cl *cl)
     conv_case(cl, "convt 1x1", convt_shape(2, 5, 4, 3, 7, 1, 1, 0, 0), 1, 1);
     conv_case(cl, "convt several bands", convt_shape(1, 3, 150, 60, 64, 3, 1, 1, 0), 1, 1);
 
-    /* a work buffer that is too small is refused with a message */
+    /* a scratch buffer that is too small is refused with a message */
     s = conv2d_shape(1, 3, 8, 8, 4, 3, 1, 1);
     {
         float *z = alloc_f(192);
@@ -330,12 +330,12 @@ static void test_conv(lsd_cl *cl)
         free(z);
     }
     if (lsd_clbuf_alloc(cl, &W, 108, 4, &err) || lsd_clbuf_alloc(cl, &Y, 256, 4, &err) ||
-        lsd_clbuf_alloc(cl, &WORK, 10, 4, &err))
+        lsd_clbuf_alloc(cl, &SCRATCH, 10, 4, &err))
         test_die("alloc", &err);
-    rc = cl_conv2d_forward(cl, &Y, &X, &W, NULL, &s, &WORK, &err);
-    CHECK(rc == LSD_ERR_RANGE && strstr(err.msg, "work"), "small work buffer: %d %s", rc,
-          err.msg);
-    lsd_clbuf_free(&X); lsd_clbuf_free(&W); lsd_clbuf_free(&Y); lsd_clbuf_free(&WORK);
+    rc = cl_conv2d_forward(cl, &Y, &X, &W, NULL, &s, &SCRATCH, &err);
+    CHECK(rc == LSD_ERR_RANGE && strstr(err.msg, "scratch"), "small scratch buffer: %d %s",
+          rc, err.msg);
+    lsd_clbuf_free(&X); lsd_clbuf_free(&W); lsd_clbuf_free(&Y); lsd_clbuf_free(&SCRATCH);
 }
 
 /* ------------------------------------------------------------------ pooling */

@@ -11,8 +11,8 @@
 
 static const char *exe; /* the command line that runs lsdseg (with RUNNER under qemu) */
 
-/* Adds the batch of fx and every mask of w (the hash rule's) to wr. */
-static int add_batch(st_writer *wr, const Fixture *fx, LsdWork *w, lsd_err *err)
+/* Adds the batch of fx and every mask of work (the hash rule's) to wr. */
+static int add_batch(st_writer *wr, const Fixture *fx, LsdWork *work, lsd_err *err)
 {
     int64_t s[4];
     int i, d, rc;
@@ -23,9 +23,9 @@ static int add_batch(st_writer *wr, const Fixture *fx, LsdWork *w, lsd_err *err)
     if (!rc) rc = st_writer_add_real(wr, "xt_forD", 4, s, fx->xt01, err);
     s[1] = fx->H, s[2] = fx->W;
     if (!rc) rc = st_writer_add(wr, "ys", ST_U8, 3, s, fx->ys, err);
-    for (i = 0; !rc && i < w->nmasks; i++) {
+    for (i = 0; !rc && i < work->nmasks; i++) {
         static char names[256][80]; /* the writer keeps the name pointers until it saves */
-        const LsdMaskRef *r = &w->masks[i];
+        const LsdMaskRef *r = &work->masks[i];
         int64_t ms[4];
         if (i >= 256) return lsd_fail(err, LSD_ERR_ARG, "more than 256 masks");
         sprintf(names[i], "masks.%s", r->name);
@@ -36,7 +36,7 @@ static int add_batch(st_writer *wr, const Fixture *fx, LsdWork *w, lsd_err *err)
 }
 
 /* CASE for the first iteration: the hash-rule parameters (fresh Adam state, step 0). */
-static int write_first_case(const char *path, const LsdModel *m, const Fixture *fx, LsdWork *w)
+static int write_first_case(const char *path, const LsdModel *m, const Fixture *fx, LsdWork *work)
 {
     st_writer wr;
     int64_t step_store;
@@ -44,7 +44,7 @@ static int write_first_case(const char *path, const LsdModel *m, const Fixture *
     int rc;
     st_writer_init(&wr);
     rc = lsd_model_write(m, &wr, &step_store, &err);
-    if (!rc) rc = add_batch(&wr, fx, w, &err);
+    if (!rc) rc = add_batch(&wr, fx, work, &err);
     if (!rc) rc = st_writer_save(&wr, path, &err);
     st_writer_free(&wr);
     return CHECK(rc == LSD_OK, "writing %s: %s", path, rc ? err.msg : "");
@@ -52,7 +52,7 @@ static int write_first_case(const char *path, const LsdModel *m, const Fixture *
 
 /* CASE for the next iteration: every tensor and metadata entry of RESULT (but the losses),
  * unchanged, plus the batch. */
-static int write_next_case(const char *path, const char *result, const Fixture *fx, LsdWork *w)
+static int write_next_case(const char *path, const char *result, const Fixture *fx, LsdWork *work)
 {
     st_file sf;
     st_writer wr;
@@ -79,7 +79,7 @@ static int write_next_case(const char *path, const char *result, const Fixture *
     }
     for (i = 0; !rc && i < sf.nmeta; i++)
         rc = st_writer_meta(&wr, sf.meta_keys[i], sf.meta_vals[i], &err);
-    if (!rc) rc = add_batch(&wr, fx, w, &err);
+    if (!rc) rc = add_batch(&wr, fx, work, &err);
     if (!rc) rc = st_writer_save(&wr, path, &err);
     st_writer_free(&wr);
     for (i = 0; i < sf.n; i++) free(data[i]);
@@ -120,7 +120,7 @@ static void step_case(const char *file, int N, int H, int W, int iters, int so,
     LsdConfig c = fixture_small();
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m, r;
-    LsdWork w;
+    LsdWork work;
     Fixture fx;
     st_file gold, res;
     lsd_err err;
@@ -128,17 +128,18 @@ static void step_case(const char *file, int N, int H, int W, int iters, int so,
     int it;
     if (!fixture_open(&gold, file)) return;
     if (lsd_model_create(&m, &c, &err) ||
-        lsd_work_create(&w, &c, N, H, W, LSD_WORK_TRAIN, &err) ||
+        lsd_work_create(&work, &c, N, H, W, LSD_WORK_TRAIN, &err) ||
         !fixture_make(&fx, N, H, W, c.n_class)) {
         CHECK(0, "set-up: %s", err.msg);
         return;
     }
     lsd_model_init_hash(&m);
-    lsd_work_hash_masks(&w);
+    lsd_work_hash_masks(&work);
     for (it = 0; it < iters; it++) {
         sprintf(name, "oracle_case%d_%d.safetensors", N, it);
         test_tmp_path(in, sizeof in, name);
-        if (!(it == 0 ? write_first_case(in, &m, &fx, &w) : write_next_case(in, out, &fx, &w)))
+        if (!(it == 0 ? write_first_case(in, &m, &fx, &work)
+                      : write_next_case(in, out, &fx, &work)))
             break;
         sprintf(name, "oracle_result%d_%d.safetensors", N, it);
         test_tmp_path(out, sizeof out, name);
@@ -175,7 +176,7 @@ static void step_case(const char *file, int N, int H, int W, int iters, int so,
         }
     }
     fixture_free(&fx);
-    lsd_work_free(&w);
+    lsd_work_free(&work);
     lsd_model_free(&m);
     st_close(&gold);
 }

@@ -43,7 +43,7 @@ static void golden_case(const char *file, int N, int H, int W, int iters, LsdRec
     LsdConfig c = fixture_small();
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdLosses l;
     Fixture fx;
     st_file sf;
@@ -52,15 +52,15 @@ static void golden_case(const char *file, int N, int H, int W, int iters, LsdRec
     int it;
     if (!fixture_open(&sf, file)) return;
     o.recipe = r;
-    fixture_setup(&m, &w, &fx, &c, N, H, W);
+    fixture_setup(&m, &work, &fx, &c, N, H, W);
     lsd_model_init_hash(&m);
-    lsd_work_hash_masks(&w);
+    lsd_work_hash_masks(&work);
     o.dropout = LSD_DROPOUT_GIVEN;
     f0 = fixture_snapshot(&m.F.pa);
     g0 = fixture_snapshot(&m.G.pa);
     d0 = fixture_snapshot(&m.D.pa);
     for (it = 0; it < iters; it++) {
-        CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_OK, "step %d: %s", it, err.msg);
+        CHECK(lsd_step(&m, &work, &fx.b, &o, &l, &err) == LSD_OK, "step %d: %s", it, err.msg);
         check_losses(&sf, tag, &l, it, iters);
     }
     CHECK(m.step == iters, "step count %ld", m.step);
@@ -77,13 +77,13 @@ static void golden_case(const char *file, int N, int H, int W, int iters, LsdRec
         LsdModel m2;
         CHECK(lsd_model_create(&m2, &c, &err) == LSD_OK, "create");
         lsd_model_init_hash(&m2);
-        CHECK(lsd_step_source_only(&m2, &w, &fx.b, &o, &loss, &err) == LSD_OK, "source only");
+        CHECK(lsd_step_source_only(&m2, &work, &fx.b, &o, &loss, &err) == LSD_OK, "source only");
         fixture_check_loss(&sf, "so.loss", loss, 0, 1);
         fixture_check_updates(&sf, &m2.F.pa, f0, o.lr_f_weight, o.lr_f_bias, "so.");
         lsd_model_free(&m2);
     }
     free(f0), free(g0), free(d0);
-    fixture_teardown(&m, &w, &fx);
+    fixture_teardown(&m, &work, &fx);
     st_close(&sf);
 }
 
@@ -93,17 +93,17 @@ static void smoke_training(void)
     LsdConfig c = fixture_small();
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdLosses l;
     Fixture fx;
     lsd_err err;
     double first = 0, last = 0;
     int it, n = 16;
-    fixture_setup(&m, &w, &fx, &c, 1, 32, 32);
+    fixture_setup(&m, &work, &fx, &c, 1, 32, 32);
     CHECK(lsd_model_init(&m, 7, NULL, &err) == LSD_OK, "init: %s", err.msg);
     o.lr_f_weight = 5e-3, o.lr_f_bias = 1e-2; /* faster than the paper, to see it in 16 steps */
     for (it = 0; it < n; it++) {
-        if (lsd_step(&m, &w, &fx.b, &o, &l, &err)) {
+        if (lsd_step(&m, &work, &fx.b, &o, &l, &err)) {
             CHECK(0, "step %d: %s", it, err.msg);
             break;
         }
@@ -112,7 +112,7 @@ static void smoke_training(void)
     }
     CHECK(last < 0.8 * first, "segmentation loss %.1f -> %.1f", first, last);
     CHECK(l.loss_D == l.loss_D && l.loss_G == l.loss_G, "losses finite");
-    fixture_teardown(&m, &w, &fx);
+    fixture_teardown(&m, &work, &fx);
 }
 
 /* Labels outside 0..n-1 and 255 are refused before anything changes. */
@@ -121,19 +121,19 @@ static void bad_labels(void)
     LsdConfig c = fixture_small();
     LsdStepOptions o = lsd_step_defaults();
     LsdModel m;
-    LsdWork w;
+    LsdWork work;
     LsdLosses l;
     Fixture fx;
     lsd_err err;
     real before;
-    fixture_setup(&m, &w, &fx, &c, 1, 32, 32);
+    fixture_setup(&m, &work, &fx, &c, 1, 32, 32);
     lsd_model_init_hash(&m);
     fx.ys[100] = 7;
     before = m.D.pa.param[0];
-    CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_ERR_RANGE, "label 7 refused");
+    CHECK(lsd_step(&m, &work, &fx.b, &o, &l, &err) == LSD_ERR_RANGE, "label 7 refused");
     CHECK(strstr(err.msg, "label 7") != NULL, "message: %s", err.msg);
     CHECK(m.D.pa.param[0] == before && m.step == 0, "nothing changed");
-    fixture_teardown(&m, &w, &fx);
+    fixture_teardown(&m, &work, &fx);
 }
 
 /* One switch of the authors' recipe (key = value) on the paper's others. */
@@ -158,7 +158,7 @@ static void full_recipes(void)
     for (k = 0; k < 2; k++) {
         LsdStepOptions o = lsd_step_defaults();
         LsdModel m;
-        LsdWork w;
+        LsdWork work;
         LsdLosses l;
         Fixture fx;
         lsd_err err;
@@ -167,14 +167,14 @@ static void full_recipes(void)
         double lr[3];
         char name[160];
         int a, j;
-        fixture_setup(&m, &w, &fx, &c, 1, 32, 64);
+        fixture_setup(&m, &work, &fx, &c, 1, 32, 64);
         lsd_model_init_hash(&m);
         o.dropout = LSD_DROPOUT_OFF;
         o.recipe = k ? lsd_recipe_authors() : lsd_recipe_paper();
         arena[0] = &m.F.pa, arena[1] = &m.G.pa, arena[2] = &m.D.pa;
         lr[0] = o.lr_f_weight, lr[1] = lr[2] = o.lr_gd;
         for (a = 0; a < 3; a++) init[a] = fixture_snapshot(arena[a]);
-        CHECK(lsd_step(&m, &w, &fx.b, &o, &l, &err) == LSD_OK, "full step: %s", err.msg);
+        CHECK(lsd_step(&m, &work, &fx.b, &o, &l, &err) == LSD_OK, "full step: %s", err.msg);
         check_losses(&sf, TAG[k], &l, 0, 1);
         for (a = 0; a < 3; a++) {
             const ParamArena *pa = arena[a];
@@ -203,7 +203,7 @@ static void full_recipes(void)
             }
             free(init[a]);
         }
-        fixture_teardown(&m, &w, &fx);
+        fixture_teardown(&m, &work, &fx);
     }
     st_close(&sf);
 }
