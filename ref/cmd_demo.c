@@ -266,7 +266,8 @@ static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_
 #endif
         synth_image_to_input(x, NULL, val->rgb + (size_t)k * hw * 3, val->H, val->W);
         lsd_infer(m, &ev->works[t], x);
-        lsd_argmax(ev->pred + (size_t)k * hw, ev->works[t].ca.score, m->cfg.n_class, val->H, val->W);
+        lsd_argmax(ev->pred + (size_t)k * hw, ev->works[t].ca.score, m->cfg.n_class, val->H,
+                   val->W);
     }
     for (k = 0; k < val->n; k++) {
         if ((rc = confusion_add(&cm, val->label + (size_t)k * hw, ev->pred + (size_t)k * hw, hw,
@@ -274,7 +275,8 @@ static int evaluate(const LsdModel *m, EvalWork *ev, const SynthSet *val, int n_
             confusion_free(&cm);
             return rc;
         }
-        if (pred_out && k < n_show) memcpy(pred_out + (size_t)k * hw, ev->pred + (size_t)k * hw, hw);
+        if (pred_out && k < n_show)
+            memcpy(pred_out + (size_t)k * hw, ev->pred + (size_t)k * hw, hw);
     }
     confusion_scores(&cm, NULL, 0, sc);
     confusion_free(&cm);
@@ -377,7 +379,8 @@ static int run_open(DemoRun *u, lsd_err *e)
         (lsd && !r->recon) || !u->xs || !u->xt || !u->xs01 || !u->xt01 || !u->ys ||
         !u->perm_s || !u->perm_t)
         return lsd_fail(e, LSD_ERR_NOMEM, "out of memory");
-    if ((rc = lsd_model_create(&u->m, &o->cfg, e)) || (rc = lsd_model_init(&u->m, o->seed, NULL, e)) ||
+    if ((rc = lsd_model_create(&u->m, &o->cfg, e)) ||
+        (rc = lsd_model_init(&u->m, o->seed, NULL, e)) ||
         (rc = lsd_work_create(&u->work, &o->cfg, 1, o->H, o->W,
                               lsd ? LSD_WORK_TRAIN : LSD_WORK_SOURCE_ONLY, e)) ||
         (rc = eval_create(&u->ev, &o->cfg, u->d->val.n, o->H, o->W, e)))

@@ -377,11 +377,13 @@ static int write_html(const DemoOpts *o, const DemoResult *r)
     fprintf(f,
             "<p>Configuration: seed %llu, %dx%d images, widths vgg %d, fc %d, ngf %d, ndf %d, "
             "%d classes; %ld iterations of batch 1 per method; Adam, F and C lr %g (biases "
-            "%g; both x0.1 after %.0f%% of the iterations), G and D lr %g; loss weights adv %g, cls %g, L1 %g; %d source and %d target "
+            "%g; both x0.1 after %.0f%% of the iterations), G and D lr %g; loss weights adv %g, "
+            "cls %g, L1 %g; %d source and %d target "
             "training scenes, %d held-out target scenes (evaluated every %d iterations). "
             "F starts from He-normal weights (no VGG16 file).</p>\n",
             (unsigned long long)o->seed, o->H, o->W, o->cfg.vgg, o->cfg.fc, o->cfg.ngf,
-            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, 100 * o->decay_at, o->lr_gd, o->adv_w,
+            o->cfg.ndf, o->cfg.n_class, o->iters, o->lr_f, 2 * o->lr_f, 100 * o->decay_at,
+            o->lr_gd, o->adv_w,
             o->c_w, o->l1_w, o->n_src, o->n_tgt, o->n_val, o->eval_every);
     fprintf(f, "<h2>Target IoU per class (%%)</h2>\n<table><tr><th>method</th><th>mIoU</th>");
     for (c = 0; c < SYNTH_NUM_CLASSES; c++) {
