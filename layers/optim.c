@@ -80,11 +80,17 @@ void sgd_update(real *param, real *buf, const real *grad, size_t n, double lr, d
     }
 }
 
-/* StepLR's chained form: lr = base, then lr = lr * gamma at each multiple of step_iters. */
-double lr_step_schedule(double base, long iter, long step_iters, double gamma)
+/* lr = base, then lr = lr * gamma once per decay (StepLR's chained form). */
+double lr_decayed(double base, long decays, double gamma)
 {
     double lr = base;
-    long k, decays = step_iters > 0 && iter > 0 ? iter / step_iters : 0;
+    long k;
     for (k = 0; k < decays; k++) lr *= gamma;
     return lr;
+}
+
+/* StepLR: one decay at each multiple of step_iters. */
+double lr_step_schedule(double base, long iter, long step_iters, double gamma)
+{
+    return lr_decayed(base, step_iters > 0 && iter > 0 ? iter / step_iters : 0, gamma);
 }

@@ -31,8 +31,12 @@ void adam02_update(real *param, real *m, real *v, const real *grad, size_t n, lo
  * buf = first ? g : momentum*buf + g; param -= lr * buf. */
 void sgd_update(real *param, real *buf, const real *grad, size_t n, double lr, double momentum,
                 double weight_decay, int first);
-/* Step schedule as torch.optim.lr_scheduler.StepLR: base multiplied by gamma once per
- * completed period, floor(iter / step_iters) times in sequence (step_iters <= 0: no decay). */
+/* A learning rate after `decays` step decays: base multiplied by gamma decays times, one
+ * multiplication after the other, as the authors' step_scheduler and torch's StepLR do (not
+ * base * gamma^decays, which differs in the last bit from a few decays on). */
+double lr_decayed(double base, long decays, double gamma);
+/* Step schedule as torch.optim.lr_scheduler.StepLR: lr_decayed by floor(iter / step_iters)
+ * decays (step_iters <= 0: no decay). */
 double lr_step_schedule(double base, long iter, long step_iters, double gamma);
 
 #endif

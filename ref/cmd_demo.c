@@ -24,6 +24,7 @@
 #endif
 
 #include "../data/metrics.h"
+#include "../layers/optim.h"
 #include "../tensor/rng.h"
 #include "demo.h"
 #include "loop.h"
@@ -415,15 +416,13 @@ static int demo_batch(TrainLoop *L, LsdBatch *b, lsd_err *e)
     DemoRun *u = (DemoRun *)L->ctx;
     const DemoOpts *o = u->o;
     const DemoData *d = u->d;
-    long it = u->m.step;
+    long it = u->m.step, decays = it >= (long)(o->decay_at * (double)o->iters);
     int is = synthset_order(u->perm_s, d->src.n, o->seed, u->order_s, it);
     int itg = synthset_order(u->perm_t, d->tgt.n, o->seed, u->order_t, it);
     (void)e;
     b->xs = u->xs, b->xt = u->xt, b->xs01 = u->xs01, b->xt01 = u->xt01, b->ys = u->ys;
-    if (it == (long)(o->decay_at * (double)o->iters)) {
-        u->so.lr_f_weight *= 0.1;
-        u->so.lr_f_bias *= 0.1;
-    }
+    u->so.lr_f_weight = lr_decayed(o->lr_f, decays, 0.1);
+    u->so.lr_f_bias = lr_decayed(2 * o->lr_f, decays, 0.1);
     if (u->method == M_ORACLE)
         synthset_batch(&d->tgt, &itg, 1, u->xs, NULL, u->ys);
     else

@@ -31,6 +31,7 @@
 #include "../data/labels.h"
 #include "../data/loader.h"
 #include "../gan/checkpoint.h"
+#include "../layers/optim.h"
 #include "dist.h"
 #include "loop.h"
 #include "options.h"
@@ -894,8 +895,9 @@ static int validate(TrainRun *t, lsd_err *err)
 
 /* ---- the loop's hooks (ref/loop.h) */
 
-/* F's learning rates (x0.1 every decay_epochs epochs, in samples: B per iteration), and the
- * next samples of this process's slots. */
+/* F's learning rates (x0.1 every decay_epochs epochs, in samples: B per iteration; one
+ * multiplication per decay, as the authors' step_scheduler), and the next samples of this
+ * process's slots. */
 static int next_batch(TrainLoop *L, LsdBatch *b, lsd_err *err)
 {
     TrainRun *t = (TrainRun *)L->ctx;
@@ -903,8 +905,8 @@ static int next_batch(TrainLoop *L, LsdBatch *b, lsd_err *err)
     size_t img = (size_t)3 * a->H * a->W, pix = (size_t)a->H * a->W;
     long decays = a->decay_epochs > 0 ? t->m.step * t->B / (a->decay_epochs * t->epoch_len) : 0;
     int j, nb = t->nb, rc = LSD_OK;
-    t->lr_w = t->base_w * pow(0.1, (double)decays);
-    a->so.lr_f_weight = t->lr_w, a->so.lr_f_bias = t->base_b * pow(0.1, (double)decays);
+    t->lr_w = lr_decayed(t->base_w, decays, 0.1);
+    a->so.lr_f_weight = t->lr_w, a->so.lr_f_bias = lr_decayed(t->base_b, decays, 0.1);
     for (j = 0; j < nb; j++) { /* the previous iteration's samples */
         loader_item_free(&t->si[j]);
         loader_item_free(&t->ti[j]);

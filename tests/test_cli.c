@@ -18,6 +18,7 @@
 #include "../data/png.h"
 #include "../gan/checkpoint.h"
 #include "../gan/lsd.h"
+#include "../layers/optim.h"
 #include "harness.h"
 #include "mini_data.h"
 
@@ -209,6 +210,45 @@ static void test_train_recipe(void)
     CHECK(same_params(p, q), "2 + 2 iterations of the authors' recipe equal 4 in one run");
 }
 
+/* --lr-decay-epochs 1 on 3-sample epochs: F's rate x0.1 after every 3 iterations, in log.csv's
+ * lr_f column from the right row on, and the last rate in the checkpoint equal to
+ * lr_step_schedule's (which test_optim checks against torch's StepLR bit for bit). */
+static void test_train_decay(void)
+{
+    char t[8192], a[4000], p[900], line[512];
+    st_file sf;
+    lsd_err err;
+    FILE *f;
+    int rc, rows = 0, good = 0;
+    train_args(a, sizeof a, "L", 13, "--lr-decay-epochs 1 --val-every 0 --save-every 100");
+    rc = run(t, sizeof t, "%s", a);
+    CHECK(rc == 0, "train with --lr-decay-epochs 1: %d %s", rc, t);
+    snprintf(p, sizeof p, "%s/L/log.csv", root);
+    if ((f = fopen(p, "r")) && fgets(line, sizeof line, f)) {
+        while (fgets(line, sizeof line, f)) {
+            long iter = atol(line);
+            const char *c = line;
+            char want[32];
+            int k;
+            for (k = 0; k < 5 && c; k++) c = strchr(c + 1, ','); /* lr_f: the sixth field */
+            snprintf(want, sizeof want, "%.6g", 1e-5 / pow(10, (double)((iter - 1) / 3)));
+            rows++;
+            if (c && !strncmp(c + 1, want, strlen(want)) && c[1 + strlen(want)] == ',') good++;
+            else CHECK(0, "log.csv row %ld: lr_f should be %s: %s", iter, want, line);
+        }
+    }
+    if (f) fclose(f);
+    CHECK(rows == 13 && good == 13, "lr_f of %d of 13 rows follow the decays", good);
+    snprintf(p, sizeof p, "%s/L/ckpt-00000013.safetensors", root);
+    if (CHECK(st_open(&sf, p, &err) == LSD_OK, "%s", err.msg)) {
+        const char *v = st_meta(&sf, "lr_f_weight");
+        double want = lr_step_schedule(1e-5, 12, 3, 0.1);
+        CHECK(v && strtod(v, NULL) == want, "checkpoint lr_f_weight %s is %.17g (4 decays)",
+              v ? v : "(none)", want);
+        st_close(&sf);
+    }
+}
+
 /* Sends SIGINT to a long run once log.csv has two rows; it must save and exit 130. */
 static void test_interrupt(void)
 {
@@ -380,6 +420,7 @@ int main(void)
     test_usage();
     test_train_resume();
     test_train_recipe();
+    test_train_decay();
     test_interrupt();
     test_eval_predict();
     return test_summary();
