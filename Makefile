@@ -50,6 +50,12 @@ BASEFLAGS += -ffp-contract=off -fno-fast-math
 # FLT_EVAL_METHOD 1); -fexcess-precision=fast rounds every float operation to float
 # as x86-64 does, so the bits agree everywhere (clang does this already and rejects it)
 BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fexcess-precision=fast -x c - -o /dev/null >/dev/null 2>&1 && echo -fexcess-precision=fast)
+# gcc's -O2 vectorizes only the loops its "very cheap" cost model accepts; the dynamic model
+# also vectorizes the element-wise layers (ReLU and its backward, bias adds, copies), 10-20%
+# of the demo's inference. Vectorizing reorders no floating-point sum (that would need
+# -fassociative-math): the bits stay the same (tests/test_determinism.c). clang vectorizes at
+# -O2 already and rejects the flag.
+BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fvect-cost-model=dynamic -x c - -o /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
 DEPFLAGS = -MMD -MP
 else
 DEPFLAGS = -MD -MF $(@:.o=.d)

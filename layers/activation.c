@@ -18,8 +18,8 @@ void relu_backward(real *din, const real *dout, const real *out, size_t n)
     long i, len = (long)n;
     if (!din) return;
 #pragma omp parallel for schedule(static) if (len > 65536)
-    for (i = 0; i < len; i++)
-        if (out[i] > 0) din[i] += dout[i];
+    for (i = 0; i < len; i++) /* a select, not a branch: the compiler vectorizes it */
+        din[i] = out[i] > 0 ? din[i] + dout[i] : din[i];
 }
 
 /* d = d * [out > 0] in place: 0 where out <= 0 (or NaN), d unchanged elsewhere. */
@@ -27,8 +27,7 @@ void relu_backward_inplace(real *d, const real *out, size_t n)
 {
     long i, len = (long)n;
 #pragma omp parallel for schedule(static) if (len > 65536)
-    for (i = 0; i < len; i++)
-        if (!(out[i] > 0)) d[i] = 0;
+    for (i = 0; i < len; i++) d[i] = out[i] > 0 ? d[i] : 0; /* a select: vectorized */
 }
 
 /* out = x > 0 ? x : slope * x. */
