@@ -101,4 +101,13 @@ static int write_mini_datasets(const char *root, int n_gta, int n_cs)
     return rc;
 }
 
+/* A fresh root (what was there removed) holding the miniature datasets; 0 on success. */
+static int make_mini_root(const char *root, int n_gta, int n_cs)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0 || mkdirs(root) != 0) return 1;
+    return write_mini_datasets(root, n_gta, n_cs);
+}
+
 #endif

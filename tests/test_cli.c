@@ -42,12 +42,6 @@ static int run(char *text, size_t cap, const char *fmt, ...)
     return test_run(text, cap, "%s %s", exe, args);
 }
 
-/* The miniature datasets of mini_data.h: GTA5 (3 frames) and Cityscapes (5: 3 train, 2 val). */
-static int make_data(void)
-{
-    return write_mini_datasets(root, 3, 5);
-}
-
 /* Number of lines of a file (-1 if missing). */
 static int count_lines(const char *path)
 {
@@ -409,13 +403,10 @@ int main(void)
         return test_summary();
     }
     snprintf(root, sizeof root, "%s/cli", test_tmp_dir());
-    {
-        char cmd[800];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-        if (system(cmd) != 0 || mkdirs(root) != 0 || make_data() != 0) {
-            CHECK(0, "cannot write the miniature datasets under %s", root);
-            return test_summary();
-        }
+    /* GTA5 (3 frames) and Cityscapes (5: 3 train, 2 val) */
+    if (make_mini_root(root, 3, 5) != 0) {
+        CHECK(0, "cannot write the miniature datasets under %s", root);
+        return test_summary();
     }
     test_usage();
     test_train_resume();

@@ -36,12 +36,6 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* The miniature datasets of mini_data.h: GTA5 (4 frames) and Cityscapes (6: 3 train, 3 val). */
-static int make_data(void)
-{
-    return write_mini_datasets(root, 4, 6);
-}
-
 /* Runs `lsdseg train` on np processes (np 0: without mpirun) into root/out; env is a prefix
  * of environment assignments (may be ""). Returns the exit status, output in text. */
 static int train(char *text, size_t cap, int np, const char *env, const char *out, long iters,
@@ -177,7 +171,7 @@ static void test_eval(void)
 
 int main(void)
 {
-    char out[512], cmd[900];
+    char out[512];
     const char *mr = getenv("LSD_MPIRUN");
     test_begin("mpi");
 #ifndef LSD_MPI
@@ -197,8 +191,8 @@ int main(void)
     snprintf(mpirun, sizeof mpirun, "%s%s", mr && *mr ? mr : "mpirun",
              strstr(out, "Open MPI") ? " --allow-run-as-root --oversubscribe" : "");
     snprintf(root, sizeof root, "%s/mpi", test_tmp_dir());
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0 || mkdirs(root) != 0 || make_data() != 0) {
+    /* GTA5 (4 frames) and Cityscapes (6: 3 train, 3 val) */
+    if (make_mini_root(root, 4, 6) != 0) {
         CHECK(0, "cannot write the miniature datasets under %s", root);
         return test_summary();
     }
