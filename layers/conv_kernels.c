@@ -140,15 +140,16 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
  * each element is acc = 0, then acc += weight[o,c,kh,kw] * x (x = 0 outside the image, the
  * term still added) for (c, kh, kw) in im2col's row order, then acc (+ beta * y): exactly
  * gemm's operations in gemm's order, so the results are bit-identical to the im2col path. */
-/* The tile is the one of gemm's base kernel (tensor/gemm.h): SMALL_O rows, two vectors of
- * the compile-time width (the sums fill 12-16 registers). A portable x86-64 gcc/clang
- * build runs gemm's AVX2/AVX-512 kernels by run-time dispatch (tensor/gemm.c) and this
- * path, compiled for SSE2 only, would be slower there (reduced infer 30 -> 70 ms): by
- * default it is used only where gemm runs its base kernel (-march builds with AVX, other
- * architectures, tcc, CPUs without AVX2). LSD_CONV_DIRECT=1 or 0 forces it on or off
- * (conv_direct_on); the bits are the same. */
-#define SMALL_O GEMM_BASE_MR
-#define SMALL_X GEMM_BASE_NR
+/* The tile: two vectors of the compile-time width (tensor/gemm.h's GEMM_BASE_VBYTES) by
+ * SMALL_O rows, 4, 6 or 8 (the sums fill 8-16 registers): few rows, since a layer's output
+ * channels are rounded up to a multiple of SMALL_O (the demo's layers have 4 or 8). A
+ * portable x86-64 gcc/clang build runs gemm's AVX2/AVX-512 kernels by run-time dispatch
+ * (tensor/gemm.c) and this path, compiled for SSE2 only, would be slower there (reduced
+ * infer 30 -> 70 ms): by default it is used only where gemm runs its base kernel (-march
+ * builds with AVX, other architectures, tcc, CPUs without AVX2). LSD_CONV_DIRECT=1 or 0
+ * forces it on or off (conv_direct_on); the bits are the same. */
+#define SMALL_O (GEMM_BASE_VBYTES >= 64 ? 8 : GEMM_BASE_VBYTES >= 32 ? 6 : 4)
+#define SMALL_X (2 * GEMM_BASE_VBYTES / (int)sizeof(real))
 #define SMALL_KMAX 8 /* widest window */
 #define SMALL_CKK 288 /* largest C*KH*KW */
 #define SMALL_CG 32   /* most grid channels */

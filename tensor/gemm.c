@@ -48,8 +48,8 @@
 #define NR_AVX GEMM_NR_OF(32)
 #define MR_512 GEMM_MR_OF(64)
 #define NR_512 GEMM_NR_OF(64)
-#define MR_MAX MR_512
-#define NR_MAX NR_512
+#define MR_MAX MR_512 /* the most rows and columns of any tile (s[] in kernel_body) */
+#define NR_MAX NR_AVX
 #define MR_NARROW 8 /* rows of the tiles NR/2 and NR/4 wide (one vector or less a row) */
 
 /* Run-time dispatch: a portable x86-64 build (baseline SSE2) also compiles the micro-kernel
@@ -105,6 +105,36 @@ void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const r
     naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+#if defined(__GNUC__) && !defined(__TINYC__)
+#define LSD_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define LSD_NOINLINE __attribute__((noinline))
+#else
+#define LSD_ALWAYS_INLINE inline
+#define LSD_NOINLINE
+#endif
+
+/* dst[p * n + j] = src[p * ld + j] for p < kc, j < n: kc runs of n contiguous values. */
+static LSD_ALWAYS_INLINE void copy_runs(real *restrict dst, const real *restrict src, int kc,
+                                        size_t ld, int n)
+{
+    int p, j;
+    for (p = 0; p < kc; p++, src += ld, dst += n)
+        for (j = 0; j < n; j++) dst[j] = src[j];
+}
+
+/* copy_runs with n a constant where it is a common tile width: runs of 4, 8 or 16 values
+ * become a few vector moves instead of a call of memcpy each (what a compiler makes of a
+ * loop of unknown length), which took a tenth of the time of a convolution's gemm. */
+static void copy_strip(real *restrict dst, const real *restrict src, int kc, size_t ld, int n)
+{
+    switch (n) {
+    case 4: copy_runs(dst, src, kc, ld, 4); break;
+    case 8: copy_runs(dst, src, kc, ld, 8); break;
+    case 16: copy_runs(dst, src, kc, ld, 16); break;
+    default: copy_runs(dst, src, kc, ld, n); break;
+    }
+}
+
 /* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of mr rows (the last one
  * has the rows left, mc - s): strip s starts at s * kc and holds, for each k, its rows'
  * values a(i0+s+r, k), no padding. */
@@ -117,10 +147,7 @@ static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, i
         real *restrict dst = Ap + (size_t)s * kc;
         if (transA) {
             /* a(i, k) = A[k][i]: the rows' values are contiguous for each k */
-            for (p = 0; p < kc; p++) {
-                const real *src = A + (size_t)(p0 + p) * lda + i0 + s;
-                for (r = 0; r < rows; r++) dst[p * rows + r] = src[r];
-            }
+            copy_strip(dst, A + (size_t)p0 * lda + i0 + s, kc, (size_t)lda, rows);
         } else {
             /* a(i, k) = A[i][k]: each row read contiguously, written every `rows` values */
             for (r = 0; r < rows; r++) {
@@ -138,8 +165,10 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
                    real *restrict Bp, int *zero_from, int cap)
 {
     int j, p;
-    if (!transB) {
+    if (!transB && nc == nr) {
         /* b(k, j) = B[k][j]: nc contiguous values per k */
+        copy_strip(Bp, B + (size_t)p0 * ldb + j0, kc, (size_t)ldb, nr);
+    } else if (!transB) {
         for (p = 0; p < kc; p++) {
             const real *src = B + (size_t)(p0 + p) * ldb + j0;
             for (j = 0; j < nc; j++) Bp[p * nr + j] = src[j];
@@ -171,13 +200,6 @@ typedef struct {
     real alpha, beta;        /* the final combination, when c is set */
 } ktile;
 
-#if defined(__GNUC__) && !defined(__TINYC__)
-#define LSD_ALWAYS_INLINE __attribute__((always_inline)) inline
-#define LSD_NOINLINE __attribute__((noinline))
-#else
-#define LSD_ALWAYS_INLINE inline
-#define LSD_NOINLINE
-#endif
 /* Unrolling the tile loops lets the compiler keep the sums s[] in registers: gcc needs the
  * row loop unrolled, clang both (without, it keeps the tile on the stack). */
 #if defined(__clang__)
@@ -260,7 +282,15 @@ static LSD_ALWAYS_INLINE void kernel_body(int MR, int NR, const ktile *t)
         case 5: if ((MR) >= 5) kernel_body(5, NR, t); break;                                   \
         case 6: if ((MR) >= 6) kernel_body(6, NR, t); break;                                   \
         case 7: if ((MR) >= 7) kernel_body(7, NR, t); break;                                   \
-        default: if ((MR) >= 8) kernel_body(8, NR, t); break;                                  \
+        case 8: if ((MR) >= 8) kernel_body(8, NR, t); break;                                   \
+        case 9: if ((MR) >= 9) kernel_body(9, NR, t); break;                                   \
+        case 10: if ((MR) >= 10) kernel_body(10, NR, t); break;                                \
+        case 11: if ((MR) >= 11) kernel_body(11, NR, t); break;                                \
+        case 12: if ((MR) >= 12) kernel_body(12, NR, t); break;                                \
+        case 13: if ((MR) >= 13) kernel_body(13, NR, t); break;                                \
+        case 14: if ((MR) >= 14) kernel_body(14, NR, t); break;                                \
+        case 15: if ((MR) >= 15) kernel_body(15, NR, t); break;                                \
+        default: if ((MR) >= 16) kernel_body(16, NR, t); break;                                \
         }                                                                                      \
     } while (0)
 

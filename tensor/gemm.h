@@ -26,14 +26,18 @@ const char *gemm_kernel_name(void);
  * cannot run (the message says which can). */
 int gemm_check_env(lsd_err *err);
 
-/* Register tiles of the micro-kernels for vectors of `vbytes` bytes: GEMM_NR_OF columns of C
- * (two vectors of `real`) by GEMM_MR_OF rows, whose MR * NR / VLEN sums (8 to 16) stay in
- * registers: 16-byte vectors (SSE2, NEON, VSX, ...) 4 rows, 32 (AVX, AVX2) 6, 64 (AVX-512) 8. */
-#define GEMM_MR_OF(vbytes) ((vbytes) >= 64 ? 8 : (vbytes) >= 32 ? 6 : 4)
-#define GEMM_NR_OF(vbytes) (2 * (vbytes) / (int)sizeof(real))
+/* Register tiles of the micro-kernels for vectors of `vbytes` bytes, GEMM_MR_OF rows by
+ * GEMM_NR_OF columns of C, whose MR * NR / VLEN sums (8 to 16) stay in registers: 16-byte
+ * vectors (SSE2, NEON, VSX, ...) 4 rows of two vectors, 32 (AVX, AVX2) 6 rows of two, 64
+ * (AVX-512) 16 rows of one. With one vector a row, each broadcast element of A feeds a
+ * single multiply, which the compiler folds into it (vmulps zmm, zmm, m32{1to16}): on an AMD
+ * Zen 4 the 16 x 16 kernel runs at 98% of the multiply-and-add peak where the 8 x 32 one,
+ * with a broadcast register shared by two multiplies, ran at 68% (docs/performance.md). */
+#define GEMM_MR_OF(vbytes) ((vbytes) >= 64 ? 16 : (vbytes) >= 32 ? 6 : 4)
+#define GEMM_NR_OF(vbytes) (((vbytes) >= 64 ? 1 : 2) * (vbytes) / (int)sizeof(real))
 /* The base kernel's vectors: those of the compiler's own target (16 bytes, or 32 / 64 in
- * -march builds with AVX / AVX-512), and its tile. Code that repeats gemm's operations tile
- * by tile (layers/conv_kernels.c's direct path) uses this tile. */
+ * -march builds with AVX / AVX-512), and its tile. layers/conv_kernels.c's direct path, which
+ * repeats gemm's operations, uses these vectors in a tile of its own. */
 #if defined(__AVX512F__)
 #define GEMM_BASE_VBYTES 64
 #elif defined(__AVX__)
