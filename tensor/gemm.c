@@ -48,8 +48,10 @@
 #define NR_AVX GEMM_NR_OF(32)
 #define MR_512 GEMM_MR_OF(64)
 #define NR_512 GEMM_NR_OF(64)
-#define MR_MAX MR_512 /* the most rows and columns of any tile (s[] in kernel_body) */
-#define NR_MAX NR_AVX
+/* The most rows and columns of any tile (the sums s[] of kernel_body). */
+#define TILE_MAX(a, b, c) ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
+#define MR_MAX TILE_MAX(MR_BASE, MR_AVX, MR_512)
+#define NR_MAX TILE_MAX(NR_BASE, NR_AVX, NR_512)
 #define MR_NARROW 8 /* rows of the tiles NR/2 and NR/4 wide (one vector or less a row) */
 
 /* Run-time dispatch: a portable x86-64 build (baseline SSE2) also compiles the micro-kernel

@@ -30,9 +30,10 @@ int gemm_check_env(lsd_err *err);
  * GEMM_NR_OF columns of C, whose MR * NR / VLEN sums (8 to 16) stay in registers: 16-byte
  * vectors (SSE2, NEON, VSX, ...) 4 rows of two vectors, 32 (AVX, AVX2) 6 rows of two, 64
  * (AVX-512) 16 rows of one. With one vector a row, each broadcast element of A feeds a
- * single multiply, which the compiler folds into it (vmulps zmm, zmm, m32{1to16}): on an AMD
- * Zen 4 the 16 x 16 kernel runs at 98% of the multiply-and-add peak where the 8 x 32 one,
- * with a broadcast register shared by two multiplies, ran at 68% (docs/performance.md). */
+ * single multiply, which the compiler folds into it (vmulps zmm, zmm, m32{1to16}). On an AMD
+ * Zen 4 that pattern runs at the multiply-and-add peak (bench/bench_peak.c), and the gemm
+ * is 1.3-1.5x as fast on large shapes as with 8 rows of two vectors, whose broadcast
+ * register is shared by two multiplies (docs/performance.md, "gemm"). */
 #define GEMM_MR_OF(vbytes) ((vbytes) >= 64 ? 16 : (vbytes) >= 32 ? 6 : 4)
 #define GEMM_NR_OF(vbytes) (((vbytes) >= 64 ? 1 : 2) * (vbytes) / (int)sizeof(real))
 /* The base kernel's vectors: those of the compiler's own target (16 bytes, or 32 / 64 in
