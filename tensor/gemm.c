@@ -66,9 +66,13 @@
 
 /* Cache blocks (upper bounds): a KC x NR strip of packed B stays in L1 while
  * the MC x KC block of packed A streams from L2. Macro tiles are MC x NC at
- * most (MC = 16 MR, NC = 32 NR), evened out so that the edge tiles are not tiny. */
+ * most, evened out so that the edge tiles are not tiny: MC is MC_ROWS rounded down to a
+ * multiple of MR, whatever the kernel (a 256 KB block of floats, half of a 512 KB L2), so
+ * that a packed B strip serves as many rows with 6- or 4-row tiles as with 16-row ones;
+ * NC = 32 NR. (MC = 16 MR, 96 rows for the AVX2 tile, made it 15-20% slower on the
+ * shapes 128x51200x1152 and 4096x231x25088: bench_gemm.) */
 #define KC 256
-#define MC_TILES 16
+#define MC_ROWS 256
 #define NC_TILES 32
 
 #define ALIGN 64
@@ -551,8 +555,8 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
 #endif
     /* tiles: M first; N is cut further until every thread has a few tiles (M is, when N
      * is a single strip: then the copy of that strip is all that a tile repeats) */
-    mstep = g.N <= g.nr && nthr > 1 ? split(g.M, MC_TILES * g.mr, g.mr, nthr, 1)
-                                    : split(g.M, MC_TILES * g.mr, g.mr, 1, 4);
+    mstep = g.N <= g.nr && nthr > 1 ? split(g.M, MC_ROWS / g.mr * g.mr, g.mr, nthr, 1)
+                                    : split(g.M, MC_ROWS / g.mr * g.mr, g.mr, 1, 4);
     mt = (g.M + mstep - 1) / mstep;
     nstep = split(g.N, NC_TILES * g.nr, g.nr, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1, 4);
     nt = (g.N + nstep - 1) / nstep;

@@ -239,6 +239,7 @@ static void check_kernels(unsigned long long *seed)
             for (tb = 0; tb < 2; tb++) {
                 check_case(ta, tb, 31, 97, 600, 2, 1, 0, seed);
                 check_case(ta, tb, 211, 300, 37, 5, -1, 0.5, seed);
+                check_case(ta, tb, 263, 45, 37, 1, 1, 1, seed);
                 check_case(ta, tb, 13, 7, 517, 0, 0.5, 1, seed);
             }
         unsetenv("LSD_GEMM_KERNEL");
@@ -382,6 +383,7 @@ int main(void)
         for (tb = 0; tb < 2; tb++) {
             check_case(ta, tb, 31, 97, 3000, 2, 1, 0, &seed);
             check_case(ta, tb, 211, 300, 37, 5, -1, 0.5, &seed);
+            check_case(ta, tb, 263, 45, 37, 1, 1, 1, &seed); /* two macro tiles of rows */
             check_case(ta, tb, 13, 1, 517, 0, 0.5, 1, &seed);
             check_case(ta, tb, 1, 263, 300, 1, 1, -1, &seed);
         }
