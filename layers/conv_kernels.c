@@ -1,7 +1,8 @@
 /*
  * conv_kernels.c - the internals of layers/conv.c: im2col and col2im, the two passes both
- * convolution kinds are made of, the direct path for few channels, and the loops of the
- * direct references. The geometry (image, grid, bands) is layers/conv_geom.h's.
+ * convolution kinds are made of, the direct path for few channels, the fold for
+ * channel-diagonal weights (FCN's bilinear upsampling), and the loops of the direct
+ * references. The geometry (image, grid, bands) is layers/conv_geom.h's.
  *
  * im2col unfolds the image into col (C*KH*KW, rows*GW), one column per grid point of a
  * band of grid rows; col2im folds such a buffer back, adding into the image. Two passes,
@@ -127,6 +128,80 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
                         for (x = lo; x < hi; x++) d[x] += s[x];
                     else
                         for (x = lo; x < hi; x++) d[x * g->stride] += s[x];
+                }
+            }
+    }
+}
+
+/* ---- channel-diagonal weights (FCN's bilinear upsampling)
+ *
+ * C's upscore layers are transposed convolutions whose weight couples each channel only with
+ * itself (bilinear_init): of the CG terms that the gemm sums for one col value, all but one
+ * are products with a zero weight. With the weight and the grid finite those products are
+ * +0 or -0, and a sum that starts at +0 never becomes -0 (in round-to-nearest, -0 + -0 is
+ * the only sum that is -0), so adding them leaves the sum unchanged: the gemm's value is
+ * exactly (real)0 + w * v, the one product made +0 when it is -0. The image pass folds these
+ * values straight into the image, with no col buffer and CG times fewer products; the bits
+ * are those of the gemm path. */
+
+/* 1 if weight (CG, C, KH, KW) couples each channel only with itself (C == CG, weight[o][c]
+ * all zero for c != o) and every value is finite. */
+static int diagonal_weight(const real *weight, const ConvGeom *g)
+{
+    size_t KK = (size_t)g->KH * g->KW, i;
+    int o, c;
+    if (g->C != g->CG || g->point) return 0;
+    for (o = 0; o < g->CG; o++)
+        for (c = 0; c < g->C; c++) {
+            const real *w = weight + ((size_t)o * g->C + c) * KK;
+            for (i = 0; i < KK; i++)
+                if (c == o ? !(w[i] - w[i] == 0) : w[i] != 0) return 0;
+        }
+    return 1;
+}
+
+/* 1 if the grid rows r0..r0+nr-1 of every channel of grid (CG, GH, GW) are finite. */
+static int band_finite(const real *grid, const ConvGeom *g, int r0, int nr)
+{
+    size_t P = (size_t)nr * g->GW, GHW = (size_t)g->GH * g->GW, j;
+    int c, bad = 0;
+    for (c = 0; c < g->CG; c++) {
+        const real *v = grid + (size_t)c * GHW + (size_t)r0 * g->GW;
+        for (j = 0; j < P; j++) bad |= !(v[j] - v[j] == 0);
+    }
+    return !bad;
+}
+
+/* img += the fold of grid rows r0..r0+nr-1 through channel-diagonal weights: what col2im adds
+ * after the gemm (the value (real)0 + w[c][c][kh][kw] * grid[c][r][x], see above), in
+ * col2im's order (kh, kw, row, column). Parallel over channels. */
+static void diagonal_fold(real *img, const real *grid, const real *weight, const ConvGeom *g,
+                          int r0, int nr)
+{
+    int KK = g->KH * g->KW, c;
+    size_t GHW = (size_t)g->GH * g->GW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->C * KK * nr * g->GW > 32768)
+#endif
+    for (c = 0; c < g->C; c++) {
+        real *plane = img + (size_t)c * g->IH * g->IW;                  /* (IH, IW) */
+        const real *w = weight + ((size_t)c * g->C + c) * KK;          /* (KH, KW) */
+        const real *src = grid + (size_t)c * GHW + (size_t)r0 * g->GW; /* (nr, GW) */
+        int kh, kw, lo, hi, r, x;
+        for (kh = 0; kh < g->KH; kh++)
+            for (kw = 0; kw < g->KW; kw++) {
+                real wk = w[kh * g->KW + kw];
+                valid_cols(g, kw, &lo, &hi);
+                for (r = 0; r < nr; r++) {
+                    int ih = (r0 + r) * g->stride - g->pad + kh;
+                    const real *s = src + (size_t)r * g->GW;
+                    real *d;
+                    if (ih < 0 || ih >= g->IH) continue;
+                    d = plane + (size_t)ih * g->IW - g->pad + kw;
+                    if (g->stride == 1)
+                        for (x = lo; x < hi; x++) d[x] += (real)0 + wk * s[x];
+                    else
+                        for (x = lo; x < hi; x++) d[x * g->stride] += (real)0 + wk * s[x];
                 }
             }
     }
@@ -324,7 +399,7 @@ static size_t flip_elems(const ConvGeom *g)
 void conv_image_pass(real *img, int add, const real *grid, const real *weight,
                      const ConvGeom *g, int N, real *scratch)
 {
-    int ckk = g->C * g->KH * g->KW, n, r0, band;
+    int ckk = g->C * g->KH * g->KW, n, r0, band, diag;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     if (flippable(g)) {
         ConvGeom f = flip_geom(g);
@@ -335,6 +410,7 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
         return;
     }
     band = band_rows(g, CONV_COL_BUDGET);
+    diag = diagonal_weight(weight, g);
     for (n = 0; n < N; n++) {
         real *x = img + (size_t)n * g->C * IHW;              /* (C, IH, IW) */
         const real *y = grid + (size_t)n * g->CG * GHW;      /* (CG, GH, GW) */
@@ -346,6 +422,10 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
         if (!add) memset(x, 0, IHW * g->C * sizeof(real));
         for (r0 = 0; r0 < g->GH; r0 += band) {
             int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
+            if (diag && band_finite(y, g, r0, nr)) {
+                diagonal_fold(x, y, weight, g, r0, nr); /* the same values, without the gemm */
+                continue;
+            }
             /* scratch (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
             gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, scratch,
                  P);

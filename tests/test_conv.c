@@ -268,6 +268,93 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s)
     free(x); free(w); free(b); free(y1); free(y2); free(col); free(scratch);
 }
 
+/* The smallest positive subnormal `real`: its products with weights below 1 round to 0. */
+static real smallest_subnormal(void)
+{
+    volatile real tiny = 1;
+    while (tiny / 2 > 0) tiny = tiny / 2;
+    return tiny;
+}
+
+/* Sets some values of v (n > 8) to +0, -0 and plus or minus the smallest subnormal. */
+static void signed_zeros(real *v, size_t n)
+{
+    real tiny = smallest_subnormal();
+    size_t i;
+    for (i = 0; i < n; i += 7) {
+        switch ((i / 7) % 4) {
+        case 0: v[i] = 0; break;
+        case 1: v[i] = -(real)0; break;
+        case 2: v[i] = -tiny; break;
+        default: v[i] = tiny; break;
+        }
+    }
+}
+
+/* The image pass's shortcut for channel-diagonal weights (FCN's bilinear upsampling,
+ * layers/conv_kernels.c) must give the bits of im2col + gemm + col2im. The reference runs the
+ * same layer with one more grid channel, all zeros, whose weights are 1: the weight is then
+ * not square and the gemm path runs, and the extra terms (1 * 0 = +0) leave every sum as it
+ * is. Grid values include +0, -0 and subnormals whose products round to -0. The output of
+ * conv2d_backward (din +=) starts at -0 where all its terms are -0 (the gemm's sums make them
+ * +0). With inf, one grid value is infinite (the shortcut steps aside for its band).
+ * tr: convt_forward (C's upscore layers); else conv2d_backward's din (stride > 1, so not the
+ * flipped grid pass). */
+static void diagonal_vs_gemm(const char *label, ConvShape s, int tr, int inf)
+{
+    ConvShape e = s; /* s with one more grid channel */
+    int G = tr ? s.C : s.OC, I = tr ? s.OC : s.C, n, c;
+    size_t KK = (size_t)s.KH * s.KW, gsz = (size_t)(tr ? s.H * s.W : s.OH * s.OW);
+    size_t isz = (size_t)(tr ? s.OH * s.OW : s.H * s.W), i;
+    real *grid = alloc_real((size_t)s.N * G * gsz);
+    real *gridx = alloc_real((size_t)s.N * (G + 1) * gsz);
+    real *w = alloc_real((size_t)G * I * KK), *wx = alloc_real((size_t)(G + 1) * I * KK);
+    real *img = alloc_real((size_t)s.N * I * isz), *imgx = alloc_real((size_t)s.N * I * isz);
+    real *scratch, *unused = alloc_real((size_t)s.N * I * isz + 1);
+    if (tr) e.C = s.C + 1;
+    else e.OC = s.OC + 1;
+    scratch = alloc_real(conv_work_size(&e) > conv_work_size(&s) ? conv_work_size(&e)
+                                                                  : conv_work_size(&s));
+    if (tr) {
+        bilinear_init(w, G, s.KH);
+    } else {
+        test_fill_random(w, (size_t)G * I * KK, 41);
+        for (n = 0; n < G; n++)
+            for (c = 0; c < I; c++)
+                if (c != n)
+                    for (i = 0; i < KK; i++)
+                        w[((size_t)n * I + c) * KK + i] = (i % 3) ? 0 : -(real)0;
+        test_fill_random(img, (size_t)s.N * I * isz, 42);
+        signed_zeros(img, (size_t)s.N * I * isz);
+        memcpy(imgx, img, (size_t)s.N * I * isz * sizeof(real));
+    }
+    test_fill_random(grid, (size_t)s.N * G * gsz, 43);
+    signed_zeros(grid, (size_t)s.N * G * gsz);
+    if (!tr) /* channel 0 of sample 0: din -0, every product -0; the gemm's sums make them +0 */
+        for (i = 0; i < gsz || i < isz; i++) {
+            if (i < gsz) grid[i] = i % 2 ? -smallest_subnormal() : -(real)0;
+            if (i < isz) img[i] = imgx[i] = -(real)0;
+        }
+    if (inf) grid[(size_t)s.N * G * gsz - gsz / 3] = (real)inf * (real)INFINITY;
+    for (n = 0; n < s.N; n++) {
+        memcpy(gridx + (size_t)n * (G + 1) * gsz, grid + (size_t)n * G * gsz,
+               (size_t)G * gsz * sizeof(real));
+        memset(gridx + ((size_t)n * (G + 1) + G) * gsz, 0, gsz * sizeof(real));
+    }
+    memcpy(wx, w, (size_t)G * I * KK * sizeof(real));
+    for (i = 0; i < (size_t)I * KK; i++) wx[(size_t)G * I * KK + i] = 1;
+    if (tr) {
+        convt_forward(img, grid, w, NULL, &s, scratch);
+        convt_forward(imgx, gridx, wx, NULL, &e, scratch);
+    } else {
+        conv2d_backward(img, NULL, NULL, grid, unused, w, &s, scratch);
+        conv2d_backward(imgx, NULL, NULL, gridx, unused, wx, &e, scratch);
+    }
+    CHECK(memcmp(img, imgx, (size_t)s.N * I * isz * sizeof(real)) == 0,
+          "%s: channel-diagonal weights do not give the bits of the gemm path", label);
+    free(grid); free(gridx); free(w); free(wx); free(img); free(imgx); free(scratch); free(unused);
+}
+
 /* Exact check: integer inputs, outputs accumulated here in int64 by scattering each product
  * of an input and a weight to the output it feeds (conv: out[oh][ow] gets in[oh*s-p+kh]...,
  * convt: out[ih*s-p+kh] gets in[ih]...). Compared with atol 0. */
@@ -552,6 +639,15 @@ int main(void)
     forward_vs_naive_gemm("conv 3x3 32->32", conv2d_shape(1, 32, 11, 70, 32, 3, 1, 1));
     forward_vs_naive_gemm("conv 3x3 64->64", conv2d_shape(1, 64, 9, 20, 64, 3, 1, 1));
     forward_vs_naive_gemm("conv 4x4 s2 p2", conv2d_shape(1, 6, 13, 7, 5, 4, 2, 2));
+
+    /* channel-diagonal weights: upscore2, upscore8 (several bands), padding, a conv's din */
+    diagonal_vs_gemm("convt 4x4 s2 diagonal", convt_shape(2, 5, 9, 11, 5, 4, 2, 0, 0), 1, 0);
+    diagonal_vs_gemm("convt 16x16 s8 diagonal", convt_shape(1, 8, 40, 40, 8, 16, 8, 0, 0), 1, 0);
+    diagonal_vs_gemm("convt 16x16 s8 diagonal inf", convt_shape(1, 8, 40, 40, 8, 16, 8, 0, 0), 1,
+                     1);
+    diagonal_vs_gemm("convt 8x8 s2 p5 diagonal -inf", convt_shape(1, 3, 7, 6, 3, 8, 2, 5, 0), 1,
+                     -1);
+    diagonal_vs_gemm("conv 4x4 s2 p1 din diagonal", conv2d_shape(2, 3, 17, 15, 3, 4, 2, 1), 0, 0);
 
     exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
     exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
