@@ -308,6 +308,82 @@ static void small_grid(real *y, real beta, const real *x, const real *wt, const 
     }
 }
 
+/* ---- repeated rows (FCN's padding of 100)
+ *
+ * F's first convolution pads its input by 100: most of conv1_1's output sees only zeros, and
+ * above and below the image every row of the layers after it holds the same values (relu of
+ * the bias, and near the left and right edges what the zero padding makes of it). Output
+ * rows whose windows hold the same values compute the same sums in the same order: windows
+ * entirely in the padding rows, or entirely within a run of equal rows of the input. The
+ * forward grid pass computes the first row of each such set (im2col and gemm, as every other
+ * row) and copies it to the others. The bits are the gemm's. */
+
+/* 1 if rows r and q of every channel of x (C, IH, IW) hold the same bits. */
+static int rows_equal(const real *x, const ConvGeom *g, int r, int q)
+{
+    size_t IHW = (size_t)g->IH * g->IW;
+    int c;
+    for (c = 0; c < g->C; c++) {
+        const real *a = x + (size_t)c * IHW + (size_t)r * g->IW;
+        const real *b = x + (size_t)c * IHW + (size_t)q * g->IW;
+        if (memcmp(a, b, (size_t)g->IW * sizeof(real)) != 0) return 0;
+    }
+    return 1;
+}
+
+/* The forward grid pass y (CG, GH, GW) = weight * im2col(x) for one sample, each set of
+ * grid rows with equal windows computed once (see above). Returns 0, having done nothing,
+ * when no row repeats another (or memory is short: the caller then computes every row). */
+static int repeated_rows(real *y, const real *x, const real *weight, const ConvGeom *g, int band,
+                         real *scratch)
+{
+    int ckk = g->C * g->KH * g->KW, gh, r, o, copies = 0;
+    int *run = malloc(((size_t)g->IH + 2 * (size_t)g->GH) * sizeof(int));
+    int *key, *src; /* key: what a grid row's windows see; src: the row it copies (or itself) */
+    size_t GHW = (size_t)g->GH * g->GW;
+    if (!run) return 0;
+    key = run + g->IH;
+    src = key + g->GH;
+    for (r = 0; r < g->IH; r++) /* run[r]: the first row of the run of equal rows holding r */
+        run[r] = r > 0 && rows_equal(x, g, r, r - 1) ? run[r - 1] : r;
+    for (gh = 0; gh < g->GH; gh++) {
+        int a = gh * g->stride - g->pad, b = a + g->KH - 1;
+        if (b < 0 || a >= g->IH) key[gh] = -2;                                 /* padding */
+        else if (a >= 0 && b < g->IH && run[a] == run[b]) key[gh] = run[a];    /* one run */
+        else key[gh] = -1;                                                     /* distinct */
+        src[gh] = gh > 0 && key[gh] != -1 && key[gh] == key[gh - 1] ? src[gh - 1] : gh;
+        copies += src[gh] != gh;
+    }
+    if (!copies) {
+        free(run);
+        return 0;
+    }
+    for (gh = 0; gh < g->GH;) { /* runs of rows to compute, in bands */
+        int end = gh, r0;
+        while (end < g->GH && src[end] == end) end++;
+        for (r0 = gh; r0 < end; r0 += band) {
+            int nr = end - r0 < band ? end - r0 : band, P = nr * g->GW;
+            im2col(scratch, x, g, r0, nr);
+            gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, y + (size_t)r0 * g->GW,
+                 (int)GHW);
+        }
+        gh = end > gh ? end : gh + 1;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (GHW * g->CG > 65536)
+#endif
+    for (o = 0; o < g->CG; o++) {
+        real *yo = y + (size_t)o * GHW;
+        int i;
+        for (i = 0; i < g->GH; i++)
+            if (src[i] != i)
+                memcpy(yo + (size_t)i * g->GW, yo + (size_t)src[i] * g->GW,
+                       (size_t)g->GW * sizeof(real));
+    }
+    free(run);
+    return 1;
+}
+
 /* ---- the two passes */
 
 /* The grid direction, for N samples (weight (CG, C, KH, KW)):
@@ -331,6 +407,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
                 gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
             continue;
         }
+        if (y && !dy && beta == 0 && repeated_rows(y, x, weight, g, band, scratch)) continue;
         if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
             int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
             if (n == 0) small_weights(scratch, weight, g, cgp);
