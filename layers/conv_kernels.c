@@ -70,34 +70,37 @@ static void valid_cols(const ConvGeom *g, int kw, int *lo, int *hi)
     *hi = clampi(floor_div(g->IW - 1 + g->pad - kw, g->stride) + 1, *lo, g->GW);
 }
 
-/* col (C*KH*KW, nr*GW) = the image values seen by grid rows r0..r0+nr-1 (0 outside). */
-static void im2col(real *col, const real *img, const ConvGeom *g, int r0, int nr)
+/* col (C*KH*KW, nr*cw) = the image values seen by grid rows r0..r0+nr-1, columns
+ * c0..c0+cw-1 (0 outside the image). */
+static void im2col(real *col, const real *img, const ConvGeom *g, int r0, int nr, int c0, int cw)
 {
     int KK = g->KH * g->KW, rows = g->C * KK, q;
-    size_t P = (size_t)nr * g->GW;
+    size_t P = (size_t)nr * cw;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows * P > 32768)
 #endif
     for (q = 0; q < rows; q++) {
         int c = q / KK, kh = (q % KK) / g->KW, kw = q % g->KW, lo, hi, r, x;
         const real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
-        real *dst = col + (size_t)q * P;                      /* (nr, GW) */
+        real *dst = col + (size_t)q * P;                      /* (nr, cw) */
         valid_cols(g, kw, &lo, &hi);
+        lo = clampi(lo, c0, c0 + cw);
+        hi = clampi(hi, lo, c0 + cw);
         for (r = 0; r < nr; r++) {
             int ih = (r0 + r) * g->stride - g->pad + kh;
-            real *d = dst + (size_t)r * g->GW;
+            real *d = dst + (size_t)r * cw; /* d[x - c0]: grid column x */
             const real *s;
             if (ih < 0 || ih >= g->IH) {
-                for (x = 0; x < g->GW; x++) d[x] = 0;
+                for (x = 0; x < cw; x++) d[x] = 0;
                 continue;
             }
             s = plane + (size_t)ih * g->IW - g->pad + kw;
-            for (x = 0; x < lo; x++) d[x] = 0;
+            for (x = c0; x < lo; x++) d[x - c0] = 0;
             if (g->stride == 1)
-                memcpy(d + lo, s + lo, (size_t)(hi - lo) * sizeof(real));
+                memcpy(d + (lo - c0), s + lo, (size_t)(hi - lo) * sizeof(real));
             else
-                for (x = lo; x < hi; x++) d[x] = s[x * g->stride];
-            for (x = hi; x < g->GW; x++) d[x] = 0;
+                for (x = lo; x < hi; x++) d[x - c0] = s[x * g->stride];
+            for (x = hi; x < c0 + cw; x++) d[x - c0] = 0;
         }
     }
 }
@@ -331,6 +334,80 @@ static int rows_equal(const real *x, const ConvGeom *g, int r, int q)
     return 1;
 }
 
+/* 1 if columns p and q of rows a0..a1 of every channel of x (C, IH, IW) hold the same bits. */
+static int cols_equal(const real *x, const ConvGeom *g, int a0, int a1, int p, int q)
+{
+    size_t IHW = (size_t)g->IH * g->IW;
+    int c, r;
+    for (c = 0; c < g->C; c++)
+        for (r = a0; r <= a1; r++) {
+            const real *row = x + (size_t)c * IHW + (size_t)r * g->IW;
+            if (memcmp(row + p, row + q, sizeof(real)) != 0) return 0;
+        }
+    return 1;
+}
+
+/* Grid rows r0..r0+nr-1 of y (CG, GH, GW) = weight * im2col(x), each set of grid columns
+ * whose windows hold equal columns computed once: the windows of these rows see image rows
+ * a0..a1, whose equal columns form runs as rows do above. The distinct columns go through
+ * im2col and gemm in ranges, into the end of scratch (at most cap elements in all), and are
+ * copied out; then the others are copied. work: IW + 2 GW ints. Returns 0, having done
+ * nothing, when no column repeats another or a range's row does not fit. */
+static int band_columns(real *y, const real *x, const real *weight, const ConvGeom *g, int r0,
+                        int nr, size_t cap, real *scratch, int *work)
+{
+    int ckk = g->C * g->KH * g->KW, *run = work, *key = run + g->IW, *src = key + g->GW;
+    int a0 = r0 * g->stride - g->pad, a1 = (r0 + nr - 1) * g->stride - g->pad + g->KH - 1;
+    int j, o, copies = 0, end;
+    size_t GHW = (size_t)g->GH * g->GW;
+    a0 = a0 < 0 ? 0 : a0;
+    a1 = a1 >= g->IH ? g->IH - 1 : a1;
+    for (j = 0; j < g->IW; j++)
+        run[j] = j > 0 && a0 <= a1 && cols_equal(x, g, a0, a1, j, j - 1) ? run[j - 1] : j;
+    for (j = 0; j < g->GW; j++) {
+        int b = j * g->stride - g->pad, e = b + g->KW - 1;
+        if (e < 0 || b >= g->IW) key[j] = -2;                              /* padding */
+        else if (b >= 0 && e < g->IW && run[b] == run[e]) key[j] = run[b]; /* one run */
+        else key[j] = -1;                                                  /* distinct */
+        src[j] = j > 0 && key[j] != -1 && key[j] == key[j - 1] ? src[j - 1] : j;
+        copies += src[j] != j;
+    }
+    if (!copies) return 0;
+    for (j = 0; j < g->GW; j = end > j ? end : j + 1) { /* does every range's row fit? */
+        for (end = j; end < g->GW && src[end] == end; end++) continue;
+        if ((size_t)(ckk + g->CG) * (size_t)(end - j) > cap) return 0;
+    }
+    for (j = 0; j < g->GW; j = end > j ? end : j + 1) {
+        int cw, rows, rr, r;
+        for (end = j; end < g->GW && src[end] == end; end++) continue;
+        if (end == j) continue;
+        cw = end - j;
+        rows = (int)(cap / ((size_t)(ckk + g->CG) * cw));
+        for (rr = 0; rr < nr; rr += rows) {
+            int n2 = nr - rr < rows ? nr - rr : rows, P = n2 * cw;
+            real *t = scratch + (size_t)ckk * P; /* (CG, n2, cw) */
+            im2col(scratch, x, g, r0 + rr, n2, j, cw);
+            gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, t, P);
+            for (o = 0; o < g->CG; o++)
+                for (r = 0; r < n2; r++)
+                    memcpy(y + (size_t)o * GHW + (size_t)(r0 + rr + r) * g->GW + j,
+                           t + (size_t)o * P + (size_t)r * cw, (size_t)cw * sizeof(real));
+        }
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * nr * g->GW > 65536)
+#endif
+    for (o = 0; o < g->CG; o++) {
+        int r, i;
+        for (r = r0; r < r0 + nr; r++) {
+            real *d = y + (size_t)o * GHW + (size_t)r * g->GW;
+            for (i = 0; i < g->GW; i++)
+                if (src[i] != i) d[i] = d[src[i]];
+        }
+    }
+    return 1;
+}
+
 /* The forward grid pass y (CG, GH, GW) = weight * im2col(x) for one sample, each set of
  * grid rows with equal windows computed once (see above). Returns 0, having done nothing,
  * when no row repeats another (or memory is short: the caller then computes every row). */
@@ -338,9 +415,10 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
                          real *scratch)
 {
     int ckk = g->C * g->KH * g->KW, gh, r, o, copies = 0;
-    int *run = malloc(((size_t)g->IH + 2 * (size_t)g->GH) * sizeof(int));
+    int *run = malloc(((size_t)g->IH + 2 * (size_t)g->GH + g->IW + 2 * (size_t)g->GW) *
+                      sizeof(int));
     int *key, *src; /* key: what a grid row's windows see; src: the row it copies (or itself) */
-    size_t GHW = (size_t)g->GH * g->GW;
+    size_t GHW = (size_t)g->GH * g->GW, cap = (size_t)ckk * band * g->GW;
     if (!run) return 0;
     key = run + g->IH;
     src = key + g->GH;
@@ -363,7 +441,8 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
         while (end < g->GH && src[end] == end) end++;
         for (r0 = gh; r0 < end; r0 += band) {
             int nr = end - r0 < band ? end - r0 : band, P = nr * g->GW;
-            im2col(scratch, x, g, r0, nr);
+            if (band_columns(y, x, weight, g, r0, nr, cap, scratch, src + g->GH)) continue;
+            im2col(scratch, x, g, r0, nr, 0, g->GW);
             gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, y + (size_t)r0 * g->GW,
                  (int)GHW);
         }
@@ -417,7 +496,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
         for (r0 = 0; r0 < g->GH; r0 += band) {
             int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
             size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
-            im2col(scratch, x, g, r0, nr);  /* scratch: (C*KH*KW, nr*GW) */
+            im2col(scratch, x, g, r0, nr, 0, g->GW); /* scratch: (C*KH*KW, nr*GW) */
             if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + at, (int)GHW);
             if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, scratch, P, 1, dweight, ckk);
         }

@@ -234,21 +234,26 @@ static void fast_vs_direct(const char *label, ConvShape s, int tr, int hb)
     free(dw1); free(dw2); free(db1); free(db2); free(scratch);
 }
 
-/* x (N, C, H, W) with runs of equal rows, as F's layers have above and below the image (the
- * padding of 100): per channel, rows [0, H/3) and [3H/4, H) repeat one random row, rows
- * [H/2, 3H/4) another that holds +0, -0 and an infinity, the others are random. */
-static void fill_repeated_rows(real *x, const ConvShape *s)
+/* x (N, C, H, W) with runs of equal rows and columns, as F's layers have around the image
+ * (the padding of 100): per channel, columns [0, W/4) repeat column 0 and [3W/4, W) column
+ * W-1 in every row; rows [0, H/3) and [3H/4, H) repeat one random row, rows [H/2, 3H/4)
+ * another, which holds -0 in its first columns and +0 and an infinity in the middle. */
+static void fill_repeated(real *x, const ConvShape *s)
 {
-    int n, c, r, H = s->H, W = s->W;
+    int n, c, r, j, H = s->H, W = s->W;
     test_fill_random(x, (size_t)s->N * s->C * H * W, 34);
     for (n = 0; n < s->N; n++)
         for (c = 0; c < s->C; c++) {
             real *p = x + ((size_t)n * s->C + c) * H * W;
-            if (W > 2) {
-                p[(size_t)(H / 2) * W] = 0;
-                p[(size_t)(H / 2) * W + 1] = -(real)0;
-                p[(size_t)(H / 2) * W + 2] = c % 2 ? (real)INFINITY : -(real)INFINITY;
+            p[(size_t)(H / 2) * W] = -(real)0;
+            if (W > 4) {
+                p[(size_t)(H / 2) * W + W / 2] = 0;
+                p[(size_t)(H / 2) * W + W / 2 + 1] = c % 2 ? (real)INFINITY : -(real)INFINITY;
             }
+            for (r = 0; r < H; r++)
+                for (j = 0; j < W; j++)
+                    if (j < W / 4 || j >= 3 * W / 4)
+                        p[(size_t)r * W + j] = p[(size_t)r * W + (j < W / 4 ? 0 : W - 1)];
             for (r = 0; r < H; r++) {
                 int from = r < H / 3 || r >= 3 * H / 4 ? 0 : r > H / 2 && r < 3 * H / 4 ? H / 2 : r;
                 if (from != r) memcpy(p + (size_t)r * W, p + (size_t)from * W, W * sizeof(real));
@@ -258,8 +263,8 @@ static void fill_repeated_rows(real *x, const ConvShape *s)
 
 /* conv2d_forward must equal, bit for bit, gemm_naive (k in increasing order) applied to an
  * im2col built here by naive loops, plus the bias: the order of every sum is fixed whichever
- * path (im2col + gemm, the direct path for few channels, or rows computed once and copied
- * where their windows repeat: fill_repeated_rows when `repeated`) computes it. */
+ * path (im2col + gemm, the direct path for few channels, or rows and columns computed once
+ * and copied where their windows repeat: fill_repeated when `repeated`) computes it. */
 static void forward_vs_naive_gemm(const char *label, ConvShape s, int repeated)
 {
     size_t nx = (size_t)s.N * s.C * s.H * s.W, P = (size_t)s.OH * s.OW, ny = (size_t)s.N * s.OC * P;
@@ -269,7 +274,7 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s, int repeated)
     real *scratch = alloc_real(conv_work_size(&s));
     int n, c, kh, kw, oh, ow, o;
     test_fill_random(x, nx, 31); test_fill_random(w, nw, 32); test_fill_random(b, s.OC, 33);
-    if (repeated) fill_repeated_rows(x, &s);
+    if (repeated) fill_repeated(x, &s);
     conv2d_forward(y1, x, w, b, &s, scratch);
     for (n = 0; n < s.N; n++) {
         for (c = 0; c < s.C; c++)
@@ -663,11 +668,12 @@ int main(void)
     forward_vs_naive_gemm("conv 3x3 32->32", conv2d_shape(1, 32, 11, 70, 32, 3, 1, 1), 0);
     forward_vs_naive_gemm("conv 3x3 64->64", conv2d_shape(1, 64, 9, 20, 64, 3, 1, 1), 0);
     forward_vs_naive_gemm("conv 4x4 s2 p2", conv2d_shape(1, 6, 13, 7, 5, 4, 2, 2), 0);
-    /* repeated rows: F's conv1_1 (padding 100) and the layers after it; stride 2; 7x7; bands */
+    /* repeated rows and columns: F's conv1_1 (padding 100) and the layers after it; stride 2;
+     * 7x7; bands */
     forward_vs_naive_gemm("conv 3x3 p100 repeated", conv2d_shape(1, 3, 30, 20, 5, 3, 1, 100), 1);
-    forward_vs_naive_gemm("conv 3x3 p1 repeated", conv2d_shape(2, 4, 40, 17, 6, 3, 1, 1), 1);
+    forward_vs_naive_gemm("conv 3x3 p1 repeated", conv2d_shape(2, 4, 40, 37, 6, 3, 1, 1), 1);
     forward_vs_naive_gemm("conv 4x4 s2 p2 repeated", conv2d_shape(1, 3, 41, 23, 4, 4, 2, 2), 1);
-    forward_vs_naive_gemm("conv 7x7 p0 repeated", conv2d_shape(1, 2, 40, 12, 3, 7, 1, 0), 1);
+    forward_vs_naive_gemm("conv 7x7 p0 repeated", conv2d_shape(1, 2, 40, 42, 3, 7, 1, 0), 1);
     forward_vs_naive_gemm("conv 3x3 bands repeated", conv2d_shape(1, 64, 80, 100, 3, 3, 1, 1), 1);
 
     /* channel-diagonal weights: upscore2, upscore8 (several bands), padding, a conv's din */
