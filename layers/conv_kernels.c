@@ -105,6 +105,30 @@ static void im2col(real *col, const real *img, const ConvGeom *g, int r0, int nr
     }
 }
 
+/* plane (IH, IW) += the values that tap (kh, kw) of grid rows r0..r0+nr-1 sends to it: src
+ * (nr, GW) holds them, or, with w set, (real)0 + *w * src (see diagonal_fold). */
+static void fold_tap(real *plane, const real *src, const real *w, const ConvGeom *g, int r0,
+                     int nr, int kh, int kw)
+{
+    int lo, hi, r, x;
+    valid_cols(g, kw, &lo, &hi);
+    for (r = 0; r < nr; r++) {
+        int ih = (r0 + r) * g->stride - g->pad + kh;
+        const real *s = src + (size_t)r * g->GW;
+        real *d;
+        if (ih < 0 || ih >= g->IH) continue;
+        d = plane + (size_t)ih * g->IW - g->pad + kw;
+        if (w && g->stride == 1)
+            for (x = lo; x < hi; x++) d[x] += (real)0 + *w * s[x];
+        else if (w)
+            for (x = lo; x < hi; x++) d[x * g->stride] += (real)0 + *w * s[x];
+        else if (g->stride == 1)
+            for (x = lo; x < hi; x++) d[x] += s[x];
+        else
+            for (x = lo; x < hi; x++) d[x * g->stride] += s[x];
+    }
+}
+
 /* img += the fold of col (C*KH*KW, nr*GW) for grid rows r0..r0+nr-1; each image element
  * receives its terms in the fixed order (kh, kw, row, column). Parallel over channels. */
 static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr)
@@ -116,23 +140,11 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
 #endif
     for (c = 0; c < g->C; c++) {
         real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
-        int kh, kw, lo, hi, r, x;
+        int kh, kw;
         for (kh = 0; kh < g->KH; kh++)
-            for (kw = 0; kw < g->KW; kw++) {
-                const real *src = col + ((size_t)c * KK + (size_t)kh * g->KW + kw) * P;
-                valid_cols(g, kw, &lo, &hi);
-                for (r = 0; r < nr; r++) {
-                    int ih = (r0 + r) * g->stride - g->pad + kh;
-                    const real *s = src + (size_t)r * g->GW;
-                    real *d;
-                    if (ih < 0 || ih >= g->IH) continue;
-                    d = plane + (size_t)ih * g->IW - g->pad + kw;
-                    if (g->stride == 1)
-                        for (x = lo; x < hi; x++) d[x] += s[x];
-                    else
-                        for (x = lo; x < hi; x++) d[x * g->stride] += s[x];
-                }
-            }
+            for (kw = 0; kw < g->KW; kw++)
+                fold_tap(plane, col + ((size_t)c * KK + (size_t)kh * g->KW + kw) * P, NULL, g, r0,
+                         nr, kh, kw);
     }
 }
 
@@ -190,23 +202,10 @@ static void diagonal_fold(real *img, const real *grid, const real *weight, const
         real *plane = img + (size_t)c * g->IH * g->IW;                  /* (IH, IW) */
         const real *w = weight + ((size_t)c * g->C + c) * KK;          /* (KH, KW) */
         const real *src = grid + (size_t)c * GHW + (size_t)r0 * g->GW; /* (nr, GW) */
-        int kh, kw, lo, hi, r, x;
+        int kh, kw;
         for (kh = 0; kh < g->KH; kh++)
-            for (kw = 0; kw < g->KW; kw++) {
-                real wk = w[kh * g->KW + kw];
-                valid_cols(g, kw, &lo, &hi);
-                for (r = 0; r < nr; r++) {
-                    int ih = (r0 + r) * g->stride - g->pad + kh;
-                    const real *s = src + (size_t)r * g->GW;
-                    real *d;
-                    if (ih < 0 || ih >= g->IH) continue;
-                    d = plane + (size_t)ih * g->IW - g->pad + kw;
-                    if (g->stride == 1)
-                        for (x = lo; x < hi; x++) d[x] += (real)0 + wk * s[x];
-                    else
-                        for (x = lo; x < hi; x++) d[x * g->stride] += (real)0 + wk * s[x];
-                }
-            }
+            for (kw = 0; kw < g->KW; kw++)
+                fold_tap(plane, src, w + kh * g->KW + kw, g, r0, nr, kh, kw);
     }
 }
 
@@ -347,6 +346,26 @@ static int cols_equal(const real *x, const ConvGeom *g, int a0, int a1, int p, i
     return 1;
 }
 
+/* Along one axis: n grid positions, position i's window covering image positions
+ * i*stride - pad .. + k-1 of m, whose runs of equal ones start at run[] (run[p]: the first of
+ * the run holding p). key[i] is what the window sees: -2 only padding, the run it lies in, or
+ * -1 (anything else); src[i] the first of consecutive positions with the same key other than
+ * -1, or i. Returns how many positions copy another (src[i] != i). */
+static int repeat_sources(const int *run, int m, int n, int stride, int pad, int k, int *key,
+                          int *src)
+{
+    int i, copies = 0;
+    for (i = 0; i < n; i++) {
+        int a = i * stride - pad, b = a + k - 1;
+        if (b < 0 || a >= m) key[i] = -2;                              /* padding */
+        else if (a >= 0 && b < m && run[a] == run[b]) key[i] = run[a]; /* one run */
+        else key[i] = -1;                                              /* distinct */
+        src[i] = i > 0 && key[i] != -1 && key[i] == key[i - 1] ? src[i - 1] : i;
+        copies += src[i] != i;
+    }
+    return copies;
+}
+
 /* Grid rows r0..r0+nr-1 of y (CG, GH, GW) = weight * im2col(x), each set of grid columns
  * whose windows hold equal columns computed once: the windows of these rows see image rows
  * a0..a1, whose equal columns form runs as rows do above. The distinct columns go through
@@ -358,21 +377,13 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
 {
     int ckk = g->C * g->KH * g->KW, *run = work, *key = run + g->IW, *src = key + g->GW;
     int a0 = r0 * g->stride - g->pad, a1 = (r0 + nr - 1) * g->stride - g->pad + g->KH - 1;
-    int j, o, copies = 0, end;
+    int j, o, end;
     size_t GHW = (size_t)g->GH * g->GW;
     a0 = a0 < 0 ? 0 : a0;
     a1 = a1 >= g->IH ? g->IH - 1 : a1;
     for (j = 0; j < g->IW; j++)
         run[j] = j > 0 && a0 <= a1 && cols_equal(x, g, a0, a1, j, j - 1) ? run[j - 1] : j;
-    for (j = 0; j < g->GW; j++) {
-        int b = j * g->stride - g->pad, e = b + g->KW - 1;
-        if (e < 0 || b >= g->IW) key[j] = -2;                              /* padding */
-        else if (b >= 0 && e < g->IW && run[b] == run[e]) key[j] = run[b]; /* one run */
-        else key[j] = -1;                                                  /* distinct */
-        src[j] = j > 0 && key[j] != -1 && key[j] == key[j - 1] ? src[j - 1] : j;
-        copies += src[j] != j;
-    }
-    if (!copies) return 0;
+    if (!repeat_sources(run, g->IW, g->GW, g->stride, g->pad, g->KW, key, src)) return 0;
     for (j = 0; j < g->GW; j = end > j ? end : j + 1) { /* does every range's row fit? */
         for (end = j; end < g->GW && src[end] == end; end++) continue;
         if ((size_t)(ckk + g->CG) * (size_t)(end - j) > cap) return 0;
@@ -414,7 +425,7 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
 static int repeated_rows(real *y, const real *x, const real *weight, const ConvGeom *g, int band,
                          real *scratch)
 {
-    int ckk = g->C * g->KH * g->KW, gh, r, o, copies = 0;
+    int ckk = g->C * g->KH * g->KW, gh, r, o;
     int *run = malloc(((size_t)g->IH + 2 * (size_t)g->GH + g->IW + 2 * (size_t)g->GW) *
                       sizeof(int));
     int *key, *src; /* key: what a grid row's windows see; src: the row it copies (or itself) */
@@ -424,15 +435,7 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
     src = key + g->GH;
     for (r = 0; r < g->IH; r++) /* run[r]: the first row of the run of equal rows holding r */
         run[r] = r > 0 && rows_equal(x, g, r, r - 1) ? run[r - 1] : r;
-    for (gh = 0; gh < g->GH; gh++) {
-        int a = gh * g->stride - g->pad, b = a + g->KH - 1;
-        if (b < 0 || a >= g->IH) key[gh] = -2;                                 /* padding */
-        else if (a >= 0 && b < g->IH && run[a] == run[b]) key[gh] = run[a];    /* one run */
-        else key[gh] = -1;                                                     /* distinct */
-        src[gh] = gh > 0 && key[gh] != -1 && key[gh] == key[gh - 1] ? src[gh - 1] : gh;
-        copies += src[gh] != gh;
-    }
-    if (!copies) {
+    if (!repeat_sources(run, g->IH, g->GH, g->stride, g->pad, g->KH, key, src)) {
         free(run);
         return 0;
     }
