@@ -5,11 +5,12 @@
  *     bench,case,threads,impl,value,unit
  * to stdout and progress to stderr. Time per case: two warm-up runs, then the
  * best of 2 to 10 runs (as many as fit in about a second; a third of that for the
- * "demo" group). Usage: bench_gemm [substring-of-case-names [max-threads]].
+ * "demo" and "conv" groups). Usage: bench_gemm [substring-of-case-names [max-threads]].
  * The "demo" cases are the demo's convolutions at 64x128 (262x326 maps after conv1_1's
  * padding, channels 4..32), as layers/conv.c calls gemm: forward gemm(0,0, CG, band
  * pixels, C*K*K), weight gradient gemm(0,1, CG, C*K*K, band pixels) with beta 1, image
- * pass gemm(1,0, C*K*K, band pixels, CG); names read "demo TT MxNxK" (T: n or t).
+ * pass gemm(1,0, C*K*K, band pixels, CG); names read "demo TT MxNxK" (T: n or t). The
+ * "conv" cases are larger layers' shapes (below), named the same way.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -137,7 +138,11 @@ int main(int argc, char **argv)
         {"demo", 0, 1, 16, 144, 2145, 1}, {"demo", 0, 1, 32, 288, 1353, 1},
         /* image pass (strides > 1): gemm(1,0, C*K*K, pixels of a band, CG) */
         {"demo", 1, 0, 192, 5313, 4, 0}, {"demo", 1, 0, 100, 5265, 8, 0},
-        {"demo", 1, 0, 200, 1353, 32, 0}};
+        {"demo", 1, 0, 200, 1353, 32, 0},
+        /* a band of D's 3x3 convolution at 161x321 (2 rows of 321 pixels), forward and
+         * weight gradient; fc6 of the reduced networks at 64x128 (3x5 = 15 pixels) */
+        {"conv", 0, 0, 128, 642, 1152, 0}, {"conv", 0, 1, 128, 1152, 642, 1},
+        {"conv", 0, 0, 256, 15, 6272, 0}};
     const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
     const char *filter = argc > 1 && argv[1][0] ? argv[1] : NULL;
     int maxthr = argc > 2 ? atoi(argv[2]) : 2;

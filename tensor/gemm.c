@@ -76,6 +76,8 @@
 #define NC_TILES 32
 
 #define ALIGN 64
+/* Most elements of op(A) a thread keeps packed for all the tiles of a row block. */
+#define A_KEEP_MAX ((size_t)4 << 20)
 
 /* Element (i,k) of op(A) and (k,j) of op(B). */
 #define OPA(i, k) (transA ? A[(size_t)(k) * lda + (i)] : A[(size_t)(i) * lda + (k)])
@@ -400,7 +402,8 @@ int gemm_check_env(lsd_err *err)
 
 /* Scratch of one thread: packed A block, one packed B strip, running sums. */
 typedef struct {
-    real *ap;     /* (MC/MR strips, KC, MR) */
+    real *ap;     /* (MC/MR strips, KC, MR), or with keep_a every k block of a row block */
+    int ap_i0;    /* with keep_a: the first row of the row block ap holds, or -1 */
     real *bp;     /* (KC, NR) */
     int bp_zero;  /* the columns of bp from this one on are 0 in all its rows */
     real *t;      /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
@@ -419,6 +422,7 @@ typedef struct {
     size_t ar, ak;
     int mr, nr;      /* the tile: MR x NR, or MR_NARROW x NR/2 or NR/4 */
     int kc;          /* k block: K cut into blocks of at most KC, evened out */
+    int keep_a;      /* a thread packs op(A)'s rows once for all its tiles of a row block */
     kernel_fn fn;
 } gemm_args;
 
@@ -448,14 +452,15 @@ static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, in
 }
 
 /* Computes the macro tile with rows i0..i0+mc-1 and columns j0..j0+nc-1: for each k block,
- * A is packed once (unless read in place), then each B strip is packed (into L1) or, when it
+ * A is packed (unless read in place, or kept packed from the thread's previous tile), then each B strip is packed (into L1) or, when it
  * is full, not transposed and serves at most four A strips, read in place, and swept by all
  * A strips. In the last k block full tiles go to C from the kernel (where C's rows are
  * contiguous), the others through store_tile. */
 static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
 {
     int MR = g->mr, NR = g->nr, ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
-    int b_in_place = !g->transB && ms <= 4, p0, s, t, kc;
+    int b_in_place = !g->transB && ms <= 4, p0, s, t, kc, packed = g->keep_a && w->ap_i0 == i0;
+    real *ap = w->ap; /* the packed block of op(A) for this k block */
     ktile kt;
     kt.nr = NR; kt.alpha = g->alpha; kt.beta = g->beta; kt.ldc = g->csr;
     for (p0 = 0; p0 < g->K; p0 += kc) {
@@ -463,7 +468,9 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
         kc = g->K - p0 < g->kc ? g->K - p0 : g->kc;
         last = p0 + kc == g->K;
         kt.kc = kc; kt.first = p0 == 0;
-        if (!g->a_in_place) pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, MR, w->ap);
+        if (g->keep_a) ap = w->ap + (size_t)p0 * mc; /* k block after k block */
+        if (!g->a_in_place && !packed)
+            pack_a(g->transA, g->A, g->lda, i0, mc, p0, kc, MR, ap);
         for (t = 0; t < ns; t++) {
             int j = j0 + t * NR, cols = nc - t * NR < NR ? nc - t * NR : NR;
             if (b_in_place && cols == NR) {
@@ -481,7 +488,7 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
                     kt.a = g->A + (size_t)i * g->ar + (size_t)p0 * g->ak;
                     kt.ar = g->ar; kt.ak = g->ak;
                 } else {
-                    kt.a = w->ap + (size_t)s * MR * kc;
+                    kt.a = ap + (size_t)s * MR * kc;
                     kt.ar = 1; kt.ak = (size_t)kt.rows;
                 }
                 kt.acc = w->t + ((size_t)t * ms + s) * MR * NR;
@@ -491,6 +498,7 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
             }
         }
     }
+    if (g->keep_a) w->ap_i0 = i0;
 }
 
 /* Rounds n up to a multiple of ALIGN bytes' worth of reals. */
@@ -543,7 +551,10 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
         g.transA = transA; g.transB = transB; g.M = M; g.N = N;
         g.A = A; g.lda = lda; g.B = B; g.ldb = ldb;
         g.csr = (size_t)ldc; g.csc = 1;
-        g.a_in_place = 0;
+        /* with one strip of columns each value of op(A) serves at most NR products: the
+         * kernel reads it in place rather than after a copy (fc6 at 64x128: 15 columns,
+         * 2-2.5x faster) */
+        g.a_in_place = N <= k.nr;
         g.mr = k.mr; g.nr = k.nr;
     }
     g.ar = g.transA ? 1 : (size_t)g.lda;
@@ -564,7 +575,12 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     if (nthr > ntiles) nthr = ntiles;
     kb = (K + KC - 1) / KC;
     g.kc = (K + kb - 1) / kb;
-    ap_n = round_up((size_t)mstep * g.kc);
+    /* a thread with several tiles of one row block packs its rows of op(A) once, not once
+     * a tile, where they are small (a convolution's weights): with few rows and many tiles
+     * of columns, 2 threads packed them 7 times in all (forward 128x642x1152: 3% faster
+     * with 1 thread, 11% with 2; weight gradient 128x1152x642: 4% and 7%) */
+    g.keep_a = !g.a_in_place && nt > 1 && (size_t)mstep * K <= A_KEEP_MAX;
+    ap_n = round_up((size_t)mstep * (g.keep_a ? K : g.kc));
     bp_n = round_up((size_t)g.nr * g.kc);
     t_n = round_up((size_t)mstep * nstep);
     per = ap_n + bp_n + t_n;
@@ -585,6 +601,7 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
         tid = omp_get_thread_num();
 #endif
         w.ap = buf + (size_t)tid * per;
+        w.ap_i0 = -1;
         w.bp = w.ap + ap_n;
         w.bp_zero = g.nr;
         w.t = w.bp + bp_n;

@@ -356,6 +356,20 @@ static void check_conv_shapes(unsigned long long *seed)
                         c % 5 ? 1 : -0.5, (m + v / 2) % 2, seed);
 }
 
+/* gemm's ways with op(A), on every kernel and thread count: read in place when N is one
+ * strip of columns (fc6 at 64x128: 15 columns, here with several threads and k blocks),
+ * and packed once for all of a thread's tiles of a row block (two row blocks of 135 rows,
+ * several tiles of columns each, two k blocks). */
+static void check_a_paths(unsigned long long *seed)
+{
+    int ta, tb;
+    for (ta = 0; ta < 2; ta++)
+        for (tb = 0; tb < 2; tb++) {
+            check_paths(ta, tb, 256, 15, 1200, 1, 1, ta ? 1 : 0, seed);
+            check_paths(ta, tb, 270, 600, 260, 2, -0.5, tb ? 0 : 1, seed);
+        }
+}
+
 int main(void)
 {
     static const int sizes[] = {0, 1, 2, 7, 13, 31, 97};
@@ -399,5 +413,6 @@ int main(void)
     check_threads(&seed);
     check_kernels(&seed);
     check_conv_shapes(&seed);
+    check_a_paths(&seed);
     return test_summary();
 }
