@@ -551,10 +551,12 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
         g.transA = transA; g.transB = transB; g.M = M; g.N = N;
         g.A = A; g.lda = lda; g.B = B; g.ldb = ldb;
         g.csr = (size_t)ldc; g.csc = 1;
-        /* with one strip of columns each value of op(A) serves at most NR products: the
-         * kernel reads it in place rather than after a copy (fc6 at 64x128: 15 columns,
-         * 2-2.5x faster) */
-        g.a_in_place = N <= k.nr;
+        /* with one or two strips of columns each value of op(A) serves at most 2 NR
+         * products: the kernel reads it in place rather than after a copy (fc6 at 64x128:
+         * 15 columns; conv1_1's weight gradient 64x27x38500; 1.7-2.5x faster), except where
+         * its rows are a multiple of 4 KB apart and 16 of them share a set of the L1 cache
+         * (1024x32x1024 1.2x slower in place) */
+        g.a_in_place = N <= 2 * k.nr && (transA || (size_t)lda * sizeof(real) % 4096 != 0);
         g.mr = k.mr; g.nr = k.nr;
     }
     g.ar = g.transA ? 1 : (size_t)g.lda;
@@ -571,6 +573,19 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     mt = (g.M + mstep - 1) / mstep;
     nstep = split(g.N, NC_TILES * g.nr, g.nr, nthr > 1 ? (4 * nthr + mt - 1) / mt : 1, 4);
     nt = (g.N + nstep - 1) / nstep;
+    /* few tiles that the threads cannot share evenly (a weight gradient: M and N small, K
+     * long; 64x27 ran on one thread, 128x48 on 2:1): tiles of as few as one strip of
+     * columns, then, if still uneven, of fewer rows (each such tile packs its own copy of
+     * its strips of B). conv1_1's weight gradient 64x27x38500: 1.8x faster with 2 threads */
+    if (nthr > 1 && mt * nt < 2 * nthr && (mt * nt) % nthr != 0) {
+        int strips = (g.N + g.nr - 1) / g.nr, parts = strips < 2 * nthr ? strips : 2 * nthr;
+        nstep = (strips + parts - 1) / parts * g.nr;
+        nt = (g.N + nstep - 1) / nstep;
+        if (mt * nt < 2 * nthr && (mt * nt) % nthr != 0) {
+            mstep = split(g.M, MC_ROWS / g.mr * g.mr, g.mr, (2 * nthr + nt - 1) / nt, 1);
+            mt = (g.M + mstep - 1) / mstep;
+        }
+    }
     ntiles = mt * nt;
     if (nthr > ntiles) nthr = ntiles;
     kb = (K + KC - 1) / KC;

@@ -356,18 +356,21 @@ static void check_conv_shapes(unsigned long long *seed)
                         c % 5 ? 1 : -0.5, (m + v / 2) % 2, seed);
 }
 
-/* gemm's ways with op(A), on every kernel and thread count: read in place when N is one
- * strip of columns (fc6 at 64x128: 15 columns, here with several threads and k blocks),
- * and packed once for all of a thread's tiles of a row block (two row blocks of 135 rows,
- * several tiles of columns each, two k blocks). */
+/* gemm's ways with op(A) and its tiles, on every kernel and thread count: op(A) read in
+ * place when N is at most two strips of columns (fc6 at 64x128: 15 columns; a weight
+ * gradient with 27), but packed when its rows are a multiple of 4 KB apart (1024 floats);
+ * packed once for all of a thread's tiles of a row block (two row blocks of 135 rows,
+ * several tiles of columns each, two k blocks); few tiles cut into tiles of one strip, then
+ * of fewer rows (64x27, 128x48, with a long K). */
 static void check_a_paths(unsigned long long *seed)
 {
-    int ta, tb;
-    for (ta = 0; ta < 2; ta++)
-        for (tb = 0; tb < 2; tb++) {
-            check_paths(ta, tb, 256, 15, 1200, 1, 1, ta ? 1 : 0, seed);
-            check_paths(ta, tb, 270, 600, 260, 2, -0.5, tb ? 0 : 1, seed);
-        }
+    static const int shapes[][3] = {{256, 15, 1200}, {64, 27, 3000}, {128, 48, 1500},
+                                    {40, 20, 1024}, {270, 600, 260}};
+    int s, v;
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+        for (v = 0; v < 4; v++)
+            check_paths(v & 1, v >> 1, shapes[s][0], shapes[s][1], shapes[s][2], (s + v) % 3,
+                        s % 2 ? -0.5 : 1, v % 3 ? 1 : 0, seed);
 }
 
 int main(void)
