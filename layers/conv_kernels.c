@@ -399,6 +399,9 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
             real *t = scratch + (size_t)ckk * P; /* (CG, n2, cw) */
             im2col(scratch, x, g, r0 + rr, n2, j, cw);
             gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, t, P);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) private(r) if ((size_t)g->CG * P > 65536)
+#endif
             for (o = 0; o < g->CG; o++)
                 for (r = 0; r < n2; r++)
                     memcpy(y + (size_t)o * GHW + (size_t)(r0 + rr + r) * g->GW + j,
@@ -619,34 +622,50 @@ size_t conv_pass_elems(const ConvGeom *g)
 
 /* ---- bias */
 
-/* y (N, OC, HW) += bias[oc] for every sample and position. */
+/* y (N, OC, HW) += bias[oc] for every sample and position. Parallel over channels. */
 void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW)
-{
-    int o;
-    size_t i;
-    for (o = 0; o < N * OC; o++) {
-        real *row = y + (size_t)o * HW, b = bias[o % OC];
-        for (i = 0; i < HW; i++) row[i] += b;
-    }
-}
-
-/* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order
- * (also the direct references' bias gradient). */
-void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 {
     int o;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)N * OC * HW > 65536)
 #endif
-    for (o = 0; o < OC; o++) {
-        double acc = 0;
-        int n;
+    for (o = 0; o < N * OC; o++) {
+        real *row = y + (size_t)o * HW, b = bias[o % OC];
+        size_t i;
+        for (i = 0; i < HW; i++) row[i] += b;
+    }
+}
+
+/* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order
+ * (also the direct references' bias gradient): sample by sample, position by position.
+ * Each sum is one chain of dependent additions, bound by the adder's latency; four channels
+ * are summed side by side (BIAS_LANES independent chains, each in its own order), 2-3x
+ * faster than one after the other, with the same bits. Parallel over groups of channels. */
+#define BIAS_LANES 4
+void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
+{
+    int grp, ngrp = (OC + BIAS_LANES - 1) / BIAS_LANES;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)N * OC * HW > 65536)
+#endif
+    for (grp = 0; grp < ngrp; grp++) {
+        int o0 = grp * BIAS_LANES, lanes = OC - o0 < BIAS_LANES ? OC - o0 : BIAS_LANES, n, c;
+        double acc[BIAS_LANES] = {0};
         size_t i;
         for (n = 0; n < N; n++) {
-            const real *row = dout + ((size_t)n * OC + o) * HW;
-            for (i = 0; i < HW; i++) acc += row[i];
+            const real *rows = dout + ((size_t)n * OC + o0) * HW; /* (lanes, HW) */
+            if (lanes == BIAS_LANES)
+                for (i = 0; i < HW; i++) {
+                    acc[0] += rows[i];
+                    acc[1] += rows[HW + i];
+                    acc[2] += rows[2 * HW + i];
+                    acc[3] += rows[3 * HW + i];
+                }
+            else
+                for (c = 0; c < lanes; c++)
+                    for (i = 0; i < HW; i++) acc[c] += rows[c * HW + i];
         }
-        dbias[o] += (real)acc;
+        for (c = 0; c < lanes; c++) dbias[o0 + c] += (real)acc[c];
     }
 }
 

@@ -31,6 +31,7 @@
 #endif
 
 #include "../layers/conv.h"
+#include "../layers/conv_kernels.h"
 #include "../tensor/gemm.h"
 #include "../layers/pool.h"
 #include "../tensor/safetensors.h"
@@ -513,6 +514,59 @@ static void finite_diff(const char *label, ConvShape s, int tr)
 }
 #endif
 
+/* The bias gradient is, for each channel, the double sum of its values sample by sample,
+ * position by position, rounded once: checked bit for bit against that loop written out
+ * here, for channel counts around the side-by-side lanes and 1 and 2 threads. The values
+ * (2^-8..2^8, both signs) carry +2^60 and later -2^60 in each row, so that the values
+ * between are added to a sum near 2^60, rounded to multiples of 256: the result depends
+ * on the order of the additions. */
+static void bias_grad_order(void)
+{
+    static const int counts[] = {1, 3, 4, 5, 9, 19};
+    const int N = 2, HW = 1013;
+    unsigned long long x = 0x2545F4914F6CDD1Dull;
+    int k, t, saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    for (k = 0; k < (int)(sizeof counts / sizeof counts[0]); k++) {
+        int OC = counts[k], o, n, i, bad = -1;
+        size_t total = (size_t)N * OC * HW, j;
+        real *dout = alloc_real(total), *got = alloc_real(OC), *want = alloc_real(OC);
+        for (j = 0; j < total; j++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            dout[j] = (real)ldexp((double)(x >> 40) / 16777216.0 * ((x & 1) ? -1 : 1),
+                                  (int)((x >> 8) % 17) - 8);
+        }
+        for (j = 0; j < (size_t)N * OC; j++) { /* row j: +2^60 at 1/5, -2^60 at 3/5 */
+            dout[j * HW + HW / 5] = (real)ldexp(1, 60);
+            dout[j * HW + 3 * HW / 5] = (real)-ldexp(1, 60);
+        }
+        for (o = 0; o < OC; o++) {
+            double acc = 0;
+            for (n = 0; n < N; n++)
+                for (i = 0; i < HW; i++) acc += dout[((size_t)n * OC + o) * HW + i];
+            want[o] = (real)0.25 * o + (real)acc;
+        }
+        for (t = 1; t <= 2; t++) {
+#ifdef _OPENMP
+            omp_set_num_threads(t);
+#endif
+            for (o = 0; o < OC; o++) got[o] = (real)0.25 * o;
+            conv_bias_grad(got, dout, N, OC, (size_t)HW);
+            for (o = 0; o < OC && bad < 0; o++)
+                if (memcmp(&got[o], &want[o], sizeof(real)) != 0) bad = o;
+            CHECK(bad < 0, "bias gradient, %d channels, %d thread(s): channel %d is %.9g, the "
+                  "double sum in order %.9g", OC, t, bad, bad < 0 ? 0.0 : (double)got[bad],
+                  bad < 0 ? 0.0 : (double)want[bad]);
+        }
+        free(dout); free(got); free(want);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+}
+
 /* Forward and backward with 1, 2 and 3 threads must agree bit for bit. */
 static void thread_identity(const char *label, ConvShape s, int tr)
 {
@@ -639,6 +693,7 @@ int main(void)
     golden_tests();
     bilinear_tests();
     network_sizes();
+    bias_grad_order();
 
     /* fast = direct: odd sizes, strides, paddings; the last two need several row bands */
     fast_vs_direct("conv 3x3 s1 p1", conv2d_shape(2, 5, 9, 11, 7, 3, 1, 1), 0, 1);
