@@ -108,6 +108,93 @@ static void test_finite_differences(void)
 }
 #endif
 
+/* The planes' sums are sequential in double, plane by plane: checked bit for bit against
+ * that loop written out here (forward: mean, then the squared deviations; backward: the
+ * sums of dy and dy * y), for plane counts around the side-by-side lanes (1, 3, 4, 5, 9)
+ * and 1 and 2 threads. The values (2^-8..2^8, both signs) carry +2^60 and later -2^60 in
+ * each plane of x (forward) or of dy (backward, with x without them), so that the sums
+ * depend on the order of the additions. */
+static void test_order(void)
+{
+    static const int counts[] = {1, 3, 4, 5, 9};
+    const int HW = 1013;
+    unsigned long long u = 0x9E3779B97F4A7C15ull;
+    int k, t;
+    for (k = 0; k < (int)(sizeof counts / sizeof counts[0]); k++) {
+        int P = counts[k], p, i, bad = 0;
+        size_t n = (size_t)P * HW, j;
+        real *x = zalloc(n), *dy = zalloc(n), *y = zalloc(n), *d = zalloc(n), *wy = zalloc(n);
+        real *wd = zalloc(n), mean[9], rstd[9], wm[9], wr[9];
+        if (!x || !dy || !y || !d || !wy || !wd) {
+            CHECK(0, "out of memory");
+            free(x); free(dy); free(y); free(d); free(wy); free(wd);
+            return;
+        }
+        for (j = 0; j < 2 * n; j++) {
+            real v;
+            u ^= u << 13; u ^= u >> 7; u ^= u << 17;
+            v = (real)ldexp((double)(u >> 40) / 16777216.0 * ((u & 1) ? -1 : 1),
+                            (int)((u >> 8) % 17) - 8);
+            if (j < n) x[j] = v; else dy[j - n] = v;
+        }
+        for (p = 0; p < P; p++) { /* dy: +2^60 at 1/4 of the plane, -2^60 at 2/3, where x
+                                     * is the same (their products with y cancel too) */
+            dy[(size_t)p * HW + HW / 4] = (real)ldexp(1, 60);
+            dy[(size_t)p * HW + 2 * HW / 3] = (real)-ldexp(1, 60);
+            x[(size_t)p * HW + 2 * HW / 3] = x[(size_t)p * HW + HW / 4];
+        }
+        /* the backward's reference and its cache, from x without the large values */
+        instance_norm_forward(y, mean, rstd, x, 1, P, HW, EPS);
+        for (p = 0; p < P; p++) {
+            const real *xp = x + (size_t)p * HW, *dp = dy + (size_t)p * HW;
+            double m = mean[p], r = rstd[p], sdy = 0, sdyy = 0;
+            for (i = 0; i < HW; i++) {
+                double yy = (xp[i] - m) * r;
+                sdy += dp[i];
+                sdyy += dp[i] * yy;
+            }
+            for (i = 0; i < HW; i++) {
+                double yy = (xp[i] - m) * r;
+                wd[(size_t)p * HW + i] = (real)(r * (dp[i] - sdy / HW - yy * (sdyy / HW)));
+            }
+        }
+        for (t = 1; t <= 2; t++) {
+            test_set_threads(t);
+            memset(d, 0, n * sizeof *d);
+            instance_norm_backward(d, dy, x, mean, rstd, 1, P, HW);
+            CHECK(memcmp(d, wd, n * sizeof *d) == 0, "instance norm backward, %d planes, %d "
+                  "thread(s): not the bits of the sequential double sums", P, t);
+        }
+        for (p = 0; p < P; p++) { /* x: +2^60 at 1/5 of the plane, -2^60 at 3/5 */
+            x[(size_t)p * HW + HW / 5] = (real)ldexp(1, 60);
+            x[(size_t)p * HW + 3 * HW / 5] = (real)-ldexp(1, 60);
+        }
+        for (p = 0; p < P; p++) { /* the forward's reference: one plane after the other */
+            const real *xp = x + (size_t)p * HW;
+            double s = 0, m, v = 0, r;
+            for (i = 0; i < HW; i++) s += xp[i];
+            m = s / HW;
+            for (i = 0; i < HW; i++) {
+                double e = xp[i] - m;
+                v += e * e;
+            }
+            r = 1.0 / sqrt(v / HW + (double)EPS);
+            for (i = 0; i < HW; i++) wy[(size_t)p * HW + i] = (real)((xp[i] - m) * r);
+            wm[p] = (real)m;
+            wr[p] = (real)r;
+        }
+        for (t = 1; t <= 2; t++) {
+            test_set_threads(t);
+            instance_norm_forward(y, mean, rstd, x, 1, P, HW, EPS);
+            bad = memcmp(y, wy, n * sizeof *y) != 0 || memcmp(mean, wm, P * sizeof *mean) != 0 ||
+                  memcmp(rstd, wr, P * sizeof *rstd) != 0;
+            CHECK(!bad, "instance norm forward, %d planes, %d thread(s): not the bits of the "
+                  "sequential double sums", P, t);
+        }
+        free(x); free(dy); free(y); free(d); free(wy); free(wd);
+    }
+}
+
 /* Bit-identical results with 1 and 2 threads. */
 static void test_threads(void)
 {
@@ -140,5 +227,6 @@ int main(void)
     test_degenerate();
     DOUBLE_ONLY(test_finite_differences(), "finite differences");
     test_threads();
+    test_order();
     return test_summary();
 }
