@@ -76,8 +76,10 @@
 #define NC_TILES 32
 
 #define ALIGN 64
-/* Most elements of op(A) a thread keeps packed for all the tiles of a row block. */
+/* Most elements of op(A) a thread keeps packed for all the tiles of a row block, and of
+ * op(B) for all the tiles of the one range of columns. */
 #define A_KEEP_MAX ((size_t)4 << 20)
+#define B_KEEP_MAX ((size_t)8 << 20)
 
 /* Element (i,k) of op(A) and (k,j) of op(B). */
 #define OPA(i, k) (transA ? A[(size_t)(k) * lda + (i)] : A[(size_t)(i) * lda + (k)])
@@ -406,6 +408,8 @@ typedef struct {
     int ap_i0;    /* with keep_a: the first row of the row block ap holds, or -1 */
     real *bp;     /* (KC, NR) */
     int bp_zero;  /* the columns of bp from this one on are 0 in all its rows */
+    real *bk;     /* with keep_b: op(B) packed, (k blocks, strips, kc, NR) */
+    int bk_full;  /* with keep_b: bk holds every strip */
     real *t;      /* (NC/NR, MC/MR, MR, NR) running sums of one macro tile */
 } scratch;
 
@@ -423,6 +427,7 @@ typedef struct {
     int mr, nr;      /* the tile: MR x NR, or MR_NARROW x NR/2 or NR/4 */
     int kc;          /* k block: K cut into blocks of at most KC, evened out */
     int keep_a;      /* a thread packs op(A)'s rows once for all its tiles of a row block */
+    int keep_b;      /* one range of columns: a thread packs op(B) once for all its tiles */
     kernel_fn fn;
 } gemm_args;
 
@@ -452,14 +457,16 @@ static void store_tile(const gemm_args *g, const real *acc, int i0, int rows, in
 }
 
 /* Computes the macro tile with rows i0..i0+mc-1 and columns j0..j0+nc-1: for each k block,
- * A is packed (unless read in place, or kept packed from the thread's previous tile), then each B strip is packed (into L1) or, when it
- * is full, not transposed and serves at most four A strips, read in place, and swept by all
- * A strips. In the last k block full tiles go to C from the kernel (where C's rows are
- * contiguous), the others through store_tile. */
+ * A is packed (unless read in place, or kept packed from the thread's previous tile), then
+ * each B strip is packed (into L1; or kept, with keep_b) or, when it is full, not
+ * transposed and serves at most four A strips, read in place, and swept by all A strips. In
+ * the last k block full tiles go to C from the kernel (where C's rows are contiguous), the
+ * others through store_tile. */
 static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scratch *w)
 {
     int MR = g->mr, NR = g->nr, ms = (mc + MR - 1) / MR, ns = (nc + NR - 1) / NR;
     int b_in_place = !g->transB && ms <= 4, p0, s, t, kc, packed = g->keep_a && w->ap_i0 == i0;
+    int keep_b = g->keep_b && !b_in_place, packed_b = keep_b && w->bk_full;
     real *ap = w->ap; /* the packed block of op(A) for this k block */
     ktile kt;
     kt.nr = NR; kt.alpha = g->alpha; kt.beta = g->beta; kt.ldc = g->csr;
@@ -476,6 +483,13 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
             if (b_in_place && cols == NR) {
                 kt.b = g->B + (size_t)p0 * g->ldb + j;
                 kt.ldb = (size_t)g->ldb;
+            } else if (keep_b) { /* strip t of k block p0 */
+                real *bk = w->bk + (size_t)p0 * ns * NR + (size_t)t * kc * NR;
+                int zero_from = NR; /* a fresh place: pad it */
+                if (!packed_b)
+                    pack_b(g->transB, g->B, g->ldb, p0, kc, j, cols, NR, bk, &zero_from, kc);
+                kt.b = bk;
+                kt.ldb = (size_t)NR;
             } else {
                 pack_b(g->transB, g->B, g->ldb, p0, kc, j, cols, NR, w->bp, &w->bp_zero, g->kc);
                 kt.b = w->bp;
@@ -499,6 +513,7 @@ static void macro_tile(const gemm_args *g, int i0, int mc, int j0, int nc, scrat
         }
     }
     if (g->keep_a) w->ap_i0 = i0;
+    if (keep_b) w->bk_full = 1;
 }
 
 /* Rounds n up to a multiple of ALIGN bytes' worth of reals. */
@@ -526,7 +541,7 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
 {
     gemm_args g;
     kernel k;
-    size_t per, ap_n, bp_n, t_n;
+    size_t per, ap_n, bp_n, t_n, bk_n;
     int nthr = 1, mstep, nstep, mt, nt, ntiles, tile, kb;
     double flops = 2.0 * M * N * K;
     real *buf;
@@ -597,8 +612,14 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
     g.keep_a = !g.a_in_place && nt > 1 && (size_t)mstep * K <= A_KEEP_MAX;
     ap_n = round_up((size_t)mstep * (g.keep_a ? K : g.kc));
     bp_n = round_up((size_t)g.nr * g.kc);
+    /* with one range of columns and several row blocks, a thread packs op(B) once for all
+     * its row blocks, not once a block (fc6: 4096x231x25088, B packed 16 times; its input
+     * gradient 25088x231x4096, 98 times) */
+    bk_n = (size_t)K * ((nstep + g.nr - 1) / g.nr * g.nr);
+    g.keep_b = nt == 1 && mt > 1 && bk_n <= B_KEEP_MAX;
+    bk_n = g.keep_b ? round_up(bk_n) : 0;
     t_n = round_up((size_t)mstep * nstep);
-    per = ap_n + bp_n + t_n;
+    per = ap_n + bp_n + t_n + bk_n;
     raw = malloc(per * sizeof(real) * (size_t)nthr + ALIGN);
     if (!raw) {
         naive_block(transA, transB, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -620,6 +641,8 @@ void gemm(int transA, int transB, int M, int N, int K, real alpha, const real *A
         w.bp = w.ap + ap_n;
         w.bp_zero = g.nr;
         w.t = w.bp + bp_n;
+        w.bk = w.t + t_n;
+        w.bk_full = 0;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif

@@ -360,12 +360,14 @@ static void check_conv_shapes(unsigned long long *seed)
  * place when N is at most two strips of columns (fc6 at 64x128: 15 columns; a weight
  * gradient with 27), but packed when its rows are a multiple of 4 KB apart (1024 floats);
  * packed once for all of a thread's tiles of a row block (two row blocks of 135 rows,
- * several tiles of columns each, two k blocks); few tiles cut into tiles of one strip, then
- * of fewer rows (64x27, 128x48, with a long K). */
+ * several tiles of columns each, two k blocks); op(B) packed once for all of a thread's row
+ * blocks where there is one range of columns (300x100x700: two row blocks, three k blocks,
+ * the last shorter); few tiles cut into tiles of one strip, then of fewer rows (64x27,
+ * 128x48, with a long K). */
 static void check_a_paths(unsigned long long *seed)
 {
     static const int shapes[][3] = {{256, 15, 1200}, {64, 27, 3000}, {128, 48, 1500},
-                                    {40, 20, 1024}, {270, 600, 260}};
+                                    {40, 20, 1024}, {270, 600, 260}, {300, 100, 700}};
     int s, v;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (v = 0; v < 4; v++)
