@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#define NORM_LANES 4
+#define NORM_LANES LSD_SUM_LANES
 
 /* For each plane p = (n, c) of HW values x: mean = sum(x) / HW,
  * var = sum((x - mean)^2) / HW (biased, two passes in double), rstd = 1 / sqrt(var + eps),
@@ -23,16 +23,7 @@ void instance_norm_forward(real *out, real *mean, real *rstd, const real *in, in
         const real *x = in + (size_t)p0 * HW;
         real *y = out + (size_t)p0 * HW;
         double s[NORM_LANES] = {0}, m[NORM_LANES], v[NORM_LANES] = {0};
-        if (lanes == NORM_LANES)
-            for (i = 0; i < HW; i++) {
-                s[0] += x[i];
-                s[1] += x[HW + i];
-                s[2] += x[2 * HW + i];
-                s[3] += x[3 * HW + i];
-            }
-        else
-            for (l = 0; l < lanes; l++)
-                for (i = 0; i < HW; i++) s[l] += x[(size_t)l * HW + i];
+        lsd_sum_rows(s, x, (size_t)HW, (size_t)HW, lanes);
         for (l = 0; l < lanes; l++) m[l] = HW > 0 ? s[l] / HW : 0;
         if (lanes == NORM_LANES)
             for (i = 0; i < HW; i++) {

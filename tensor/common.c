@@ -57,6 +57,26 @@ const char *lsd_status_name(int code)
     }
 }
 
+void lsd_sum_rows(double *acc, const real *rows, size_t stride, size_t n, int lanes)
+{
+    size_t i;
+    int l;
+    if (lanes == LSD_SUM_LANES) {
+        double a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        const real *r0 = rows, *r1 = rows + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        for (i = 0; i < n; i++) {
+            a0 += r0[i];
+            a1 += r1[i];
+            a2 += r2[i];
+            a3 += r3[i];
+        }
+        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+        return;
+    }
+    for (l = 0; l < lanes; l++)
+        for (i = 0; i < n; i++) acc[l] += rows[(size_t)l * stride + i];
+}
+
 int lsd_mul_size(size_t a, size_t b, size_t *out)
 {
     if (a != 0 && b > (size_t)-1 / a) return 1;

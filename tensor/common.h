@@ -61,6 +61,13 @@ const char *lsd_status_name(int code);
 int lsd_mul_size(size_t a, size_t b, size_t *out);
 int lsd_add_size(size_t a, size_t b, size_t *out);
 
+/* acc[l] += the sum of rows[l * stride + i] for i = 0..n-1, for each of `lanes` rows (1 to
+ * LSD_SUM_LANES): each row's values are added one by one in index order, in double, exactly as
+ * a loop over that row alone; the rows' chains of additions run side by side, since one
+ * chain is bound by the adder's latency (the bias gradient, instance norm's mean). */
+#define LSD_SUM_LANES 4
+void lsd_sum_rows(double *acc, const real *rows, size_t stride, size_t n, int lanes);
+
 /* Number of OpenMP threads the library may use (1 without OpenMP). */
 int lsd_num_threads(void);
 /* Runs fn(ctx, 0) and fn(ctx, 1): side by side on two threads, each with half of the threads
