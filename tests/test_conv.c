@@ -525,9 +525,9 @@ static void bias_grad_order(void)
     static const int counts[] = {1, 3, 4, 5, 9, 19};
     const int N = 2, HW = 1013;
     unsigned long long x = 0x2545F4914F6CDD1Dull;
-    int k, t, saved = 1;
+    int k, t;
 #ifdef _OPENMP
-    saved = omp_get_max_threads();
+    int saved = omp_get_max_threads();
 #endif
     for (k = 0; k < (int)(sizeof counts / sizeof counts[0]); k++) {
         int OC = counts[k], o, n, i, bad = -1;
