@@ -638,7 +638,7 @@ void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW)
 
 /* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order
  * (also the direct references' bias gradient): sample by sample, position by position, four
- * channels side by side (lsd_sum_rows: 2-3x faster than one after the other, the same bits).
+ * channels side by side (lsd_sum_rows: 3.5x faster than one after the other, the same bits).
  * Parallel over groups of channels. */
 void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW)
 {

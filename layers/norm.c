@@ -2,7 +2,7 @@
  * Each (n, c) plane is handled by one thread, its sums taken sequentially in double:
  * results do not depend on the thread count. Such a sum is a chain of dependent additions,
  * bound by the adder's latency, so NORM_LANES planes are summed side by side, each in its
- * own order (the same bits as one plane after the other, 2-3x faster). */
+ * own order (the same bits as one plane after the other; forward 2.5x, backward 1.6x faster). */
 #include "norm.h"
 
 #include <math.h>
