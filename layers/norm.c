@@ -25,21 +25,23 @@ void instance_norm_forward(real *out, real *mean, real *rstd, const real *in, in
         double s[NORM_LANES] = {0}, m[NORM_LANES], v[NORM_LANES] = {0};
         lsd_sum_rows(s, x, (size_t)HW, (size_t)HW, lanes);
         for (l = 0; l < lanes; l++) m[l] = HW > 0 ? s[l] / HW : 0;
-        if (lanes == NORM_LANES)
+        if (lanes == NORM_LANES) {
+            const real *x1 = x + HW, *x2 = x1 + HW, *x3 = x2 + HW;
             for (i = 0; i < HW; i++) {
-                double d0 = x[i] - m[0], d1 = x[HW + i] - m[1];
-                double d2 = x[2 * HW + i] - m[2], d3 = x[3 * HW + i] - m[3];
+                double d0 = x[i] - m[0], d1 = x1[i] - m[1];
+                double d2 = x2[i] - m[2], d3 = x3[i] - m[3];
                 v[0] += d0 * d0;
                 v[1] += d1 * d1;
                 v[2] += d2 * d2;
                 v[3] += d3 * d3;
             }
-        else
+        } else {
             for (l = 0; l < lanes; l++)
                 for (i = 0; i < HW; i++) {
                     double d = x[(size_t)l * HW + i] - m[l];
                     v[l] += d * d;
                 }
+        }
         for (l = 0; l < lanes; l++) {
             const real *xl = x + (size_t)l * HW;
             real *yl = y + (size_t)l * HW;
@@ -68,20 +70,22 @@ void instance_norm_backward(real *din, const real *dout, const real *in, const r
             m[l] = mean[p0 + l];
             r[l] = rstd[p0 + l];
         }
-        if (lanes == NORM_LANES)
+        if (lanes == NORM_LANES) {
+            const real *x1 = x + HW, *x2 = x1 + HW, *x3 = x2 + HW;
+            const real *g1 = dy + HW, *g2 = g1 + HW, *g3 = g2 + HW;
             for (i = 0; i < HW; i++) {
-                double y0 = (x[i] - m[0]) * r[0], y1 = (x[HW + i] - m[1]) * r[1];
-                double y2 = (x[2 * HW + i] - m[2]) * r[2], y3 = (x[3 * HW + i] - m[3]) * r[3];
+                double y0 = (x[i] - m[0]) * r[0], y1 = (x1[i] - m[1]) * r[1];
+                double y2 = (x2[i] - m[2]) * r[2], y3 = (x3[i] - m[3]) * r[3];
                 sdy[0] += dy[i];
                 sdyy[0] += dy[i] * y0;
-                sdy[1] += dy[HW + i];
-                sdyy[1] += dy[HW + i] * y1;
-                sdy[2] += dy[2 * HW + i];
-                sdyy[2] += dy[2 * HW + i] * y2;
-                sdy[3] += dy[3 * HW + i];
-                sdyy[3] += dy[3 * HW + i] * y3;
+                sdy[1] += g1[i];
+                sdyy[1] += g1[i] * y1;
+                sdy[2] += g2[i];
+                sdyy[2] += g2[i] * y2;
+                sdy[3] += g3[i];
+                sdyy[3] += g3[i] * y3;
             }
-        else
+        } else {
             for (l = 0; l < lanes; l++)
                 for (i = 0; i < HW; i++) {
                     size_t k = (size_t)l * HW + i;
@@ -89,6 +93,7 @@ void instance_norm_backward(real *din, const real *dout, const real *in, const r
                     sdy[l] += dy[k];
                     sdyy[l] += dy[k] * y;
                 }
+        }
         for (l = 0; l < lanes; l++) {
             const real *xl = x + (size_t)l * HW, *dyl = dy + (size_t)l * HW;
             real *dx = din + (size_t)(p0 + l) * HW;
