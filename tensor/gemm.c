@@ -123,6 +123,21 @@ void gemm_naive(int transA, int transB, int M, int N, int K, real alpha, const r
 #define LSD_NOINLINE
 #endif
 
+/* Unrolling the tile loops lets the compiler keep the sums s[] in registers: gcc needs the
+ * row loop unrolled, clang both (without, it keeps the tile on the stack). Unrolled, the
+ * rows of a strip being packed become a block of moves (vector transposes with gcc). Only
+ * for loops of a constant count (clang warns where it cannot unroll in full). */
+#if defined(__clang__)
+#define LSD_UNROLL_ROWS _Pragma("clang loop unroll(full)")
+#define LSD_UNROLL_COLS _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && !defined(__TINYC__)
+#define LSD_UNROLL_ROWS _Pragma("GCC unroll 16")
+#define LSD_UNROLL_COLS
+#else
+#define LSD_UNROLL_ROWS
+#define LSD_UNROLL_COLS
+#endif
+
 /* dst[p * n + j] = src[p * ld + j] for p < kc, j < n: kc runs of n contiguous values. */
 static LSD_ALWAYS_INLINE void copy_runs(real *restrict dst, const real *restrict src, int kc,
                                         size_t ld, int n)
@@ -145,13 +160,45 @@ static void copy_strip(real *restrict dst, const real *restrict src, int kc, siz
     }
 }
 
+/* dst[p * n + r] = src[r * ld + p] for p < kc, r < n: n rows read side by side, written
+ * one k after the other (contiguous writes, n streams of reads). Inlined with n a constant
+ * only: the row loop is unrolled. */
+static LSD_ALWAYS_INLINE void interleave_runs(real *restrict dst, const real *restrict src, int kc,
+                                              size_t ld, int n)
+{
+    int p, r;
+    for (p = 0; p < kc; p++, dst += n) {
+        LSD_UNROLL_ROWS
+        for (r = 0; r < n; r++) dst[r] = src[(size_t)r * ld + p];
+    }
+}
+
+/* dst[p * n + r] = src[r * ld + p] for p < kc, r < n: interleave_runs where n is a strip's
+ * height or width (MR: 16, 6 or 4 rows; NR: 16, 8 or 4 columns). Copied a row at a time,
+ * with scalar writes n apart, op(A) took a tenth of fc6's time (411 MB of weights read in
+ * runs of KC values); side by side, fc6 forward is 9% faster. */
+static void interleave_rows(real *restrict dst, const real *restrict src, int kc, size_t ld, int n)
+{
+    int p, r;
+    switch (n) {
+    case 4: interleave_runs(dst, src, kc, ld, 4); break;
+    case 6: interleave_runs(dst, src, kc, ld, 6); break;
+    case 8: interleave_runs(dst, src, kc, ld, 8); break;
+    case 16: interleave_runs(dst, src, kc, ld, 16); break;
+    default:
+        for (p = 0; p < kc; p++, dst += n)
+            for (r = 0; r < n; r++) dst[r] = src[(size_t)r * ld + p];
+        break;
+    }
+}
+
 /* Packs rows i0..i0+mc-1, k = p0..p0+kc-1 of op(A) into strips of mr rows (the last one
  * has the rows left, mc - s): strip s starts at s * kc and holds, for each k, its rows'
  * values a(i0+s+r, k), no padding. */
 static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, int kc, int mr,
                    real *restrict Ap)
 {
-    int s, r, p;
+    int s;
     for (s = 0; s < mc; s += mr) {
         int rows = mc - s < mr ? mc - s : mr;
         real *restrict dst = Ap + (size_t)s * kc;
@@ -159,11 +206,8 @@ static void pack_a(int transA, const real *A, int lda, int i0, int mc, int p0, i
             /* a(i, k) = A[k][i]: the rows' values are contiguous for each k */
             copy_strip(dst, A + (size_t)p0 * lda + i0 + s, kc, (size_t)lda, rows);
         } else {
-            /* a(i, k) = A[i][k]: each row read contiguously, written every `rows` values */
-            for (r = 0; r < rows; r++) {
-                const real *restrict src = A + (size_t)(i0 + s + r) * lda + p0;
-                for (p = 0; p < kc; p++) dst[p * rows + r] = src[p];
-            }
+            /* a(i, k) = A[i][k]: the rows read side by side, k by k */
+            interleave_rows(dst, A + (size_t)(i0 + s) * lda + p0, kc, (size_t)lda, rows);
         }
     }
 }
@@ -183,6 +227,9 @@ static void pack_b(int transB, const real *B, int ldb, int p0, int kc, int j0, i
             const real *src = B + (size_t)(p0 + p) * ldb + j0;
             for (j = 0; j < nc; j++) Bp[p * nr + j] = src[j];
         }
+    } else if (nc == nr) {
+        /* b(k, j) = B[j][k]: the strip's nr rows of B read side by side */
+        interleave_rows(Bp, B + (size_t)j0 * ldb + p0, kc, (size_t)ldb, nr);
     } else {
         /* b(k, j) = B[j][k]: column j of the strip is row j of B */
         for (j = 0; j < nc; j++) {
@@ -209,19 +256,6 @@ typedef struct {
     size_t ldc;
     real alpha, beta;        /* the final combination, when c is set */
 } ktile;
-
-/* Unrolling the tile loops lets the compiler keep the sums s[] in registers: gcc needs the
- * row loop unrolled, clang both (without, it keeps the tile on the stack). */
-#if defined(__clang__)
-#define LSD_UNROLL_ROWS _Pragma("clang loop unroll(full)")
-#define LSD_UNROLL_COLS _Pragma("clang loop unroll(full)")
-#elif defined(__GNUC__) && !defined(__TINYC__)
-#define LSD_UNROLL_ROWS _Pragma("GCC unroll 16")
-#define LSD_UNROLL_COLS
-#else
-#define LSD_UNROLL_ROWS
-#define LSD_UNROLL_COLS
-#endif
 
 /* Micro-kernel body for an MR x NR tile (constants where it is inlined): the running sums
  * (0 when first, else acc) get, for p = 0..kc-1 in order, s[r][j] += a(r, p) * b[p][j];
