@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch CPU timings of the cases of bench/bench_layers.c (the same shapes,
-forward + backward, float32, batch 1, 1 and 2 threads, best of up to 3 runs).
+forward + backward, float32, batch 1, 1 and 2 threads, best of up to 3 runs; the thread count
+set for OpenBLAS too: bench/lib/torch_threads.py).
 Prints CSV rows "layer,<case>,<threads>,pytorch,<ms>,ms".
 Usage: layers_torch.py [substring-of-case-names]
 """
+import os
 import re
 import sys
 import time
@@ -11,12 +13,14 @@ import time
 import torch
 import torch.nn.functional as Fn
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from torch_threads import blas_threads_note, set_threads  # noqa: E402
+
 CASE_RE = re.compile(r'\{"([^"]+)", (CONV|CONVT|POOL), ([-0-9, ]+)\}')
 
 
 def cases():
     """The case table, read from bench_layers.c so that the two never disagree."""
-    import os
     src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_layers.c")).read()
     for m in CASE_RE.finditer(src):
         vals = [int(v) for v in m.group(3).split(",")]
@@ -62,12 +66,13 @@ def run(case):
 
 def main():
     filt = sys.argv[1] if len(sys.argv) > 1 else None
+    sys.stderr.write(blas_threads_note() + "\n")
     torch.manual_seed(0)
     for case in cases():
         if filt and filt not in case[0]:
             continue
         for threads in (1, 2):
-            torch.set_num_threads(threads)
+            set_threads(threads)
             print("layer,%s,%d,pytorch,%.3f,ms" % (case[0], threads, run(case)), flush=True)
 
 

@@ -2,7 +2,7 @@
 """PyTorch CPU (float32) timings of the rows of bench/bench_nets.c: one LSD iteration
 (golden/model.py's `iteration`: D, G, F+C updates with Adam), one source-only iteration
 (`iteration_source_only`) and one inference (C(F(x)) under no_grad), batch 1, with 1 and 2
-threads (torch.set_num_threads), for the reduced configuration at 64x128, `lsdseg demo`'s
+threads (torch.set_num_threads, and OpenBLAS's own pool likewise: bench/lib/torch_threads.py), for the reduced configuration at 64x128, `lsdseg demo`'s
 networks at 64x128 (with the demo's learning rates and adversarial weight) and the paper's
 networks at 320x640. Dropout is on: the masks (Dropout2d for F.fc6/fc7, element dropout in
 every residual block of G and D, p = 0.5) are drawn anew inside each timed iteration, as
@@ -25,6 +25,7 @@ except ImportError:
     sys.exit(0)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from torch_threads import blas_threads_note, set_threads  # noqa: E402
 from torch_util import (DEMO, DEMO_STEP, REDUCED, build, draw_masks, env_int,  # noqa: E402
                         inputs, mask_shapes, model, set_learning_rates)
 
@@ -74,7 +75,7 @@ def bench_config(suffix, cfg, H, W, full, filt, threads, step=None):
         if filt and filt not in name:
             continue
         for t in threads:
-            torch.set_num_threads(t)
+            set_threads(t)
             for _ in range(warm):
                 fn()
             best, total, rep = None, 0.0, 0
@@ -91,6 +92,7 @@ def bench_config(suffix, cfg, H, W, full, filt, threads, step=None):
 def main():
     filt = sys.argv[1] if len(sys.argv) > 1 else None
     threads = [int(v) for v in os.environ.get("LSD_BENCH_THREADS", "1,2").split(",") if v]
+    sys.stderr.write(blas_threads_note() + "\n")
     bench_config("64x128-reduced", REDUCED, 64, 128, False, filt, threads)
     bench_config("64x128-demo", DEMO, 64, 128, False, filt, threads, DEMO_STEP)
     if env_int("LSD_BENCH_QUICK", 0) or not env_int("LSD_BENCH_FULL", 1):
