@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as Fn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from torch_threads import blas_threads_note, set_threads  # noqa: E402
+from torch_threads import blas_threads_warning, set_threads  # noqa: E402
 
 CASE_RE = re.compile(r'\{"([^"]+)", (CONV|CONVT|POOL), ([-0-9, ]+)\}')
 
@@ -66,7 +66,9 @@ def run(case):
 
 def main():
     filt = sys.argv[1] if len(sys.argv) > 1 else None
-    sys.stderr.write(blas_threads_note() + "\n")
+    warning = blas_threads_warning()
+    if warning:
+        sys.stderr.write(warning + "\n")
     torch.manual_seed(0)
     for case in cases():
         if filt and filt not in case[0]:

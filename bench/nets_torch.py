@@ -25,7 +25,7 @@ except ImportError:
     sys.exit(0)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from torch_threads import blas_threads_note, set_threads  # noqa: E402
+from torch_threads import blas_threads_warning, set_threads  # noqa: E402
 from torch_util import (DEMO, DEMO_STEP, REDUCED, build, draw_masks, env_int,  # noqa: E402
                         inputs, mask_shapes, model, set_learning_rates)
 
@@ -92,7 +92,9 @@ def bench_config(suffix, cfg, H, W, full, filt, threads, step=None):
 def main():
     filt = sys.argv[1] if len(sys.argv) > 1 else None
     threads = [int(v) for v in os.environ.get("LSD_BENCH_THREADS", "1,2").split(",") if v]
-    sys.stderr.write(blas_threads_note() + "\n")
+    warning = blas_threads_warning()
+    if warning:
+        sys.stderr.write(warning + "\n")
     bench_config("64x128-reduced", REDUCED, 64, 128, False, filt, threads)
     bench_config("64x128-demo", DEMO, 64, 128, False, filt, threads, DEMO_STEP)
     if env_int("LSD_BENCH_QUICK", 0) or not env_int("LSD_BENCH_FULL", 1):

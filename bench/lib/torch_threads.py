@@ -60,11 +60,11 @@ def set_threads(n):
     return False
 
 
-def blas_threads_note():
-    """A line for stderr: what set_threads reaches besides torch."""
+def blas_threads_warning():
+    """A line for stderr where an OpenBLAS is loaded whose threads set_threads cannot set (its
+    BLAS calls may then use every core whatever the thread count), else None."""
     path = blas_library()
-    if path is None:
-        return "torch_threads: no OpenBLAS loaded; torch.set_num_threads sets every thread"
-    if _setter() is None:
-        return "torch_threads: %s has no openblas_set_num_threads; its threads are not set" % path
-    return "torch_threads: OpenBLAS threads set with torch's (%s)" % path
+    if path is not None and _setter() is None:
+        return ("torch_threads: %s has no openblas_set_num_threads: PyTorch's BLAS calls may "
+                "use every core whatever the thread count" % path)
+    return None
