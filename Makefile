@@ -56,6 +56,12 @@ BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fexcess
 # -fassociative-math): the bits stay the same (tests/test_determinism.c). clang vectorizes at
 # -O2 already and rejects the flag.
 BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fvect-cost-model=dynamic -x c - -o /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+# gcc assumes by default that a floating-point operation may trap (-ftrapping-math), so it
+# keeps a branch where a select's side needs arithmetic (LeakyReLU's x > 0 ? x : x * slope,
+# its backward, ReLU's backward): those loops stayed scalar, a branch per element. clang
+# assumes no traps by default. lsdseg reads no floating-point exception flags and the option
+# changes no value (the vectorized select picks the same one; tests/test_determinism.c).
+BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fno-trapping-math -x c - -o /dev/null >/dev/null 2>&1 && echo -fno-trapping-math)
 DEPFLAGS = -MMD -MP
 else
 DEPFLAGS = -MD -MF $(@:.o=.d)

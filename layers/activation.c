@@ -18,8 +18,10 @@ void relu_backward(real *din, const real *dout, const real *out, size_t n)
     long i, len = (long)n;
     if (!din) return;
 #pragma omp parallel for schedule(static) if (len > 65536)
-    for (i = 0; i < len; i++) /* a select, not a branch: the compiler vectorizes it */
-        din[i] = out[i] > 0 ? din[i] + dout[i] : din[i];
+    for (i = 0; i < len; i++) { /* a select of two computed values: vectorized */
+        real d = din[i], sum = d + dout[i];
+        din[i] = out[i] > 0 ? sum : d;
+    }
 }
 
 /* d = d * [out > 0] in place: 0 where out <= 0 (or NaN), d unchanged elsewhere. */
