@@ -32,6 +32,9 @@ CC := mpicc
 endif
 
 IS_TCC := $(shell $(CC) -v 2>&1 | grep -q tcc && echo 1 || echo 0)
+# $(call cc_flag,FLAG): FLAG where $(CC) takes it without a warning (an empty program
+# compiled with -Werror), else nothing
+cc_flag = $(shell printf 'int main(void){return 0;}' | $(CC) -Werror $(1) -x c - -o /dev/null >/dev/null 2>&1 && echo $(1))
 ifeq ($(IS_TCC),1)
 OPENMP ?= 0
 else
@@ -49,24 +52,24 @@ BASEFLAGS += -ffp-contract=off -fno-fast-math
 # gcc's -std=c99 evaluates float expressions in double on some targets (s390x:
 # FLT_EVAL_METHOD 1); -fexcess-precision=fast rounds every float operation to float
 # as x86-64 does, so the bits agree everywhere (clang does this already and rejects it)
-BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fexcess-precision=fast -x c - -o /dev/null >/dev/null 2>&1 && echo -fexcess-precision=fast)
+BASEFLAGS += $(call cc_flag,-fexcess-precision=fast)
 # gcc's -O2 vectorizes only the loops its "very cheap" cost model accepts; the dynamic model
 # also vectorizes the element-wise layers (ReLU and its backward, bias adds, copies), 10-20%
 # of the demo's inference. Vectorizing reorders no floating-point sum (that would need
 # -fassociative-math): the bits stay the same (tests/test_determinism.c). clang vectorizes at
 # -O2 already and rejects the flag.
-BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fvect-cost-model=dynamic -x c - -o /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=dynamic)
+BASEFLAGS += $(call cc_flag,-fvect-cost-model=dynamic)
 # gcc assumes by default that a floating-point operation may trap (-ftrapping-math), so it
 # keeps a branch where a select's side needs arithmetic (LeakyReLU's x > 0 ? x : x * slope,
 # its backward, ReLU's backward): those loops stayed scalar, a branch per element. clang
 # assumes no traps by default. lsdseg reads no floating-point exception flags and the option
 # changes no value (the vectorized select picks the same one; tests/test_determinism.c).
-BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fno-trapping-math -x c - -o /dev/null >/dev/null 2>&1 && echo -fno-trapping-math)
+BASEFLAGS += $(call cc_flag,-fno-trapping-math)
 # C's sqrt must set errno for a negative argument, so gcc and clang keep a branch to the
 # library call beside each square root and vectorize no loop with one (Adam's update, the
 # normalizations' 1 / sqrt(var + eps)). lsdseg reads errno after no math function, and the
 # square root is correctly rounded either way: the values do not change.
-BASEFLAGS += $(shell printf 'int main(void){return 0;}' | $(CC) -Werror -fno-math-errno -x c - -o /dev/null >/dev/null 2>&1 && echo -fno-math-errno)
+BASEFLAGS += $(call cc_flag,-fno-math-errno)
 DEPFLAGS = -MMD -MP
 else
 DEPFLAGS = -MD -MF $(@:.o=.d)

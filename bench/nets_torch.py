@@ -2,12 +2,13 @@
 """PyTorch CPU (float32) timings of the rows of bench/bench_nets.c: one LSD iteration
 (golden/model.py's `iteration`: D, G, F+C updates with Adam), one source-only iteration
 (`iteration_source_only`) and one inference (C(F(x)) under no_grad), batch 1, with 1 and 2
-threads (torch.set_num_threads, and OpenBLAS's own pool likewise: bench/lib/torch_threads.py), for the reduced configuration at 64x128, `lsdseg demo`'s
-networks at 64x128 (with the demo's learning rates and adversarial weight) and the paper's
-networks at 320x640. Dropout is on: the masks (Dropout2d for F.fc6/fc7, element dropout in
-every residual block of G and D, p = 0.5) are drawn anew inside each timed iteration, as
-lsd_step does. Prints CSV rows "nets,<case>,<threads>,pytorch,<ms>,ms" (best of the timed runs
-after warm-up runs, the same counts as bench_nets.c).
+threads (torch.set_num_threads, and OpenBLAS's own pool likewise: bench/lib/torch_threads.py),
+for the reduced configuration at 64x128, `lsdseg demo`'s networks at 64x128 (with the demo's
+learning rates and adversarial weight) and the paper's networks at 320x640. Dropout is on: the
+masks (Dropout2d for F.fc6/fc7, element dropout in every residual block of G and D, p = 0.5) are
+drawn anew inside each timed iteration, as lsd_step does. Prints CSV rows
+"nets,<case>,<threads>,pytorch,<ms>,ms" (best of the timed runs after warm-up runs, the same
+counts as bench_nets.c).
 
 Environment as bench_nets.c: LSD_BENCH_QUICK=1 or LSD_BENCH_FULL=0 skip the full size,
 LSD_BENCH_THREADS (default "1,2"), LSD_BENCH_FULL_WARM (default 1), LSD_BENCH_FULL_REPS

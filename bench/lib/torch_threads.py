@@ -14,6 +14,7 @@ import os
 
 import torch
 
+_blas_path = None
 _blas_setter = None
 _blas_looked = False
 
@@ -35,13 +36,13 @@ def blas_library():
 def _setter():
     """openblas_set_num_threads of the loaded OpenBLAS, or None (another BLAS, none loaded,
     no /proc: then torch.set_num_threads is all there is to set)."""
-    global _blas_setter, _blas_looked
+    global _blas_path, _blas_setter, _blas_looked
     if not _blas_looked:
         _blas_looked = True
-        path = blas_library()
-        if path:
+        _blas_path = blas_library()
+        if _blas_path:
             try:
-                fn = ctypes.CDLL(path).openblas_set_num_threads
+                fn = ctypes.CDLL(_blas_path).openblas_set_num_threads
                 fn.argtypes, fn.restype = [ctypes.c_int], None
                 _blas_setter = fn
             except (OSError, AttributeError):
@@ -63,8 +64,7 @@ def set_threads(n):
 def blas_threads_warning():
     """A line for stderr where an OpenBLAS is loaded whose threads set_threads cannot set (its
     BLAS calls may then use every core whatever the thread count), else None."""
-    path = blas_library()
-    if path is not None and _setter() is None:
+    if _setter() is None and _blas_path is not None:
         return ("torch_threads: %s has no openblas_set_num_threads: PyTorch's BLAS calls may "
-                "use every core whatever the thread count" % path)
+                "use every core whatever the thread count" % _blas_path)
     return None
