@@ -469,6 +469,336 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
     return 1;
 }
 
+/* ---- grid points with no gradient
+ *
+ * The backward passes meet gradients that are exactly 0 in every channel at many grid points:
+ * max pooling sends the gradient of a window of equal values to its first position only, so
+ * around an image padded by 100 (see above), where every window holds one repeated value,
+ * three of each four points of the layer before a pooling get none (and at initialization,
+ * with zero biases, relu passes none in the whole padding). Every sum of the gemm path is a
+ * running sum from +0 over k in order (tensor/gemm.h, and small_grid), and a term w * 0 with
+ * w finite is +0 or -0, which leaves such a sum unchanged (it is never -0). So the passes may
+ * leave those terms out and keep the bits, provided the other factors are finite (inf * 0 is
+ * NaN):
+ *   weight gradient  dW += gin * im2col(img)^T over a band's points: the points where gin is 0
+ *                    in every channel leave the inner dimension (the rest kept in order);
+ *   input gradient   with stride 1 a grid pass of the flipped geometry (conv_image_pass), its
+ *                    image being the output gradient: each image point is computed over only
+ *                    the window taps that see a nonzero point. Points with the same such taps
+ *                    form a group, one gemm each, whose inner dimension keeps im2col's order;
+ *                    the other points of the band form one group with every tap.
+ * The columns of a group are gathered in runs of points one or two apart (the pattern of a
+ * pooling's first positions), so that the copies stay simple. Used where at least a quarter
+ * of the points go; conv_zero_skip(0) turns it off (the tests compare both). */
+
+static int zero_skip_on = 1;
+/* Fewer channels on either side and the gathers cost more than the products they save
+ * (conv2d_backward on a frame of pooled zeros: 4 -> 4 channels at 262 x 326 23% slower
+ * skipping, 8 -> 8 at 131 x 163 9% slower, 16 -> 16 at 262 x 326 24% faster). */
+#define SKIP_MIN_CHANNELS 16
+static long zero_skip_bands[2]; /* bands done skipping: weight gradient, input gradient */
+
+/* Turns the skipping of zero-gradient points on (1) or off (0); returns the previous state. */
+int conv_zero_skip(int on)
+{
+    int was = zero_skip_on;
+    zero_skip_on = on;
+    return was;
+}
+
+/* Bands that skipped zero points so far: *wgrad of weight gradients, *igrad of input ones. */
+void conv_zero_skip_counts(long *wgrad, long *igrad)
+{
+    *wgrad = zero_skip_bands[0];
+    *igrad = zero_skip_bands[1];
+}
+
+/* z[p] = 1 where x (C, HW) is 0 in every channel, else 0; returns how many are 1. Parallel
+ * over blocks of points. */
+static size_t zero_points(unsigned char *z, const real *x, int C, size_t HW)
+{
+    long long nb = (long long)((HW + 4095) / 4096), b;
+    size_t n = 0, p;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)C * HW > 65536)
+#endif
+    for (b = 0; b < nb; b++) {
+        size_t p0 = (size_t)b * 4096, p1 = p0 + 4096 < HW ? p0 + 4096 : HW, q;
+        int c;
+        for (q = p0; q < p1; q++) z[q] = 1;
+        for (c = 0; c < C; c++) {
+            const real *v = x + (size_t)c * HW;
+            unsigned char any = 0; /* a point of the block still zero in channels 0..c */
+            for (q = p0; q < p1; q++) {
+                z[q] &= (unsigned char)(v[q] == 0);
+                any |= z[q];
+            }
+            if (!any) break;
+        }
+    }
+    for (p = 0; p < HW; p++) n += z[p];
+    return n;
+}
+
+/* 1 if the n values of x are all finite. */
+static int all_finite(const real *x, size_t n)
+{
+    long long nb = (long long)((n + 4095) / 4096), b;
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
+#endif
+    for (b = 0; b < nb; b++) {
+        size_t i0 = (size_t)b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n, i;
+        int e = 0;
+        for (i = i0; i < i1; i++) e |= !(x[i] - x[i] == 0);
+        bad |= e;
+    }
+    return !bad;
+}
+
+/* Points (r, x + j*step), j < len, of a band: r counts the band's rows, at: the first column
+ * of the run in the gathered columns. */
+typedef struct {
+    int r, x, step, len, at;
+} prun;
+
+/* The runs of the band's points (nr rows of GW) whose sel[] is want, in row-major order, each
+ * of points one or two apart in a row. Returns how many; *n: the points. */
+static int point_runs(prun *run, const unsigned char *sel, int want, int nr, int GW, int *n)
+{
+    int k = 0, r, x, at = 0;
+    for (r = 0; r < nr; r++) {
+        const unsigned char *s = sel + (size_t)r * GW;
+        for (x = 0; x < GW; x++) {
+            prun *u = k > 0 ? &run[k - 1] : NULL;
+            if (s[x] != want) continue;
+            if (u && u->r == r && (u->len == 1 ? x - u->x <= 2 : x == u->x + u->len * u->step)) {
+                if (u->len == 1) u->step = x - u->x;
+                u->len++;
+            } else {
+                u = &run[k++];
+                u->r = r; u->x = x; u->step = 1; u->len = 1; u->at = at;
+            }
+            at++;
+        }
+    }
+    *n = at;
+    return k;
+}
+
+/* col (C*nt, n) = the rows (c, taps[j]) of im2col(img) for the runs' points (grid rows r0 +
+ * run.r): what each point's window sees at tap (kh, kw) = taps[j] (j itself where taps is
+ * NULL), 0 outside the image. Parallel over rows. */
+static void gather_cols(real *col, const real *img, const ConvGeom *g, int r0, const prun *run,
+                        int nrun, int n, const int *taps, int nt)
+{
+    int rows = g->C * nt, q;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)rows * n > 32768)
+#endif
+    for (q = 0; q < rows; q++) {
+        int c = q / nt, t = taps ? taps[q % nt] : q % nt, kh = t / g->KW, kw = t % g->KW, k;
+        const real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
+        real *d = col + (size_t)q * n;
+        for (k = 0; k < nrun; k++) {
+            const prun *u = &run[k];
+            int ih = (r0 + u->r) * g->stride - g->pad + kh, s = u->step * g->stride;
+            int i0 = u->x * g->stride - g->pad + kw, j, lo, hi;
+            real *e = d + u->at;
+            const real *row;
+            if (ih < 0 || ih >= g->IH) {
+                for (j = 0; j < u->len; j++) e[j] = 0;
+                continue;
+            }
+            row = plane + (size_t)ih * g->IW;
+            /* points j in [lo, hi) see columns i0 + j*s inside 0..IW-1 */
+            lo = clampi(i0 >= 0 ? 0 : (-i0 + s - 1) / s, 0, u->len);
+            hi = clampi(i0 >= g->IW ? 0 : (g->IW - 1 - i0) / s + 1, lo, u->len);
+            for (j = 0; j < lo; j++) e[j] = 0;
+            if (s == 1)
+                memcpy(e + lo, row + i0 + lo, (size_t)(hi - lo) * sizeof(real));
+            else
+                for (j = lo; j < hi; j++) e[j] = row[i0 + j * s];
+            for (j = hi; j < u->len; j++) e[j] = 0;
+        }
+    }
+}
+
+/* dweight (CG, C*KH*KW) += gin * im2col(img)^T over the points of grid rows r0..r0+nr-1 that
+ * are not zero in every channel of gin (z, the band's; see above): the dense product's sums
+ * with the terms w * 0 left out. gin and img are one sample's, img finite. Their columns are
+ * gathered into scratch (cap elements); work: nr*GW runs. Returns 0, having done nothing,
+ * where fewer than a quarter of the points are zero or the columns do not fit. */
+static int sparse_weight_grad(real *dweight, const real *gin, const real *img, const ConvGeom *g,
+                              int r0, int nr, const unsigned char *z, size_t cap, real *scratch,
+                              prun *run)
+{
+    int ckk = g->C * g->KH * g->KW, P = nr * g->GW, n, nrun, o;
+    size_t GHW = (size_t)g->GH * g->GW;
+    real *col = scratch, *gc;
+    nrun = point_runs(run, z, 0, nr, g->GW, &n);
+    if ((size_t)4 * n > (size_t)3 * P || (size_t)(ckk + g->CG) * n > cap) return 0;
+    gc = col + (size_t)ckk * n; /* (CG, n) */
+    gather_cols(col, img, g, r0, run, nrun, n, NULL, g->KH * g->KW);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 32768)
+#endif
+    for (o = 0; o < g->CG; o++) {
+        const real *src = gin + (size_t)o * GHW + (size_t)r0 * g->GW;
+        real *d = gc + (size_t)o * n;
+        int k, j;
+        for (k = 0; k < nrun; k++) {
+            const prun *u = &run[k];
+            const real *s = src + (size_t)u->r * g->GW + u->x;
+            for (j = 0; j < u->len; j++) d[u->at + j] = s[j * u->step];
+        }
+    }
+    zero_skip_bands[0]++;
+    if (n > 0) {
+        gemm(0, 1, g->CG, ckk, n, 1, gc, n, col, n, 1, dweight, ckk);
+    } else { /* no terms: the dense product's (real)0 + dweight */
+        size_t i, m = (size_t)g->CG * ckk;
+        for (i = 0; i < m; i++) dweight[i] = (real)0 + dweight[i];
+    }
+    return 1;
+}
+
+/* Most taps of a window for which the input gradient groups points by their taps (a mask of
+ * KH*KW bits indexes a table). */
+#define GROUP_TAPS_MAX 9
+/* A set of taps forms its own group where at least this many points of a band have it. */
+#define GROUP_MIN_POINTS 64
+
+/* The stride-1 grid pass y (CG, GH, GW) = beta * y + weight * im2col(img) of one sample, img
+ * (C, IH, IW), weight finite, each grid point summed over only the taps that see a nonzero
+ * image point (see above): nz (GH+KH-1, GW+KW-1) is 1 where the image point that grid point
+ * (r, x)'s tap (kh, kw) sees, at (r+kh, x+kw), is inside the image and nonzero in some
+ * channel. In bands of at most cap col elements, taken from scratch; a band where fewer than
+ * a quarter of the points have a group of their own runs im2col and one gemm. Returns 0,
+ * having done nothing, where memory is short. */
+static int sparse_grid(real *y, real beta, const real *img, const real *weight, const ConvGeom *g,
+                       const unsigned char *nz, size_t cap, real *scratch)
+{
+    int KK = g->KH * g->KW, ckk = g->C * KK, band = band_rows(g, cap), r0, ngid;
+    size_t GHW = (size_t)g->GH * g->GW, pmax = (size_t)band * g->GW;
+    size_t nreal = (size_t)g->CG * ckk + (size_t)g->CG * pmax;
+    size_t nint = ((size_t)2 << KK) + (size_t)KK + 5 * pmax; /* gid, count, taps, runs */
+    real *wc, *t;
+    int *gid, *count, *taps;
+    prun *run;
+    unsigned short *mask;
+    unsigned char *sel;
+    void *mem = malloc(nreal * sizeof(real) + nint * sizeof(int) + pmax * 3);
+    if (!mem) return 0;
+    wc = mem;                                 /* (CG, C*nt): the weights of a group's taps */
+    t = wc + (size_t)g->CG * ckk;             /* (CG, n): a group's sums */
+    gid = (int *)(void *)(t + (size_t)g->CG * pmax); /* mask -> group, 0: every tap */
+    count = gid + ((size_t)1 << KK);          /* points of each mask in the band */
+    taps = count + ((size_t)1 << KK);
+    run = (prun *)(void *)(taps + KK);
+    mask = (unsigned short *)(void *)(run + pmax);
+    sel = (unsigned char *)(mask + pmax);
+    for (r0 = 0; r0 < g->GH; r0 += band) {
+        int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW, i, m, id, own = 0;
+        memset(mask, 0, (size_t)P * sizeof(*mask));
+        for (m = 0; m < KK; m++) { /* the taps that see a nonzero point */
+            int kh = m / g->KW, kw = m % g->KW, r, x;
+            for (r = 0; r < nr; r++) {
+                const unsigned char *a = nz + (size_t)(r0 + r + kh) * (g->GW + g->KW - 1) + kw;
+                unsigned short *b = mask + (size_t)r * g->GW;
+                for (x = 0; x < g->GW; x++) b[x] |= (unsigned short)(a[x] << m);
+            }
+        }
+        memset(count, 0, ((size_t)1 << KK) * sizeof(int));
+        for (i = 0; i < P; i++) count[mask[i]]++;
+        for (m = 0, ngid = 1; m < 1 << KK; m++) { /* masks lacking 3 taps or more, if common */
+            int bits = 0, b;
+            for (b = 0; b < KK; b++) bits += m >> b & 1;
+            gid[m] = 0;
+            if (count[m] >= GROUP_MIN_POINTS && bits <= KK - 3 && ngid < 256) {
+                gid[m] = ngid++;
+                own += count[m];
+            }
+        }
+        if ((size_t)4 * own < (size_t)P) { /* the dense band */
+            im2col(scratch, img, g, r0, nr, 0, g->GW);
+            gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + (size_t)r0 * g->GW,
+                 (int)GHW);
+            continue;
+        }
+        zero_skip_bands[1]++;
+        for (i = 0; i < P; i++) sel[i] = (unsigned char)gid[mask[i]];
+        for (id = 0; id < ngid; id++) {
+            int n, nt = 0, kc, nrun = point_runs(run, sel, id, nr, g->GW, &n), o;
+            if (n == 0) continue;
+            for (m = 0; id > 0 && gid[m] != id; m++) continue; /* the group's mask */
+            for (i = 0; i < KK; i++)
+                if (id == 0 || (m >> i & 1)) taps[nt++] = i;
+            kc = g->C * nt;
+            for (o = 0; o < g->CG; o++) /* wc (CG, C, nt): im2col's order, other taps out */
+                for (i = 0; i < kc; i++)
+                    wc[(size_t)o * kc + i] = weight[(size_t)o * ckk + (size_t)(i / nt) * KK +
+                                                    taps[i % nt]];
+            gather_cols(scratch, img, g, r0, run, nrun, n, taps, nt);
+            if (kc > 0)
+                gemm(0, 0, g->CG, n, kc, 1, wc, kc, scratch, n, 0, t, n);
+            else /* no taps: every sum is +0 */
+                memset(t, 0, (size_t)g->CG * n * sizeof(real));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 32768)
+#endif
+            for (o = 0; o < g->CG; o++) { /* y = t (+ beta * y) at the group's points */
+                int k, j;
+                for (k = 0; k < nrun; k++) {
+                    const prun *u = &run[k];
+                    real *d = y + (size_t)o * GHW + (size_t)(r0 + u->r) * g->GW + u->x;
+                    const real *s = t + (size_t)o * n + u->at;
+                    if (beta == 0)
+                        for (j = 0; j < u->len; j++) d[j * u->step] = s[j];
+                    else
+                        for (j = 0; j < u->len; j++) d[j * u->step] = s[j] + beta * d[j * u->step];
+                }
+            }
+        }
+    }
+    free(mem);
+    return 1;
+}
+
+/* The grid pass of N samples, y (N, CG, GH, GW) = beta * y + weight * im2col(img), for an
+ * image that is an output gradient: each sample where at least a quarter of the image points
+ * are zero in every channel by sparse_grid, the others (and all, if memory is short or a
+ * weight is not finite) by conv_grid_pass. */
+static void grid_pass_skipping(real *y, real beta, const real *img, const real *weight,
+                               const ConvGeom *g, int N, size_t budget, real *scratch)
+{
+    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    int PW = g->GW + g->KW - 1, PH = g->GH + g->KH - 1, n;
+    unsigned char *z = NULL, *nz;
+    int ok = zero_skip_on && !g->point && g->stride == 1 && g->KH * g->KW <= GROUP_TAPS_MAX &&
+             g->C >= SKIP_MIN_CHANNELS && g->CG >= SKIP_MIN_CHANNELS;
+    if (ok) ok = all_finite(weight, (size_t)g->CG * g->C * g->KH * g->KW);
+    if (ok) ok = (z = malloc(IHW + (size_t)PH * PW)) != NULL;
+    nz = z ? z + IHW : NULL;
+    for (n = 0; n < N; n++) {
+        const real *x = img + (size_t)n * g->C * IHW;
+        real *yn = y + (size_t)n * g->CG * GHW;
+        if (ok && (size_t)4 * zero_points(z, x, g->C, IHW) >= IHW) {
+            int a, b;
+            for (a = 0; a < PH; a++) /* image row a - pad, column b - pad */
+                for (b = 0; b < PW; b++) {
+                    int ih = a - g->pad, iw = b - g->pad;
+                    nz[(size_t)a * PW + b] = (unsigned char)(ih >= 0 && ih < g->IH && iw >= 0 &&
+                                                            iw < g->IW && !z[(size_t)ih * g->IW + iw]);
+                }
+            if (sparse_grid(yn, beta, x, weight, g, nz, budget, scratch)) continue;
+        }
+        conv_grid_pass(yn, beta, NULL, NULL, x, weight, g, 1, budget, scratch);
+    }
+    free(z);
+}
+
 /* ---- the two passes */
 
 /* The grid direction, for N samples (weight (CG, C, KH, KW)):
@@ -480,11 +810,24 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
 {
     int ckk = g->C * g->KH * g->KW, band = band_rows(g, budget), n, r0;
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    size_t cap = (size_t)ckk * band * g->GW; /* col elements of a band */
+    unsigned char *zmem = NULL; /* the weight gradient alone: its zero points, and runs */
+    prun *run = NULL;
     if (!gout && !dweight) return;
+    if (!gout && zero_skip_on && !g->point && g->C >= SKIP_MIN_CHANNELS &&
+        g->CG >= SKIP_MIN_CHANNELS) {
+        zmem = malloc(GHW);
+        run = malloc(sizeof(prun) * (size_t)band * g->GW);
+        if (!zmem || !run) { free(zmem); free(run); zmem = NULL; run = NULL; }
+    }
     for (n = 0; n < N; n++) {
         const real *x = img + (size_t)n * g->C * IHW;                 /* (C, IH, IW) */
         real *y = gout ? gout + (size_t)n * g->CG * GHW : NULL;        /* (CG, GH, GW) */
         const real *dy = dweight ? gin + (size_t)n * g->CG * GHW : NULL; /* (CG, GH, GW) */
+        const unsigned char *z = NULL; /* this sample's zero points of dy, where skipped */
+        if (zmem && (size_t)4 * zero_points(zmem, dy, g->CG, GHW) >= GHW &&
+            all_finite(x, (size_t)g->C * IHW))
+            z = zmem;
         if (g->point) {
             if (y)
                 gemm(0, 0, g->CG, (int)GHW, g->C, 1, weight, g->C, x, (int)IHW, beta, y, (int)GHW);
@@ -502,11 +845,15 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
         for (r0 = 0; r0 < g->GH; r0 += band) {
             int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
             size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
+            if (z && sparse_weight_grad(dweight, dy, x, g, r0, nr, z + at, cap, scratch, run))
+                continue;
             im2col(scratch, x, g, r0, nr, 0, g->GW); /* scratch: (C*KH*KW, nr*GW) */
             if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + at, (int)GHW);
             if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, scratch, P, 1, dweight, ckk);
         }
     }
+    free(zmem);
+    free(run);
 }
 
 /* 1 if the image pass may run as a grid pass of the flipped geometry (stride 1,
@@ -567,8 +914,8 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
         ConvGeom f = flip_geom(g);
         size_t nf = flip_elems(g);
         flip_weight(scratch, weight, g);
-        conv_grid_pass(img, add ? 1 : 0, NULL, NULL, grid, scratch, &f, N, CONV_COL_BUDGET - nf,
-                       scratch + nf);
+        grid_pass_skipping(img, add ? 1 : 0, grid, scratch, &f, N, CONV_COL_BUDGET - nf,
+                           scratch + nf);
         return;
     }
     band = band_rows(g, CONV_COL_BUDGET);

@@ -17,6 +17,13 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
  *   img (N, C, IH, IW) = (add ? img : 0) + weight^T "*" grid (N, CG, GH, GW). */
 void conv_image_pass(real *img, int add, const real *grid, const real *weight,
                      const ConvGeom *g, int N, real *scratch);
+/* Turns on (1, the default) or off (0) the backward passes' skipping of grid points whose
+ * gradient is 0 in every channel (exact: the bits are the same either way); returns the
+ * previous state. For tests and benchmarks; not thread-safe. */
+int conv_zero_skip(int on);
+/* How many bands have skipped zero points so far: *wgrad in weight gradients, *igrad in input
+ * gradients (for tests). */
+void conv_zero_skip_counts(long *wgrad, long *igrad);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 

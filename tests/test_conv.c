@@ -604,6 +604,109 @@ static void thread_identity(const char *label, ConvShape s, int tr)
 #endif
 }
 
+/* dy (N, OC, OH, OW) with the zeros the backward passes skip: around a centre box of
+ * (OH/3.., OW/3..) every point but those at even row and column is 0 in all channels (the
+ * frame before a max pooling of equal values); the last sample, when N > 1, 0 throughout
+ * (the first iteration's gradient); with `hole`, also a 20 x 20 block of the first sample
+ * (no tap of the points inside sees a nonzero). */
+static void pooled_frame(real *dy, const ConvShape *s, int hole)
+{
+    size_t HW = (size_t)s->OH * s->OW;
+    int n, c, r, x;
+    test_fill_random(dy, (size_t)s->N * s->OC * HW, 31);
+    for (n = 0; n < s->N; n++)
+        for (c = 0; c < s->OC; c++)
+            for (r = 0; r < s->OH; r++)
+                for (x = 0; x < s->OW; x++) {
+                    int inside = r >= s->OH / 3 && r < 2 * s->OH / 3 && x >= s->OW / 3 &&
+                                 x < 2 * s->OW / 3;
+                    int keep = inside || (r % 2 == 0 && x % 2 == 0);
+                    if (n == s->N - 1 && s->N > 1) keep = 0;
+                    if (hole && n == 0 && r >= 2 && r < 22 && x >= 2 && x < 22) keep = 0;
+                    if (!keep) dy[((size_t)n * s->OC + c) * HW + (size_t)r * s->OW + x] = 0;
+                }
+}
+
+/* Every tenth value -0 (the sums the passes add to may start so). */
+static void some_negative_zeros(real *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i += 10) v[i] = -(real)0;
+}
+
+/* The backward passes skip the grid points whose gradient is 0 in every channel
+ * (layers/conv_kernels.c, "grid points with no gradient"): conv2d_backward's din, dweight
+ * and dbias must be bit-identical with the skipping off, with 1 and 2 threads, the skipping
+ * must have happened (both kinds), and a weight or input that is not finite must give the
+ * dense path's bits (NaN where inf * 0 is). Then the weight gradient in several bands (a
+ * small budget) alone. */
+static void zero_skip_identity(const char *label, ConvShape s, int hole)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, nsc = conv_work_size(&s);
+    real *x = alloc_real(nx), *w = alloc_real(nw), *dy = alloc_real(ny);
+    real *scratch = alloc_real(nsc), *dx[3], *dw[3], *db[3];
+    long w0, i0, w1, i1;
+    int t, k, was = conv_zero_skip(1), saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    pooled_frame(dy, &s, hole);
+    for (k = 0; k < 3; k++) { /* 0: finite; 1: an inf weight; 2: an inf input */
+        test_fill_random(x, nx, 32);
+        test_fill_random(w, nw, 33);
+        if (k == 1) w[nw / 2] = (real)INFINITY;
+        for (t = 0; k == 2 && t < s.N; t++) /* seen by frame points */
+            x[(size_t)t * s.C * s.H * s.W + 1] = (real)-INFINITY;
+        conv_zero_skip_counts(&w0, &i0);
+        for (t = 0; t < 3; t++) { /* skipping with 1 and 2 threads, then dense */
+            dx[t] = alloc_real(nx); dw[t] = alloc_real(nw); db[t] = alloc_real(s.OC);
+            test_fill_random(dx[t], nx, 34); test_fill_random(dw[t], nw, 35);
+            some_negative_zeros(dx[t], nx); some_negative_zeros(dw[t], nw);
+            conv_zero_skip(t < 2);
+            test_set_threads(t == 1 ? 2 : 1);
+            conv2d_backward(dx[t], dw[t], db[t], dy, x, w, &s, scratch);
+        }
+        test_set_threads(saved);
+        conv_zero_skip_counts(&w1, &i1);
+        if (k == 0) /* the input gradient only with stride 1 and padding < K (flippable) */
+            CHECK(w1 > w0 && (i1 > i0) == (s.stride == 1 && s.pad < s.KH),
+                  "%s: the skipping paths ran (weight-gradient bands %ld, input-gradient bands "
+                  "%ld)", label, w1 - w0, i1 - i0);
+        else
+            CHECK(k == 1 ? i1 == i0 : w1 == w0, "%s %s: no skipping where a factor is not finite",
+                  label, k == 1 ? "inf weight" : "inf input");
+        for (t = 0; t < 2; t++) {
+            CHECK(memcmp(dx[t], dx[2], nx * sizeof(real)) == 0, "%s%s: din, skipping (%d "
+                  "thread(s)) != dense", label, k ? " (not finite)" : "", t + 1);
+            CHECK(memcmp(dw[t], dw[2], nw * sizeof(real)) == 0, "%s%s: dweight, skipping (%d "
+                  "thread(s)) != dense", label, k ? " (not finite)" : "", t + 1);
+            CHECK(memcmp(db[t], db[2], s.OC * sizeof(real)) == 0, "%s%s: dbias, skipping (%d "
+                  "thread(s)) != dense", label, k ? " (not finite)" : "", t + 1);
+        }
+        for (t = 0; t < 3; t++) { free(dx[t]); free(dw[t]); free(db[t]); }
+    }
+    { /* the weight gradient in bands of about 8 rows */
+        ConvGeom g;
+        size_t budget;
+        test_fill_random(x, nx, 32);
+        g.C = s.C; g.IH = s.H; g.IW = s.W; g.KH = s.KH; g.KW = s.KW; g.stride = s.stride;
+        g.pad = s.pad; g.CG = s.OC; g.GH = s.OH; g.GW = s.OW; g.point = 0;
+        budget = (size_t)s.C * s.KH * s.KW * s.OW * 8;
+        for (t = 0; t < 2; t++) {
+            dw[t] = alloc_real(nw);
+            some_negative_zeros(dw[t], nw);
+            conv_zero_skip(t == 0);
+            conv_grid_pass(NULL, 0, dw[t], dy, x, NULL, &g, s.N, budget, scratch);
+        }
+        CHECK(memcmp(dw[0], dw[1], nw * sizeof(real)) == 0, "%s: dweight in bands, skipping != "
+              "dense", label);
+        free(dw[0]); free(dw[1]);
+    }
+    conv_zero_skip(was);
+    free(x); free(w); free(dy); free(scratch);
+}
+
 /* The networks' sizes for an input H x W (a multiple of 32) line up as docs/method.md says
  * ("F and C", "G", "D"). */
 static void network_sizes(void)
@@ -739,6 +842,14 @@ int main(void)
     diagonal_vs_gemm("convt 8x8 s2 p5 diagonal -inf", convt_shape(1, 3, 7, 6, 3, 8, 2, 5, 0), 1,
                      -1);
     diagonal_vs_gemm("conv 4x4 s2 p1 din diagonal", conv2d_shape(2, 3, 17, 15, 3, 4, 2, 1), 0, 0);
+
+    /* skipping the zero-gradient points: 16 channels (the fewest it is used for) and more,
+     * the 100 padding, an input gradient of several bands (300 grid rows of 64 x 9 x 64 col
+     * values), a hole */
+    zero_skip_identity("zero skip 3x3 16->16", conv2d_shape(2, 16, 70, 90, 16, 3, 1, 1), 1);
+    zero_skip_identity("zero skip 3x3 16->24 p100", conv2d_shape(1, 16, 6, 10, 24, 3, 1, 100), 0);
+    zero_skip_identity("zero skip 3x3 64->48", conv2d_shape(2, 64, 40, 52, 48, 3, 1, 1), 1);
+    zero_skip_identity("zero skip 3x3 64->64 bands", conv2d_shape(1, 64, 300, 64, 64, 3, 1, 1), 1);
 
     exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
     exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
