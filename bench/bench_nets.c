@@ -18,7 +18,8 @@
  * After each time row, a row "nets-gflops,<case>,<threads>,lsdseg,<GFLOP/s>,GFLOP/s": the
  * convolution FLOPs of one run (see run_flops) over the best time.
  *
- * Parameters: lsd_model_init (He-normal F, N(0, 0.02) G and D, as in training); inputs of
+ * Parameters: lsd_model_init (He-normal F, N(0, 0.02) G and D, as in training), then F's
+ * biases drawn from N(0, 0.1) (pretrained_biases: the state of the paper's runs); inputs of
  * realistic magnitude (BGR minus mean in [-100, 100], RGB in [0, 1]); dropout on (masks
  * drawn every iteration), Adam updates included.
  *
@@ -38,7 +39,9 @@
 #include <omp.h>
 #endif
 
+#include "../gan/arch.h"
 #include "../gan/lsd.h"
+#include "../tensor/rng.h"
 #include "bench_util.h"
 
 /* MemAvailable from /proc/meminfo in bytes, or -1 if unknown. */
@@ -185,6 +188,23 @@ static int config_matches(const char *suffix, const char *filter, int list)
     return any;
 }
 
+/* F's biases drawn from N(0, 0.1): the paper's F starts from VGG16's weights, whose biases are
+ * not zero, where lsd_model_init leaves them at 0 (as a start from scratch). The difference
+ * matters to the time: in the frame of 100 padded around the image F's activations are
+ * relu of constants, and with zero biases they are 0, so relu passes no gradient there (in
+ * these first iterations, all of it), which the backward passes skip (layers/conv_kernels.c,
+ * "grid points with no gradient"); with nonzero biases only the points that max pooling
+ * leaves out get none, as in training from VGG16. bench/nets_torch.py does the same. */
+static void pretrained_biases(LsdModel *m, const LsdConfig *c)
+{
+    int l;
+    for (l = 0; l < LSD_NCONV; l++)
+        rng_fill_normal(m->F.conv[l].bias, (size_t)c->vgg * LSD_VGG_MULT[LSD_VGG_STAGE[l]], 0,
+                        (real)0.1, 7, 1, (uint64_t)l << 32);
+    rng_fill_normal(m->F.fc6.bias, (size_t)c->fc, 0, (real)0.1, 7, 2, 0);
+    rng_fill_normal(m->F.fc7.bias, (size_t)c->fc, 0, (real)0.1, 7, 3, 0);
+}
+
 /* The rows of one configuration; so: the step options of the training modes. */
 static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, int full,
                          const LsdStepOptions *so, const char *filter)
@@ -209,6 +229,7 @@ static void bench_config(const char *suffix, const LsdConfig *c, int H, int W, i
         lsd_model_free(&m);
         return;
     }
+    pretrained_biases(&m, c);
     fprintf(stderr, "bench_nets: %s model %.1f MB\n", suffix, lsd_model_bytes(&m) / 1e6);
     for (k = 0; k < NCASES; k++) {
         char name[96];

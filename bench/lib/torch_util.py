@@ -33,7 +33,8 @@ def env_int(name, dflt):
 
 def build(cfg):
     """F, G, D of cfg on the CPU: He-normal F, N(0, 0.02) G and D, bilinear upsampling (as
-    lsd_model_init), after torch.manual_seed(1)."""
+    lsd_model_init), then F's biases from N(0, 0.1) (as bench_nets.c), after
+    torch.manual_seed(1)."""
     torch.manual_seed(1)
     F, G, D = model.build(cfg)
     with torch.no_grad():
@@ -44,6 +45,8 @@ def build(cfg):
                 p.normal_(0, (2.0 / (p.shape[1] * p.shape[2] * p.shape[3])) ** 0.5)
             elif p.dim() == 4:
                 p.normal_(0, 0.02)
+            elif name.startswith("F.conv") or name.startswith("F.fc"):
+                p.normal_(0, 0.1)  # biases as VGG16's are: nonzero (bench_nets.c's pretrained_biases)
             elif name.startswith("F."):
                 p.zero_()
             else:
