@@ -595,7 +595,7 @@ static void gather_cols(real *col, const real *img, const ConvGeom *g, int r0, c
 {
     int rows = g->C * nt, q;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)rows * n > 32768)
+#pragma omp parallel for schedule(static) if ((size_t)rows * n > 8192)
 #endif
     for (q = 0; q < rows; q++) {
         int c = q / nt, t = taps ? taps[q % nt] : q % nt, kh = t / g->KW, kw = t % g->KW, k;
@@ -642,7 +642,7 @@ static int sparse_weight_grad(real *dweight, const real *gin, const real *img, c
     gc = col + (size_t)ckk * n; /* (CG, n) */
     gather_cols(col, img, g, r0, run, nrun, n, NULL, g->KH * g->KW);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 32768)
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 8192)
 #endif
     for (o = 0; o < g->CG; o++) {
         const real *src = gin + (size_t)o * GHW + (size_t)r0 * g->GW;
@@ -670,6 +670,10 @@ static int sparse_weight_grad(real *dweight, const real *gin, const real *img, c
 /* A set of taps forms its own group where at least this many points of a band have it. */
 #define GROUP_MIN_POINTS 64
 
+/* The weights of the taps of a group, wc (CG, C, nt) (im2col's order with the other taps left
+ * out), for at most WC_SLOTS tap sets at once: a band's groups recur band after band. */
+#define WC_SLOTS 4
+
 /* The stride-1 grid pass y (CG, GH, GW) = beta * y + weight * im2col(img) of one sample, img
  * (C, IH, IW), weight finite, each grid point summed over only the taps that see a nonzero
  * image point (see above): nz (GH+KH-1, GW+KW-1) is 1 where the image point that grid point
@@ -680,25 +684,28 @@ static int sparse_weight_grad(real *dweight, const real *gin, const real *img, c
 static int sparse_grid(real *y, real beta, const real *img, const real *weight, const ConvGeom *g,
                        const unsigned char *nz, size_t cap, real *scratch)
 {
-    int KK = g->KH * g->KW, ckk = g->C * KK, band = band_rows(g, cap), r0, ngid;
+    int KK = g->KH * g->KW, ckk = g->C * KK, band = band_rows(g, cap), r0, ngid, s, next = 0;
+    int slot_mask[WC_SLOTS];
     size_t GHW = (size_t)g->GH * g->GW, pmax = (size_t)band * g->GW;
-    size_t nreal = (size_t)g->CG * ckk + (size_t)g->CG * pmax;
+    size_t slot = (size_t)g->CG * g->C * (KK - 3); /* an own group lacks 3 taps or more */
+    size_t nreal = WC_SLOTS * slot + (size_t)g->CG * pmax;
     size_t nint = ((size_t)2 << KK) + (size_t)KK + 5 * pmax; /* gid, count, taps, runs */
-    real *wc, *t;
+    real *wcs, *t;
     int *gid, *count, *taps;
     prun *run;
     unsigned short *mask;
     unsigned char *sel;
     void *mem = malloc(nreal * sizeof(real) + nint * sizeof(int) + pmax * 3);
     if (!mem) return 0;
-    wc = mem;                                 /* (CG, C*nt): the weights of a group's taps */
-    t = wc + (size_t)g->CG * ckk;             /* (CG, n): a group's sums */
+    wcs = mem;                                /* WC_SLOTS x (CG, C, nt) */
+    t = wcs + WC_SLOTS * slot;                /* (CG, n): a group's sums */
     gid = (int *)(void *)(t + (size_t)g->CG * pmax); /* mask -> group, 0: every tap */
     count = gid + ((size_t)1 << KK);          /* points of each mask in the band */
     taps = count + ((size_t)1 << KK);
     run = (prun *)(void *)(taps + KK);
     mask = (unsigned short *)(void *)(run + pmax);
     sel = (unsigned char *)(mask + pmax);
+    for (s = 0; s < WC_SLOTS; s++) slot_mask[s] = -1;
     for (r0 = 0; r0 < g->GH; r0 += band) {
         int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW, i, m, id, own = 0;
         memset(mask, 0, (size_t)P * sizeof(*mask));
@@ -731,33 +738,46 @@ static int sparse_grid(real *y, real beta, const real *img, const real *weight, 
         for (i = 0; i < P; i++) sel[i] = (unsigned char)gid[mask[i]];
         for (id = 0; id < ngid; id++) {
             int n, nt = 0, kc, nrun = point_runs(run, sel, id, nr, g->GW, &n), o;
+            const real *wc = weight; /* group 0: every tap */
             if (n == 0) continue;
             for (m = 0; id > 0 && gid[m] != id; m++) continue; /* the group's mask */
             for (i = 0; i < KK; i++)
                 if (id == 0 || (m >> i & 1)) taps[nt++] = i;
             kc = g->C * nt;
-            for (o = 0; o < g->CG; o++) /* wc (CG, C, nt): im2col's order, other taps out */
-                for (i = 0; i < kc; i++)
-                    wc[(size_t)o * kc + i] = weight[(size_t)o * ckk + (size_t)(i / nt) * KK +
-                                                    taps[i % nt]];
-            gather_cols(scratch, img, g, r0, run, nrun, n, taps, nt);
+            if (id > 0) { /* the group's weights, kept in a slot */
+                for (s = 0; s < WC_SLOTS && slot_mask[s] != m; s++) continue;
+                if (s == WC_SLOTS) {
+                    int c, j;
+                    real *d;
+                    s = next;
+                    next = (next + 1) % WC_SLOTS;
+                    slot_mask[s] = m;
+                    d = wcs + (size_t)s * slot;
+                    for (o = 0; o < g->CG; o++)
+                        for (c = 0; c < g->C; c++)
+                            for (j = 0; j < nt; j++)
+                                *d++ = weight[(size_t)o * ckk + (size_t)c * KK + taps[j]];
+                }
+                wc = wcs + (size_t)s * slot;
+            }
+            gather_cols(scratch, img, g, r0, run, nrun, n, id > 0 ? taps : NULL, nt);
             if (kc > 0)
                 gemm(0, 0, g->CG, n, kc, 1, wc, kc, scratch, n, 0, t, n);
             else /* no taps: every sum is +0 */
                 memset(t, 0, (size_t)g->CG * n * sizeof(real));
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 32768)
+#pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 8192)
 #endif
             for (o = 0; o < g->CG; o++) { /* y = t (+ beta * y) at the group's points */
                 int k, j;
                 for (k = 0; k < nrun; k++) {
                     const prun *u = &run[k];
                     real *d = y + (size_t)o * GHW + (size_t)(r0 + u->r) * g->GW + u->x;
-                    const real *s = t + (size_t)o * n + u->at;
+                    const real *v = t + (size_t)o * n + u->at;
                     if (beta == 0)
-                        for (j = 0; j < u->len; j++) d[j * u->step] = s[j];
+                        for (j = 0; j < u->len; j++) d[j * u->step] = v[j];
                     else
-                        for (j = 0; j < u->len; j++) d[j * u->step] = s[j] + beta * d[j * u->step];
+                        for (j = 0; j < u->len; j++) d[j * u->step] = v[j] + beta * d[j * u->step];
                 }
             }
         }
