@@ -496,7 +496,9 @@ static int zero_skip_on = 1;
  * (conv2d_backward on a frame of pooled zeros: 4 -> 4 channels at 262 x 326 23% slower
  * skipping, 8 -> 8 at 131 x 163 9% slower, 16 -> 16 at 262 x 326 24% faster). */
 #define SKIP_MIN_CHANNELS 16
-static long zero_skip_bands[2]; /* bands done skipping: weight gradient, input gradient */
+/* Bands done skipping, of weight and of input gradients; atomic: two lanes of lsd_step may
+ * run convolutions at once. */
+static long zero_skip_bands[2];
 
 /* Turns the skipping of zero-gradient points on (1) or off (0); returns the previous state. */
 int conv_zero_skip(int on)
@@ -654,6 +656,9 @@ static int sparse_weight_grad(real *dweight, const real *gin, const real *img, c
             for (j = 0; j < u->len; j++) d[u->at + j] = s[j * u->step];
         }
     }
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
     zero_skip_bands[0]++;
     if (n > 0) {
         gemm(0, 1, g->CG, ckk, n, 1, gc, n, col, n, 1, dweight, ckk);
@@ -734,6 +739,9 @@ static int sparse_grid(real *y, real beta, const real *img, const real *weight, 
                  (int)GHW);
             continue;
         }
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
         zero_skip_bands[1]++;
         for (i = 0; i < P; i++) sel[i] = (unsigned char)gid[mask[i]];
         for (id = 0; id < ngid; id++) {
