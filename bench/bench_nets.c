@@ -194,7 +194,8 @@ static int config_matches(const char *suffix, const char *filter, int list)
  * relu of constants, and with zero biases they are 0, so relu passes no gradient there (in
  * these first iterations, all of it), which the backward passes skip (layers/conv_kernels.c,
  * "grid points with no gradient"); with nonzero biases only the points that max pooling
- * leaves out get none, as in training from VGG16. bench/nets_torch.py does the same. */
+ * leaves out get none, as in training from VGG16. bench/lib/torch_util.py's build does the
+ * same for PyTorch. */
 static void pretrained_biases(LsdModel *m, const LsdConfig *c)
 {
     int l;

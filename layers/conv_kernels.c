@@ -175,16 +175,32 @@ static int diagonal_weight(const real *weight, const ConvGeom *g)
     return 1;
 }
 
+/* 1 if the n values of x are all finite. */
+static int all_finite(const real *x, size_t n)
+{
+    long long nb = (long long)((n + 4095) / 4096), b;
+    int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
+#endif
+    for (b = 0; b < nb; b++) {
+        size_t i0 = (size_t)b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n, i;
+        int e = 0;
+        for (i = i0; i < i1; i++) e |= !(x[i] - x[i] == 0);
+        bad |= e;
+    }
+    return !bad;
+}
+
 /* 1 if the grid rows r0..r0+nr-1 of every channel of grid (CG, GH, GW) are finite. */
 static int band_finite(const real *grid, const ConvGeom *g, int r0, int nr)
 {
-    size_t P = (size_t)nr * g->GW, GHW = (size_t)g->GH * g->GW, j;
-    int c, bad = 0;
-    for (c = 0; c < g->CG; c++) {
-        const real *v = grid + (size_t)c * GHW + (size_t)r0 * g->GW;
-        for (j = 0; j < P; j++) bad |= !(v[j] - v[j] == 0);
-    }
-    return !bad;
+    size_t GHW = (size_t)g->GH * g->GW;
+    int c;
+    for (c = 0; c < g->CG; c++)
+        if (!all_finite(grid + (size_t)c * GHW + (size_t)r0 * g->GW, (size_t)nr * g->GW))
+            return 0;
+    return 1;
 }
 
 /* img += the fold of grid rows r0..r0+nr-1 through channel-diagonal weights: what col2im adds
@@ -508,6 +524,12 @@ int conv_zero_skip(int on)
     return was;
 }
 
+/* 1 if the skipping is on and may pay for geometry g: not 1x1, enough channels each side. */
+static int zero_skip_wanted(const ConvGeom *g)
+{
+    return zero_skip_on && !g->point && g->C >= SKIP_MIN_CHANNELS && g->CG >= SKIP_MIN_CHANNELS;
+}
+
 /* Bands that skipped zero points so far: *wgrad of weight gradients, *igrad of input ones. */
 void conv_zero_skip_counts(long *wgrad, long *igrad)
 {
@@ -540,23 +562,6 @@ static size_t zero_points(unsigned char *z, const real *x, int C, size_t HW)
     }
     for (p = 0; p < HW; p++) n += z[p];
     return n;
-}
-
-/* 1 if the n values of x are all finite. */
-static int all_finite(const real *x, size_t n)
-{
-    long long nb = (long long)((n + 4095) / 4096), b;
-    int bad = 0;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 65536)
-#endif
-    for (b = 0; b < nb; b++) {
-        size_t i0 = (size_t)b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n, i;
-        int e = 0;
-        for (i = i0; i < i1; i++) e |= !(x[i] - x[i] == 0);
-        bad |= e;
-    }
-    return !bad;
 }
 
 /* Points (r, x + j*step), j < len, of a band: r counts the band's rows, at: the first column
@@ -804,8 +809,7 @@ static void grid_pass_skipping(real *y, real beta, const real *img, const real *
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     int PW = g->GW + g->KW - 1, PH = g->GH + g->KH - 1, n;
     unsigned char *z = NULL, *nz;
-    int ok = zero_skip_on && !g->point && g->stride == 1 && g->KH * g->KW <= GROUP_TAPS_MAX &&
-             g->C >= SKIP_MIN_CHANNELS && g->CG >= SKIP_MIN_CHANNELS;
+    int ok = zero_skip_wanted(g) && g->stride == 1 && g->KH * g->KW <= GROUP_TAPS_MAX;
     if (ok) ok = all_finite(weight, (size_t)g->CG * g->C * g->KH * g->KW);
     if (ok) ok = (z = malloc(IHW + (size_t)PH * PW)) != NULL;
     nz = z ? z + IHW : NULL;
@@ -842,8 +846,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
     unsigned char *zmem = NULL; /* the weight gradient alone: its zero points, and runs */
     prun *run = NULL;
     if (!gout && !dweight) return;
-    if (!gout && zero_skip_on && !g->point && g->C >= SKIP_MIN_CHANNELS &&
-        g->CG >= SKIP_MIN_CHANNELS) {
+    if (!gout && zero_skip_wanted(g)) {
         zmem = malloc(GHW);
         run = malloc(sizeof(prun) * (size_t)band * g->GW);
         if (!zmem || !run) { free(zmem); free(run); zmem = NULL; run = NULL; }
