@@ -21,6 +21,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "conv_kernels.h"
 #include "../tensor/gemm.h"
@@ -393,12 +396,16 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
 {
     int ckk = g->C * g->KH * g->KW, *run = work, *key = run + g->IW, *src = key + g->GW;
     int a0 = r0 * g->stride - g->pad, a1 = (r0 + nr - 1) * g->stride - g->pad + g->KH - 1;
-    int j, o, end;
+    int j, o, end, nrun;
     size_t GHW = (size_t)g->GH * g->GW;
     a0 = a0 < 0 ? 0 : a0;
     a1 = a1 >= g->IH ? g->IH - 1 : a1;
-    for (j = 0; j < g->IW; j++)
-        run[j] = j > 0 && a0 <= a1 && cols_equal(x, g, a0, a1, j, j - 1) ? run[j - 1] : j;
+    /* run[j] = 1 where column j equals column j-1 (independent tests), then the runs */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (a0 <= a1 && (size_t)g->C * (a1 - a0 + 1) * g->IW > 65536)
+#endif
+    for (j = 0; j < g->IW; j++) run[j] = j > 0 && a0 <= a1 && cols_equal(x, g, a0, a1, j, j - 1);
+    for (j = 0; j < g->IW; j++) run[j] = run[j] ? run[j - 1] : j;
     if (!repeat_sources(run, g->IW, g->GW, g->stride, g->pad, g->KW, key, src)) return 0;
     for (j = 0; j < g->GW; j = end > j ? end : j + 1) { /* does every range's row fit? */
         for (end = j; end < g->GW && src[end] == end; end++) continue;
@@ -424,51 +431,139 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
                            t + (size_t)o * P + (size_t)r * cw, (size_t)cw * sizeof(real));
         }
     }
+    /* the other columns in runs: columns key[2k] .. key[2k+1]-1 copy column key[2k] - 1 (a
+     * run follows the column it copies, so there are at most GW/2 runs; key is free now) */
+    for (j = 0, nrun = 0; j < g->GW; j++)
+        if (src[j] != j && src[j] == j - 1) { /* a run starts after its source */
+            for (end = j; end < g->GW && src[end] == src[j]; end++) continue;
+            key[2 * nrun] = j;
+            key[2 * nrun + 1] = end;
+            nrun++;
+        }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)g->CG * nr * g->GW > 65536)
 #endif
     for (o = 0; o < g->CG; o++) {
-        int r, i;
+        int r, k, i;
         for (r = r0; r < r0 + nr; r++) {
             real *d = y + (size_t)o * GHW + (size_t)r * g->GW;
-            for (i = 0; i < g->GW; i++)
-                if (src[i] != i) d[i] = d[src[i]];
+            for (k = 0; k < nrun; k++) {
+                real v = d[key[2 * k] - 1];
+                for (i = key[2 * k]; i < key[2 * k + 1]; i++) d[i] = v;
+            }
         }
     }
     return 1;
 }
 
+/* Forward passes whose bands of repeated_rows ran one a thread (for tests). */
+static long band_parallel_runs;
+
+/* How many forward passes have run repeated_rows' bands one a thread so far. */
+long conv_band_parallel_count(void)
+{
+    return band_parallel_runs;
+}
+
+/* Threads that may run the bands of repeated_rows side by side: 1 inside a parallel region
+ * that cannot nest another (one of lsd_step's lanes on 2 threads, say). */
+static int band_threads(void)
+{
+#ifdef _OPENMP
+    if (omp_get_active_level() >= omp_get_max_active_levels()) return 1;
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* One band of repeated_rows: grid rows r0..r0+nr-1 of y, their distinct columns computed
+ * (band_columns) or, where none repeats, all (im2col and gemm); scratch: cap elements,
+ * work: IW + 2 GW ints. */
+static void repeated_band(real *y, const real *x, const real *weight, const ConvGeom *g, int r0,
+                          int nr, size_t cap, real *scratch, int *work)
+{
+    int ckk = g->C * g->KH * g->KW, P = nr * g->GW;
+    if (band_columns(y, x, weight, g, r0, nr, cap, scratch, work)) return;
+    im2col(scratch, x, g, r0, nr, 0, g->GW);
+    gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, y + (size_t)r0 * g->GW,
+         (int)((size_t)g->GH * g->GW));
+}
+
 /* The forward grid pass y (CG, GH, GW) = weight * im2col(x) for one sample, each set of
- * grid rows with equal windows computed once (see above). Returns 0, having done nothing,
- * when no row repeats another (or memory is short: the caller then computes every row). */
+ * grid rows with equal windows computed once (see above). The rows to compute go in bands,
+ * with several threads one band a thread (each with its share of scratch, its gemm on one
+ * thread): the frame's bands are many small pieces of work (the distinct columns, copies),
+ * which split within a band met a barrier every few hundred microseconds. Every band's values
+ * are the same however the rows are cut into bands, so the bits do not depend on the thread
+ * count. Returns 0, having done nothing, when no row repeats another (or memory is short: the
+ * caller then computes every row). */
 static int repeated_rows(real *y, const real *x, const real *weight, const ConvGeom *g, int band,
                          real *scratch)
 {
-    int ckk = g->C * g->KH * g->KW, gh, r, o;
-    int *run = malloc(((size_t)g->IH + 2 * (size_t)g->GH + g->IW + 2 * (size_t)g->GW) *
-                      sizeof(int));
-    int *key, *src; /* key: what a grid row's windows see; src: the row it copies (or itself) */
-    size_t GHW = (size_t)g->GH * g->GW, cap = (size_t)ckk * band * g->GW;
+    int ckk = g->C * g->KH * g->KW, T = band_threads(), bt, nb = 0, gh, r, o;
+    size_t GHW = (size_t)g->GH * g->GW, cap = (size_t)ckk * band * g->GW, capt;
+    size_t per = (size_t)g->IW + 2 * (size_t)g->GW; /* band_columns' work, one thread's */
+    int *run, *key, *src, *bl, *wk; /* key: what a grid row's windows see; src: the row it
+                                     * copies (or itself); bl: the bands (r0, nr) */
+    /* a thread's share of scratch, in whole rows of col and 64-byte pieces */
+    capt = T > 1 ? cap / (size_t)T / 16 * 16 : cap;
+    bt = (int)(capt / ((size_t)ckk * g->GW));
+    if (bt > band) bt = band;
+    if (T > 1 && bt < 1) { /* no row fits a share: the bands of one thread */
+        T = 1;
+        capt = cap;
+        bt = band;
+    }
+    run = malloc(((size_t)g->IH + 4 * (size_t)g->GH + (size_t)T * per) * sizeof(int));
     if (!run) return 0;
     key = run + g->IH;
     src = key + g->GH;
-    for (r = 0; r < g->IH; r++) /* run[r]: the first row of the run of equal rows holding r */
-        run[r] = r > 0 && rows_equal(x, g, r, r - 1) ? run[r - 1] : r;
+    bl = src + g->GH;
+    wk = bl + 2 * (size_t)g->GH;
+    /* run[r]: the first row of the run of equal rows holding r; first 1 where row r equals
+     * row r-1 (independent tests) */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)g->C * g->IH * g->IW > 65536)
+#endif
+    for (r = 0; r < g->IH; r++) run[r] = r > 0 && rows_equal(x, g, r, r - 1);
+    for (r = 0; r < g->IH; r++) run[r] = run[r] ? run[r - 1] : r;
     if (!repeat_sources(run, g->IH, g->GH, g->stride, g->pad, g->KH, key, src)) {
         free(run);
         return 0;
     }
-    for (gh = 0; gh < g->GH;) { /* runs of rows to compute, in bands */
+    for (gh = 0; gh < g->GH;) { /* runs of rows to compute, in bands of bt rows */
         int end = gh, r0;
         while (end < g->GH && src[end] == end) end++;
-        for (r0 = gh; r0 < end; r0 += band) {
-            int nr = end - r0 < band ? end - r0 : band, P = nr * g->GW;
-            if (band_columns(y, x, weight, g, r0, nr, cap, scratch, src + g->GH)) continue;
-            im2col(scratch, x, g, r0, nr, 0, g->GW);
-            gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, y + (size_t)r0 * g->GW,
-                 (int)GHW);
+        for (r0 = gh; r0 < end; r0 += bt, nb++) {
+            bl[2 * nb] = r0;
+            bl[2 * nb + 1] = end - r0 < bt ? end - r0 : bt;
         }
         gh = end > gh ? end : gh + 1;
+    }
+    if (T > 1 && nb > 1) {
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+        band_parallel_runs++; /* atomic: two lanes of lsd_step may run convolutions at once */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T)
+#endif
+        {
+            int tid = 0, b;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+            omp_set_num_threads(1); /* gemm and the loops of this thread's bands: one thread */
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (b = 0; b < nb; b++)
+                repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], capt,
+                              scratch + (size_t)tid * capt, wk + (size_t)tid * per);
+        }
+    } else {
+        int b;
+        for (b = 0; b < nb; b++)
+            repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], capt, scratch, wk);
     }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (GHW * g->CG > 65536)

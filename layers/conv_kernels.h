@@ -24,6 +24,9 @@ int conv_zero_skip(int on);
 /* How many bands have skipped zero points so far: *wgrad in weight gradients, *igrad in input
  * gradients (for tests). */
 void conv_zero_skip_counts(long *wgrad, long *igrad);
+/* How many forward passes so far ran the bands of rows that F's padding repeats one band a
+ * thread (for tests). */
+long conv_band_parallel_count(void);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 

@@ -265,7 +265,8 @@ static void fill_repeated(real *x, const ConvShape *s)
 /* conv2d_forward must equal, bit for bit, gemm_naive (k in increasing order) applied to an
  * im2col built here by naive loops, plus the bias: the order of every sum is fixed whichever
  * path (im2col + gemm, the direct path for few channels, or rows and columns computed once
- * and copied where their windows repeat: fill_repeated when `repeated`) computes it. */
+ * and copied where their windows repeat: fill_repeated when `repeated`) computes it, with
+ * 1, 2 and 3 threads (with several, the repeated rows' bands run one a thread). */
 static void forward_vs_naive_gemm(const char *label, ConvShape s, int repeated)
 {
     size_t nx = (size_t)s.N * s.C * s.H * s.W, P = (size_t)s.OH * s.OW, ny = (size_t)s.N * s.OC * P;
@@ -275,8 +276,12 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s, int repeated)
     real *scratch = alloc_real(conv_work_size(&s));
     int n, c, kh, kw, oh, ow, o;
     test_fill_random(x, nx, 31); test_fill_random(w, nw, 32); test_fill_random(b, s.OC, 33);
+    int t, saved = 1, bad = 0;
+    long runs0 = conv_band_parallel_count();
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
     if (repeated) fill_repeated(x, &s);
-    conv2d_forward(y1, x, w, b, &s, scratch);
     for (n = 0; n < s.N; n++) {
         for (c = 0; c < s.C; c++)
             for (kh = 0; kh < s.KH; kh++)
@@ -293,8 +298,19 @@ static void forward_vs_naive_gemm(const char *label, ConvShape s, int repeated)
         for (o = 0; o < s.OC; o++)
             for (i = 0; i < P; i++) y2[((size_t)n * s.OC + o) * P + i] += b[o];
     }
-    CHECK(memcmp(y1, y2, ny * sizeof(real)) == 0, "%s: forward != naive im2col + gemm_naive",
-          label);
+    for (t = 1; t <= 3 && !bad; t++) {
+        test_set_threads(t);
+        conv2d_forward(y1, x, w, b, &s, scratch);
+        if (memcmp(y1, y2, ny * sizeof(real)) != 0) bad = t;
+    }
+    test_set_threads(saved);
+    CHECK(!bad, "%s: forward with %d thread(s) != naive im2col + gemm_naive", label, bad);
+#ifdef _OPENMP
+    if (repeated == 2) /* several bands a pass: with several threads, one a thread */
+        CHECK(conv_band_parallel_count() > runs0,
+              "%s: the bands of repeated rows did not run one a thread", label);
+#endif
+    (void)runs0;
     free(x); free(w); free(b); free(y1); free(y2); free(col); free(scratch);
 }
 
@@ -832,7 +848,9 @@ int main(void)
     forward_vs_naive_gemm("conv 3x3 p1 repeated", conv2d_shape(2, 4, 40, 37, 6, 3, 1, 1), 1);
     forward_vs_naive_gemm("conv 4x4 s2 p2 repeated", conv2d_shape(1, 3, 41, 23, 4, 4, 2, 2), 1);
     forward_vs_naive_gemm("conv 7x7 p0 repeated", conv2d_shape(1, 2, 40, 42, 3, 7, 1, 0), 1);
-    forward_vs_naive_gemm("conv 3x3 bands repeated", conv2d_shape(1, 64, 80, 100, 3, 3, 1, 1), 1);
+    forward_vs_naive_gemm("conv 3x3 bands repeated", conv2d_shape(1, 64, 80, 100, 3, 3, 1, 1), 2);
+    forward_vs_naive_gemm("conv 3x3 p100 16->16 bands repeated",
+                          conv2d_shape(2, 16, 40, 60, 16, 3, 1, 100), 2);
 
     /* channel-diagonal weights: upscore2, upscore8 (several bands), padding, a conv's din */
     diagonal_vs_gemm("convt 4x4 s2 diagonal", convt_shape(2, 5, 9, 11, 5, 4, 2, 0, 0), 1, 0);
