@@ -258,19 +258,16 @@ void f_forward(FActs *a, const real *x, const FNet *f, const FMasks *mk, real *s
     const ConvShape *s6 = &a->fc6_shape, *s7 = &a->fc7_shape;
     for (l = 0; l < LSD_NCONV; l++) {
         const ConvShape *cs = &a->conv_shape[l];
-        conv2d_forward(a->conv[l], conv_input(a, x, l), f->conv[l].weight, f->conv[l].bias, cs,
-                       scratch);
-        relu_forward(a->conv[l], a->conv[l], out_size(cs));
+        conv2d_forward_relu(a->conv[l], conv_input(a, x, l), f->conv[l].weight, f->conv[l].bias,
+                            cs, scratch);
         s = LSD_VGG_STAGE[l];
         if (l == LSD_VGG_LAST[s])
             maxpool2d_forward(a->pool[s], a->argmax[s], a->conv[l], N, cs->OC, cs->OH, cs->OW,
                               a->pool_h[s], a->pool_w[s]);
     }
-    conv2d_forward(a->fc6, a->pool[4], f->fc6.weight, f->fc6.bias, s6, scratch);
-    relu_forward(a->fc6, a->fc6, out_size(s6));
+    conv2d_forward_relu(a->fc6, a->pool[4], f->fc6.weight, f->fc6.bias, s6, scratch);
     dropout2d_forward(a->fc6_drop, a->fc6, mk->fc6, N * s6->OC, s6->OH * s6->OW);
-    conv2d_forward(a->fc7, a->fc6_drop, f->fc7.weight, f->fc7.bias, s7, scratch);
-    relu_forward(a->fc7, a->fc7, out_size(s7));
+    conv2d_forward_relu(a->fc7, a->fc6_drop, f->fc7.weight, f->fc7.bias, s7, scratch);
     dropout2d_forward(a->fc7_drop, a->fc7, mk->fc7, N * s7->OC, s7->OH * s7->OW);
 }
 

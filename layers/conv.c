@@ -73,6 +73,17 @@ void conv2d_forward(real *out, const real *in, const real *weight, const real *b
     if (bias) conv_add_bias(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
 }
 
+/* out = max(conv2d_forward's out, 0), relu_forward's values: the bias and the relu in one
+ * pass over out (F's layers, whose outputs are large and read once more otherwise). */
+void conv2d_forward_relu(real *out, const real *in, const real *weight, const real *bias,
+                         const ConvShape *s, real *scratch)
+{
+    ConvGeom g = conv_geom(s);
+    if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
+    conv_grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, scratch);
+    conv_add_bias_relu(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+}
+
 /* din += dL/din = sum over oc,kh,kw of weight[oc,c,kh,kw] * dout[oc,oh,ow] where
  * ih = oh*s-p+kh, iw = ow*s-p+kw; dweight[oc,c,kh,kw] += sum over n,oh,ow of
  * dout[n,oc,oh,ow] * in[n,c,ih,iw]; dbias[oc] += sum over n,oh,ow of dout.

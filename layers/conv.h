@@ -34,6 +34,10 @@ size_t conv_work_size(const ConvShape *s);
 /* out = conv(in, weight) + bias. */
 void conv2d_forward(real *out, const real *in, const real *weight, const real *bias,
                     const ConvShape *s, real *scratch);
+/* out = relu(conv(in, weight) + bias): conv2d_forward then relu_forward (out = x > 0 ? x : 0)
+ * in place, the same bits, with one pass less over out. bias may be NULL. */
+void conv2d_forward_relu(real *out, const real *in, const real *weight, const real *bias,
+                         const ConvShape *s, real *scratch);
 /* din += conv^T(dout, weight); dweight += dout (x) in; dbias += sum of dout over N,OH,OW.
  * Any of din, dweight, dbias may be NULL. */
 void conv2d_backward(real *din, real *dweight, real *dbias, const real *dout, const real *in,

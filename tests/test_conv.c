@@ -30,6 +30,7 @@
 #include <omp.h>
 #endif
 
+#include "../layers/activation.h"
 #include "../layers/conv.h"
 #include "../layers/conv_kernels.h"
 #include "../tensor/gemm.h"
@@ -260,6 +261,32 @@ static void fill_repeated(real *x, const ConvShape *s)
                 if (from != r) memcpy(p + (size_t)r * W, p + (size_t)from * W, W * sizeof(real));
             }
         }
+}
+
+/* conv2d_forward_relu equals conv2d_forward then relu_forward, bit for bit: biases of +-0,
+ * +-inf and NaN (outputs inf - inf, NaN, +-0 and of both signs), and no bias. */
+static void fused_relu_identity(const char *label, ConvShape s)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *b = alloc_real(s.OC), *y1 = alloc_real(ny);
+    real *y2 = alloc_real(ny), *scratch = alloc_real(conv_work_size(&s));
+    int k;
+    test_fill_random(x, nx, 41); test_fill_random(w, nw, 42); test_fill_random(b, s.OC, 43);
+    x[0] = (real)INFINITY; /* some outputs inf, and inf - inf with the -inf bias */
+    if (s.OC > 5) {
+        b[0] = 0; b[1] = -(real)0; b[2] = (real)INFINITY; b[3] = -(real)INFINITY;
+        b[4] = (real)NAN;
+    }
+    for (k = 0; k < 2; k++) {
+        conv2d_forward(y1, x, w, k ? NULL : b, &s, scratch);
+        relu_forward(y1, y1, ny);
+        test_fill_random(y2, ny, 44);
+        conv2d_forward_relu(y2, x, w, k ? NULL : b, &s, scratch);
+        CHECK(memcmp(y1, y2, ny * sizeof(real)) == 0, "%s%s: conv2d_forward_relu != "
+              "conv2d_forward + relu_forward", label, k ? " (no bias)" : "");
+    }
+    free(x); free(w); free(b); free(y1); free(y2); free(scratch);
 }
 
 /* conv2d_forward must equal, bit for bit, gemm_naive (k in increasing order) applied to an
@@ -851,6 +878,8 @@ int main(void)
     forward_vs_naive_gemm("conv 3x3 bands repeated", conv2d_shape(1, 64, 80, 100, 3, 3, 1, 1), 2);
     forward_vs_naive_gemm("conv 3x3 p100 16->16 bands repeated",
                           conv2d_shape(2, 16, 40, 60, 16, 3, 1, 100), 2);
+    fused_relu_identity("fused relu 3x3 p1", conv2d_shape(2, 6, 9, 11, 7, 3, 1, 1));
+    fused_relu_identity("fused relu 3x3 p100", conv2d_shape(1, 3, 5, 6, 16, 3, 1, 100));
 
     /* channel-diagonal weights: upscore2, upscore8 (several bands), padding, a conv's din */
     diagonal_vs_gemm("convt 4x4 s2 diagonal", convt_shape(2, 5, 9, 11, 5, 4, 2, 0, 0), 1, 0);
