@@ -490,6 +490,23 @@ static void repeated_band(real *y, const real *x, const real *weight, const Conv
          (int)((size_t)g->GH * g->GW));
 }
 
+/* The bands (r0, nr) of at most `rows` rows, bl[2k] and bl[2k+1], of the grid rows to
+ * compute (src[i] == i: those no other row gives); returns how many. */
+static int band_list(int *bl, const int *src, int GH, int rows)
+{
+    int gh, nb = 0;
+    for (gh = 0; gh < GH;) {
+        int end = gh, r0;
+        while (end < GH && src[end] == end) end++;
+        for (r0 = gh; r0 < end; r0 += rows, nb++) {
+            bl[2 * nb] = r0;
+            bl[2 * nb + 1] = end - r0 < rows ? end - r0 : rows;
+        }
+        gh = end > gh ? end : gh + 1;
+    }
+    return nb;
+}
+
 /* The forward grid pass y (CG, GH, GW) = weight * im2col(x) for one sample, each set of
  * grid rows with equal windows computed once (see above). The rows to compute go in bands,
  * with several threads one band a thread (each with its share of scratch, its gemm on one
@@ -501,20 +518,16 @@ static void repeated_band(real *y, const real *x, const real *weight, const Conv
 static int repeated_rows(real *y, const real *x, const real *weight, const ConvGeom *g, int band,
                          real *scratch)
 {
-    int ckk = g->C * g->KH * g->KW, T = band_threads(), bt, nb = 0, gh, r, o;
+    int ckk = g->C * g->KH * g->KW, T = band_threads(), bt, nb = 0, b, r, o;
     size_t GHW = (size_t)g->GH * g->GW, cap = (size_t)ckk * band * g->GW, capt;
     size_t per = (size_t)g->IW + 2 * (size_t)g->GW; /* band_columns' work, one thread's */
     int *run, *key, *src, *bl, *wk; /* key: what a grid row's windows see; src: the row it
                                      * copies (or itself); bl: the bands (r0, nr) */
-    /* a thread's share of scratch, in whole rows of col and 64-byte pieces */
+    /* a thread's share of scratch (64-byte pieces) and the rows of col it holds */
     capt = T > 1 ? cap / (size_t)T / 16 * 16 : cap;
     bt = (int)(capt / ((size_t)ckk * g->GW));
     if (bt > band) bt = band;
-    if (T > 1 && bt < 1) { /* no row fits a share: the bands of one thread */
-        T = 1;
-        capt = cap;
-        bt = band;
-    }
+    if (bt < 1) T = 1; /* no row fits a share (many threads): bands of all threads' gemms */
     run = malloc(((size_t)g->IH + 4 * (size_t)g->GH + (size_t)T * per) * sizeof(int));
     if (!run) return 0;
     key = run + g->IH;
@@ -532,16 +545,8 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
         free(run);
         return 0;
     }
-    for (gh = 0; gh < g->GH;) { /* runs of rows to compute, in bands of bt rows */
-        int end = gh, r0;
-        while (end < g->GH && src[end] == end) end++;
-        for (r0 = gh; r0 < end; r0 += bt, nb++) {
-            bl[2 * nb] = r0;
-            bl[2 * nb + 1] = end - r0 < bt ? end - r0 : bt;
-        }
-        gh = end > gh ? end : gh + 1;
-    }
-    if (T > 1 && nb > 1) {
+    if (T > 1) nb = band_list(bl, src, g->GH, bt);
+    if (T > 1 && nb >= 2 * T) { /* enough bands to keep every thread busy: one a thread */
 #ifdef _OPENMP
 #pragma omp atomic
 #endif
@@ -550,7 +555,7 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
 #pragma omp parallel num_threads(T)
 #endif
         {
-            int tid = 0, b;
+            int tid = 0;
 #ifdef _OPENMP
             tid = omp_get_thread_num();
             omp_set_num_threads(1); /* gemm and the loops of this thread's bands: one thread */
@@ -560,10 +565,10 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
                 repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], capt,
                               scratch + (size_t)tid * capt, wk + (size_t)tid * per);
         }
-    } else {
-        int b;
+    } else { /* whole bands, each split among the threads by its gemm and loops */
+        nb = band_list(bl, src, g->GH, band);
         for (b = 0; b < nb; b++)
-            repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], capt, scratch, wk);
+            repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], cap, scratch, wk);
     }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (GHW * g->CG > 65536)
