@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "activation.h"
 #include "conv_kernels.h"
 #include "../tensor/gemm.h"
 
@@ -81,7 +82,10 @@ void conv2d_forward_relu(real *out, const real *in, const real *weight, const re
     ConvGeom g = conv_geom(s);
     if (s->OH <= 0 || s->OW <= 0) return; /* nothing to compute */
     conv_grid_pass(out, 0, NULL, NULL, in, weight, &g, s->N, CONV_COL_BUDGET, scratch);
-    conv_add_bias_relu(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+    if (bias)
+        conv_add_bias_relu(out, bias, s->N, s->OC, (size_t)s->OH * s->OW);
+    else
+        relu_forward(out, out, (size_t)s->N * s->OC * s->OH * s->OW);
 }
 
 /* din += dL/din = sum over oc,kh,kw of weight[oc,c,kh,kw] * dout[oc,oh,ow] where

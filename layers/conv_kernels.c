@@ -1100,8 +1100,9 @@ size_t conv_pass_elems(const ConvGeom *g)
 
 /* ---- bias */
 
-/* y (N, OC, HW) += bias[oc] for every sample and position. Parallel over channels. */
-void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW)
+/* y (N, OC, HW) += bias[oc], then with relu y = max(y, 0) (relu_forward's select: NaN -> 0),
+ * in one pass. Parallel over channels. */
+static void bias_pass(real *y, const real *bias, int N, int OC, size_t HW, int relu)
 {
     int o;
 #ifdef _OPENMP
@@ -1110,30 +1111,26 @@ void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW)
     for (o = 0; o < N * OC; o++) {
         real *row = y + (size_t)o * HW, b = bias[o % OC];
         size_t i;
-        for (i = 0; i < HW; i++) row[i] += b;
-    }
-}
-
-/* y (N, OC, HW) = max(y + bias[oc], 0) (bias NULL: max(y, 0)), relu_forward's select
- * (NaN -> 0) after the bias's sum: conv_add_bias and relu_forward in one pass. Parallel over
- * channels. */
-void conv_add_bias_relu(real *y, const real *bias, int N, int OC, size_t HW)
-{
-    int o;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)N * OC * HW > 65536)
-#endif
-    for (o = 0; o < N * OC; o++) {
-        real *row = y + (size_t)o * HW, b = bias ? bias[o % OC] : 0;
-        size_t i;
-        if (bias)
+        if (!relu)
+            for (i = 0; i < HW; i++) row[i] += b;
+        else
             for (i = 0; i < HW; i++) {
                 real v = row[i] + b;
                 row[i] = v > 0 ? v : 0;
             }
-        else
-            for (i = 0; i < HW; i++) row[i] = row[i] > 0 ? row[i] : 0;
     }
+}
+
+/* y (N, OC, HW) += bias[oc] for every sample and position. */
+void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW)
+{
+    bias_pass(y, bias, N, OC, HW, 0);
+}
+
+/* y (N, OC, HW) = max(y + bias[oc], 0): conv_add_bias and relu_forward in one pass. */
+void conv_add_bias_relu(real *y, const real *bias, int N, int OC, size_t HW)
+{
+    bias_pass(y, bias, N, OC, HW, 1);
 }
 
 /* dbias[oc] += sum of dout (N, OC, HW) over N and HW, summed in double in a fixed order

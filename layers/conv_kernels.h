@@ -32,7 +32,7 @@ size_t conv_pass_elems(const ConvGeom *g);
 
 /* y (N, OC, HW) += bias[oc]. */
 void conv_add_bias(real *y, const real *bias, int N, int OC, size_t HW);
-/* y (N, OC, HW) = max(y + bias[oc], 0) (as relu_forward; bias may be NULL), one pass. */
+/* y (N, OC, HW) = max(y + bias[oc], 0) (as relu_forward), one pass. */
 void conv_add_bias_relu(real *y, const real *bias, int N, int OC, size_t HW);
 /* dbias[oc] += sum of dout (N, OC, HW) over N and HW, in double in a fixed order. */
 void conv_bias_grad(real *dbias, const real *dout, int N, int OC, size_t HW);
