@@ -27,6 +27,9 @@ void conv_zero_skip_counts(long *wgrad, long *igrad);
 /* How many forward passes so far ran the bands of rows that F's padding repeats one band a
  * thread (for tests). */
 long conv_band_parallel_count(void);
+/* How many input gradients have run tap by tap (conv_kernels.c, "the image pass tap by tap")
+ * so far (for tests). */
+long conv_tap_pass_count(void);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 

@@ -750,6 +750,72 @@ static void zero_skip_identity(const char *label, ConvShape s, int hole)
     free(x); free(w); free(dy); free(scratch);
 }
 
+/* conv2d_backward's din where the input gradient runs tap by tap (F's fc6: a 7x7 kernel
+ * over a grid of a few points; layers/conv_kernels.c, "the image pass tap by tap") against
+ * the dense flipped pass it stands for, written out here: each point sums, from +0 over o, kh,
+ * kw in order, flipped weight * grid padded by K-1-pad, then din = sum + din. Bit for bit,
+ * with 1, 2 and 3 threads; din starting with -0s; the gradient holding -0, a subnormal and
+ * an infinity; then an infinite weight, which must give the dense pass's NaNs (the tap path
+ * declines it). The tap path must have run (and not for the infinite weight). */
+static void tap_pass_identity(const char *label, ConvShape s)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *dy = alloc_real(ny), *dw = alloc_real(nw);
+    real *dx0 = alloc_real(nx), *dx = alloc_real(nx), *ref = alloc_real(nx);
+    real *scratch = alloc_real(conv_work_size(&s));
+    int k, t, saved = 1, P = s.KH - 1 - s.pad;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    test_fill_random(x, nx, 41);
+    test_fill_random(dy, ny, 42);
+    test_fill_random(dx0, nx, 43);
+    some_negative_zeros(dx0, nx);
+    some_negative_zeros(dy, ny);
+    dy[1] = smallest_subnormal();
+    dy[ny - 2] = (real)INFINITY;
+    for (k = 0; k < 2; k++) { /* 0: finite weights; 1: one infinite */
+        long runs0 = conv_tap_pass_count();
+        int n, c, ih, iw, o, kh, kw, bad = 0;
+        test_fill_random(w, nw, 44);
+        if (k == 1) w[nw / 3] = (real)-INFINITY;
+        for (n = 0; n < s.N; n++)
+            for (c = 0; c < s.C; c++)
+                for (ih = 0; ih < s.H; ih++)
+                    for (iw = 0; iw < s.W; iw++) {
+                        real acc = 0;
+                        size_t at = (((size_t)n * s.C + c) * s.H + ih) * s.W + iw;
+                        for (o = 0; o < s.OC; o++)
+                            for (kh = 0; kh < s.KH; kh++)
+                                for (kw = 0; kw < s.KW; kw++) {
+                                    int gh = ih - P + kh, gw = iw - P + kw;
+                                    real v = gh < 0 || gh >= s.OH || gw < 0 || gw >= s.OW ? 0 :
+                                             dy[(((size_t)n * s.OC + o) * s.OH + gh) * s.OW + gw];
+                                    real wf = w[(((size_t)o * s.C + c) * s.KH + s.KH - 1 - kh) *
+                                                s.KW + s.KW - 1 - kw];
+                                    acc += wf * v;
+                                }
+                        ref[at] = acc + dx0[at];
+                    }
+        for (t = 1; t <= 3 && !bad; t++) {
+            memcpy(dx, dx0, nx * sizeof(real));
+            test_set_threads(t);
+            conv2d_backward(dx, dw, NULL, dy, x, w, &s, scratch);
+            if (memcmp(dx, ref, nx * sizeof(real)) != 0) bad = t;
+        }
+        test_set_threads(saved);
+        CHECK(!bad, "%s%s: din with %d thread(s) != the dense flipped pass", label,
+              k ? " (inf weight)" : "", bad);
+        if (k == 0)
+            CHECK(conv_tap_pass_count() >= runs0 + 3, "%s: the tap path did not run", label);
+        else
+            CHECK(conv_tap_pass_count() == runs0, "%s: the tap path ran with an inf weight",
+                  label);
+    }
+    free(x); free(w); free(dy); free(dw); free(dx0); free(dx); free(ref); free(scratch);
+}
+
 /* The networks' sizes for an input H x W (a multiple of 32) line up as docs/method.md says
  * ("F and C", "G", "D"). */
 static void network_sizes(void)
@@ -897,6 +963,12 @@ int main(void)
     zero_skip_identity("zero skip 3x3 16->24 p100", conv2d_shape(1, 16, 6, 10, 24, 3, 1, 100), 0);
     zero_skip_identity("zero skip 3x3 64->48", conv2d_shape(2, 64, 40, 52, 48, 3, 1, 1), 1);
     zero_skip_identity("zero skip 3x3 64->64 bands", conv2d_shape(1, 64, 300, 64, 64, 3, 1, 1), 1);
+
+    /* the input gradient tap by tap: F's fc6 of the reduced net (channels in one chunk a
+     * thread and a partial chunk), two samples, padding, and the smallest 7x7 grids */
+    tap_pass_identity("tap pass fc6 128->256", conv2d_shape(1, 128, 9, 11, 256, 7, 1, 0));
+    tap_pass_identity("tap pass 40->24 N2", conv2d_shape(2, 40, 8, 10, 24, 7, 1, 0));
+    tap_pass_identity("tap pass 7x7 p2 1x1 grid", conv2d_shape(1, 5, 3, 3, 6, 7, 1, 2));
 
     exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
     exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
