@@ -716,9 +716,9 @@ static void zero_skip_identity(const char *label, ConvShape s, int hole)
             CHECK(w1 > w0 && (i1 > i0) == (s.stride == 1 && s.pad < s.KH),
                   "%s: the skipping paths ran (weight-gradient bands %ld, input-gradient bands "
                   "%ld)", label, w1 - w0, i1 - i0);
-        else
-            CHECK(k == 1 ? i1 == i0 : w1 == w0, "%s %s: no skipping where a factor is not finite",
-                  label, k == 1 ? "inf weight" : "inf input");
+        else /* (an inf input: windows wholly in a padding of K or more may still go) */
+            CHECK(k == 1 ? i1 == i0 : w1 == w0 || s.pad >= s.KH, "%s %s: no skipping where a "
+                  "factor is not finite", label, k == 1 ? "inf weight" : "inf input");
         for (t = 0; t < 2; t++) {
             CHECK(memcmp(dx[t], dx[2], nx * sizeof(real)) == 0, "%s%s: din, skipping (%d "
                   "thread(s)) != dense", label, k ? " (not finite)" : "", t + 1);
@@ -814,6 +814,53 @@ static void tap_pass_identity(const char *label, ConvShape s)
                   label);
     }
     free(x); free(w); free(dy); free(dw); free(dx0); free(dx); free(ref); free(scratch);
+}
+
+/* F's conv1_1: its weight gradient leaves out the grid points whose windows lie wholly in
+ * the padding of 100 (layers/conv_kernels.c, padding_points), whatever the channels. The
+ * weight gradient (no input gradient, as for conv1_1) must be bit-identical to the dense
+ * path's (skipping off) with 1 and 2 threads, the skipping must have run, also with an
+ * infinite input (no such window sees it), and not with an infinite gradient on a padding
+ * point (the dense path's inf * 0 = NaN kept). dweight starts with -0s. */
+static void padding_skip_identity(const char *label, ConvShape s)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *dy = alloc_real(ny), *scratch = alloc_real(conv_work_size(&s));
+    real *dw[3];
+    int k, t, was = conv_zero_skip(1), saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    for (k = 0; k < 3; k++) { /* 0: finite; 1: an inf input; 2: an inf gradient in the frame */
+        long w0, i0, w1, i1;
+        test_fill_random(x, nx, 51);
+        test_fill_random(dy, ny, 52);
+        if (k == 1) x[nx / 2] = (real)INFINITY;
+        for (t = 0; k == 2 && t < s.N; t++) /* each sample's last point: a padding window */
+            dy[(size_t)(t + 1) * (ny / s.N) - 1] = (real)-INFINITY;
+        conv_zero_skip_counts(&w0, &i0);
+        for (t = 0; t < 3; t++) { /* skipping with 1 and 2 threads, then dense */
+            dw[t] = alloc_real(nw);
+            test_fill_random(dw[t], nw, 53);
+            some_negative_zeros(dw[t], nw);
+            conv_zero_skip(t < 2);
+            test_set_threads(t == 1 ? 2 : 1);
+            conv2d_backward(NULL, dw[t], NULL, dy, x, NULL, &s, scratch);
+        }
+        test_set_threads(saved);
+        conv_zero_skip_counts(&w1, &i1);
+        CHECK(k == 2 ? w1 == w0 : w1 > w0, "%s%s: weight-gradient bands skipping padding "
+              "points: %ld", label, k == 1 ? " (inf input)" : k == 2 ? " (inf gradient)" : "",
+              w1 - w0);
+        for (t = 0; t < 2; t++)
+            CHECK(memcmp(dw[t], dw[2], nw * sizeof(real)) == 0, "%s%s: dweight, skipping (%d "
+                  "thread(s)) != dense", label, k == 1 ? " (inf input)" : k == 2 ?
+                  " (inf gradient)" : "", t + 1);
+        for (t = 0; t < 3; t++) free(dw[t]);
+    }
+    conv_zero_skip(was);
+    free(x); free(dy); free(scratch);
 }
 
 /* The networks' sizes for an input H x W (a multiple of 32) line up as docs/method.md says
@@ -969,6 +1016,13 @@ int main(void)
     tap_pass_identity("tap pass fc6 128->256", conv2d_shape(1, 128, 9, 11, 256, 7, 1, 0));
     tap_pass_identity("tap pass 40->24 N2", conv2d_shape(2, 40, 8, 10, 24, 7, 1, 0));
     tap_pass_identity("tap pass 7x7 p2 1x1 grid", conv2d_shape(1, 5, 3, 3, 6, 7, 1, 2));
+
+    /* the weight gradient without the points whose windows are padding: conv1_1 of the
+     * demo and reduced nets (3 -> 4, 3 -> 16 channels, two samples), a 7x7 stride 2 */
+    padding_skip_identity("padding skip 3x3 3->4 p100", conv2d_shape(1, 3, 6, 10, 4, 3, 1, 100));
+    padding_skip_identity("padding skip 3x3 3->16 p100 N2",
+                          conv2d_shape(2, 3, 5, 7, 16, 3, 1, 100));
+    padding_skip_identity("padding skip 7x7 s2 p20", conv2d_shape(1, 2, 9, 8, 5, 7, 2, 20));
 
     exact_integer("conv 3x3 s1 p1", conv2d_shape(2, 3, 7, 9, 4, 3, 1, 1), 0);
     exact_integer("conv 4x4 s2 p2", conv2d_shape(1, 3, 9, 8, 2, 4, 2, 2), 0);
