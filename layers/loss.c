@@ -13,20 +13,28 @@
 /* Start of block b of nblk blocks over [0, n). */
 static long block_start(long n, long nblk, long b) { return n / nblk * b + n % nblk * b / nblk; }
 
+/* Classes whose e^(x_c - max) pixel_ce keeps from the sum for the gradient (more classes
+ * compute them again: the same values). */
+#define CE_KEEP 64
+
 /* Loss of one pixel, -log softmax(x)[label] = log(sum_c e^(x_c - max)) + max - x_label,
  * and (if d is not NULL) d_c += scale * (softmax_c - [c == label]). The C logits of the
  * pixel are x[c * stride]; everything is evaluated in double with own exp/log. */
 static double pixel_ce(real *d, const real *x, long stride, int C, int label, double scale)
 {
-    double mx = x[0], s = 0, lse;
+    double mx = x[0], s = 0, lse, e[CE_KEEP];
     int c;
     for (c = 1; c < C; c++)
         if (x[c * stride] > mx) mx = x[c * stride];
-    for (c = 0; c < C; c++) s += lsd_exp(x[c * stride] - mx);
+    for (c = 0; c < C; c++) {
+        double v = lsd_exp(x[c * stride] - mx);
+        if (c < CE_KEEP) e[c] = v;
+        s += v;
+    }
     lse = lsd_log(s);
     if (d) {
         for (c = 0; c < C; c++) {
-            double pc = lsd_exp(x[c * stride] - mx) / s;
+            double pc = (c < CE_KEEP ? e[c] : lsd_exp(x[c * stride] - mx)) / s;
             d[c * stride] += (real)(scale * (c == label ? pc - 1.0 : pc));
         }
     }
