@@ -617,6 +617,13 @@ static int zero_skip_on = 1;
 /* Bands done skipping, of weight and of input gradients; atomic: two lanes of lsd_step may
  * run convolutions at once. */
 static long zero_skip_bands[2];
+/* Input gradients whose skipping bands ran one a thread (for tests). */
+static long sparse_parallel_runs;
+
+long conv_sparse_parallel_count(void)
+{
+    return sparse_parallel_runs;
+}
 
 /* Turns the skipping of zero-gradient points on (1) or off (0); returns the previous state. */
 int conv_zero_skip(int on)
@@ -826,116 +833,188 @@ static int sparse_weight_grad(real *dweight, const real *gin, const real *img, c
  * out), for at most WC_SLOTS tap sets at once: a band's groups recur band after band. */
 #define WC_SLOTS 4
 
-/* The stride-1 grid pass y (CG, GH, GW) = beta * y + weight * im2col(img) of one sample, img
- * (C, IH, IW), weight finite, each grid point summed over only the taps that see a nonzero
- * image point (see above): nz (GH+KH-1, GW+KW-1) is 1 where the image point that grid point
- * (r, x)'s tap (kh, kw) sees, at (r+kh, x+kw), is inside the image and nonzero in some
- * channel. In bands of at most cap col elements, taken from scratch; a band where fewer than
- * a quarter of the points have a group of their own runs im2col and one gemm. Returns 0,
- * having done nothing, where memory is short. */
-static int sparse_grid(real *y, real beta, const real *img, const real *weight, const ConvGeom *g,
-                       const unsigned char *nz, size_t cap, real *scratch)
-{
-    int KK = g->KH * g->KW, ckk = g->C * KK, band = band_rows(g, cap), r0, ngid, s, next = 0;
-    int slot_mask[WC_SLOTS];
-    size_t GHW = (size_t)g->GH * g->GW, pmax = (size_t)band * g->GW;
-    size_t slot = (size_t)g->CG * g->C * (KK - 3); /* an own group lacks 3 taps or more */
-    size_t nreal = WC_SLOTS * slot + (size_t)g->CG * pmax;
-    size_t nint = ((size_t)2 << KK) + (size_t)KK + 5 * pmax; /* gid, count, taps, runs */
+/* The work of sparse_band: the weights of up to WC_SLOTS groups' taps, a group's sums, and
+ * the masks, groups and runs of a band of at most pmax points. One a thread. */
+typedef struct {
     real *wcs, *t;
     int *gid, *count, *taps;
     prun *run;
     unsigned short *mask;
     unsigned char *sel;
-    void *mem = malloc(nreal * sizeof(real) + nint * sizeof(int) + pmax * 3);
-    if (!mem) return 0;
-    wcs = mem;                                /* WC_SLOTS x (CG, C, nt) */
-    t = wcs + WC_SLOTS * slot;                /* (CG, n): a group's sums */
-    gid = (int *)(void *)(t + (size_t)g->CG * pmax); /* mask -> group, 0: every tap */
-    count = gid + ((size_t)1 << KK);          /* points of each mask in the band */
-    taps = count + ((size_t)1 << KK);
-    run = (prun *)(void *)(taps + KK);
-    mask = (unsigned short *)(void *)(run + pmax);
-    sel = (unsigned char *)(mask + pmax);
-    for (s = 0; s < WC_SLOTS; s++) slot_mask[s] = -1;
-    for (r0 = 0; r0 < g->GH; r0 += band) {
-        int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW, i, m, id, own = 0;
-        memset(mask, 0, (size_t)P * sizeof(*mask));
-        for (m = 0; m < KK; m++) { /* the taps that see a nonzero point */
-            int kh = m / g->KW, kw = m % g->KW, r, x;
-            for (r = 0; r < nr; r++) {
-                const unsigned char *a = nz + (size_t)(r0 + r + kh) * (g->GW + g->KW - 1) + kw;
-                unsigned short *b = mask + (size_t)r * g->GW;
-                for (x = 0; x < g->GW; x++) b[x] |= (unsigned short)(a[x] << m);
-            }
+    int slot_mask[WC_SLOTS], next;
+} sparse_work;
+
+/* Bytes of a sparse_work for geometry g and bands of at most pmax points (a multiple of 64). */
+static size_t sparse_work_bytes(const ConvGeom *g, size_t pmax)
+{
+    int KK = g->KH * g->KW;
+    size_t slot = (size_t)g->CG * g->C * (KK - 3); /* an own group lacks 3 taps or more */
+    size_t nreal = WC_SLOTS * slot + (size_t)g->CG * pmax;
+    size_t nint = ((size_t)2 << KK) + (size_t)KK + 5 * pmax; /* gid, count, taps, runs */
+    return (nreal * sizeof(real) + nint * sizeof(int) + pmax * 3 + 63) / 64 * 64;
+}
+
+/* Lays out w in mem (sparse_work_bytes(g, pmax) bytes). */
+static void sparse_work_at(sparse_work *w, void *mem, const ConvGeom *g, size_t pmax)
+{
+    int KK = g->KH * g->KW, s;
+    size_t slot = (size_t)g->CG * g->C * (KK - 3);
+    w->wcs = mem;                                    /* WC_SLOTS x (CG, C, nt) */
+    w->t = w->wcs + WC_SLOTS * slot;                 /* (CG, n): a group's sums */
+    w->gid = (int *)(void *)(w->t + (size_t)g->CG * pmax); /* mask -> group, 0: every tap */
+    w->count = w->gid + ((size_t)1 << KK);           /* points of each mask in the band */
+    w->taps = w->count + ((size_t)1 << KK);
+    w->run = (prun *)(void *)(w->taps + KK);
+    w->mask = (unsigned short *)(void *)(w->run + pmax);
+    w->sel = (unsigned char *)(w->mask + pmax);
+    for (s = 0; s < WC_SLOTS; s++) w->slot_mask[s] = -1;
+    w->next = 0;
+}
+
+/* Grid rows r0..r0+nr-1 of the stride-1 grid pass y (CG, GH, GW) = beta * y + weight *
+ * im2col(img) of one sample, each point summed over only the taps that see a nonzero image
+ * point (see sparse_grid); scratch: the band's col (C*KH*KW*nr*GW elements at most). */
+static void sparse_band(real *y, real beta, const real *img, const real *weight,
+                        const ConvGeom *g, const unsigned char *nz, int r0, int nr,
+                        real *scratch, sparse_work *w)
+{
+    int KK = g->KH * g->KW, ckk = g->C * KK, P = nr * g->GW, i, m, id, own = 0, ngid, s;
+    size_t GHW = (size_t)g->GH * g->GW, slot = (size_t)g->CG * g->C * (KK - 3);
+    memset(w->mask, 0, (size_t)P * sizeof(*w->mask));
+    for (m = 0; m < KK; m++) { /* the taps that see a nonzero point */
+        int kh = m / g->KW, kw = m % g->KW, r, x;
+        for (r = 0; r < nr; r++) {
+            const unsigned char *a = nz + (size_t)(r0 + r + kh) * (g->GW + g->KW - 1) + kw;
+            unsigned short *b = w->mask + (size_t)r * g->GW;
+            for (x = 0; x < g->GW; x++) b[x] |= (unsigned short)(a[x] << m);
         }
-        memset(count, 0, ((size_t)1 << KK) * sizeof(int));
-        for (i = 0; i < P; i++) count[mask[i]]++;
-        for (m = 0, ngid = 1; m < 1 << KK; m++) { /* masks lacking 3 taps or more, if common */
-            int bits = 0, b;
-            for (b = 0; b < KK; b++) bits += m >> b & 1;
-            gid[m] = 0;
-            if (count[m] >= GROUP_MIN_POINTS && bits <= KK - 3 && ngid < 256) {
-                gid[m] = ngid++;
-                own += count[m];
-            }
+    }
+    memset(w->count, 0, ((size_t)1 << KK) * sizeof(int));
+    for (i = 0; i < P; i++) w->count[w->mask[i]]++;
+    for (m = 0, ngid = 1; m < 1 << KK; m++) { /* masks lacking 3 taps or more, if common */
+        int bits = 0, b;
+        for (b = 0; b < KK; b++) bits += m >> b & 1;
+        w->gid[m] = 0;
+        if (w->count[m] >= GROUP_MIN_POINTS && bits <= KK - 3 && ngid < 256) {
+            w->gid[m] = ngid++;
+            own += w->count[m];
         }
-        if ((size_t)4 * own < (size_t)P) { /* the dense band */
-            im2col(scratch, img, g, r0, nr, 0, g->GW);
-            gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + (size_t)r0 * g->GW,
-                 (int)GHW);
-            continue;
-        }
+    }
+    if ((size_t)4 * own < (size_t)P) { /* the dense band */
+        im2col(scratch, img, g, r0, nr, 0, g->GW);
+        gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + (size_t)r0 * g->GW,
+             (int)GHW);
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp atomic
 #endif
-        zero_skip_bands[1]++;
-        for (i = 0; i < P; i++) sel[i] = (unsigned char)gid[mask[i]];
-        for (id = 0; id < ngid; id++) {
-            int n, nt = 0, kc, nrun = point_runs(run, sel, id, nr, g->GW, &n), o;
-            const real *wc = weight; /* group 0: every tap */
-            if (n == 0) continue;
-            for (m = 0; id > 0 && gid[m] != id; m++) continue; /* the group's mask */
-            for (i = 0; i < KK; i++)
-                if (id == 0 || (m >> i & 1)) taps[nt++] = i;
-            kc = g->C * nt;
-            if (id > 0) { /* the group's weights, kept in a slot */
-                for (s = 0; s < WC_SLOTS && slot_mask[s] != m; s++) continue;
-                if (s == WC_SLOTS) {
-                    int c, j;
-                    real *d;
-                    s = next;
-                    next = (next + 1) % WC_SLOTS;
-                    slot_mask[s] = m;
-                    d = wcs + (size_t)s * slot;
-                    for (o = 0; o < g->CG; o++)
-                        for (c = 0; c < g->C; c++)
-                            for (j = 0; j < nt; j++)
-                                *d++ = weight[(size_t)o * ckk + (size_t)c * KK + taps[j]];
-                }
-                wc = wcs + (size_t)s * slot;
+    zero_skip_bands[1]++;
+    for (i = 0; i < P; i++) w->sel[i] = (unsigned char)w->gid[w->mask[i]];
+    for (id = 0; id < ngid; id++) {
+        int n, nt = 0, kc, nrun = point_runs(w->run, w->sel, id, nr, g->GW, &n), o;
+        const real *wc = weight; /* group 0: every tap */
+        real *t = w->t;
+        const prun *run = w->run;
+        if (n == 0) continue;
+        for (m = 0; id > 0 && w->gid[m] != id; m++) continue; /* the group's mask */
+        for (i = 0; i < KK; i++)
+            if (id == 0 || (m >> i & 1)) w->taps[nt++] = i;
+        kc = g->C * nt;
+        if (id > 0) { /* the group's weights, kept in a slot */
+            for (s = 0; s < WC_SLOTS && w->slot_mask[s] != m; s++) continue;
+            if (s == WC_SLOTS) {
+                int c, j;
+                real *d;
+                s = w->next;
+                w->next = (w->next + 1) % WC_SLOTS;
+                w->slot_mask[s] = m;
+                d = w->wcs + (size_t)s * slot;
+                for (o = 0; o < g->CG; o++)
+                    for (c = 0; c < g->C; c++)
+                        for (j = 0; j < nt; j++)
+                            *d++ = weight[(size_t)o * ckk + (size_t)c * KK + w->taps[j]];
             }
-            gather_cols(scratch, img, g, r0, run, nrun, n, id > 0 ? taps : NULL, nt);
-            if (kc > 0)
-                gemm(0, 0, g->CG, n, kc, 1, wc, kc, scratch, n, 0, t, n);
-            else /* no taps: every sum is +0 */
-                memset(t, 0, (size_t)g->CG * n * sizeof(real));
+            wc = w->wcs + (size_t)s * slot;
+        }
+        gather_cols(scratch, img, g, r0, run, nrun, n, id > 0 ? w->taps : NULL, nt);
+        if (kc > 0)
+            gemm(0, 0, g->CG, n, kc, 1, wc, kc, scratch, n, 0, t, n);
+        else /* no taps: every sum is +0 */
+            memset(t, 0, (size_t)g->CG * n * sizeof(real));
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)g->CG * n > 8192)
 #endif
-            for (o = 0; o < g->CG; o++) { /* y = t (+ beta * y) at the group's points */
-                int k, j;
-                for (k = 0; k < nrun; k++) {
-                    const prun *u = &run[k];
-                    real *d = y + (size_t)o * GHW + (size_t)(r0 + u->r) * g->GW + u->x;
-                    const real *v = t + (size_t)o * n + u->at;
-                    if (beta == 0)
-                        for (j = 0; j < u->len; j++) d[j * u->step] = v[j];
-                    else
-                        for (j = 0; j < u->len; j++) d[j * u->step] = v[j] + beta * d[j * u->step];
-                }
+        for (o = 0; o < g->CG; o++) { /* y = t (+ beta * y) at the group's points */
+            int k, j;
+            for (k = 0; k < nrun; k++) {
+                const prun *u = &run[k];
+                real *d = y + (size_t)o * GHW + (size_t)(r0 + u->r) * g->GW + u->x;
+                const real *v = t + (size_t)o * n + u->at;
+                if (beta == 0)
+                    for (j = 0; j < u->len; j++) d[j * u->step] = v[j];
+                else
+                    for (j = 0; j < u->len; j++) d[j * u->step] = v[j] + beta * d[j * u->step];
             }
         }
+    }
+}
+
+/* The stride-1 grid pass y (CG, GH, GW) = beta * y + weight * im2col(img) of one sample, img
+ * (C, IH, IW), weight finite, each grid point summed over only the taps that see a nonzero
+ * image point (see above): nz (GH+KH-1, GW+KW-1) is 1 where the image point that grid point
+ * (r, x)'s tap (kh, kw) sees, at (r+kh, x+kw), is inside the image and nonzero in some
+ * channel. In bands of at most cap col elements, taken from scratch; a band where fewer than
+ * a quarter of the points have a group of their own runs im2col and one gemm. With several
+ * threads and at least two bands a thread, each thread runs whole bands on its share of
+ * scratch (gemm and the loops on one thread; as repeated_rows does); otherwise the bands go
+ * in order, each split among the threads. Every point's sum is its own, whatever the band.
+ * Returns 0, having done nothing, where memory is short. */
+static int sparse_grid(real *y, real beta, const real *img, const real *weight, const ConvGeom *g,
+                       const unsigned char *nz, size_t cap, real *scratch)
+{
+    int T = band_threads(), band = band_rows(g, cap), bt, nb, b, k;
+    size_t capt = T > 1 ? cap / (size_t)T / 16 * 16 : cap, per, pmax;
+    unsigned char *mem;
+    bt = T > 1 ? band_rows(g, capt) : band;
+    nb = (g->GH + bt - 1) / bt;
+    if (T > 1 && ((size_t)bt * g->C * g->KH * g->KW * g->GW > capt || nb < 2 * T)) T = 1;
+    if (T == 1) bt = band, capt = cap;
+    pmax = (size_t)bt * g->GW;
+    per = sparse_work_bytes(g, pmax);
+    mem = malloc(per * (size_t)T);
+    if (!mem) return 0;
+    if (T > 1) {
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+        sparse_parallel_runs++;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T)
+#endif
+        {
+            int tid = 0;
+            sparse_work w;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+            omp_set_num_threads(1); /* gemm and the loops of this thread's bands: one thread */
+#endif
+            sparse_work_at(&w, mem + (size_t)tid * per, g, pmax);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (b = 0; b < nb; b++) {
+                int r0 = b * bt, nr = g->GH - r0 < bt ? g->GH - r0 : bt;
+                sparse_band(y, beta, img, weight, g, nz, r0, nr, scratch + (size_t)tid * capt,
+                            &w);
+            }
+        }
+    } else {
+        sparse_work w;
+        sparse_work_at(&w, mem, g, pmax);
+        for (k = 0; k < g->GH; k += bt)
+            sparse_band(y, beta, img, weight, g, nz, k, g->GH - k < bt ? g->GH - k : bt,
+                        scratch, &w);
     }
     free(mem);
     return 1;

@@ -30,6 +30,9 @@ long conv_band_parallel_count(void);
 /* How many input gradients have run tap by tap (conv_kernels.c, "the image pass tap by tap")
  * so far (for tests). */
 long conv_tap_pass_count(void);
+/* How many input gradients so far ran their bands of zero-gradient skipping one a thread (for
+ * tests). */
+long conv_sparse_parallel_count(void);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 

@@ -1010,6 +1010,10 @@ int main(void)
     zero_skip_identity("zero skip 3x3 16->24 p100", conv2d_shape(1, 16, 6, 10, 24, 3, 1, 100), 0);
     zero_skip_identity("zero skip 3x3 64->48", conv2d_shape(2, 64, 40, 52, 48, 3, 1, 1), 1);
     zero_skip_identity("zero skip 3x3 64->64 bands", conv2d_shape(1, 64, 300, 64, 64, 3, 1, 1), 1);
+#ifdef _OPENMP
+    CHECK(conv_sparse_parallel_count() > 0, "zero skip: the input gradient's bands never ran one "
+          "a thread (2 threads, 300 rows)");
+#endif
 
     /* the input gradient tap by tap: F's fc6 of the reduced net (channels in one chunk a
      * thread and a partial chunk), two samples, padding, and the smallest 7x7 grids */
