@@ -33,6 +33,9 @@ long conv_tap_pass_count(void);
 /* How many input gradients so far ran their bands of zero-gradient skipping one a thread (for
  * tests). */
 long conv_sparse_parallel_count(void);
+/* How many input gradients (col2im or 1x1 image passes) so far left out channels with no
+ * gradient (for tests). */
+long conv_live_pass_count(void);
 /* Work elements both passes of geometry g need (conv_work_size takes the larger kind). */
 size_t conv_pass_elems(const ConvGeom *g);
 

@@ -775,11 +775,18 @@ static void tap_pass_identity(const char *label, ConvShape s)
     some_negative_zeros(dy, ny);
     dy[1] = smallest_subnormal();
     dy[ny - 2] = (real)INFINITY;
-    for (k = 0; k < 2; k++) { /* 0: finite weights; 1: one infinite */
+    for (k = 0; k < 4; k++) { /* finite weights (0, 2) or one infinite (1, 3); from 2 on,
+                               * every other channel of the gradient 0 (dropout), the
+                               * infinite weight in one of those */
         long runs0 = conv_tap_pass_count();
         int n, c, ih, iw, o, kh, kw, bad = 0;
         test_fill_random(w, nw, 44);
         if (k == 1) w[nw / 3] = (real)-INFINITY;
+        if (k == 3) w[nw / s.OC + 2] = (real)INFINITY; /* output channel 1 */
+        for (n = 0; k == 2 && n < s.N; n++)
+            for (o = 1; o < s.OC; o += 2)
+                for (c = 0; c < s.OH * s.OW; c++)
+                    dy[((size_t)n * s.OC + o) * s.OH * s.OW + c] = c % 3 ? 0 : -(real)0;
         for (n = 0; n < s.N; n++)
             for (c = 0; c < s.C; c++)
                 for (ih = 0; ih < s.H; ih++)
@@ -805,9 +812,9 @@ static void tap_pass_identity(const char *label, ConvShape s)
             if (memcmp(dx, ref, nx * sizeof(real)) != 0) bad = t;
         }
         test_set_threads(saved);
-        CHECK(!bad, "%s%s: din with %d thread(s) != the dense flipped pass", label,
-              k ? " (inf weight)" : "", bad);
-        if (k == 0)
+        CHECK(!bad, "%s%s%s: din with %d thread(s) != the dense flipped pass", label,
+              k % 2 ? " (inf weight)" : "", k >= 2 ? " (dead channels)" : "", bad);
+        if (k % 2 == 0)
             CHECK(conv_tap_pass_count() >= runs0 + 3, "%s: the tap path did not run", label);
         else
             CHECK(conv_tap_pass_count() == runs0, "%s: the tap path ran with an inf weight",
@@ -861,6 +868,53 @@ static void padding_skip_identity(const char *label, ConvShape s)
     }
     conv_zero_skip(was);
     free(x); free(dy); free(scratch);
+}
+
+/* The input gradient of the col2im and 1x1 image passes leaves out the output channels whose
+ * gradient is 0 at every point (F's fc6 at full size and fc7 after channel dropout;
+ * layers/conv_kernels.c, "channels with no gradient"): din must be bit-identical to the
+ * dense path's (skipping off) with 1 and 2 threads, din starting with -0s, the dead channels
+ * holding +0 and -0; the channels must have been left out, and not where a weight of a dead
+ * channel is infinite (the dense path's NaN from inf * 0 kept). */
+static void live_channels_identity(const char *label, ConvShape s)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, HW = (size_t)s.OH * s.OW, ny = s.N * s.OC * HW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, i;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *dy = alloc_real(ny);
+    real *scratch = alloc_real(conv_work_size(&s)), *dx[3];
+    int k, t, n, o, was = conv_zero_skip(1), saved = 1;
+#ifdef _OPENMP
+    saved = omp_get_max_threads();
+#endif
+    test_fill_random(x, nx, 61);
+    test_fill_random(dy, ny, 62);
+    for (n = 0; n < s.N; n++) /* channels 0, 3, 4, 6, ...: no gradient */
+        for (o = 0; o < s.OC; o++)
+            if (o % 3 != 1 && o != 2)
+                for (i = 0; i < HW; i++) dy[((size_t)n * s.OC + o) * HW + i] = i % 2 ? 0 : -(real)0;
+    for (k = 0; k < 2; k++) { /* 0: finite weights; 1: an inf weight of dead channel 0 */
+        long r0 = conv_live_pass_count(), r1;
+        test_fill_random(w, nw, 63);
+        if (k == 1) w[1] = (real)INFINITY;
+        for (t = 0; t < 3; t++) { /* skipping with 1 and 2 threads, then dense */
+            dx[t] = alloc_real(nx);
+            test_fill_random(dx[t], nx, 64);
+            some_negative_zeros(dx[t], nx);
+            conv_zero_skip(t < 2);
+            test_set_threads(t == 1 ? 2 : 1);
+            conv2d_backward(dx[t], NULL, NULL, dy, x, w, &s, scratch);
+        }
+        test_set_threads(saved);
+        r1 = conv_live_pass_count();
+        CHECK(k == 0 ? r1 >= r0 + 2 * s.N : r1 == r0, "%s%s: image passes leaving channels out: "
+              "%ld", label, k ? " (inf weight)" : "", r1 - r0);
+        for (t = 0; t < 2; t++)
+            CHECK(memcmp(dx[t], dx[2], nx * sizeof(real)) == 0, "%s%s: din, dead channels left out "
+                  "(%d thread(s)) != dense", label, k ? " (inf weight)" : "", t + 1);
+        for (t = 0; t < 3; t++) free(dx[t]);
+    }
+    conv_zero_skip(was);
+    free(x); free(w); free(dy); free(scratch);
 }
 
 /* The networks' sizes for an input H x W (a multiple of 32) line up as docs/method.md says
@@ -1020,6 +1074,13 @@ int main(void)
     tap_pass_identity("tap pass fc6 128->256", conv2d_shape(1, 128, 9, 11, 256, 7, 1, 0));
     tap_pass_identity("tap pass 40->24 N2", conv2d_shape(2, 40, 8, 10, 24, 7, 1, 0));
     tap_pass_identity("tap pass 7x7 p2 1x1 grid", conv2d_shape(1, 5, 3, 3, 6, 7, 1, 2));
+
+    /* the input gradient without the channels that have none: a 7x7 over few points that
+     * is not flipped (padding > K-1), a stride 2, fc7's 1x1 (two samples) */
+    /* (shapes of 4 M multiply-adds a sample or more: LIVE_MIN_MACS) */
+    live_channels_identity("live channels 7x7 p7", conv2d_shape(1, 16, 20, 20, 32, 7, 1, 7));
+    live_channels_identity("live channels 3x3 s2", conv2d_shape(1, 32, 40, 40, 48, 3, 2, 1));
+    live_channels_identity("live channels 1x1 N2", conv2d_shape(2, 64, 20, 30, 128, 1, 1, 0));
 
     /* the weight gradient without the points whose windows are padding: conv1_1 of the
      * demo and reduced nets (3 -> 4, 3 -> 16 channels, two samples), a 7x7 stride 2 */
