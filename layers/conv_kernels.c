@@ -467,8 +467,9 @@ long conv_band_parallel_count(void)
     return band_parallel_runs;
 }
 
-/* Threads that may run the bands of repeated_rows side by side: 1 inside a parallel region
- * that cannot nest another (one of lsd_step's lanes on 2 threads, say). */
+/* Threads that may run the bands of repeated_rows (or sparse_grid, or the chunks of
+ * tap_image_pass) side by side: 1 inside a parallel region that cannot nest another (one of
+ * lsd_step's lanes on 2 threads, say). */
 static int band_threads(void)
 {
 #ifdef _OPENMP
@@ -1256,18 +1257,6 @@ long conv_tap_pass_count(void)
     return tap_pass_runs;
 }
 
-/* Threads that may share tap_image_pass's blocks: 1 inside a parallel region that cannot
- * nest another. */
-static int tap_threads(void)
-{
-#ifdef _OPENMP
-    if (omp_get_active_level() >= omp_get_max_active_levels()) return 1;
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 /* Products on the grid of the stride-1 image pass of g, over those of the dense flipped pass
  * (IH*IW*KH*KW for each channel pair): the pairs (grid point, tap) whose image point is
  * inside, counted row and column apart. */
@@ -1435,7 +1424,7 @@ static int tap_image_pass(real *img, int add, const real *grid, const real *weig
                           const ConvGeom *g, int N, size_t avail, real *scratch)
 {
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
-    int T = tap_threads(), cw, nchunk, j, n;
+    int T = band_threads(), cw, nchunk, j, n;
     tap_fn fn = pick_tap();
     real *sums = tap_aligned(scratch), *wls;
     unsigned char *live = malloc((size_t)g->CG);
