@@ -823,6 +823,21 @@ static void tap_pass_identity(const char *label, ConvShape s)
     free(x); free(w); free(dy); free(dw); free(dx0); free(dx); free(ref); free(scratch);
 }
 
+/* Run t of the identity tests below (0, 1: the skipping on, 1 and 2 threads; 2: off, 1
+ * thread): a new buffer of n random values (seed) with some -0s, into which conv2d_backward
+ * of s adds din (as_dx) or dweight alone. The caller frees it and restores the threads. */
+static real *skip_run(int t, size_t n, unsigned seed, int as_dx, const real *dy, const real *x,
+                      const real *w, const ConvShape *s, real *scratch)
+{
+    real *v = alloc_real(n);
+    test_fill_random(v, n, seed);
+    some_negative_zeros(v, n);
+    conv_zero_skip(t < 2);
+    test_set_threads(t == 1 ? 2 : 1);
+    conv2d_backward(as_dx ? v : NULL, as_dx ? NULL : v, NULL, dy, x, w, s, scratch);
+    return v;
+}
+
 /* F's conv1_1: its weight gradient leaves out the grid points whose windows lie wholly in
  * the padding of 100 (layers/conv_kernels.c, padding_points), whatever the channels. The
  * weight gradient (no input gradient, as for conv1_1) must be bit-identical to the dense
@@ -847,14 +862,7 @@ static void padding_skip_identity(const char *label, ConvShape s)
         for (t = 0; k == 2 && t < s.N; t++) /* each sample's last point: a padding window */
             dy[(size_t)(t + 1) * (ny / s.N) - 1] = (real)-INFINITY;
         conv_zero_skip_counts(&w0, &i0);
-        for (t = 0; t < 3; t++) { /* skipping with 1 and 2 threads, then dense */
-            dw[t] = alloc_real(nw);
-            test_fill_random(dw[t], nw, 53);
-            some_negative_zeros(dw[t], nw);
-            conv_zero_skip(t < 2);
-            test_set_threads(t == 1 ? 2 : 1);
-            conv2d_backward(NULL, dw[t], NULL, dy, x, NULL, &s, scratch);
-        }
+        for (t = 0; t < 3; t++) dw[t] = skip_run(t, nw, 53, 0, dy, x, NULL, &s, scratch);
         test_set_threads(saved);
         conv_zero_skip_counts(&w1, &i1);
         CHECK(k == 2 ? w1 == w0 : w1 > w0, "%s%s: weight-gradient bands skipping padding "
@@ -896,14 +904,7 @@ static void live_channels_identity(const char *label, ConvShape s)
         long r0 = conv_live_pass_count(), r1;
         test_fill_random(w, nw, 63);
         if (k == 1) w[1] = (real)INFINITY;
-        for (t = 0; t < 3; t++) { /* skipping with 1 and 2 threads, then dense */
-            dx[t] = alloc_real(nx);
-            test_fill_random(dx[t], nx, 64);
-            some_negative_zeros(dx[t], nx);
-            conv_zero_skip(t < 2);
-            test_set_threads(t == 1 ? 2 : 1);
-            conv2d_backward(dx[t], NULL, NULL, dy, x, w, &s, scratch);
-        }
+        for (t = 0; t < 3; t++) dx[t] = skip_run(t, nx, 64, 1, dy, x, w, &s, scratch);
         test_set_threads(saved);
         r1 = conv_live_pass_count();
         CHECK(k == 0 ? r1 >= r0 + 2 * s.N : r1 == r0, "%s%s: image passes leaving channels out: "
