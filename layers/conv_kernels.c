@@ -134,17 +134,18 @@ static void fold_tap(real *plane, const real *src, const real *w, const ConvGeom
     }
 }
 
-/* img += the fold of col (C*KH*KW, nr*GW) for grid rows r0..r0+nr-1; each image element
- * receives its terms in the fixed order (kh, kw, row, column). Parallel over channels. */
-static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr)
+/* img += the fold of col (cw*KH*KW, nr*GW), the rows of channels c0..c0+cw-1, for grid rows
+ * r0..r0+nr-1; each image element receives its terms in the fixed order (kh, kw, row,
+ * column), whatever the range. Parallel over channels. */
+static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr, int c0, int cw)
 {
     int KK = g->KH * g->KW, c;
     size_t P = (size_t)nr * g->GW;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)g->C * KK * P > 32768)
+#pragma omp parallel for schedule(static) if ((size_t)cw * KK * P > 32768)
 #endif
-    for (c = 0; c < g->C; c++) {
-        real *plane = img + (size_t)c * g->IH * g->IW; /* (IH, IW) */
+    for (c = 0; c < cw; c++) {
+        real *plane = img + (size_t)(c0 + c) * g->IH * g->IW; /* (IH, IW) */
         int kh, kw;
         for (kh = 0; kh < g->KH; kh++)
             for (kw = 0; kw < g->KW; kw++)
@@ -1175,12 +1176,27 @@ static size_t flip_elems(const ConvGeom *g)
  * 256 x 256 x 15, 2x slower; at 320 x 640, 4096 x 4096 x 231, 2x faster). */
 #define LIVE_MIN_MACS 4e6
 
+/* The live channels' weights are copied a block of whole image channels at a time, at most
+ * this many elements (4 MiB in float), into one buffer reused block after block. A copy of
+ * them all (fc6 at 320x640: about 2048 x 25088 values, 205 MB) took fresh pages from the
+ * system at every call, which it zeroes first: fc6's input gradient at 320x640, 1 thread,
+ * 520-640 ms that way, 365-400 ms in blocks. */
+#define LIVE_BLOCK_ELEMS ((size_t)1 << 20)
+
 /* Image passes (col2im or 1x1) that left channels out so far (for tests); atomic. */
 static long live_pass_runs;
+static size_t live_block_elems = LIVE_BLOCK_ELEMS;
 
 long conv_live_pass_count(void)
 {
     return live_pass_runs;
+}
+
+size_t conv_live_block(size_t elems)
+{
+    size_t was = live_block_elems;
+    live_block_elems = elems ? elems : LIVE_BLOCK_ELEMS;
+    return was;
 }
 
 /* live[o] = 1 where channel o of grid (CG, HW) holds a value other than +-0; returns how many
@@ -1211,19 +1227,64 @@ static int dead_rows_finite(const real *w, const unsigned char *live, int rows, 
     return 1;
 }
 
-/* dst (n, len) = the rows of src (rows, len) whose live[] is 1, in order; at: rows ints of
- * work. Parallel over rows (fc6 at 320x640 copies 200 MB). */
+/* dst (n, w) = columns c0..c0+w-1 of the rows of src (rows, len) whose live[] is 1, in
+ * order; at: rows ints of work. Parallel over rows. */
 static void live_rows(real *dst, const real *src, const unsigned char *live, int rows, size_t len,
-                      int *at)
+                      size_t c0, size_t w, int *at)
 {
     int o, k = 0;
     for (o = 0; o < rows; o++) at[o] = live[o] ? k++ : -1; /* each live row's place in dst */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)rows * len > 65536)
+#pragma omp parallel for schedule(static) if ((size_t)rows * w > 65536)
 #endif
     for (o = 0; o < rows; o++)
         if (at[o] >= 0)
-            memcpy(dst + (size_t)at[o] * len, src + (size_t)o * len, len * sizeof(real));
+            memcpy(dst + (size_t)at[o] * w, src + (size_t)o * len + c0, w * sizeof(real));
+}
+
+/* One sample's image pass from its nl live channels alone: x (C, IH, IW) = (add ? x : 0) +
+ * the terms of the channels o with live[o] = 1, each sum over them in order, as the dense
+ * pass's col2im or 1x1 path makes it less terms w * 0. The live channels' grid is copied
+ * once, their weights a block of whole image channels at a time (LIVE_BLOCK_ELEMS); a block's
+ * gemm and fold are those of its rows of the dense pass, band by band, so every image
+ * element gets its terms in the same order. Returns 0, having done nothing, where memory is
+ * short. */
+static int live_image_pass(real *x, int add, const real *y, const real *weight,
+                           const unsigned char *live, int nl, const ConvGeom *g, int band,
+                           real *scratch, int *at)
+{
+    int KK = g->KH * g->KW, ckk = g->C * KK, per = g->point ? 1 : KK, cb, c0, r0;
+    size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
+    size_t rowlen = g->point ? (size_t)g->C : (size_t)ckk; /* a weight row: (C) or (C, K, K) */
+    real *gy, *wb;
+    cb = (int)(live_block_elems / ((size_t)nl * per)); /* image channels a block */
+    cb = cb < 1 ? 1 : cb > g->C ? g->C : cb;
+    gy = malloc(sizeof(real) * ((size_t)nl * GHW + (size_t)nl * cb * per));
+    if (!gy) return 0;
+    wb = gy + (size_t)nl * GHW;
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    live_pass_runs++;
+    live_rows(gy, y, live, g->CG, GHW, 0, GHW, at);
+    if (!g->point && !add) memset(x, 0, IHW * g->C * sizeof(real));
+    for (c0 = 0; c0 < g->C; c0 += cb) {
+        int cw = g->C - c0 < cb ? g->C - c0 : cb, cols = cw * per;
+        live_rows(wb, weight, live, g->CG, rowlen, (size_t)c0 * per, (size_t)cols, at);
+        if (g->point) { /* x rows c0.. (IHW) = wb^T (cw, nl) * gy (nl, IHW) */
+            gemm(1, 0, cw, (int)IHW, nl, 1, wb, cols, gy, (int)GHW, add ? 1 : 0,
+                 x + (size_t)c0 * IHW, (int)IHW);
+            continue;
+        }
+        for (r0 = 0; r0 < g->GH; r0 += band) {
+            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
+            /* scratch (cw*KH*KW, nr*GW) = the block's weights^T * grid rows r0..r0+nr-1 */
+            gemm(1, 0, cols, P, nl, 1, wb, cols, gy + (size_t)r0 * g->GW, (int)GHW, 0, scratch, P);
+            col2im(x, scratch, g, r0, nr, c0, cw);
+        }
+    }
+    free(gy);
+    return 1;
 }
 
 /* ---- the image pass tap by tap
@@ -1508,28 +1569,16 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
     for (n = 0; n < N; n++) {
         real *x = img + (size_t)n * g->C * IHW;              /* (C, IH, IW) */
         const real *y = grid + (size_t)n * g->CG * GHW;      /* (CG, GH, GW) */
-        const real *w = weight;
-        real *wy = NULL; /* the live channels' weights (k, ckk) and grid (k, GHW) */
-        int k = g->CG;
         if (live) { /* channels with no gradient left out (see above) */
             int nl = live_channels(live, y, g->CG, GHW);
             if (nl > 0 && 4 * (size_t)nl <= 3 * (size_t)g->CG &&
                 dead_rows_finite(weight, live, g->CG, (size_t)ckk) &&
-                (wy = malloc(sizeof(real) * (size_t)nl * ((size_t)ckk + GHW))) != NULL) {
-                live_rows(wy, weight, live, g->CG, (size_t)ckk, at);
-                live_rows(wy + (size_t)nl * ckk, y, live, g->CG, GHW, at);
-                w = wy;
-                y = wy + (size_t)nl * ckk;
-                k = nl;
-#ifdef _OPENMP
-#pragma omp atomic
-#endif
-                live_pass_runs++;
-            }
+                live_image_pass(x, add, y, weight, live, nl, g, band, scratch, at))
+                continue;
         }
         if (g->point) {
-            gemm(1, 0, g->C, (int)IHW, k, 1, w, g->C, y, (int)GHW, add ? 1 : 0, x, (int)IHW);
-            free(wy);
+            gemm(1, 0, g->C, (int)IHW, g->CG, 1, weight, g->C, y, (int)GHW, add ? 1 : 0, x,
+                 (int)IHW);
             continue;
         }
         if (!add) memset(x, 0, IHW * g->C * sizeof(real));
@@ -1540,10 +1589,10 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
                 continue;
             }
             /* scratch (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
-            gemm(1, 0, ckk, P, k, 1, w, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, scratch, P);
-            col2im(x, scratch, g, r0, nr);
+            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, scratch,
+                 P);
+            col2im(x, scratch, g, r0, nr, 0, g->C);
         }
-        free(wy);
     }
     free(at);
 }

@@ -890,35 +890,45 @@ static void padding_skip_identity(const char *label, ConvShape s)
  * layers/conv_kernels.c, "channels with no gradient"): din must be bit-identical to the
  * dense path's (skipping off) with 1 and 2 threads, din starting with -0s, the dead channels
  * holding +0 and -0; the channels must have been left out, and not where a weight of a dead
- * channel is infinite (the dense path's NaN from inf * 0 kept). */
+ * channel is infinite (the dense path's NaN from inf * 0 kept). Also with the live weights
+ * copied in blocks of one and of three image channels (conv_live_block), as fc6's and fc7's
+ * are at full size. */
 static void live_channels_identity(const char *label, ConvShape s)
 {
     size_t nx = (size_t)s.N * s.C * s.H * s.W, HW = (size_t)s.OH * s.OW, ny = s.N * s.OC * HW;
     size_t nw = (size_t)s.OC * s.C * s.KH * s.KW, i;
     real *x = alloc_real(nx), *w = alloc_real(nw), *dy = alloc_real(ny);
     real *scratch = alloc_real(conv_work_size(&s)), *dx[3];
-    int k, t, n, o, was = conv_zero_skip(1), saved = 1;
+    int k, t, n, o, nl = 0, was = conv_zero_skip(1), saved = 1;
 #ifdef _OPENMP
     saved = omp_get_max_threads();
 #endif
     test_fill_random(x, nx, 61);
     test_fill_random(dy, ny, 62);
+    for (o = 0; o < s.OC; o++) nl += o % 3 == 1 || o == 2; /* the live channels */
     for (n = 0; n < s.N; n++) /* channels 0, 3, 4, 6, ...: no gradient */
         for (o = 0; o < s.OC; o++)
             if (o % 3 != 1 && o != 2)
                 for (i = 0; i < HW; i++) dy[((size_t)n * s.OC + o) * HW + i] = i % 2 ? 0 : -(real)0;
-    for (k = 0; k < 2; k++) { /* 0: finite weights; 1: an inf weight of dead channel 0 */
+    /* 0: finite weights; 1: an inf weight of dead channel 0; 2, 3: finite, the live
+     * channels' weights copied in blocks of one image channel, and of three */
+    for (k = 0; k < 4; k++) {
         long r0 = conv_live_pass_count(), r1;
+        size_t block = k == 2 ? 1 : k == 3 ? (size_t)nl * 3 * s.KH * s.KW : 0;
+        const char *what = k == 1 ? " (inf weight)" : k == 2 ? " (blocks of 1 channel)"
+                         : k == 3 ? " (blocks of 3 channels)" : "";
+        size_t was_block = conv_live_block(block);
         test_fill_random(w, nw, 63);
         if (k == 1) w[1] = (real)INFINITY;
         for (t = 0; t < 3; t++) dx[t] = skip_run(t, nx, 64, 1, dy, x, w, &s, scratch);
         test_set_threads(saved);
+        conv_live_block(was_block);
         r1 = conv_live_pass_count();
-        CHECK(k == 0 ? r1 >= r0 + 2 * s.N : r1 == r0, "%s%s: image passes leaving channels out: "
-              "%ld", label, k ? " (inf weight)" : "", r1 - r0);
+        CHECK(k != 1 ? r1 >= r0 + 2 * s.N : r1 == r0, "%s%s: image passes leaving channels out: "
+              "%ld", label, what, r1 - r0);
         for (t = 0; t < 2; t++)
             CHECK(memcmp(dx[t], dx[2], nx * sizeof(real)) == 0, "%s%s: din, dead channels left out "
-                  "(%d thread(s)) != dense", label, k ? " (inf weight)" : "", t + 1);
+                  "(%d thread(s)) != dense", label, what, t + 1);
         for (t = 0; t < 3; t++) free(dx[t]);
     }
     conv_zero_skip(was);
