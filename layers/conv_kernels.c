@@ -1253,13 +1253,12 @@ static int live_image_pass(real *x, int add, const real *y, const real *weight,
                            const unsigned char *live, int nl, const ConvGeom *g, int band,
                            real *scratch, int *at)
 {
-    int KK = g->KH * g->KW, ckk = g->C * KK, per = g->point ? 1 : KK, cb, c0, r0;
+    int KK = g->KH * g->KW, ckk = g->C * KK, cb, c0, r0; /* 1x1: KK = 1 */
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
-    size_t rowlen = g->point ? (size_t)g->C : (size_t)ckk; /* a weight row: (C) or (C, K, K) */
     real *gy, *wb;
-    cb = (int)(live_block_elems / ((size_t)nl * per)); /* image channels a block */
+    cb = (int)(live_block_elems / ((size_t)nl * KK)); /* image channels a block */
     cb = cb < 1 ? 1 : cb > g->C ? g->C : cb;
-    gy = malloc(sizeof(real) * ((size_t)nl * GHW + (size_t)nl * cb * per));
+    gy = malloc(sizeof(real) * ((size_t)nl * GHW + (size_t)nl * cb * KK));
     if (!gy) return 0;
     wb = gy + (size_t)nl * GHW;
 #ifdef _OPENMP
@@ -1269,8 +1268,8 @@ static int live_image_pass(real *x, int add, const real *y, const real *weight,
     live_rows(gy, y, live, g->CG, GHW, 0, GHW, at);
     if (!g->point && !add) memset(x, 0, IHW * g->C * sizeof(real));
     for (c0 = 0; c0 < g->C; c0 += cb) {
-        int cw = g->C - c0 < cb ? g->C - c0 : cb, cols = cw * per;
-        live_rows(wb, weight, live, g->CG, rowlen, (size_t)c0 * per, (size_t)cols, at);
+        int cw = g->C - c0 < cb ? g->C - c0 : cb, cols = cw * KK;
+        live_rows(wb, weight, live, g->CG, (size_t)ckk, (size_t)c0 * KK, (size_t)cols, at);
         if (g->point) { /* x rows c0.. (IHW) = wb^T (cw, nl) * gy (nl, IHW) */
             gemm(1, 0, cw, (int)IHW, nl, 1, wb, cols, gy, (int)GHW, add ? 1 : 0,
                  x + (size_t)c0 * IHW, (int)IHW);
