@@ -196,6 +196,52 @@ static const Case cases[] = {
     {"conv4_2-512-65x105-full", 512, 512, 65, 105},
 };
 
+/* Times both on one case and prints its four rows; a note on stderr if memory is short. */
+static void run_case(const Case *cs)
+{
+    int CI = cs->CI, CO = cs->CO, H = cs->H, W = cs->W, TH = (H + 1) / 2, TW = (W + 1) / 2;
+    int reps = (size_t)CO * CI * H * W > ((size_t)1 << 28) ? 3 : 7, r;
+    size_t nx = (size_t)CI * H * W, ny = (size_t)CO * H * W, nw = (size_t)CO * CI * 9, j;
+    size_t T = (size_t)TH * TW;
+    ConvShape s = conv2d_shape(1, CI, H, W, CO, 3, 1, 1);
+    real *x = malloc(nx * sizeof(real)), *w = malloc(nw * sizeof(real));
+    real *y0 = malloc(ny * sizeof(real)), *y1 = malloc(ny * sizeof(real));
+    real *scratch = malloc(conv_work_size(&s) * sizeof(real));
+    real *U = malloc((size_t)16 * CO * CI * sizeof(real));
+    real *V = malloc((size_t)16 * CI * T * sizeof(real));
+    real *M = malloc((size_t)16 * CO * T * sizeof(real));
+    real *work = malloc((size_t)8 * (2 * TW + 2) * sizeof(real));
+    double best0 = 1e30, best1 = 1e30;
+    if (!x || !w || !y0 || !y1 || !scratch || !U || !V || !M || !work) {
+        fprintf(stderr, "bench_winograd: out of memory for %s; skipped\n", cs->name);
+        goto done;
+    }
+    rng_fill_uniform(x, nx, 0, 1, 7, 1, 0);
+    rng_fill_uniform(w, nw, -1, 1, 7, 2, 0);
+    for (j = 0; j < nx; j++) /* half zeros, as after relu */
+        if (rng_uniform(7, 3, j) < 0.5) x[j] = 0;
+    for (j = 0; j < nw; j++) w[j] *= (real)sqrt(6.0 / (9.0 * CI));
+    fprintf(stderr, "== bench_winograd %s\n", cs->name);
+    for (r = 0; r < reps; r++) { /* alternately */
+        double t0 = now(), t1, t2;
+        conv2d_forward(y0, x, w, NULL, &s, scratch);
+        t1 = now();
+        winograd_conv(y1, x, w, CI, CO, H, W, U, V, M, work);
+        t2 = now();
+        if (t1 - t0 < best0) best0 = t1 - t0;
+        if (t2 - t1 < best1) best1 = t2 - t1;
+    }
+    printf("winograd,%s,1,im2col-gemm,%.3f,ms\n", cs->name, best0 * 1e3);
+    printf("winograd,%s,1,winograd,%.3f,ms\n", cs->name, best1 * 1e3);
+    printf("winograd-error,%s,1,im2col-gemm,%.3g,rel\n", cs->name,
+           max_rel_error(y0, x, w, CI, CO, H, W));
+    printf("winograd-error,%s,1,winograd,%.3g,rel\n", cs->name,
+           max_rel_error(y1, x, w, CI, CO, H, W));
+    fflush(stdout);
+done:
+    free(x), free(w), free(y0), free(y1), free(scratch), free(U), free(V), free(M), free(work);
+}
+
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
@@ -207,52 +253,7 @@ int main(int argc, char **argv)
 #ifdef _OPENMP
     omp_set_num_threads(1);
 #endif
-    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
-        const Case *cs = &cases[i];
-        if (filter && !strstr(cs->name, filter)) continue;
-        {
-        int CI = cs->CI, CO = cs->CO, H = cs->H, W = cs->W, TH = (H + 1) / 2, TW = (W + 1) / 2;
-        int reps = (size_t)CO * CI * H * W > ((size_t)1 << 28) ? 3 : 7, r;
-        size_t nx = (size_t)CI * H * W, ny = (size_t)CO * H * W, nw = (size_t)CO * CI * 9, j;
-        size_t T = (size_t)TH * TW;
-        ConvShape s = conv2d_shape(1, CI, H, W, CO, 3, 1, 1);
-        real *x = malloc(nx * sizeof(real)), *w = malloc(nw * sizeof(real));
-        real *y0 = malloc(ny * sizeof(real)), *y1 = malloc(ny * sizeof(real));
-        real *scratch = malloc(conv_work_size(&s) * sizeof(real));
-        real *U = malloc((size_t)16 * CO * CI * sizeof(real));
-        real *V = malloc((size_t)16 * CI * T * sizeof(real));
-        real *M = malloc((size_t)16 * CO * T * sizeof(real));
-        real *work = malloc((size_t)8 * (2 * TW + 2) * sizeof(real));
-        double best0 = 1e30, best1 = 1e30;
-        if (!x || !w || !y0 || !y1 || !scratch || !U || !V || !M || !work) {
-            fprintf(stderr, "bench_winograd: out of memory for %s; skipped\n", cs->name);
-            goto next;
-        }
-        rng_fill_uniform(x, nx, 0, 1, 7, 1, 0);
-        rng_fill_uniform(w, nw, -1, 1, 7, 2, 0);
-        for (j = 0; j < nx; j++) /* half zeros, as after relu */
-            if (rng_uniform(7, 3, j) < 0.5) x[j] = 0;
-        for (j = 0; j < nw; j++) w[j] *= (real)sqrt(6.0 / (9.0 * CI));
-        fprintf(stderr, "== bench_winograd %s\n", cs->name);
-        for (r = 0; r < reps; r++) {
-            double t0 = now(), t1, t2;
-            conv2d_forward(y0, x, w, NULL, &s, scratch);
-            t1 = now();
-            winograd_conv(y1, x, w, CI, CO, H, W, U, V, M, work);
-            t2 = now();
-            if (t1 - t0 < best0) best0 = t1 - t0;
-            if (t2 - t1 < best1) best1 = t2 - t1;
-        }
-        printf("winograd,%s,1,im2col-gemm,%.3f,ms\n", cs->name, best0 * 1e3);
-        printf("winograd,%s,1,winograd,%.3f,ms\n", cs->name, best1 * 1e3);
-        printf("winograd-error,%s,1,im2col-gemm,%.3g,rel\n", cs->name,
-               max_rel_error(y0, x, w, CI, CO, H, W));
-        printf("winograd-error,%s,1,winograd,%.3g,rel\n", cs->name,
-               max_rel_error(y1, x, w, CI, CO, H, W));
-        fflush(stdout);
-    next:
-        free(x), free(w), free(y0), free(y1), free(scratch), free(U), free(V), free(M), free(work);
-        }
-    }
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        if (!filter || strstr(cases[i].name, filter)) run_case(&cases[i]);
     return 0;
 }
