@@ -1227,13 +1227,12 @@ static int dead_rows_finite(const real *w, const unsigned char *live, int rows, 
     return 1;
 }
 
-/* dst (n, w) = columns c0..c0+w-1 of the rows of src (rows, len) whose live[] is 1, in
- * order; at: rows ints of work. Parallel over rows. */
-static void live_rows(real *dst, const real *src, const unsigned char *live, int rows, size_t len,
-                      size_t c0, size_t w, int *at)
+/* dst (n, w) = columns c0..c0+w-1 of the rows o of src (rows, len) with at[o] >= 0, row o
+ * going to row at[o] of dst. Parallel over rows. */
+static void live_rows(real *dst, const real *src, int rows, size_t len, size_t c0, size_t w,
+                      const int *at)
 {
-    int o, k = 0;
-    for (o = 0; o < rows; o++) at[o] = live[o] ? k++ : -1; /* each live row's place in dst */
+    int o;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)rows * w > 65536)
 #endif
@@ -1247,13 +1246,13 @@ static void live_rows(real *dst, const real *src, const unsigned char *live, int
  * pass's col2im or 1x1 path makes it less terms w * 0. The live channels' grid is copied
  * once, their weights a block of whole image channels at a time (LIVE_BLOCK_ELEMS); a block's
  * gemm and fold are those of its rows of the dense pass, band by band, so every image
- * element gets its terms in the same order. Returns 0, having done nothing, where memory is
- * short. */
+ * element gets its terms in the same order. at: CG ints of work. Returns 0, having done
+ * nothing, where memory is short. */
 static int live_image_pass(real *x, int add, const real *y, const real *weight,
                            const unsigned char *live, int nl, const ConvGeom *g, int band,
                            real *scratch, int *at)
 {
-    int KK = g->KH * g->KW, ckk = g->C * KK, cb, c0, r0; /* 1x1: KK = 1 */
+    int KK = g->KH * g->KW, ckk = g->C * KK, cb, c0, r0, o, k = 0; /* 1x1: KK = 1 */
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     real *gy, *wb;
     cb = (int)(live_block_elems / ((size_t)nl * KK)); /* image channels a block */
@@ -1265,11 +1264,12 @@ static int live_image_pass(real *x, int add, const real *y, const real *weight,
 #pragma omp atomic
 #endif
     live_pass_runs++;
-    live_rows(gy, y, live, g->CG, GHW, 0, GHW, at);
+    for (o = 0; o < g->CG; o++) at[o] = live[o] ? k++ : -1; /* each live row's place */
+    live_rows(gy, y, g->CG, GHW, 0, GHW, at);
     if (!g->point && !add) memset(x, 0, IHW * g->C * sizeof(real));
     for (c0 = 0; c0 < g->C; c0 += cb) {
         int cw = g->C - c0 < cb ? g->C - c0 : cb, cols = cw * KK;
-        live_rows(wb, weight, live, g->CG, (size_t)ckk, (size_t)c0 * KK, (size_t)cols, at);
+        live_rows(wb, weight, g->CG, (size_t)ckk, (size_t)c0 * KK, (size_t)cols, at);
         if (g->point) { /* x rows c0.. (IHW) = wb^T (cw, nl) * gy (nl, IHW) */
             gemm(1, 0, cw, (int)IHW, nl, 1, wb, cols, gy, (int)GHW, add ? 1 : 0,
                  x + (size_t)c0 * IHW, (int)IHW);
@@ -1564,7 +1564,7 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
     /* (not where the products are few: the copies would cost more than they save) */
     at = diag || !zero_skip_on || (double)g->CG * ckk * GHW < LIVE_MIN_MACS
              ? NULL : malloc((size_t)g->CG * (sizeof(int) + 1));
-    live = at ? (unsigned char *)(at + g->CG) : NULL; /* at: live_rows' work */
+    live = at ? (unsigned char *)(at + g->CG) : NULL; /* at: the live rows' places */
     for (n = 0; n < N; n++) {
         real *x = img + (size_t)n * g->C * IHW;              /* (C, IH, IW) */
         const real *y = grid + (size_t)n * g->CG * GHW;      /* (CG, GH, GW) */
