@@ -154,6 +154,19 @@ static void col2im(real *img, const real *col, const ConvGeom *g, int r0, int nr
     }
 }
 
+/* One band of the col2im image pass, for image channels c0..c0+cw-1: col (cw*KH*KW, nr*GW)
+ * = w^T * grid rows r0..r0+nr-1, then img += col2im(col). w (rows, ldw) holds, for each of
+ * grid's `rows` channels, the weights of those image channels; grid (rows, GH, GW); col is
+ * scratch. The dense pass and the pass over live channels (below) both fold through here,
+ * so their sums are the same by construction. */
+static void band_fold(real *img, const real *w, int ldw, const real *grid, int rows,
+                      const ConvGeom *g, int r0, int nr, int c0, int cw, real *col)
+{
+    int P = nr * g->GW, m = cw * g->KH * g->KW;
+    gemm(1, 0, m, P, rows, 1, w, ldw, grid + (size_t)r0 * g->GW, g->GH * g->GW, 0, col, P);
+    col2im(img, col, g, r0, nr, c0, cw);
+}
+
 /* ---- channel-diagonal weights (FCN's bilinear upsampling)
  *
  * C's upscore layers are transposed convolutions whose weight couples each channel only with
@@ -1275,12 +1288,9 @@ static int live_image_pass(real *x, int add, const real *y, const real *weight,
                  x + (size_t)c0 * IHW, (int)IHW);
             continue;
         }
-        for (r0 = 0; r0 < g->GH; r0 += band) {
-            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
-            /* scratch (cw*KH*KW, nr*GW) = the block's weights^T * grid rows r0..r0+nr-1 */
-            gemm(1, 0, cols, P, nl, 1, wb, cols, gy + (size_t)r0 * g->GW, (int)GHW, 0, scratch, P);
-            col2im(x, scratch, g, r0, nr, c0, cw);
-        }
+        for (r0 = 0; r0 < g->GH; r0 += band)
+            band_fold(x, wb, cols, gy, nl, g, r0, g->GH - r0 < band ? g->GH - r0 : band, c0, cw,
+                      scratch);
     }
     free(gy);
     return 1;
@@ -1582,15 +1592,11 @@ void conv_image_pass(real *img, int add, const real *grid, const real *weight,
         }
         if (!add) memset(x, 0, IHW * g->C * sizeof(real));
         for (r0 = 0; r0 < g->GH; r0 += band) {
-            int nr = g->GH - r0 < band ? g->GH - r0 : band, P = nr * g->GW;
-            if (diag && band_finite(y, g, r0, nr)) {
+            int nr = g->GH - r0 < band ? g->GH - r0 : band;
+            if (diag && band_finite(y, g, r0, nr))
                 diagonal_fold(x, y, weight, g, r0, nr); /* the same values, without the gemm */
-                continue;
-            }
-            /* scratch (C*KH*KW, nr*GW) = weight^T * grid rows r0..r0+nr-1 */
-            gemm(1, 0, ckk, P, g->CG, 1, weight, ckk, y + (size_t)r0 * g->GW, (int)GHW, 0, scratch,
-                 P);
-            col2im(x, scratch, g, r0, nr, 0, g->C);
+            else
+                band_fold(x, weight, ckk, y, g->CG, g, r0, nr, 0, g->C, scratch);
         }
     }
     free(at);
