@@ -1240,8 +1240,8 @@ static int dead_rows_finite(const real *w, const unsigned char *live, int rows, 
     return 1;
 }
 
-/* dst (n, w) = columns c0..c0+w-1 of the rows o of src (rows, len) with at[o] >= 0, row o
- * going to row at[o] of dst. Parallel over rows. */
+/* Row at[o] of dst (one row per o with at[o] >= 0, w values each) = columns c0..c0+w-1 of
+ * row o of src (rows, len). Parallel over rows. */
 static void live_rows(real *dst, const real *src, int rows, size_t len, size_t c0, size_t w,
                       const int *at)
 {
