@@ -176,14 +176,22 @@ int conv_direct_on(void)
     return !strcmp(gemm_kernel_name(), "base");
 }
 
+/* On unless LSD_CONV_DIRECT=0. */
+int conv_wide_on(void)
+{
+    const char *v = getenv("LSD_CONV_DIRECT");
+    return !(v && !strcmp(v, "0"));
+}
+
 /* Refuses an LSD_CONV_DIRECT other than 0 or 1. */
 int conv_check_env(lsd_err *err)
 {
     const char *v = getenv("LSD_CONV_DIRECT");
     if (!v || !*v || !strcmp(v, "0") || !strcmp(v, "1")) return LSD_OK;
     return lsd_fail(err, LSD_ERR_ARG, "LSD_CONV_DIRECT=%.40s: it takes 1 (the direct path for "
-                    "convolutions with few channels) or 0 (always im2col and gemm); unset, the "
-                    "direct path is used where gemm runs its base kernel", v);
+                    "convolutions with few channels everywhere) or 0 (always im2col and gemm); "
+                    "unset, that path is used where gemm runs its base kernel, and the direct "
+                    "path for every width where it is faster", v);
 }
 
 /* weight (C, C, K, K): weight[i][i] = (1 - |y - c|/f) * (1 - |x - c|/f), f = (K+1)/2,

@@ -64,6 +64,12 @@ void convt_backward_direct(real *din, real *dweight, real *dbias, const real *do
  * small_grid) rather than im2col and gemm: LSD_CONV_DIRECT=1 or 0 forces it; unset, where
  * gemm runs its base kernel. Both paths give the same bits. */
 int conv_direct_on(void);
+/* 1 unless LSD_CONV_DIRECT=0: stride-1 grid passes take the direct path for every width
+ * (layers/conv_kernels.c, wide_rect) where their shape and gemm's kernel suit it; the same
+ * bits as im2col and gemm. */
+int conv_wide_on(void);
+/* The largest C*KH*KW that path takes with the kernel gemm runs now (0: none). */
+int conv_wide_ckk_max(void);
 /* LSD_OK unless LSD_CONV_DIRECT has a value other than 0 or 1 (the message says). */
 int conv_check_env(lsd_err *err);
 

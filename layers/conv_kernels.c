@@ -1,9 +1,9 @@
 /*
  * conv_kernels.c - the internals of layers/conv.c: im2col and col2im, the two passes both
- * convolution kinds are made of, the direct path for few channels, the fold for
- * channel-diagonal weights (FCN's bilinear upsampling), the input gradient tap by tap for
- * kernels larger than their grid (fc6), and the loops of the direct references. The
- * geometry (image, grid, bands) is layers/conv_geom.h's.
+ * convolution kinds are made of, the direct paths (for few channels, and for every width
+ * without im2col), the fold for channel-diagonal weights (FCN's bilinear upsampling), the
+ * input gradient tap by tap for kernels larger than their grid (fc6), and the loops of the
+ * direct references. The geometry (image, grid, bands) is layers/conv_geom.h's.
  *
  * im2col unfolds the image into col (C*KH*KW, rows*GW), one column per grid point of a
  * band of grid rows; col2im folds such a buffer back, adding into the image. Two passes,
@@ -37,6 +37,16 @@
 #define LSD_CONV_UNROLL _Pragma("GCC unroll 16")
 #else
 #define LSD_CONV_UNROLL
+#endif
+
+/* The kernels compiled once for each vector width (the direct path for every width, the
+ * input gradient tap by tap) inline their body into a function of each target. */
+#if defined(__GNUC__) && !defined(__TINYC__)
+#define CONV_INLINE __attribute__((always_inline)) inline
+#define CONV_NOINLINE __attribute__((noinline))
+#else
+#define CONV_INLINE inline
+#define CONV_NOINLINE
 #endif
 
 /* ---- bands */
@@ -345,6 +355,230 @@ static void small_grid(real *y, real beta, const real *x, const real *wt, const 
     }
 }
 
+/* ---- the direct path for every width
+ *
+ * A stride-1 grid pass, y = weight * im2col(x) (+ beta * y), over a rectangle of grid rows
+ * r0.. and columns c0.. without im2col and without gemm's packing of it: the image rows the
+ * rectangle's windows see are copied once, zero-padded, into a segment (C, SH, SW), and the
+ * kernel reads each tap's values where they lie in it, at offset off[k] = (c*SH + kh)*SW + kw
+ * from a grid point's own place (a ninth of im2col's copying for a 3x3 window). Tiles of
+ * MR grid channels x NR grid columns of one row, gemm's tile for the vector width (AVX-512,
+ * AVX2 or the build's own, picked as gemm picks its kernel), keep their sums in registers:
+ * each is acc = +0, then acc += w[o,k] * x for k in im2col's row order, then acc (+ beta * y),
+ * exactly gemm's operations in gemm's order (its k blocks keep the running sum in `real`), so
+ * the bits are those of the im2col path. The weights are copied once a pass, in blocks of
+ * MR channels with each k's MR values side by side (zeros past CG). */
+
+/* Largest C*KH*KW by kernel (3x3 layers of F's reduced widths, dense random inputs, time
+ * against im2col and gemm, 1 thread). AVX-512 (16 x 16 tiles): 0.60-0.92 up to 128 -> 128
+ * channels at 33x41 (C*KH*KW 1152; at full size 64 -> 128 at 259x419 0.89); one block of
+ * weights, 16 * C*KH*KW values, stays in the L2 cache (73 KB at 1152), and larger layers
+ * keep im2col and gemm, whose k blocks bound what they read. AVX2 (6 x 16 tiles, two
+ * unaligned loads a k for 12 sums): 16 -> 16 at 262x326 0.61, 32 -> 32 at 131x163 0.82, but
+ * 64 -> 64 at 66x82 1.19 and 128 -> 128 at 33x41 1.21, so up to 288. The base kernel (4 x 8,
+ * SSE2) gains nothing (1.00-1.24), and its builds have the direct path for few channels. */
+#define WIDE_CKK_MAX 1152
+#define WIDE_CKK_MAX_AVX2 288
+/* Rows of a rectangle go in chunks whose part of the segment, about this many elements
+ * (256 KB of floats), stays in the L2 cache while every block of weights sweeps it. */
+#define WIDE_CHUNK_ELEMS ((size_t)65536)
+
+typedef void (*wide_fn)(real *y, size_t GHW, real beta, const real *srow, const int *off,
+                        const real *wb, int ckk, int rows, int cw);
+
+/* The layer's copy of the weights and the kernel, for one grid pass. */
+typedef struct {
+    real *wp;   /* (blocks, C*KH*KW, mr): block b holds grid channels b*mr.., 0 past CG */
+    int blocks, mr, nr;
+    int ckk_max; /* the largest C*KH*KW the kernel takes (0: none) */
+    wide_fn fn;
+} wide_plan;
+
+/* One grid row of a rectangle for one block of grid channels: y (rows channels GHW apart,
+ * cw columns) from the segment row srow, tile after tile of NR columns (the last one's
+ * extra columns read past the row and are not stored). */
+static CONV_INLINE void wide_row(int MR, int NR, real *y, size_t GHW, real beta,
+                                 const real *srow, const int *off, const real *wb, int ckk,
+                                 int rows, int cw)
+{
+    int cc, k, r, j;
+    for (cc = 0; cc < cw; cc += NR) {
+        real s[16 * 16]; /* the largest tile: 16 x 16 (AVX-512, float) */
+        const real *base = srow + cc;
+        int cols = cw - cc < NR ? cw - cc : NR;
+        LSD_CONV_UNROLL
+        for (r = 0; r < MR; r++)
+            for (j = 0; j < NR; j++) s[r * NR + j] = 0;
+        for (k = 0; k < ckk; k++) {
+            const real *restrict b = base + off[k], *restrict a = wb + (size_t)k * MR;
+            LSD_CONV_UNROLL
+            for (r = 0; r < MR; r++) {
+                real x = a[r];
+                for (j = 0; j < NR; j++) s[r * NR + j] += x * b[j];
+            }
+        }
+        if (rows == MR && cols == NR && beta == 0) { /* a full tile, from the registers */
+            LSD_CONV_UNROLL
+            for (r = 0; r < MR; r++)
+                for (j = 0; j < NR; j++) y[(size_t)r * GHW + cc + j] = s[r * NR + j];
+            continue;
+        }
+        for (r = 0; r < rows; r++) {
+            real *restrict d = y + (size_t)r * GHW + cc;
+            const real *v = s + r * NR;
+            if (beta == 0)
+                for (j = 0; j < cols; j++) d[j] = v[j];
+            else
+                for (j = 0; j < cols; j++) d[j] = v[j] + beta * d[j];
+        }
+    }
+}
+
+static CONV_NOINLINE void wide_base(real *y, size_t GHW, real beta, const real *srow,
+                                    const int *off, const real *wb, int ckk, int rows, int cw)
+{
+    wide_row(GEMM_BASE_MR, GEMM_BASE_NR, y, GHW, beta, srow, off, wb, ckk, rows, cw);
+}
+
+#ifdef LSD_CPU_DISPATCH
+__attribute__((noinline, target("avx2,no-fma"))) static void
+wide_avx2(real *y, size_t GHW, real beta, const real *srow, const int *off, const real *wb,
+          int ckk, int rows, int cw)
+{
+    wide_row(GEMM_MR_OF(32), GEMM_NR_OF(32), y, GHW, beta, srow, off, wb, ckk, rows, cw);
+}
+
+__attribute__((noinline, target("avx512f,no-fma"))) static void
+wide_avx512(real *y, size_t GHW, real beta, const real *srow, const int *off, const real *wb,
+            int ckk, int rows, int cw)
+{
+    wide_row(GEMM_MR_OF(64), GEMM_NR_OF(64), y, GHW, beta, srow, off, wb, ckk, rows, cw);
+}
+#endif
+
+/* The kernel of the vector width gemm runs (LSD_GEMM_KERNEL forces both alike) and its tile. */
+static void wide_pick(wide_plan *p)
+{
+    p->fn = wide_base, p->mr = GEMM_BASE_MR, p->nr = GEMM_BASE_NR;
+    p->ckk_max = GEMM_BASE_VBYTES >= 64 ? WIDE_CKK_MAX
+                 : GEMM_BASE_VBYTES >= 32 ? WIDE_CKK_MAX_AVX2 : 0;
+#ifdef LSD_CPU_DISPATCH
+    {
+        const char *k = gemm_kernel_name();
+        if (!strcmp(k, "avx512"))
+            p->fn = wide_avx512, p->mr = GEMM_MR_OF(64), p->nr = GEMM_NR_OF(64),
+            p->ckk_max = WIDE_CKK_MAX;
+        else if (!strcmp(k, "avx2"))
+            p->fn = wide_avx2, p->mr = GEMM_MR_OF(32), p->nr = GEMM_NR_OF(32),
+            p->ckk_max = WIDE_CKK_MAX_AVX2;
+    }
+#endif
+}
+
+/* Rectangles computed by wide_rect (for tests); atomic: two lanes of lsd_step may run
+ * convolutions at once. */
+static long wide_rects;
+
+long conv_wide_count(void)
+{
+    return wide_rects;
+}
+
+int conv_wide_ckk_max(void)
+{
+    wide_plan p;
+    wide_pick(&p);
+    return p.ckk_max;
+}
+
+/* Sets up the direct path for a grid pass of g with these weights: 1, or 0 where it does not
+ * apply (stride other than 1, a 1x1 or too large a window, fewer grid channels than a tile's
+ * rows, LSD_CONV_DIRECT=0) or memory is short. */
+static int wide_init(wide_plan *p, const real *weight, const ConvGeom *g)
+{
+    int ckk = g->C * g->KH * g->KW, b, k, r;
+    p->wp = NULL;
+    if (!conv_wide_on() || g->point || g->stride != 1) return 0;
+    wide_pick(p);
+    if (ckk > p->ckk_max || g->CG < p->mr) return 0;
+    p->blocks = (g->CG + p->mr - 1) / p->mr;
+    p->wp = malloc(sizeof(real) * (size_t)p->blocks * p->mr * ckk);
+    if (!p->wp) return 0;
+    for (b = 0; b < p->blocks; b++)
+        for (k = 0; k < ckk; k++)
+            for (r = 0; r < p->mr; r++) {
+                int o = b * p->mr + r;
+                p->wp[((size_t)b * ckk + k) * p->mr + r] =
+                    o < g->CG ? weight[(size_t)o * ckk + k] : 0;
+            }
+    return 1;
+}
+
+/* Elements of the segment of a rectangle of nr rows and cw columns (with NR reals of slack
+ * read by the last tile). */
+static size_t wide_elems(const wide_plan *p, const ConvGeom *g, int nr, int cw)
+{
+    return (size_t)g->C * (nr + g->KH - 1) * (cw + g->KW - 1) + (size_t)p->nr;
+}
+
+/* 1 if a rectangle of nr rows and cw columns takes the direct path: its segment fits `cap`
+ * elements, and its tiles' columns are mostly the rectangle's (a grid row of 21 columns in
+ * tiles of 16, 34% of the products thrown away, ran 1.2x slower than im2col and gemm). */
+static int wide_fits(const wide_plan *p, const ConvGeom *g, int nr, int cw, size_t cap)
+{
+    int tiled = (cw + p->nr - 1) / p->nr * p->nr;
+    return 4 * cw >= 3 * tiled && wide_elems(p, g, nr, cw) <= cap;
+}
+
+/* Grid rows r0..r0+nr-1, columns c0..c0+cw-1 of y (CG, GH, GW) = weight * im2col(x)
+ * (+ beta * y) by the direct path; seg: wide_elems(p, g, nr, cw) elements. The grid
+ * channels' blocks and rows are shared among the threads. */
+static void wide_rect(real *y, real beta, const real *x, const ConvGeom *g, const wide_plan *p,
+                      int r0, int nr, int c0, int cw, real *seg)
+{
+    int SH = nr + g->KH - 1, SW = cw + g->KW - 1, ckk = g->C * g->KH * g->KW, k, q;
+    int i0 = c0 - g->pad, chunk, pairs;
+    int off[WIDE_CKK_MAX];
+    size_t GHW = (size_t)g->GH * g->GW, elems = wide_elems(p, g, nr, cw);
+    /* the rows in chunks (WIDE_CHUNK_ELEMS; a segment of 64 channels at 66x82 is 1.4 MB),
+     * the work split in units of one row of one block, chunk after chunk */
+    chunk = (int)(WIDE_CHUNK_ELEMS / ((size_t)g->C * SW)) - (g->KH - 1);
+    chunk = clampi(chunk, 1, nr);
+    pairs = nr * p->blocks;
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    wide_rects++;
+    for (k = 0; k < ckk; k++) {
+        int c = k / (g->KH * g->KW), t = k % (g->KH * g->KW);
+        off[k] = (c * SH + t / g->KW) * SW + t % g->KW;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (elems > 65536)
+#endif
+    for (q = 0; q < g->C * SH; q++) { /* image row r0 - pad + q % SH of channel q / SH */
+        int ih = r0 - g->pad + q % SH, lo = clampi(-i0, 0, SW), hi = clampi(g->IW - i0, lo, SW), j;
+        real *d = seg + (size_t)q * SW;
+        if (ih < 0 || ih >= g->IH) lo = hi = 0;
+        for (j = 0; j < lo; j++) d[j] = 0;
+        if (hi > lo)
+            memcpy(d + lo, x + ((size_t)(q / SH) * g->IH + ih) * g->IW + i0 + lo,
+                   (size_t)(hi - lo) * sizeof(real));
+        for (j = hi; j < SW; j++) d[j] = 0;
+    }
+    for (k = 0; k < p->nr; k++) seg[elems - (size_t)p->nr + k] = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)pairs * ckk * cw > 65536 && pairs > 1)
+#endif
+    for (q = 0; q < pairs; q++) { /* chunk by chunk of rows: block by block, row by row */
+        int rs = q / (p->blocks * chunk) * chunk, cl = nr - rs < chunk ? nr - rs : chunk;
+        int i = q - rs * p->blocks, b = i / cl, r = rs + i % cl, o0 = b * p->mr;
+        int rows = g->CG - o0 < p->mr ? g->CG - o0 : p->mr;
+        p->fn(y + (size_t)o0 * GHW + (size_t)(r0 + r) * g->GW + c0, GHW, beta,
+              seg + (size_t)r * SW, off, p->wp + (size_t)b * ckk * p->mr, ckk, rows, cw);
+    }
+}
+
 /* ---- repeated rows (FCN's padding of 100)
  *
  * F's first convolution pads its input by 100: most of conv1_1's output sees only zeros, and
@@ -408,7 +642,7 @@ static int repeat_sources(const int *run, int m, int n, int stride, int pad, int
  * copied out; then the others are copied. work: IW + 2 GW ints. Returns 0, having done
  * nothing, when no column repeats another or a range's row does not fit. */
 static int band_columns(real *y, const real *x, const real *weight, const ConvGeom *g, int r0,
-                        int nr, size_t cap, real *scratch, int *work)
+                        int nr, size_t cap, real *scratch, int *work, const wide_plan *wp)
 {
     int ckk = g->C * g->KH * g->KW, *run = work, *key = run + g->IW, *src = key + g->GW;
     int a0 = r0 * g->stride - g->pad, a1 = (r0 + nr - 1) * g->stride - g->pad + g->KH - 1;
@@ -432,6 +666,10 @@ static int band_columns(real *y, const real *x, const real *weight, const ConvGe
         for (end = j; end < g->GW && src[end] == end; end++) continue;
         if (end == j) continue;
         cw = end - j;
+        if (wp && wide_fits(wp, g, nr, cw, cap)) {
+            wide_rect(y, 0, x, g, wp, r0, nr, j, cw, scratch);
+            continue;
+        }
         rows = (int)(cap / ((size_t)(ckk + g->CG) * cw));
         for (rr = 0; rr < nr; rr += rows) {
             int n2 = nr - rr < rows ? nr - rr : rows, P = n2 * cw;
@@ -498,10 +736,14 @@ static int band_threads(void)
  * (band_columns) or, where none repeats, all (im2col and gemm); scratch: cap elements,
  * work: IW + 2 GW ints. */
 static void repeated_band(real *y, const real *x, const real *weight, const ConvGeom *g, int r0,
-                          int nr, size_t cap, real *scratch, int *work)
+                          int nr, size_t cap, real *scratch, int *work, const wide_plan *wp)
 {
     int ckk = g->C * g->KH * g->KW, P = nr * g->GW;
-    if (band_columns(y, x, weight, g, r0, nr, cap, scratch, work)) return;
+    if (band_columns(y, x, weight, g, r0, nr, cap, scratch, work, wp)) return;
+    if (wp && wide_fits(wp, g, nr, g->GW, cap)) {
+        wide_rect(y, 0, x, g, wp, r0, nr, 0, g->GW, scratch);
+        return;
+    }
     im2col(scratch, x, g, r0, nr, 0, g->GW);
     gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, 0, y + (size_t)r0 * g->GW,
          (int)((size_t)g->GH * g->GW));
@@ -533,7 +775,7 @@ static int band_list(int *bl, const int *src, int GH, int rows)
  * count. Returns 0, having done nothing, when no row repeats another (or memory is short: the
  * caller then computes every row). */
 static int repeated_rows(real *y, const real *x, const real *weight, const ConvGeom *g, int band,
-                         real *scratch)
+                         real *scratch, const wide_plan *wp)
 {
     int ckk = g->C * g->KH * g->KW, T = band_threads(), bt, nb = 0, b, r, o;
     size_t GHW = (size_t)g->GH * g->GW, cap = (size_t)ckk * band * g->GW, capt;
@@ -580,12 +822,12 @@ static int repeated_rows(real *y, const real *x, const real *weight, const ConvG
 #endif
             for (b = 0; b < nb; b++)
                 repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], capt,
-                              scratch + (size_t)tid * capt, wk + (size_t)tid * per);
+                              scratch + (size_t)tid * capt, wk + (size_t)tid * per, wp);
         }
     } else { /* whole bands, each split among the threads by its gemm and loops */
         nb = band_list(bl, src, g->GH, band);
         for (b = 0; b < nb; b++)
-            repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], cap, scratch, wk);
+            repeated_band(y, x, weight, g, bl[2 * b], bl[2 * b + 1], cap, scratch, wk, wp);
     }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (GHW * g->CG > 65536)
@@ -891,7 +1133,7 @@ static void sparse_work_at(sparse_work *w, void *mem, const ConvGeom *g, size_t 
  * point (see sparse_grid); scratch: the band's col (C*KH*KW*nr*GW elements at most). */
 static void sparse_band(real *y, real beta, const real *img, const real *weight,
                         const ConvGeom *g, const unsigned char *nz, int r0, int nr,
-                        real *scratch, sparse_work *w)
+                        real *scratch, sparse_work *w, const wide_plan *wp)
 {
     int KK = g->KH * g->KW, ckk = g->C * KK, P = nr * g->GW, i, m, id, own = 0, ngid, s;
     size_t GHW = (size_t)g->GH * g->GW, slot = (size_t)g->CG * g->C * (KK - 3);
@@ -916,6 +1158,10 @@ static void sparse_band(real *y, real beta, const real *img, const real *weight,
         }
     }
     if ((size_t)4 * own < (size_t)P) { /* the dense band */
+        if (wp && wide_fits(wp, g, nr, g->GW, (size_t)ckk * P)) {
+            wide_rect(y, beta, img, g, wp, r0, nr, 0, g->GW, scratch);
+            return;
+        }
         im2col(scratch, img, g, r0, nr, 0, g->GW);
         gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + (size_t)r0 * g->GW,
              (int)GHW);
@@ -986,7 +1232,7 @@ static void sparse_band(real *y, real beta, const real *img, const real *weight,
  * in order, each split among the threads. Every point's sum is its own, whatever the band.
  * Returns 0, having done nothing, where memory is short. */
 static int sparse_grid(real *y, real beta, const real *img, const real *weight, const ConvGeom *g,
-                       const unsigned char *nz, size_t cap, real *scratch)
+                       const unsigned char *nz, size_t cap, real *scratch, const wide_plan *wp)
 {
     int T = band_threads(), band = band_rows(g, cap), bt, nb, b, k;
     size_t capt = T > 1 ? cap / (size_t)T / 16 * 16 : cap, per, pmax;
@@ -1021,7 +1267,7 @@ static int sparse_grid(real *y, real beta, const real *img, const real *weight, 
             for (b = 0; b < nb; b++) {
                 int r0 = b * bt, nr = g->GH - r0 < bt ? g->GH - r0 : bt;
                 sparse_band(y, beta, img, weight, g, nz, r0, nr, scratch + (size_t)tid * capt,
-                            &w);
+                            &w, wp);
             }
         }
     } else {
@@ -1029,7 +1275,7 @@ static int sparse_grid(real *y, real beta, const real *img, const real *weight, 
         sparse_work_at(&w, mem, g, pmax);
         for (k = 0; k < g->GH; k += bt)
             sparse_band(y, beta, img, weight, g, nz, k, g->GH - k < bt ? g->GH - k : bt,
-                        scratch, &w);
+                        scratch, &w, wp);
     }
     free(mem);
     return 1;
@@ -1045,9 +1291,12 @@ static void grid_pass_skipping(real *y, real beta, const real *img, const real *
     size_t IHW = (size_t)g->IH * g->IW, GHW = (size_t)g->GH * g->GW;
     int PW = g->GW + g->KW - 1, PH = g->GH + g->KH - 1, n;
     unsigned char *z = NULL, *nz;
+    wide_plan wpl; /* the direct path, for the dense bands */
+    const wide_plan *wp = NULL;
     int ok = zero_skip_wanted(g) && g->stride == 1 && g->KH * g->KW <= GROUP_TAPS_MAX;
     if (ok) ok = all_finite(weight, (size_t)g->CG * g->C * g->KH * g->KW);
     if (ok) ok = (z = malloc(IHW + (size_t)PH * PW)) != NULL;
+    if (ok && wide_init(&wpl, weight, g)) wp = &wpl;
     nz = z ? z + IHW : NULL;
     for (n = 0; n < N; n++) {
         const real *x = img + (size_t)n * g->C * IHW;
@@ -1060,11 +1309,12 @@ static void grid_pass_skipping(real *y, real beta, const real *img, const real *
                     nz[(size_t)a * PW + b] = (unsigned char)(ih >= 0 && ih < g->IH && iw >= 0 &&
                                                             iw < g->IW && !z[(size_t)ih * g->IW + iw]);
                 }
-            if (sparse_grid(yn, beta, x, weight, g, nz, budget, scratch)) continue;
+            if (sparse_grid(yn, beta, x, weight, g, nz, budget, scratch, wp)) continue;
         }
         conv_grid_pass(yn, beta, NULL, NULL, x, weight, g, 1, budget, scratch);
     }
     free(z);
+    if (wp) free(wpl.wp);
 }
 
 /* ---- the two passes */
@@ -1083,7 +1333,10 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
     prun *run = NULL;
     int pr0 = 0, pr1 = 0, pc0 = 0, pc1 = 0; /* the points whose windows meet the image */
     int pad_skip = 0; /* (the weight gradient alone) */
+    wide_plan wpl;    /* the direct path (the grid alone) */
+    const wide_plan *wp = NULL;
     if (!gout && !dweight) return;
+    if (gout && !dweight && wide_init(&wpl, weight, g)) wp = &wpl;
     if (!gout && zero_skip_on && !g->point)
         pad_skip = (size_t)4 * padding_points(g, &pr0, &pr1, &pc0, &pc1) >= GHW;
     if (!gout && (zero_skip_wanted(g) || pad_skip)) {
@@ -1111,7 +1364,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
                 gemm(0, 1, g->CG, g->C, (int)GHW, 1, dy, (int)GHW, x, (int)IHW, 1, dweight, g->C);
             continue;
         }
-        if (y && !dy && beta == 0 && repeated_rows(y, x, weight, g, band, scratch)) continue;
+        if (y && !dy && beta == 0 && repeated_rows(y, x, weight, g, band, scratch, wp)) continue;
         if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
             int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
             if (n == 0) small_weights(scratch, weight, g, cgp);
@@ -1123,6 +1376,10 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
             size_t at = (size_t)r0 * g->GW; /* first grid point of the band */
             if (z && sparse_weight_grad(dweight, dy, x, g, r0, nr, z + at, cap, scratch, run))
                 continue;
+            if (wp && wide_fits(wp, g, nr, g->GW, cap)) {
+                wide_rect(y, beta, x, g, wp, r0, nr, 0, g->GW, scratch);
+                continue;
+            }
             im2col(scratch, x, g, r0, nr, 0, g->GW); /* scratch: (C*KH*KW, nr*GW) */
             if (y) gemm(0, 0, g->CG, P, ckk, 1, weight, ckk, scratch, P, beta, y + at, (int)GHW);
             if (dy) gemm(0, 1, g->CG, ckk, P, 1, dy + at, (int)GHW, scratch, P, 1, dweight, ckk);
@@ -1130,6 +1387,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
     }
     free(zmem);
     free(run);
+    if (wp) free(wpl.wp);
 }
 
 /* 1 if the image pass may run as a grid pass of the flipped geometry (stride 1,
@@ -1382,18 +1640,10 @@ static int tap_weights(real *wl, const real *weight, const ConvGeom *g, int o, i
     return 1;
 }
 
-#if defined(__GNUC__) && !defined(__TINYC__)
-#define TAP_INLINE __attribute__((always_inline)) inline
-#define TAP_NOINLINE __attribute__((noinline))
-#else
-#define TAP_INLINE inline
-#define TAP_NOINLINE
-#endif
-
 /* acc (IH*IW, cw) += output channel o's terms of the sums above for cw image channels of one
  * sample, wl (KH*KW, cw) their weights: point by point, over the grid points whose window
  * holds it in row-major order, each block of TAP_CB sums in registers meanwhile. */
-static TAP_INLINE void tap_channel(real *restrict acc, const real *go, const real *wl,
+static CONV_INLINE void tap_channel(real *restrict acc, const real *go, const real *wl,
                                    const ConvGeom *g, int cw)
 {
     int ih, iw, gh, gw, b, c, p = g->pad;
@@ -1422,7 +1672,7 @@ static TAP_INLINE void tap_channel(real *restrict acc, const real *go, const rea
 
 /* The sums of cw image channels c0.. of one sample: acc (IH*IW, cw) from +0 over every
  * output channel, wl a thread's weight copy; returns 0 at once if a weight is not finite. */
-static TAP_INLINE int tap_block(real *acc, real *wl, const real *grid, const real *weight,
+static CONV_INLINE int tap_block(real *acc, real *wl, const real *grid, const real *weight,
                                 const ConvGeom *g, const unsigned char *live, int c0, int cw)
 {
     size_t GHW = (size_t)g->GH * g->GW, n = (size_t)g->IH * g->IW * cw, i;
@@ -1441,7 +1691,7 @@ typedef int (*tap_fn)(real *acc, real *wl, const real *grid, const real *weight,
 
 /* tap_block compiled for the build's target, and in a portable x86-64 build also for AVX2
  * and AVX-512 (tensor/common.h, LSD_CPU_DISPATCH): lane by lane the same operations. */
-static TAP_NOINLINE int tap_base(real *acc, real *wl, const real *grid, const real *weight,
+static CONV_NOINLINE int tap_base(real *acc, real *wl, const real *grid, const real *weight,
                                  const ConvGeom *g, const unsigned char *live, int c0, int cw)
 {
     return tap_block(acc, wl, grid, weight, g, live, c0, cw);

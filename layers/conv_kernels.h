@@ -36,6 +36,9 @@ long conv_sparse_parallel_count(void);
 /* How many input gradients (col2im or 1x1 image passes) so far left out channels with no
  * gradient (for tests). */
 long conv_live_pass_count(void);
+/* How many rectangles of grid points the direct path for every width has computed so far
+ * (for tests). */
+long conv_wide_count(void);
 /* Sets how many elements a block of the live channels' weights holds in those passes (0: the
  * default, 2^20); returns the previous value. For tests (small blocks); not thread-safe. */
 size_t conv_live_block(size_t elems);

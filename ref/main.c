@@ -93,9 +93,11 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("lsdseg %s (real = %s, threads = %d, gemm kernel %s, direct convolutions %s%s)\n",
+        printf("lsdseg %s (real = %s, threads = %d, gemm kernel %s, direct convolutions: few "
+               "channels %s, every width %s%s)\n",
                LSD_VERSION, LSD_PRECISION_NAME, lsd_num_threads(), gemm_kernel_name(),
-               conv_direct_on() ? "on" : "off", dist_built() ? ", MPI" : "");
+               conv_direct_on() ? "on" : "off", conv_wide_ckk_max() > 0 && conv_wide_on() ? "on" : "off",
+               dist_built() ? ", MPI" : "");
         return 0;
     }
     for (i = 0; lsd_commands[i].name; i++)

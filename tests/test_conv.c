@@ -364,6 +364,63 @@ static void signed_zeros(real *v, size_t n)
     }
 }
 
+/* The direct path for every width (conv_kernels.c, wide_rect) against im2col + gemm
+ * (LSD_CONV_DIRECT=0), bit for bit, with 1, 2 and 3 threads. mode 0: the forward pass, the
+ * image with +0, -0, subnormals and (with `inf`) an infinity; 1: the forward pass of an image
+ * whose rows and columns repeat (F's frame: the rectangles of band_columns); 2: the input
+ * gradient (the flipped grid pass, adding to din; zero skipping off so that every band is
+ * dense); 3: the input gradient with zero skipping on, of a gradient that is 0 in its upper
+ * half (the sample is skipped band by band, and the bands of the lower half are dense).
+ * The path must have run wherever the kernel gemm runs takes the pass's C*KH*KW
+ * (conv_wide_ckk_max; the grid channels of these shapes fill a tile), and the skip says
+ * so where it does not. */
+static void wide_identity(const char *label, ConvShape s, int mode, int inf)
+{
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.OC * s.OH * s.OW;
+    size_t nw = (size_t)s.OC * s.C * s.KH * s.KW;
+    real *x = alloc_real(nx), *w = alloc_real(nw), *dy = alloc_real(ny), *ref, *got;
+    real *scratch = alloc_real(conv_work_size(&s));
+    size_t n = mode >= 2 ? nx : ny;
+    const char *saved = getenv("LSD_CONV_DIRECT");
+    char keep[8] = "";
+    int ckk = mode >= 2 ? s.OC * s.KH * s.KW : s.C * s.KH * s.KW, t, bad = 0, skip0;
+    long runs0 = conv_wide_count();
+    ref = alloc_real(n); got = alloc_real(n);
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    test_fill_random(x, nx, 41); test_fill_random(w, nw, 42); test_fill_random(dy, ny, 43);
+    if (mode == 0) signed_zeros(x, nx);
+    if (inf) x[nx / 2] = (real)INFINITY;
+    if (mode == 1) fill_repeated(x, &s);
+    if (mode == 3) /* rows above OH/2 of every channel 0 */
+        for (t = 0; t < s.N * s.OC; t++)
+            memset(dy + (size_t)t * s.OH * s.OW, 0, sizeof(real) * (s.OH / 2) * s.OW);
+    skip0 = conv_zero_skip(mode == 3);
+    for (t = 0; t <= 3 && !bad; t++) { /* t = 0: the reference, im2col + gemm on 1 thread */
+        real *out = t ? got : ref;
+        test_set_threads(t ? t : 1);
+        if (t) unsetenv("LSD_CONV_DIRECT"); else setenv("LSD_CONV_DIRECT", "0", 1);
+        if (mode >= 2) {
+            test_fill_random(out, n, 44); /* din += */
+            conv2d_backward(out, NULL, NULL, dy, x, w, &s, scratch);
+        } else {
+            conv2d_forward(out, x, w, NULL, &s, scratch);
+        }
+        if (t && memcmp(ref, got, n * sizeof(real)) != 0) bad = t;
+    }
+    test_set_threads(1);
+    conv_zero_skip(skip0);
+    if (*keep) setenv("LSD_CONV_DIRECT", keep, 1); else unsetenv("LSD_CONV_DIRECT");
+    CHECK(!bad, "%s: the direct path for every width with %d thread(s) != im2col + gemm",
+          label, bad);
+    if (conv_wide_ckk_max() >= ckk)
+        CHECK(conv_wide_count() > runs0, "%s: the direct path for every width did not run "
+              "(gemm kernel %s, C*KH*KW %d)", label, gemm_kernel_name(), ckk);
+    else
+        test_skip("%s: the %s kernel has no direct path for C*KH*KW = %d", label,
+                  gemm_kernel_name(), ckk);
+    free(x); free(w); free(dy); free(ref); free(got); free(scratch);
+}
+
 /* The image pass's shortcut for channel-diagonal weights (FCN's bilinear upsampling,
  * layers/conv_kernels.c) must give the bits of im2col + gemm + col2im. The reference runs the
  * same layer with one more grid channel, all zeros, whose weights are 1: the weight is then
@@ -1063,6 +1120,17 @@ int main(void)
     forward_vs_naive_gemm("conv 3x3 bands repeated", conv2d_shape(1, 64, 80, 100, 3, 3, 1, 1), 2);
     forward_vs_naive_gemm("conv 3x3 p100 16->16 bands repeated",
                           conv2d_shape(2, 16, 40, 60, 16, 3, 1, 100), 2);
+    /* the direct path for every width: F's conv1_1 (padding 100), 16 channels (AVX2 too),
+     * a partial block of grid channels, a 5x5 window, the frame's rectangles, input
+     * gradients */
+    wide_identity("wide 3x3 p100 3->16", conv2d_shape(2, 3, 5, 9, 16, 3, 1, 100), 0, 0);
+    wide_identity("wide 3x3 16->16", conv2d_shape(2, 16, 23, 37, 16, 3, 1, 1), 0, 1);
+    wide_identity("wide 3x3 32->24", conv2d_shape(1, 32, 11, 70, 24, 3, 1, 1), 0, 0);
+    wide_identity("wide 5x5 p2 12->20", conv2d_shape(1, 12, 17, 45, 20, 5, 1, 2), 0, 0);
+    wide_identity("wide 3x3 p100 16->16 frame", conv2d_shape(2, 16, 40, 60, 16, 3, 1, 100), 1, 0);
+    wide_identity("wide 3x3 16->16 din", conv2d_shape(2, 16, 21, 45, 16, 3, 1, 1), 2, 0);
+    wide_identity("wide 3x3 24->32 din", conv2d_shape(1, 24, 30, 77, 32, 3, 1, 1), 2, 0);
+    wide_identity("wide 3x3 16->16 din skipping", conv2d_shape(1, 16, 260, 70, 16, 3, 1, 1), 3, 0);
     fused_relu_identity("fused relu 3x3 p1", conv2d_shape(2, 6, 9, 11, 7, 3, 1, 1));
     fused_relu_identity("fused relu 3x3 p100", conv2d_shape(1, 3, 5, 6, 16, 3, 1, 100));
 
