@@ -1,7 +1,8 @@
 /*
- * bench_winograd.c - what Winograd's F(2x2, 3x3) would give F's 3x3 convolutions, against
- * the im2col and gemm path lsdseg runs (layers/conv.c). lsdseg does not use it: this program
- * measures a candidate that #12 weighed (docs/performance.md, "What is left").
+ * bench_winograd.c - F's 3x3 convolutions (forward) by the paths lsdseg has and one it does
+ * not: im2col and gemm (LSD_CONV_DIRECT=0), the default path (the direct path for every width
+ * where it applies, layers/conv_kernels.c: no im2col, the same bits), and Winograd's F(2x2,
+ * 3x3), a candidate that #12 weighed (docs/performance.md, "What is left").
  *
  * The candidate, for a 3x3 convolution with stride 1 and padding 1 (Lavin and Gray, 2016):
  * each 2x2 block of outputs ("tile") is A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A, with
@@ -18,13 +19,17 @@
  *
  * Prints CSV rows to stdout, for each case (a layer of F, the reduced configuration's at
  * 64x128 or the paper's at 320x640, on the padded maps F sees):
- *     winograd,<case>,1,im2col-gemm,<ms>,ms     conv2d_forward (no bias), best of the runs
+ *     winograd,<case>,1,im2col-gemm,<ms>,ms     conv2d_forward (no bias) with
+ *                                               LSD_CONV_DIRECT=0, best of the runs
+ *     winograd,<case>,1,direct,<ms>,ms          conv2d_forward as it runs by default
  *     winograd,<case>,1,winograd,<ms>,ms        the candidate, its four steps included
  *     winograd-error,<case>,1,<impl>,<e>,rel    max |y - y64| / max |y64| over a sample of
  *                                               outputs, y64 the sum in double
  * Inputs: relu-like (half zeros, the rest uniform in [0, 1)), He-scaled uniform weights,
  * drawn with lsdseg's counter RNG. One thread (the arithmetic, not the scaling); runs
- * alternate between the two, best of 7 (reduced) or 3 (full size).
+ * alternate between the three, best of 7 (reduced) or 3 (full size). The default path's
+ * output must equal im2col and gemm's bit for bit; a difference is reported on stderr and
+ * makes the exit status 1.
  * Float build only (the rows are of float arithmetic). Usage: bench_winograd [substring].
  */
 #include <math.h>
@@ -188,16 +193,28 @@ typedef struct {
 /* F's 3x3 layers of two widths (vgg 16 at 64x128, vgg 64 at 320x640; maps after the padding
  * of 100: conv1 262x326 and 518x838, halved by each pooling). */
 static const Case cases[] = {
+    {"conv1_2-16-262x326-reduced", 16, 16, 262, 326},
     {"conv2_2-32-131x163-reduced", 32, 32, 131, 163},
     {"conv3_2-64-66x82-reduced", 64, 64, 66, 82},
     {"conv4_2-128-33x41-reduced", 128, 128, 33, 41},
     {"conv5_2-128-17x21-reduced", 128, 128, 17, 21},
+    {"conv2_2-128-259x419-full", 128, 128, 259, 419},
     {"conv3_2-256-130x210-full", 256, 256, 130, 210},
     {"conv4_2-512-65x105-full", 512, 512, 65, 105},
 };
 
-/* Times both on one case and prints its four rows; a note on stderr if memory is short. */
-static void run_case(const Case *cs)
+/* conv2d_forward by im2col and gemm (LSD_CONV_DIRECT=0) or by the default path. */
+static void forward_path(real *y, const real *x, const real *w, const ConvShape *s,
+                         real *scratch, int im2col)
+{
+    if (im2col) setenv("LSD_CONV_DIRECT", "0", 1);
+    conv2d_forward(y, x, w, NULL, s, scratch);
+    if (im2col) unsetenv("LSD_CONV_DIRECT");
+}
+
+/* Times the three on one case and prints its rows; returns 1 if the default path's bits
+ * differ from im2col and gemm's (0 otherwise, and where memory is short: a note on stderr). */
+static int run_case(const Case *cs)
 {
     int CI = cs->CI, CO = cs->CO, H = cs->H, W = cs->W, TH = (H + 1) / 2, TW = (W + 1) / 2;
     int reps = (size_t)CO * CI * H * W > ((size_t)1 << 28) ? 3 : 7, r;
@@ -206,13 +223,15 @@ static void run_case(const Case *cs)
     ConvShape s = conv2d_shape(1, CI, H, W, CO, 3, 1, 1);
     real *x = malloc(nx * sizeof(real)), *w = malloc(nw * sizeof(real));
     real *y0 = malloc(ny * sizeof(real)), *y1 = malloc(ny * sizeof(real));
+    real *y2 = malloc(ny * sizeof(real));
     real *scratch = malloc(conv_work_size(&s) * sizeof(real));
     real *U = malloc((size_t)16 * CO * CI * sizeof(real));
     real *V = malloc((size_t)16 * CI * T * sizeof(real));
     real *M = malloc((size_t)16 * CO * T * sizeof(real));
     real *work = malloc((size_t)8 * (2 * TW + 2) * sizeof(real));
-    double best0 = 1e30, best1 = 1e30;
-    if (!x || !w || !y0 || !y1 || !scratch || !U || !V || !M || !work) {
+    double best0 = 1e30, best1 = 1e30, best2 = 1e30;
+    int differ = 0;
+    if (!x || !w || !y0 || !y1 || !y2 || !scratch || !U || !V || !M || !work) {
         fprintf(stderr, "bench_winograd: out of memory for %s; skipped\n", cs->name);
         goto done;
     }
@@ -223,15 +242,24 @@ static void run_case(const Case *cs)
     for (j = 0; j < nw; j++) w[j] *= (real)sqrt(6.0 / (9.0 * CI));
     fprintf(stderr, "== bench_winograd %s\n", cs->name);
     for (r = 0; r < reps; r++) { /* alternately */
-        double t0 = now(), t1, t2;
-        conv2d_forward(y0, x, w, NULL, &s, scratch);
+        double t0 = now(), t1, t2, t3;
+        forward_path(y0, x, w, &s, scratch, 1);
         t1 = now();
         winograd_conv(y1, x, w, CI, CO, H, W, U, V, M, work);
         t2 = now();
+        forward_path(y2, x, w, &s, scratch, 0);
+        t3 = now();
         if (t1 - t0 < best0) best0 = t1 - t0;
         if (t2 - t1 < best1) best1 = t2 - t1;
+        if (t3 - t2 < best2) best2 = t3 - t2;
     }
+    differ = memcmp(y0, y2, ny * sizeof(real)) != 0;
+    if (differ)
+        fprintf(stderr, "bench_winograd: %s: the default path's output differs from im2col "
+                "and gemm's (it must be the same bits; tests/test_conv.c wide_identity)\n",
+                cs->name);
     printf("winograd,%s,1,im2col-gemm,%.3f,ms\n", cs->name, best0 * 1e3);
+    printf("winograd,%s,1,direct,%.3f,ms\n", cs->name, best2 * 1e3);
     printf("winograd,%s,1,winograd,%.3f,ms\n", cs->name, best1 * 1e3);
     printf("winograd-error,%s,1,im2col-gemm,%.3g,rel\n", cs->name,
            max_rel_error(y0, x, w, CI, CO, H, W));
@@ -239,21 +267,27 @@ static void run_case(const Case *cs)
            max_rel_error(y1, x, w, CI, CO, H, W));
     fflush(stdout);
 done:
-    free(x), free(w), free(y0), free(y1), free(scratch), free(U), free(V), free(M), free(work);
+    free(x), free(w), free(y0), free(y1), free(y2), free(scratch), free(U), free(V), free(M);
+    free(work);
+    return differ;
 }
 
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
-    int i;
+    int i, differ = 0;
     if (sizeof(real) != sizeof(float)) {
         fprintf(stderr, "bench_winograd: float build only; nothing run\n");
         return 0;
+    }
+    if (getenv("LSD_CONV_DIRECT")) { /* the default path is the one without it */
+        fprintf(stderr, "bench_winograd: LSD_CONV_DIRECT=%s ignored\n", getenv("LSD_CONV_DIRECT"));
+        unsetenv("LSD_CONV_DIRECT");
     }
 #ifdef _OPENMP
     omp_set_num_threads(1);
 #endif
     for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
-        if (!filter || strstr(cases[i].name, filter)) run_case(&cases[i]);
-    return 0;
+        if (!filter || strstr(cases[i].name, filter)) differ |= run_case(&cases[i]);
+    return differ;
 }
