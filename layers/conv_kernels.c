@@ -284,17 +284,35 @@ static int small_ok(const ConvGeom *g, size_t avail)
            ckk <= SMALL_CKK && g->CG <= SMALL_CG && (size_t)ckk * cgp <= avail;
 }
 
-/* wt (C*KH*KW, CGp) = weight (CG, C*KH*KW) transposed, columns CG..CGp-1 zero. */
-static void small_weights(real *wt, const real *weight, const ConvGeom *g, int cgp)
+/* The weights (CG, C*KH*KW) for the direct paths, in `blocks` blocks of mr grid channels:
+ * wt (blocks, C*KH*KW, mr), each k's mr values side by side, zero past CG. */
+static void weight_blocks(real *wt, const real *weight, const ConvGeom *g, int mr, int blocks)
 {
-    int ckk = g->C * g->KH * g->KW, q, o;
-    for (q = 0; q < ckk; q++)
-        for (o = 0; o < cgp; o++)
-            wt[(size_t)q * cgp + o] = o < g->CG ? weight[(size_t)o * ckk + q] : 0;
+    int ckk = g->C * g->KH * g->KW, b, k, r;
+    for (b = 0; b < blocks; b++)
+        for (k = 0; k < ckk; k++)
+            for (r = 0; r < mr; r++) {
+                int o = b * mr + r;
+                wt[((size_t)b * ckk + k) * mr + r] = o < g->CG ? weight[(size_t)o * ckk + k] : 0;
+            }
+}
+
+/* d[j] = image row ih of channel c at column i0 + j, 0 outside the image, for j < w;
+ * 1 if some value came from the image. */
+static int padded_row(real *d, const real *x, const ConvGeom *g, int c, int ih, int i0, int w)
+{
+    int lo = clampi(-i0, 0, w), hi = clampi(g->IW - i0, lo, w), j;
+    if (ih < 0 || ih >= g->IH) lo = hi = 0;
+    for (j = 0; j < lo; j++) d[j] = 0;
+    if (hi > lo)
+        memcpy(d + lo, x + ((size_t)c * g->IH + ih) * g->IW + i0 + lo,
+               (size_t)(hi - lo) * sizeof(real));
+    for (j = hi; j < w; j++) d[j] = 0;
+    return hi > lo;
 }
 
 /* y (CG, GH, GW) = (beta * y +) weight * im2col(x) for one sample x (C, IH, IW), by the
- * direct path (wt from small_weights). For each tile of SMALL_X columns the image rows it
+ * direct path (wt from weight_blocks, one block of CGp channels). For each tile of SMALL_X columns the image rows it
  * reads are copied (zero-padded) into seg once, then for each channel block one flat loop
  * over k keeps the sums in registers. A tile whose window lies wholly in the padding,
  * with finite weights, has sums of +0 and w * 0 terms: acc is +0 without the loop.
@@ -317,18 +335,10 @@ static void small_grid(real *y, real beta, const real *x, const real *wt, const 
         for (x0 = 0; x0 < g->GW; x0 += SMALL_X) {
             int cols = g->GW - x0 < SMALL_X ? g->GW - x0 : SMALL_X, i0 = x0 - g->pad;
             int zero = finite; /* every row of seg is padding */
-            for (r = 0; r < g->C * g->KH; r++) {
-                int c = r / g->KH, ih = gh - g->pad + r % g->KH, lo, hi;
-                const real *row = x + ((size_t)c * g->IH + (ih < 0 ? 0 : ih)) * g->IW;
-                real *sg = seg + (size_t)r * segw; /* image row ih, columns i0.. (0 outside) */
-                lo = clampi(-i0, 0, segw);
-                hi = clampi(g->IW - i0, lo, segw);
-                if (ih < 0 || ih >= g->IH) lo = hi = 0;
-                if (hi > lo) zero = 0;
-                for (j = 0; j < lo; j++) sg[j] = 0;
-                if (hi > lo) memcpy(sg + lo, row + i0 + lo, (size_t)(hi - lo) * sizeof(real));
-                for (j = hi > lo ? hi : 0; j < segw; j++) sg[j] = 0;
-            }
+            for (r = 0; r < g->C * g->KH; r++) /* image row ih, columns i0.. */
+                if (padded_row(seg + (size_t)r * segw, x, g, r / g->KH,
+                               gh - g->pad + r % g->KH, i0, segw))
+                    zero = 0;
             for (o0 = 0; o0 < cgp; o0 += SMALL_O) {
                 real acc[SMALL_O * SMALL_X];
                 int oc = g->CG - o0 < SMALL_O ? g->CG - o0 : SMALL_O;
@@ -496,7 +506,7 @@ int conv_wide_ckk_max(void)
  * rows, LSD_CONV_DIRECT=0) or memory is short. */
 static int wide_init(wide_plan *p, const real *weight, const ConvGeom *g)
 {
-    int ckk = g->C * g->KH * g->KW, b, k, r;
+    int ckk = g->C * g->KH * g->KW;
     p->wp = NULL;
     if (!conv_wide_on() || g->point || g->stride != 1) return 0;
     wide_pick(p);
@@ -504,13 +514,7 @@ static int wide_init(wide_plan *p, const real *weight, const ConvGeom *g)
     p->blocks = (g->CG + p->mr - 1) / p->mr;
     p->wp = malloc(sizeof(real) * (size_t)p->blocks * p->mr * ckk);
     if (!p->wp) return 0;
-    for (b = 0; b < p->blocks; b++)
-        for (k = 0; k < ckk; k++)
-            for (r = 0; r < p->mr; r++) {
-                int o = b * p->mr + r;
-                p->wp[((size_t)b * ckk + k) * p->mr + r] =
-                    o < g->CG ? weight[(size_t)o * ckk + k] : 0;
-            }
+    weight_blocks(p->wp, weight, g, p->mr, p->blocks);
     return 1;
 }
 
@@ -556,16 +560,8 @@ static void wide_rect(real *y, real beta, const real *x, const ConvGeom *g, cons
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (elems > 65536)
 #endif
-    for (q = 0; q < g->C * SH; q++) { /* image row r0 - pad + q % SH of channel q / SH */
-        int ih = r0 - g->pad + q % SH, lo = clampi(-i0, 0, SW), hi = clampi(g->IW - i0, lo, SW), j;
-        real *d = seg + (size_t)q * SW;
-        if (ih < 0 || ih >= g->IH) lo = hi = 0;
-        for (j = 0; j < lo; j++) d[j] = 0;
-        if (hi > lo)
-            memcpy(d + lo, x + ((size_t)(q / SH) * g->IH + ih) * g->IW + i0 + lo,
-                   (size_t)(hi - lo) * sizeof(real));
-        for (j = hi; j < SW; j++) d[j] = 0;
-    }
+    for (q = 0; q < g->C * SH; q++) /* image row r0 - pad + q % SH of channel q / SH */
+        padded_row(seg + (size_t)q * SW, x, g, q / SH, r0 - g->pad + q % SH, i0, SW);
     for (k = 0; k < p->nr; k++) seg[elems - (size_t)p->nr + k] = 0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)pairs * ckk * cw > 65536 && pairs > 1)
@@ -1367,7 +1363,7 @@ void conv_grid_pass(real *gout, real beta, real *dweight, const real *gin, const
         if (y && !dy && beta == 0 && repeated_rows(y, x, weight, g, band, scratch, wp)) continue;
         if (y && !dy && small_ok(g, (size_t)ckk * band * g->GW)) {
             int cgp = (g->CG + SMALL_O - 1) / SMALL_O * SMALL_O;
-            if (n == 0) small_weights(scratch, weight, g, cgp);
+            if (n == 0) weight_blocks(scratch, weight, g, cgp, 1);
             small_grid(y, beta, x, scratch, g);
             continue;
         }
